@@ -1,0 +1,131 @@
+#include "engine/expression.h"
+
+#include <lua.hpp>
+
+#include "engine/lua_state.h"
+
+namespace flowrun {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+constexpr LuaLimits kExpressionLimits{16u << 20, 10'000'000};
+
+}  // namespace
+
+std::vector<ExpressionSpan> find_expressions(std::string_view text, std::optional<size_t>* unterminated) {
+  std::vector<ExpressionSpan> spans;
+  size_t pos = 0;
+  while ((pos = text.find("${{", pos)) != std::string_view::npos) {
+    size_t close = text.find("}}", pos + 3);
+    if (close == std::string_view::npos) {
+      if (unterminated) *unterminated = pos;
+      break;
+    }
+    spans.push_back({pos, close + 2, std::string(trim(text.substr(pos + 3, close - pos - 3)))});
+    pos = close + 2;
+  }
+  return spans;
+}
+
+bool is_single_expression(std::string_view text) {
+  auto trimmed = trim(text);
+  auto spans = find_expressions(trimmed);
+  return spans.size() == 1 && spans[0].begin == 0 && spans[0].end == trimmed.size();
+}
+
+std::optional<std::string> expression_syntax_error(std::string_view code) {
+  LuaState lua(kExpressionLimits);
+  std::string chunk = "return (" + std::string(code) + "\n)";
+  try {
+    lua.load(chunk, "=expression");
+  } catch (const LuaError& e) {
+    return std::string(e.what());
+  }
+  lua_pop(lua.get(), 1);
+  return std::nullopt;
+}
+
+struct ExpressionEvaluator::Impl {
+  LuaState lua{kExpressionLimits};
+};
+
+ExpressionEvaluator::ExpressionEvaluator(const Json& scope) : impl_(std::make_unique<Impl>()) {
+  if (scope.is_object())
+    for (const auto& [k, v] : scope.items()) impl_->lua.set_global(k.c_str(), v);
+}
+
+ExpressionEvaluator::~ExpressionEvaluator() = default;
+
+Json ExpressionEvaluator::evaluate(std::string_view code) {
+  std::string chunk = "return (" + std::string(code) + "\n)";
+  try {
+    impl_->lua.load(chunk, "=expression");
+    impl_->lua.protected_call(0, 1);
+    Json value = impl_->lua.to_json(-1);
+    lua_pop(impl_->lua.get(), 1);
+    return value;
+  } catch (const LuaError& e) {
+    std::string msg = e.what();
+    if (msg.rfind("expression:", 0) == 0) {  // "expression:1: attempt to ..." -> "attempt to ..."
+      auto colon = msg.find(": ");
+      if (colon != std::string::npos) msg = msg.substr(colon + 2);
+    }
+    throw ExpressionError("in ${{ " + std::string(code) + " }}: " + msg);
+  }
+}
+
+bool ExpressionEvaluator::condition(std::string_view code) {
+  std::string_view c = trim(code);
+  if (is_single_expression(c)) c = trim(c.substr(3, c.size() - 5));
+  return is_truthy(evaluate(c));
+}
+
+Json ExpressionEvaluator::resolve(const Json& value) {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (text.find("${{") == std::string::npos) return value;
+    if (is_single_expression(text)) return evaluate(find_expressions(trim(text))[0].code);
+    std::string out;
+    size_t last = 0;
+    for (const auto& span : find_expressions(text)) {
+      out.append(text, last, span.begin - last);
+      out += interpolation_text(evaluate(span.code));
+      last = span.end;
+    }
+    out.append(text, last, std::string::npos);
+    return out;
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& item : value) out.push_back(resolve(item));
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (const auto& [k, v] : value.items()) out[k] = resolve(v);
+    return out;
+  }
+  return value;
+}
+
+std::string interpolation_text(const Json& value) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_float()) {
+    double d = value.get<double>();
+    if (d == static_cast<double>(static_cast<int64_t>(d)) && std::abs(d) < 1e15)
+      return std::to_string(static_cast<int64_t>(d));
+  }
+  return value.dump();
+}
+
+bool is_truthy(const Json& value) {
+  return !(value.is_null() || (value.is_boolean() && !value.get<bool>()));
+}
+
+}  // namespace flowrun

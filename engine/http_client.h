@@ -1,0 +1,60 @@
+#pragma once
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/cancel_token.h"
+#include "engine/duration.h"
+#include "engine/json.h"
+
+namespace flowrun {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  Duration timeout{std::chrono::seconds(60)};
+  Duration connect_timeout{std::chrono::seconds(10)};
+  // When set, the body is handed over chunk by chunk instead of kept in the response;
+  // returning false aborts the transfer.
+  std::function<bool(std::string_view)> on_body;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+  std::string header(const std::string& lower_name) const;
+};
+
+// Sends HTTP requests. Implementations are thread-safe.
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // Returns any response the server gave, whatever its status. Throws StepError: transient for
+  // network failures and time-outs, cancelled when `cancel` fires.
+  virtual HttpResponse send(const HttpRequest& request, const CancelToken& cancel) = 0;
+};
+
+// libcurl, TLS peers and host names always verified.
+class CurlHttpClient final : public HttpClient {
+ public:
+  CurlHttpClient();
+  HttpResponse send(const HttpRequest& request, const CancelToken& cancel) override;
+};
+
+// Retry-After is either delay-seconds or an HTTP-date; "retry-after-ms" is milliseconds.
+std::optional<Duration> parse_retry_after(const HttpResponse& response,
+                                          std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
+// Appends `query` (an object of scalars or arrays of scalars) to `url`, percent-encoded.
+std::string url_with_query(const std::string& url, const Json& query);
+std::string percent_encode(std::string_view text);
+
+}  // namespace flowrun

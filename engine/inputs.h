@@ -1,0 +1,20 @@
+#pragma once
+#include <map>
+#include <string>
+
+#include "engine/diagnostics.h"
+#include "engine/json.h"
+#include "engine/workflow.h"
+
+namespace flowrun {
+
+// The run's `inputs`: each declared input's --set value (converted to the type of its default:
+// "5" becomes 5 when the default is a number), else its default (${{ env.X }} allowed), else
+// a diagnostic when required. An unknown --set name is a diagnostic too.
+Json resolve_inputs(const Workflow& workflow, const std::map<std::string, std::string>& overrides,
+                    Diagnostics& diagnostics);
+
+// The process environment as a JSON object.
+Json environment_json();
+
+}  // namespace flowrun

@@ -1,0 +1,296 @@
+#include "engine/lua_state.h"
+
+#include <lua.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace flowrun {
+namespace {
+
+constexpr int kHookEvery = 1000;
+constexpr int kMaxDepth = 64;
+const char* const kArrayMarker = "flowrun.array";
+const char* const kFlowErrorField = "__flow_error";
+
+// Keeps the first line(s) of the message; the traceback goes beside it for debug logs.
+int traceback_handler(lua_State* L) {
+  if (lua_type(L, 1) == LUA_TTABLE) return 1;  // a flow error object: keep as is
+  const char* msg = lua_tostring(L, 1);
+  luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+  return 1;
+}
+
+int sandbox_load(lua_State* L) {
+  size_t len = 0;
+  const char* code = luaL_checklstring(L, 1, &len);
+  const char* name = luaL_optstring(L, 2, "=(load)");
+  // Text only: precompiled bytecode can break out of any sandbox.
+  int status = luaL_loadbufferx(L, code, len, name, "t");
+  if (status != LUA_OK) {
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+  }
+  // The loaded chunk sees the same sandboxed globals, never a fresh unrestricted table.
+  lua_pushglobaltable(L);
+  lua_setupvalue(L, -2, 1);
+  return 1;
+}
+
+}  // namespace
+
+LuaState& lua_owner(lua_State* L) {
+  return **static_cast<LuaState**>(lua_getextraspace(L));
+}
+
+LuaState::LuaState(LuaLimits limits) : limits_(limits) {
+  L_ = lua_newstate(&LuaState::allocate, this);
+  if (!L_) throw std::runtime_error("cannot create a Lua state");
+  *static_cast<LuaState**>(lua_getextraspace(L_)) = this;
+  open_sandbox();
+  lua_sethook(L_, &LuaState::hook, LUA_MASKCOUNT, kHookEvery);
+}
+
+LuaState::~LuaState() {
+  if (L_) lua_close(L_);
+}
+
+void* LuaState::allocate(void* self_ptr, void* ptr, size_t old_size, size_t new_size) {
+  auto* self = static_cast<LuaState*>(self_ptr);
+  size_t old = ptr ? old_size : 0;  // without ptr, old_size encodes the object type
+  if (new_size == 0) {
+    std::free(ptr);
+    self->used_ -= old;
+    return nullptr;
+  }
+  if (new_size > old && self->used_ - old + new_size > self->limits_.memory_bytes) return nullptr;
+  void* p = std::realloc(ptr, new_size);
+  if (!p) return nullptr;
+  self->used_ = self->used_ - old + new_size;
+  return p;
+}
+
+void LuaState::hook(lua_State* L, lua_Debug*) {
+  LuaState& self = lua_owner(L);
+  self.instructions_ += kHookEvery;
+  if (self.kill_reason_.empty()) {
+    if (self.instructions_ > self.limits_.instructions) {
+      self.kill_reason_ = "instruction limit exceeded (" + std::to_string(self.limits_.instructions) +
+                          " instructions)";
+      self.kill_kind_ = ErrorKind::kPermanent;
+    } else if (self.cancel_ && self.cancel_->cancelled()) {
+      self.kill_reason_ = "cancelled";
+      self.kill_kind_ = ErrorKind::kCancelled;
+    } else if (self.deadline_ && self.clock_ && self.clock_->now() >= *self.deadline_) {
+      self.kill_reason_ = "timed out";
+      self.kill_kind_ = ErrorKind::kTimeout;
+    }
+  }
+  if (!self.kill_reason_.empty()) luaL_error(L, "%s", self.kill_reason_.c_str());
+}
+
+void LuaState::set_interrupts(const CancelToken* cancel, Clock* clock, std::optional<TimePoint> deadline) {
+  cancel_ = cancel;
+  clock_ = clock;
+  deadline_ = deadline;
+}
+
+void LuaState::open_sandbox() {
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_TABLIBNAME, luaopen_table},
+                                  {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
+                                  {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_OSLIBNAME, luaopen_os}};
+  for (const auto& lib : libs) {
+    luaL_requiref(L_, lib.name, lib.func, 1);
+    lua_pop(L_, 1);
+  }
+  lua_pushglobaltable(L_);
+  for (const char* name : {"dofile", "loadfile", "collectgarbage", "require", "package", "io", "debug"}) {
+    lua_pushnil(L_);
+    lua_setfield(L_, -2, name);
+  }
+  lua_pushcfunction(L_, sandbox_load);
+  lua_setfield(L_, -2, "load");
+  // os: keep only the clock functions; execute, exit, getenv, remove, rename, tmpname go.
+  lua_newtable(L_);
+  lua_getfield(L_, -2, LUA_OSLIBNAME);
+  for (const char* name : {"time", "clock", "date", "difftime"}) {
+    lua_getfield(L_, -1, name);
+    lua_setfield(L_, -3, name);
+  }
+  lua_pop(L_, 1);
+  lua_setfield(L_, -2, LUA_OSLIBNAME);
+  // string.dump produces bytecode; there is no use for it here.
+  lua_getfield(L_, -1, LUA_STRLIBNAME);
+  lua_pushnil(L_);
+  lua_setfield(L_, -2, "dump");
+  lua_pop(L_, 2);
+  // The loaded-modules table still holds the full os library: drop it.
+  lua_pushnil(L_);
+  lua_setfield(L_, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  luaL_newmetatable(L_, kArrayMarker);
+  lua_pop(L_, 1);
+}
+
+void LuaState::load(std::string_view code, const std::string& chunk_name) {
+  int status = luaL_loadbufferx(L_, code.data(), code.size(), chunk_name.c_str(), "t");
+  if (status != LUA_OK) {
+    std::string msg = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "syntax error";
+    lua_pop(L_, 1);
+    if (status == LUA_ERRMEM) msg = "memory limit exceeded while loading " + chunk_name;
+    throw LuaError(msg, ErrorKind::kPermanent);
+  }
+}
+
+void LuaState::protected_call(int nargs, int nresults) {
+  int base = lua_gettop(L_) - nargs;  // the function's index
+  lua_pushcfunction(L_, traceback_handler);
+  lua_insert(L_, base);
+  int status = lua_pcall(L_, nargs, nresults, base);
+  lua_remove(L_, base);
+  if (status == LUA_OK) return;
+
+  ErrorKind kind = ErrorKind::kPermanent;
+  std::string message, traceback;
+  if (!kill_reason_.empty()) {
+    message = kill_reason_;
+    kind = kill_kind_;
+  } else if (status == LUA_ERRMEM) {
+    message = "memory limit exceeded (" + std::to_string(limits_.memory_bytes >> 20) + " MiB)";
+  } else if (lua_type(L_, -1) == LUA_TTABLE) {
+    lua_getfield(L_, -1, "message");
+    message = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
+    lua_getfield(L_, -2, "kind");
+    kind = static_cast<ErrorKind>(lua_tointeger(L_, -1));
+    lua_pop(L_, 2);
+  } else {
+    std::string full = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
+    auto cut = full.find("\nstack traceback:");
+    message = full.substr(0, cut);
+    if (cut != std::string::npos) traceback = full.substr(cut + 1);
+  }
+  lua_pop(L_, 1);
+  throw LuaError(message, kind, traceback);
+}
+
+void push_flow_error(lua_State* L, const std::string& message, ErrorKind kind) {
+  lua_createtable(L, 0, 3);
+  lua_pushboolean(L, 1);
+  lua_setfield(L, -2, kFlowErrorField);
+  lua_pushlstring(L, message.data(), message.size());
+  lua_setfield(L, -2, "message");
+  lua_pushinteger(L, static_cast<lua_Integer>(kind));
+  lua_setfield(L, -2, "kind");
+}
+
+void LuaState::push_json(const Json& value) {
+  luaL_checkstack(L_, 4, "JSON nesting");
+  switch (value.type()) {
+    case Json::value_t::null:
+    case Json::value_t::discarded: lua_pushnil(L_); break;
+    case Json::value_t::boolean: lua_pushboolean(L_, value.get<bool>()); break;
+    case Json::value_t::number_integer: lua_pushinteger(L_, value.get<int64_t>()); break;
+    case Json::value_t::number_unsigned: lua_pushinteger(L_, static_cast<lua_Integer>(value.get<uint64_t>())); break;
+    case Json::value_t::number_float: lua_pushnumber(L_, value.get<double>()); break;
+    case Json::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      lua_pushlstring(L_, s.data(), s.size());
+      break;
+    }
+    case Json::value_t::binary: lua_pushnil(L_); break;
+    case Json::value_t::array: {
+      lua_createtable(L_, static_cast<int>(value.size()), 0);
+      lua_Integer i = 1;
+      for (const auto& item : value) {
+        push_json(item);
+        lua_rawseti(L_, -2, i++);
+      }
+      luaL_setmetatable(L_, kArrayMarker);
+      break;
+    }
+    case Json::value_t::object: {
+      lua_createtable(L_, 0, static_cast<int>(value.size()));
+      for (const auto& [k, v] : value.items()) {
+        push_json(v);
+        lua_setfield(L_, -2, k.c_str());
+      }
+      break;
+    }
+  }
+}
+
+Json LuaState::to_json(int index) { return to_json_at(lua_absindex(L_, index), 0); }
+
+Json LuaState::to_json_at(int index, int depth) {
+  if (depth > kMaxDepth) throw LuaError("value nested too deeply to convert to JSON", ErrorKind::kPermanent);
+  switch (lua_type(L_, index)) {
+    case LUA_TNIL:
+    case LUA_TNONE: return nullptr;
+    case LUA_TBOOLEAN: return lua_toboolean(L_, index) != 0;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L_, index)) return static_cast<int64_t>(lua_tointeger(L_, index));
+      {
+        double d = lua_tonumber(L_, index);
+        if (!std::isfinite(d)) return nullptr;
+        return d;
+      }
+    case LUA_TSTRING: {
+      size_t len = 0;
+      const char* s = lua_tolstring(L_, index, &len);
+      return std::string(s, len);
+    }
+    case LUA_TTABLE: {
+      bool marked_array = false;
+      if (lua_getmetatable(L_, index)) {
+        luaL_getmetatable(L_, kArrayMarker);
+        marked_array = lua_rawequal(L_, -1, -2);
+        lua_pop(L_, 2);
+      }
+      lua_Integer n = static_cast<lua_Integer>(lua_rawlen(L_, index));
+      size_t count = 0;
+      lua_pushnil(L_);
+      while (lua_next(L_, index)) {
+        ++count;
+        lua_pop(L_, 1);
+      }
+      if (marked_array || (n > 0 && static_cast<size_t>(n) == count)) {
+        Json arr = Json::array();
+        for (lua_Integer i = 1; i <= n; ++i) {
+          lua_rawgeti(L_, index, i);
+          arr.push_back(to_json_at(lua_gettop(L_), depth + 1));
+          lua_pop(L_, 1);
+        }
+        return arr;
+      }
+      Json obj = Json::object();
+      lua_pushnil(L_);
+      while (lua_next(L_, index)) {
+        std::string key;
+        if (lua_type(L_, -2) == LUA_TSTRING) {
+          key = lua_tostring(L_, -2);
+        } else if (lua_type(L_, -2) == LUA_TNUMBER) {
+          lua_pushvalue(L_, -2);
+          key = lua_tostring(L_, -1);
+          lua_pop(L_, 1);
+        } else {
+          lua_pop(L_, 1);
+          continue;
+        }
+        obj[key] = to_json_at(lua_gettop(L_), depth + 1);
+        lua_pop(L_, 1);
+      }
+      return obj;
+    }
+    default:
+      throw LuaError(std::string("cannot convert a Lua ") + luaL_typename(L_, index) + " to JSON",
+                     ErrorKind::kPermanent);
+  }
+}
+
+void LuaState::set_global(const char* name, const Json& value) {
+  push_json(value);
+  lua_setglobal(L_, name);
+}
+
+}  // namespace flowrun

@@ -1,0 +1,410 @@
+#include "engine/lua_step.h"
+
+#include <lua.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "engine/http_client.h"
+#include "engine/lua_state.h"
+#include "engine/process_runner.h"
+#include "engine/step_context.h"
+#include "engine/step_error.h"
+#include "engine/step_registry.h"
+#include "engine/workflow.h"
+
+namespace flowrun {
+namespace {
+
+const LuaLimits kStepLimits{64u << 20, 500'000'000};
+
+// What the flow.* functions reach through their upvalue.
+struct Runtime {
+  StepContext* ctx;
+  LuaState* lua;
+};
+
+Runtime& runtime(lua_State* L) { return *static_cast<Runtime*>(lua_touserdata(L, lua_upvalueindex(1))); }
+
+std::string arg_string(lua_State* L, int index, const char* what) {
+  if (lua_type(L, index) != LUA_TSTRING && lua_type(L, index) != LUA_TNUMBER)
+    throw StepError::permanent(std::string(what) + " must be a string");
+  size_t len = 0;
+  const char* s = lua_tolstring(L, index, &len);
+  return std::string(s, len);
+}
+
+std::string where(lua_State* L) {
+  luaL_where(L, 1);
+  std::string w = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return w;
+}
+
+// Turns C++ exceptions into Lua errors carrying the StepError kind. The error object is pushed
+// inside the catch; lua_error runs only after every C++ local is gone.
+template <int (*F)(lua_State*, Runtime&)>
+int trampoline(lua_State* L) {
+  bool failed = false;
+  try {
+    return F(L, runtime(L));
+  } catch (const StepError& e) {
+    push_flow_error(L, where(L) + e.what(), e.kind());
+    failed = true;
+  } catch (const LuaError& e) {
+    push_flow_error(L, where(L) + e.what(), e.kind());
+    failed = true;
+  } catch (const std::exception& e) {
+    push_flow_error(L, where(L) + e.what(), ErrorKind::kPermanent);
+    failed = true;
+  }
+  if (failed) return lua_error(L);
+  return 0;
+}
+
+int flow_log(lua_State* L, Runtime& rt) {
+  std::string message = luaL_tolstring(L, 1, nullptr);
+  lua_pop(L, 1);
+  std::string level = lua_isnoneornil(L, 2) ? "info" : arg_string(L, 2, "log level");
+  auto parsed = parse_log_level(level);
+  if (!parsed) throw StepError::permanent("unknown log level '" + level + "'");
+  rt.ctx->log().log(*parsed, message);
+  return 0;
+}
+
+int flow_fail(lua_State* L, Runtime&) {
+  std::string message = lua_isnoneornil(L, 1) ? "failed" : arg_string(L, 1, "message");
+  std::string kind_name = lua_isnoneornil(L, 2) ? "permanent" : arg_string(L, 2, "kind");
+  auto kind = parse_error_kind(kind_name);
+  if (!kind) throw StepError::permanent("flow.fail: unknown kind '" + kind_name + "' (transient, permanent, timeout)");
+  throw StepError(*kind, message);
+}
+
+int flow_sleep(lua_State* L, Runtime& rt) {
+  std::optional<Duration> d;
+  if (lua_type(L, 1) == LUA_TNUMBER) d = Duration(static_cast<Duration::rep>(lua_tonumber(L, 1) * 1000));
+  else if (lua_type(L, 1) == LUA_TSTRING) d = parse_duration(lua_tostring(L, 1));
+  if (!d) throw StepError::permanent("flow.sleep takes seconds or a duration such as \"5s\"");
+  rt.ctx->sleep(*d);
+  return 0;
+}
+
+int flow_env(lua_State* L, Runtime&) {
+  std::string name = arg_string(L, 1, "variable name");
+  const char* value = std::getenv(name.c_str());
+  if (value) lua_pushstring(L, value);
+  else lua_pushnil(L);
+  return 1;
+}
+
+int flow_json_encode(lua_State* L, Runtime& rt) {
+  std::string text = rt.lua->to_json(1).dump();
+  lua_pushlstring(L, text.data(), text.size());
+  return 1;
+}
+
+int flow_json_decode(lua_State* L, Runtime& rt) {
+  std::string text = arg_string(L, 1, "JSON text");
+  Json value = Json::parse(text, nullptr, false);
+  if (value.is_discarded()) throw StepError::permanent("flow.json.decode: not valid JSON");
+  rt.lua->push_json(value);
+  return 1;
+}
+
+int flow_http(lua_State* L, Runtime& rt) {
+  if (lua_type(L, 1) != LUA_TTABLE) throw StepError::permanent("flow.http takes a table {url=..., method=...}");
+  Json req = rt.lua->to_json(1);
+  HttpRequest request;
+  request.method = req.value("method", "GET");
+  request.url = url_with_query(req.value("url", ""), req.value("query", Json::object()));
+  if (request.url.empty()) throw StepError::permanent("flow.http: url is required");
+  const Json headers = req.value("headers", Json::object());
+  for (const auto& [k, v] : headers.items())
+    request.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+  if (req.contains("json")) {
+    request.body = req["json"].dump();
+    request.headers.emplace_back("Content-Type", "application/json");
+  } else if (req.contains("body")) {
+    request.body = req["body"].is_string() ? req["body"].get<std::string>() : req["body"].dump();
+  }
+  if (req.contains("timeout")) request.timeout = json_to_duration(req["timeout"]).value_or(request.timeout);
+  request.timeout = rt.ctx->bounded(request.timeout);
+  HttpResponse response = rt.ctx->services().http.send(request, rt.ctx->cancel());
+  Json out = {{"status", response.status}, {"headers", response.headers}, {"body", response.body}};
+  Json parsed = Json::parse(response.body, nullptr, false);
+  if (!parsed.is_discarded()) out["json"] = parsed;
+  if (auto ra = parse_retry_after(response)) out["retry_after"] = static_cast<double>(ra->count()) / 1000.0;
+  rt.lua->push_json(out);
+  return 1;
+}
+
+int flow_exec(lua_State* L, Runtime& rt) {
+  if (lua_type(L, 1) != LUA_TTABLE) throw StepError::permanent("flow.exec takes an argument list {\"cmd\", \"arg\"}");
+  Json argv = rt.lua->to_json(1);
+  Json opts = lua_type(L, 2) == LUA_TTABLE ? rt.lua->to_json(2) : Json::object();
+  ProcessSpec spec;
+  if (!argv.is_array() || argv.empty()) throw StepError::permanent("flow.exec: the argument list is empty");
+  for (const auto& a : argv) spec.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+  const Json env = opts.value("env", Json::object());
+  for (const auto& [k, v] : env.items())
+    spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  spec.cwd = opts.value("cwd", "");
+  if (opts.contains("stdin")) spec.stdin_data = opts["stdin"].get<std::string>();
+  std::optional<Duration> timeout = opts.contains("timeout") ? json_to_duration(opts["timeout"]) : std::nullopt;
+  spec.timeout = timeout ? rt.ctx->bounded(*timeout) : rt.ctx->remaining();
+  ProcessResult r = rt.ctx->services().processes.run(spec, rt.ctx->cancel());
+  if (r.timed_out) throw StepError::timeout("flow.exec: " + spec.argv[0] + " timed out");
+  rt.lua->push_json({{"exit_code", r.exit_code}, {"stdout", r.out}, {"stderr", r.err}});
+  return 1;
+}
+
+void set_function(lua_State* L, Runtime* rt, const char* name, lua_CFunction f) {
+  lua_pushlightuserdata(L, rt);
+  lua_pushcclosure(L, f, 1);
+  lua_setfield(L, -2, name);
+}
+
+// Pushes the `flow` table; its functions reach `rt`, which must outlive the state's use.
+void push_flow_api(lua_State* L, Runtime* rt) {
+  lua_newtable(L);
+  set_function(L, rt, "log", trampoline<flow_log>);
+  set_function(L, rt, "fail", trampoline<flow_fail>);
+  set_function(L, rt, "sleep", trampoline<flow_sleep>);
+  set_function(L, rt, "env", trampoline<flow_env>);
+  set_function(L, rt, "http", trampoline<flow_http>);
+  set_function(L, rt, "exec", trampoline<flow_exec>);
+  lua_newtable(L);
+  set_function(L, rt, "encode", trampoline<flow_json_encode>);
+  set_function(L, rt, "decode", trampoline<flow_json_decode>);
+  lua_setfield(L, -2, "json");
+  rt->lua->push_json({{"id", rt->ctx->step().id}, {"path", rt->ctx->path()}, {"attempt", rt->ctx->attempt()}});
+  lua_setfield(L, -2, "step");
+}
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + file.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the chunk and leaves the module table on the stack (a returned function becomes
+// {run = f}; with nothing returned, the globals `run` and `poll` are used).
+void push_module(LuaState& lua, const std::string& code, const std::string& chunk_name) {
+  lua_State* L = lua.get();
+  lua.load(code, "@" + chunk_name);
+  lua.protected_call(0, 1);
+  if (lua_type(L, -1) == LUA_TFUNCTION) {
+    lua_newtable(L);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "run");
+  } else if (lua_type(L, -1) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    for (const char* name : {"run", "poll", "description", "params"}) {
+      lua_getglobal(L, name);
+      lua_setfield(L, -2, name);
+    }
+  }
+}
+
+class LuaScriptType;
+
+// One attempt of a Lua step: a fresh sandbox holding the module and, for pollers, a state table.
+class LuaExecution final : public Poller {
+ public:
+  LuaExecution(const std::string& code, const std::string& chunk_name, StepContext& ctx)
+      : lua_(kStepLimits), rt_{&ctx, &lua_} {
+    lua_.set_interrupts(&ctx.cancel(), &ctx.clock(), ctx.deadline());
+    push_module(lua_, code, chunk_name);
+    module_ref_ = luaL_ref(lua_.get(), LUA_REGISTRYINDEX);
+    lua_newtable(lua_.get());
+    state_ref_ = luaL_ref(lua_.get(), LUA_REGISTRYINDEX);
+  }
+
+  Json run(StepContext& ctx) {
+    rt_.ctx = &ctx;
+    lua_State* L = lua_.get();
+    if (!push_member("run")) throw StepError::permanent(ctx.step().lua_path + ": the script has no run function");
+    lua_.push_json(ctx.with());
+    push_flow_api(L, &rt_);
+    call(2, 1);
+    Json out = lua_.to_json(-1);
+    lua_pop(L, 1);
+    if (out.is_null()) return Json::object();
+    if (!out.is_object()) return Json{{"result", out}};
+    return out;
+  }
+
+  PollResult poll(StepContext& ctx) override {
+    rt_.ctx = &ctx;
+    lua_State* L = lua_.get();
+    if (!push_member("poll")) throw StepError::permanent("the script has no poll function");
+    lua_.push_json(ctx.with());
+    push_flow_api(L, &rt_);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, state_ref_);
+    call(3, 3);
+    PollResult r;
+    std::string status = lua_tostring(L, -3) ? lua_tostring(L, -3) : "";
+    if (lua_type(L, -2) == LUA_TTABLE) r.outputs = lua_.to_json(-2);
+    if (lua_tostring(L, -1)) r.message = lua_tostring(L, -1);
+    lua_pop(L, 3);
+    if (status == "done") r.status = PollStatus::kDone;
+    else if (status == "pending") r.status = PollStatus::kPending;
+    else if (status == "failed") r.status = PollStatus::kFailed;
+    else throw StepError::permanent("poll must return \"done\", \"pending\" or \"failed\", not \"" + status + "\"");
+    return r;
+  }
+
+ private:
+  bool push_member(const char* name) {
+    lua_State* L = lua_.get();
+    lua_rawgeti(L, LUA_REGISTRYINDEX, module_ref_);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) == LUA_TFUNCTION) return true;
+    lua_pop(L, 1);
+    return false;
+  }
+
+  void call(int nargs, int nresults) {
+    try {
+      lua_.protected_call(nargs, nresults);
+    } catch (const LuaError& e) {
+      if (!e.traceback().empty()) rt_.ctx->log().debug(e.traceback());
+      throw e.to_step_error();
+    }
+  }
+
+  LuaState lua_;
+  Runtime rt_;
+  int module_ref_ = LUA_NOREF;
+  int state_ref_ = LUA_NOREF;
+};
+
+class LuaScriptType final : public StepType {
+ public:
+  LuaScriptType(StepInfo info, std::string code, std::string chunk_name)
+      : info_(std::move(info)), code_(std::move(code)), chunk_name_(std::move(chunk_name)) {}
+
+  const StepInfo& info() const override { return info_; }
+
+  Json run(StepContext& ctx) const override {
+    try {
+      LuaExecution exec(code_, chunk_name_, ctx);
+      return exec.run(ctx);
+    } catch (const LuaError& e) {
+      throw e.to_step_error();
+    }
+  }
+
+  std::unique_ptr<Poller> start_polling(StepContext& ctx) const override {
+    try {
+      return std::make_unique<LuaExecution>(code_, chunk_name_, ctx);
+    } catch (const LuaError& e) {
+      throw e.to_step_error();
+    }
+  }
+
+ private:
+  StepInfo info_;
+  std::string code_;
+  std::string chunk_name_;
+};
+
+ParamSpec param_from_lua(const std::string& name, const Json& spec) {
+  ParamSpec p{name, "any", false, ""};
+  if (spec.is_string()) {
+    p.type = spec.get<std::string>();
+  } else if (spec.is_object()) {
+    p.type = spec.value("type", "any");
+    p.required = spec.value("required", false);
+    p.description = spec.value("description", "");
+  }
+  return p;
+}
+
+}  // namespace
+
+std::shared_ptr<StepType> load_lua_script_type(const std::filesystem::path& file, const std::string& display_name,
+                                               std::string* error, const std::string& type_name) {
+  try {
+    std::string code = read_file(file);
+    LuaState lua(kStepLimits);
+    push_module(lua, code, display_name);
+    Json module_info = Json::object();
+    lua_State* L = lua.get();
+    bool has_run = false, has_poll = false;
+    lua_getfield(L, -1, "run");
+    has_run = lua_type(L, -1) == LUA_TFUNCTION;
+    lua_getfield(L, -2, "poll");
+    has_poll = lua_type(L, -1) == LUA_TFUNCTION;
+    lua_pop(L, 2);
+    if (!has_run && !has_poll) {
+      if (error) *error = display_name + ": the script returns no run or poll function";
+      return nullptr;
+    }
+    StepInfo info;
+    info.name = type_name;
+    info.poller = has_poll;
+    lua_getfield(L, -1, "description");
+    info.summary = lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua step " + display_name;
+    lua_pop(L, 1);
+    lua_getfield(L, -1, "params");
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      const Json params = lua.to_json(-1);
+      for (const auto& [name, spec] : params.items()) info.params.push_back(param_from_lua(name, spec));
+    } else {
+      info.params.push_back({"*", "any", false, "any parameter: the script declares none"});
+    }
+    lua_pop(L, 2);
+    if (info.poller) {
+      for (const char* p : {"interval", "threshold", "timeout"})
+        if (std::none_of(info.params.begin(), info.params.end(), [&](const ParamSpec& s) { return s.name == p; }))
+          info.params.push_back({p, std::string(p) == "threshold" ? "integer" : "duration", false, "polling policy"});
+    }
+    return std::make_shared<LuaScriptType>(std::move(info), std::move(code), display_name);
+  } catch (const std::exception& e) {
+    if (error) *error = e.what();
+    return nullptr;
+  }
+}
+
+std::vector<std::string> register_lua_step_types(StepRegistry& registry, const std::filesystem::path& dir,
+                                                 const std::filesystem::path& project_root) {
+  std::vector<std::string> errors;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return errors;
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+    if (entry.path().extension() == ".lua") files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    std::string name = file.stem().string();
+    std::string display = std::filesystem::relative(file, project_root, ec).string();
+    if (display.empty()) display = file.string();
+    std::string error;
+    auto type = load_lua_script_type(file, display, &error, name);
+    if (!type) {
+      errors.push_back(error);
+      continue;
+    }
+    // The registry owns step types through unique_ptr; wrap the shared one.
+    struct Shared final : StepType {
+      explicit Shared(std::shared_ptr<StepType> t) : t_(std::move(t)) {}
+      const StepInfo& info() const override { return t_->info(); }
+      Json run(StepContext& ctx) const override { return t_->run(ctx); }
+      std::unique_ptr<Poller> start_polling(StepContext& ctx) const override { return t_->start_polling(ctx); }
+      std::shared_ptr<StepType> t_;
+    };
+    try {
+      registry.add(std::make_unique<Shared>(std::move(type)));
+    } catch (const std::invalid_argument& e) {
+      errors.push_back(display + ": " + e.what());
+    }
+  }
+  return errors;
+}
+
+}  // namespace flowrun

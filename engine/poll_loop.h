@@ -1,0 +1,33 @@
+#pragma once
+#include <optional>
+
+#include "engine/duration.h"
+#include "engine/json.h"
+#include "engine/step_type.h"
+
+namespace flowrun {
+
+class StepContext;
+
+struct PollSettings {
+  Duration interval{std::chrono::seconds(5)};
+  int threshold = 1;                 // consecutive "done" observations needed
+  std::optional<Duration> timeout;   // from the first poll; the attempt deadline also applies
+  Duration heartbeat{std::chrono::seconds(60)};  // how often a long wait says it is still waiting
+};
+
+// Reads interval, threshold and timeout from a poller's parameters, falling back to the type's
+// defaults. Throws StepError::permanent for a bad value.
+PollSettings poll_settings(const StepInfo& info, const Json& with);
+
+// The delay after `failures` probe errors in a row: the interval doubled each time, at most
+// 16 intervals and at most 10 minutes (never less than one interval).
+Duration probe_backoff(Duration interval, int failures);
+
+// Polls until `threshold` consecutive done results (returns their outputs), a failed result
+// (StepError::permanent), the timeout (StepError::timeout) or cancellation. A probe that throws
+// a transient or timeout StepError is logged and retried after probe_backoff(); other errors
+// end the loop.
+Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& settings);
+
+}  // namespace flowrun

@@ -1,0 +1,50 @@
+#include "engine/step_context.h"
+
+#include <algorithm>
+
+#include "engine/expression.h"
+#include "engine/step_error.h"
+
+namespace flowrun {
+
+std::optional<Duration> StepContext::remaining() const {
+  if (!deadline_) return std::nullopt;
+  return std::max(Duration::zero(), *deadline_ - clock().now());
+}
+
+Duration StepContext::bounded(Duration wanted) const {
+  auto left = remaining();
+  return left ? std::min(wanted, *left) : wanted;
+}
+
+void StepContext::check_interrupts() const {
+  if (cancel_.cancelled()) throw StepError::cancelled(cancel_.reason());
+  if (deadline_ && clock().now() >= *deadline_) throw StepError::timeout("attempt deadline reached");
+}
+
+void StepContext::sleep(Duration d) const {
+  check_interrupts();
+  if (!clock().sleep_for(bounded(d), cancel_)) throw StepError::cancelled(cancel_.reason());
+  check_interrupts();
+}
+
+std::string StepContext::string_param(const std::string& key, const std::string& fallback) const {
+  if (!with_.contains(key) || with_[key].is_null()) return fallback;
+  return interpolation_text(with_[key]);
+}
+
+std::optional<Duration> StepContext::duration_param(const std::string& key) const {
+  if (!with_.contains(key)) return std::nullopt;
+  auto d = json_to_duration(with_[key]);
+  if (!d && !with_[key].is_null())
+    throw StepError::permanent("parameter '" + key + "' is not a duration: " + with_[key].dump());
+  return d;
+}
+
+std::optional<Duration> json_to_duration(const Json& value) {
+  if (value.is_string()) return parse_duration(value.get<std::string>());
+  if (value.is_number()) return Duration(static_cast<Duration::rep>(value.get<double>() * 1000));
+  return std::nullopt;
+}
+
+}  // namespace flowrun

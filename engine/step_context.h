@@ -1,0 +1,79 @@
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "engine/cancel_token.h"
+#include "engine/clock.h"
+#include "engine/json.h"
+#include "engine/logging.h"
+
+namespace flowrun {
+
+class HttpClient;
+class ProcessRunner;
+class Redactor;
+struct Step;
+
+// The outside world as steps see it; every piece is an interface so tests can fake it.
+// Borrowed from whoever runs the workflow, and outliving every step.
+struct Services {
+  HttpClient& http;
+  ProcessRunner& processes;
+  Clock& clock;
+  const Redactor& redactor;
+  std::filesystem::path project_root;  // where scripts/ and relative paths resolve
+};
+
+// What one attempt of one step sees. Created by the executor for each attempt.
+class StepContext {
+ public:
+  StepContext(const Step& step, const Json& with, std::string path, int attempt, Services& services,
+              const CancelToken& cancel, std::optional<TimePoint> deadline, StepLog log)
+      : step_(step), with_(with), path_(std::move(path)), attempt_(attempt), services_(services),
+        cancel_(cancel), deadline_(deadline), log_(std::move(log)) {}
+
+  const Step& step() const { return step_; }
+  const Json& with() const { return with_; }
+  const std::string& path() const { return path_; }  // "videos[2].provision"
+  int attempt() const { return attempt_; }
+  Services& services() const { return services_; }
+  Clock& clock() const { return services_.clock; }
+  const CancelToken& cancel() const { return cancel_; }
+  const StepLog& log() const { return log_; }
+  std::optional<TimePoint> deadline() const { return deadline_; }
+
+  // Time left before this attempt's deadline (never negative), or nullopt without one.
+  std::optional<Duration> remaining() const;
+  // Shortens `wanted` to the remaining time.
+  Duration bounded(Duration wanted) const;
+  // Sleeps honouring cancel and deadline. Throws StepError cancelled, or timeout when the
+  // deadline comes first.
+  void sleep(Duration d) const;
+  // Throws StepError cancelled or timeout when either has happened.
+  void check_interrupts() const;
+
+  // Runs one of the step's nested step lists (e.g. on_stall) in the current scope, merging
+  // `extra_scope` into it. Set by the executor; returns the list's outputs by step id.
+  std::function<Json(const std::string& list, const Json& extra_scope)> run_nested;
+
+  // Parameter helpers: the value, or `fallback` when absent or null.
+  std::string string_param(const std::string& key, const std::string& fallback = {}) const;
+  std::optional<Duration> duration_param(const std::string& key) const;
+
+ private:
+  const Step& step_;
+  const Json& with_;
+  std::string path_;
+  int attempt_;
+  Services& services_;
+  const CancelToken& cancel_;
+  std::optional<TimePoint> deadline_;
+  StepLog log_;
+};
+
+// Reads a duration parameter: "30s" style strings, or a number of seconds.
+std::optional<Duration> json_to_duration(const Json& value);
+
+}  // namespace flowrun

@@ -1,0 +1,16 @@
+#include "steps/builtin_steps.h"
+
+#include "engine/step_registry.h"
+#include "steps/simple_steps.h"
+
+namespace flowrun {
+
+void register_builtin_steps(StepRegistry& registry) {
+  using Factory = std::unique_ptr<StepType> (*)();
+  static const Factory kBuiltins[] = {
+      make_exec_step, make_http_step, make_log_step, make_set_step, make_sleep_step,
+  };
+  for (Factory make : kBuiltins) registry.add(make());
+}
+
+}  // namespace flowrun

@@ -1,0 +1,88 @@
+#include <algorithm>
+
+#include "engine/http_client.h"
+#include "engine/step_context.h"
+#include "engine/step_error.h"
+#include "steps/simple_steps.h"
+
+namespace flowrun {
+namespace {
+
+bool status_expected(int status, const Json& expect) {
+  if (expect.is_null()) return status >= 200 && status < 300;
+  if (expect.is_number_integer()) return status == expect.get<int>();
+  if (expect.is_array())
+    return std::any_of(expect.begin(), expect.end(), [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
+  return false;
+}
+
+std::string snippet(const std::string& body) {
+  std::string s = body.substr(0, 200);
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return body.size() > 200 ? s + "..." : s;
+}
+
+class HttpStep final : public StepType {
+ public:
+  const StepInfo& info() const override {
+    static const StepInfo info{
+        .name = "http",
+        .summary = "Send an HTTP request; JSON responses are parsed into outputs.json",
+        .params = {{"url", "string", true, "the address"},
+         {"method", "string", false, "GET (default), or POST when json/body is set"},
+         {"headers", "map", false, "request headers (values may use secrets)"},
+         {"query", "map", false, "query parameters, percent-encoded"},
+         {"json", "any", false, "a JSON request body (sets Content-Type)"},
+         {"body", "string", false, "a raw request body"},
+         {"expect", "any", false, "expected status code(s); default any 2xx"},
+         {"timeout", "duration", false, "time limit of one request (default 60s)"}}};
+    return info;
+  }
+
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    if (with.contains("json") && with.contains("body")) problems.emplace_back("body", "give either json or body, not both");
+  }
+
+  Json run(StepContext& ctx) const override {
+    const Json& with = ctx.with();
+    HttpRequest req;
+    bool has_body = with.contains("json") || with.contains("body");
+    req.method = ctx.string_param("method", has_body ? "POST" : "GET");
+    std::transform(req.method.begin(), req.method.end(), req.method.begin(), ::toupper);
+    req.url = url_with_query(ctx.string_param("url"), with.value("query", Json::object()));
+    const Json headers = with.value("headers", Json::object());
+    for (const auto& [k, v] : headers.items())
+      req.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+    if (with.contains("json")) {
+      req.body = with["json"].dump();
+      req.headers.emplace_back("Content-Type", "application/json");
+    } else if (with.contains("body")) {
+      req.body = ctx.string_param("body");
+    }
+    if (auto t = ctx.duration_param("timeout")) req.timeout = *t;
+    req.timeout = ctx.bounded(req.timeout);
+    if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the request");
+
+    ctx.log().debug(req.method + " " + req.url);
+    HttpResponse resp = ctx.services().http.send(req, ctx.cancel());
+    Json outputs = {{"status", resp.status}, {"headers", resp.headers}};
+    Json parsed = resp.body.empty() ? Json() : Json::parse(resp.body, nullptr, false);
+    if (!parsed.is_discarded() && !resp.body.empty()) outputs["json"] = parsed;
+    else outputs["body"] = resp.body;
+
+    if (!status_expected(resp.status, with.value("expect", Json()))) {
+      auto retry_after = parse_retry_after(resp);
+      throw StepError::http(resp.status,
+                            req.method + " " + req.url + " returned HTTP " + std::to_string(resp.status) +
+                                (resp.body.empty() ? "" : ": " + snippet(resp.body)),
+                            retry_after);
+    }
+    return outputs;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<StepType> make_http_step() { return std::make_unique<HttpStep>(); }
+
+}  // namespace flowrun

@@ -1,0 +1,14 @@
+#pragma once
+#include <memory>
+
+#include "engine/step_type.h"
+
+namespace flowrun {
+
+std::unique_ptr<StepType> make_sleep_step();
+std::unique_ptr<StepType> make_log_step();
+std::unique_ptr<StepType> make_set_step();
+std::unique_ptr<StepType> make_exec_step();
+std::unique_ptr<StepType> make_http_step();
+
+}  // namespace flowrun

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package flowrun needs to build, run and test. Safe to run again.
+set -euo pipefail
+packages=(
+  # toolchain
+  g++ make cmake pkg-config ca-certificates
+  # libraries (see shared BUILD-NOTES)
+  libyaml-cpp-dev libboost-dev libboost-filesystem-dev libboost-system-dev libcurl4-openssl-dev
+  nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
+  # the test simulators are small Python programs (standard library only)
+  python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
