@@ -2,11 +2,18 @@
 
 #include <algorithm>
 #include <sstream>
+#include <tuple>
 
 namespace flowrun {
 
 void Diagnostics::error(const Location& loc, std::string message, std::string hint) {
   items_.push_back({loc, std::move(message), std::move(hint)});
+}
+
+void Diagnostics::sort_by_position() {
+  std::stable_sort(items_.begin(), items_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.loc.line, a.loc.col) < std::tie(b.loc.line, b.loc.col);
+  });
 }
 
 std::string format_diagnostic(const Diagnostic& d, const std::string& source) {

@@ -24,6 +24,8 @@ class Diagnostics {
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
   const std::vector<Diagnostic>& items() const { return items_; }
+  // Orders by line and column (stable), so a file's errors read from top to bottom.
+  void sort_by_position();
 
  private:
   std::vector<Diagnostic> items_;

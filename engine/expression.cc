@@ -44,7 +44,12 @@ std::optional<std::string> expression_syntax_error(std::string_view code) {
   try {
     lua.load(chunk, "=expression");
   } catch (const LuaError& e) {
-    return std::string(e.what());
+    std::string msg = e.what();
+    if (msg.rfind("expression:", 0) == 0) {  // "expression:2: unexpected symbol" -> "unexpected symbol"
+      auto colon = msg.find(": ");
+      if (colon != std::string::npos) msg = msg.substr(colon + 2);
+    }
+    return msg;
   }
   lua_pop(lua.get(), 1);
   return std::nullopt;

@@ -84,6 +84,7 @@ class Loader {
     }
     if (auto n = doc["finally"]) wf.finally = parse_step_list(n, "finally");
     check_expressions(wf);
+    diags.sort_by_position();
     wf.script_types = std::move(script_types_);
     if (!diags.empty()) return std::nullopt;
     return wf;

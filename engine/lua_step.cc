@@ -319,7 +319,7 @@ ParamSpec param_from_lua(const std::string& name, const Json& spec) {
     p.type = spec.get<std::string>();
   } else if (spec.is_object()) {
     p.type = spec.value("type", "any");
-    p.required = spec.value("required", false);
+    p.required = spec.contains("required") && spec["required"] == true;
     p.description = spec.value("description", "");
   }
   return p;

@@ -41,6 +41,12 @@ std::optional<Duration> StepContext::duration_param(const std::string& key) cons
   return d;
 }
 
+bool StepContext::bool_param(const std::string& key, bool fallback) const {
+  if (!with_.contains(key) || with_[key].is_null()) return fallback;
+  if (!with_[key].is_boolean()) throw StepError::permanent("parameter '" + key + "' must be true or false, not " + with_[key].dump());
+  return with_[key].get<bool>();
+}
+
 std::optional<Duration> json_to_duration(const Json& value) {
   if (value.is_string()) return parse_duration(value.get<std::string>());
   if (value.is_number()) return Duration(static_cast<Duration::rep>(value.get<double>() * 1000));

@@ -61,6 +61,8 @@ class StepContext {
   // Parameter helpers: the value, or `fallback` when absent or null.
   std::string string_param(const std::string& key, const std::string& fallback = {}) const;
   std::optional<Duration> duration_param(const std::string& key) const;
+  // Throws StepError::permanent when present but not a boolean.
+  bool bool_param(const std::string& key, bool fallback) const;
 
  private:
   const Step& step_;

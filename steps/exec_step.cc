@@ -67,7 +67,7 @@ class ExecStep final : public StepType {
   }
 
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
-    bool shell = with.value("shell", false) == true;
+    bool shell = with.contains("shell") && with["shell"] == true;
     if (with.contains("argv") && with["argv"].is_array() && with["argv"].empty())
       problems.emplace_back("argv", "argv is an empty list");
     if (shell && with.contains("argv") && with["argv"].is_array())
@@ -77,7 +77,7 @@ class ExecStep final : public StepType {
   Json run(StepContext& ctx) const override {
     const Json& with = ctx.with();
     ProcessSpec spec;
-    bool shell = with.value("shell", false) == true;
+    bool shell = ctx.bool_param("shell", false);
     const Json& argv = with.at("argv");
     if (shell) {
       spec.argv = {"/bin/sh", "-c", argv.is_string() ? argv.get<std::string>() : argv.dump()};
@@ -98,7 +98,7 @@ class ExecStep final : public StepType {
     if (with.contains("stdin") && !with["stdin"].is_null()) spec.stdin_data = ctx.string_param("stdin");
     auto timeout = ctx.duration_param("timeout");
     spec.timeout = timeout ? ctx.bounded(*timeout) : ctx.remaining();
-    if (with.value("show_output", true) != false) {
+    if (ctx.bool_param("show_output", true)) {
       const StepLog& log = ctx.log();
       spec.on_line = [&log](std::string_view line, bool is_stderr) {
         log.info(std::string(is_stderr ? "! " : "| ") + std::string(line));
@@ -121,7 +121,7 @@ class ExecStep final : public StepType {
       throw StepError::exit(r.exit_code, spec.argv[0] + " exited with code " + std::to_string(r.exit_code) +
                                              (detail.empty() ? "" : ": " + detail));
     }
-    if (with.value("parse_json", false) == true) {
+    if (ctx.bool_param("parse_json", false)) {
       Json parsed = Json::parse(r.out, nullptr, false);
       if (parsed.is_discarded()) throw StepError::permanent(spec.argv[0] + " did not print valid JSON");
       outputs["json"] = parsed;

@@ -1,0 +1,98 @@
+#pragma once
+// Shared test scaffolding: load a workflow from text, run it in virtual time with captured
+// logs, and define step types from lambdas.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "engine/clock.h"
+#include "engine/executor.h"
+#include "engine/http_client.h"
+#include "engine/loader.h"
+#include "engine/logging.h"
+#include "engine/process_runner.h"
+#include "engine/redactor.h"
+#include "engine/step_context.h"
+#include "engine/step_registry.h"
+
+namespace flowrun::test {
+
+// A step type whose run() is a lambda.
+class LambdaStep final : public StepType {
+ public:
+  LambdaStep(std::string name, std::function<Json(StepContext&)> fn, std::vector<ParamSpec> params = {{"*", "any"}})
+      : fn_(std::move(fn)) {
+    info_.name = std::move(name);
+    info_.summary = "test step";
+    info_.params = std::move(params);
+  }
+  const StepInfo& info() const override { return info_; }
+  Json run(StepContext& ctx) const override { return fn_(ctx); }
+
+ private:
+  StepInfo info_;
+  std::function<Json(StepContext&)> fn_;
+};
+
+// A poller type whose poll() is a lambda.
+class LambdaPoller final : public StepType {
+ public:
+  LambdaPoller(std::string name, std::function<PollResult(StepContext&)> fn) : fn_(std::move(fn)) {
+    info_.name = std::move(name);
+    info_.poller = true;
+    info_.params = {{"*", "any"}};
+  }
+  const StepInfo& info() const override { return info_; }
+  std::unique_ptr<Poller> start_polling(StepContext&) const override {
+    struct P final : Poller {
+      explicit P(const std::function<PollResult(StepContext&)>& f) : f_(f) {}
+      PollResult poll(StepContext& ctx) override { return f_(ctx); }
+      const std::function<PollResult(StepContext&)>& f_;
+    };
+    return std::make_unique<P>(fn_);
+  }
+
+ private:
+  StepInfo info_;
+  std::function<PollResult(StepContext&)> fn_;
+};
+
+// An HTTP client that must not be used (unit tests that need none).
+class NoHttp final : public HttpClient {
+ public:
+  HttpResponse send(const HttpRequest& r, const CancelToken&) override {
+    throw std::logic_error("unexpected HTTP request to " + r.url);
+  }
+};
+
+// Everything a run needs, with virtual time by default.
+struct Harness {
+  StepRegistry registry;
+  VirtualClock virtual_clock;
+  RealClock real_clock;
+  bool use_real_clock = false;
+  NoHttp no_http;
+  HttpClient* http = &no_http;
+  SystemProcessRunner processes;
+  Redactor redactor;
+  FixedRandom random{0.5};
+  std::unique_ptr<LogHub> logs;
+  LoadResult loaded;
+
+  Harness();
+  // Loads YAML text as "test.yaml"; returns the diagnostics text (empty when it loaded).
+  std::string load(const std::string& yaml);
+  // Runs the loaded workflow; `cancel` may be cancelled by a step to simulate Ctrl+C.
+  RunResult run(const Json& inputs = Json::object(), ExecutorOptions options = {});
+  CancelToken cleanup_cancel;
+  CancelToken cancel{cleanup_cancel};
+  std::vector<std::string> log_lines() const { return logs->captured(); }
+  bool log_contains(const std::string& text) const;
+  Clock& clock() { return use_real_clock ? static_cast<Clock&>(real_clock) : virtual_clock; }
+};
+
+// All diagnostics of loading `yaml` with the built-in steps, formatted one per line as
+// "line:col: message | hint".
+std::vector<std::string> diagnostics_of(const std::string& yaml);
+
+}  // namespace flowrun::test
