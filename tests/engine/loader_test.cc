@@ -189,8 +189,8 @@ TEST_CASE("parameters: unknown, missing and mistyped", "[loader]") {
       shell: maybe
 )");
   REQUIRE(d.size() == 3);
-  CHECK(d[0].rfind("4:5: step 'a' (exec) needs parameter 'argv'", 0) == 0);
-  CHECK(d[1] == "5:7: unknown key 'args' in `with` of step 'a' (exec) | did you mean 'argv'?");
+  CHECK(d[0] == "5:7: unknown key 'args' in `with` of step 'a' (exec) | did you mean 'argv'?");
+  CHECK(d[1].rfind("5:7: step 'a' (exec) needs parameter 'argv'", 0) == 0);
   CHECK(d[2] == "6:14: expected bool for parameter 'shell' | write true or false");
 }
 
