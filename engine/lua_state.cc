@@ -88,7 +88,12 @@ void LuaState::hook(lua_State* L, lua_Debug*) {
       self.kill_kind_ = ErrorKind::kTimeout;
     }
   }
-  if (!self.kill_reason_.empty()) luaL_error(L, "%s", self.kill_reason_.c_str());
+  if (!self.kill_reason_.empty()) {
+    // From now on fire at every instruction: the first one executed outside a pcall raises
+    // an error that nothing in the script can catch.
+    lua_sethook(L, &LuaState::hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "%s", self.kill_reason_.c_str());
+  }
 }
 
 void LuaState::set_interrupts(const CancelToken* cancel, Clock* clock, std::optional<TimePoint> deadline) {

@@ -1,0 +1,109 @@
+#include "engine/lua_state.h"
+
+#include <lua.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace flowrun;
+
+namespace {
+// Runs a chunk and returns its first result as JSON.
+Json run(LuaState& lua, const std::string& code) {
+  lua.load(code, "@scripts/test.lua");
+  lua.protected_call(0, 1);
+  Json v = lua.to_json(-1);
+  lua_pop(lua.get(), 1);
+  return v;
+}
+
+std::string error_of(LuaState& lua, const std::string& code) {
+  try {
+    run(lua, code);
+  } catch (const LuaError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST_CASE("dangerous functions are absent from the sandbox", "[lua][sandbox]") {
+  LuaState lua;
+  CHECK(run(lua, "return os.execute == nil and os.exit == nil and os.getenv == nil and os.remove == nil") == true);
+  CHECK(run(lua, "return io == nil and require == nil and package == nil and debug == nil") == true);
+  CHECK(run(lua, "return dofile == nil and loadfile == nil and collectgarbage == nil and string.dump == nil") == true);
+  CHECK(run(lua, "return type(os.time()) == 'number' and type(string.format) == 'function'") == true);
+}
+
+TEST_CASE("escape attempts fail with a clear error", "[lua][sandbox]") {
+  LuaState lua;
+  CHECK(error_of(lua, "os.execute('touch /tmp/flowrun-escaped')") ==
+        "scripts/test.lua:1: attempt to call a nil value (field 'execute')");
+  CHECK(error_of(lua, "return io.open('/etc/passwd')") == "scripts/test.lua:1: attempt to index a nil value (global 'io')");
+  // Bytecode: load() accepts text only. "\27Lua" is the binary chunk signature.
+  CHECK(run(lua, "local f, err = load('\\27Lua...'); return err") ==
+        "attempt to load a binary chunk (mode is 't')");
+  // A loaded chunk sees the same restricted globals.
+  CHECK(run(lua, "return load('return os.execute')() == nil") == true);
+  // The package.loaded table (which still holds the full os library) is unreachable.
+  CHECK(run(lua, "return debug == nil and getmetatable('').__index.dump == nil") == true);
+}
+
+TEST_CASE("an infinite loop is stopped by the instruction limit, and pcall cannot swallow it", "[lua][sandbox]") {
+  LuaState lua(LuaLimits{64u << 20, 1'000'000});
+  CHECK(error_of(lua, "while true do end") == "instruction limit exceeded (1000000 instructions)");
+  LuaState again(LuaLimits{64u << 20, 1'000'000});
+  CHECK(error_of(again, "while true do pcall(function() while true do end end) end") ==
+        "instruction limit exceeded (1000000 instructions)");
+}
+
+TEST_CASE("a memory bomb is stopped by the memory limit", "[lua][sandbox]") {
+  LuaState lua(LuaLimits{8u << 20, 100'000'000});
+  CHECK(error_of(lua, "local t = {} for i = 1, 1e8 do t[i] = string.rep('x', 1000) .. i end") ==
+        "memory limit exceeded (8 MiB)");
+  CHECK(lua.memory_used() < (8u << 20));
+}
+
+TEST_CASE("cancellation and deadlines stop a running script", "[lua][sandbox]") {
+  CancelToken cancel;
+  cancel.cancel("stop");
+  LuaState lua;
+  lua.set_interrupts(&cancel, nullptr, std::nullopt);
+  try {
+    run(lua, "while true do end");
+    FAIL("not stopped");
+  } catch (const LuaError& e) {
+    CHECK(e.kind() == ErrorKind::kCancelled);
+  }
+  VirtualClock clock;
+  CancelToken never;
+  LuaState timed;
+  timed.set_interrupts(&never, &clock, clock.now());
+  try {
+    run(timed, "while true do end");
+    FAIL("not stopped");
+  } catch (const LuaError& e) {
+    CHECK(e.kind() == ErrorKind::kTimeout);
+    CHECK(std::string(e.what()) == "timed out");
+  }
+}
+
+TEST_CASE("errors carry script and line", "[lua]") {
+  LuaState lua;
+  CHECK(error_of(lua, "local x = 1\nlocal y = nil\nreturn y.field") ==
+        "scripts/test.lua:3: attempt to index a nil value (local 'y')");
+  CHECK(error_of(lua, "error('custom')") == "scripts/test.lua:1: custom");
+  CHECK(error_of(lua, "return )") == "scripts/test.lua:1: unexpected symbol near ')'");
+}
+
+TEST_CASE("JSON round-trips through Lua tables", "[lua]") {
+  LuaState lua;
+  Json v = {{"a", 1}, {"b", {1, 2, 3}}, {"c", {{"d", "e"}}}, {"empty_list", Json::array()}, {"f", 1.5}, {"t", true}};
+  lua.push_json(v);
+  Json back = lua.to_json(-1);
+  lua_pop(lua.get(), 1);
+  CHECK(back == v);
+  CHECK(run(lua, "return {}") == Json::object());
+  CHECK(run(lua, "return {10, 20}") == Json({10, 20}));
+  CHECK(run(lua, "return {[1]='a', x='b'}") == Json({{"1", "a"}, {"x", "b"}}));
+  CHECK_THROWS_AS(run(lua, "return {f = print}"), LuaError);
+}
