@@ -207,6 +207,8 @@ Json Executor::dry_run_action(const Step& step, Json& scope, const std::string& 
   for (const auto& [key, value] : step.with.items()) {
     try {
       shown[key] = ExpressionEvaluator(scope).resolve(value);
+      // Outputs of steps a dry run did not execute are nil: show what is written instead.
+      if (shown[key].is_null() && value.is_string()) shown[key] = value;
     } catch (const ExpressionError&) {
       shown[key] = value;  // depends on outputs a dry run does not have: show it as written
     }
