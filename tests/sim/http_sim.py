@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""A scriptable HTTP server for tests: loopback only, and it stops by itself.
+
+Usage: http_sim.py SCRIPT.json [--log REQUESTS.jsonl] [--lifetime SECONDS]
+
+SCRIPT maps "METHOD /path" (or "/path" for any method) to a list of responses, served in
+order; the last one repeats. A response is {"status": 200, "headers": {...}, "json": ...}
+or {"body": "text"}, with an optional "delay" in seconds and "drop": true to close the
+connection without answering. Every request is appended to the log as one JSON line
+{"method", "path", "query", "headers", "body"}. The first line on stdout is the port.
+"""
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+def main():
+    args = sys.argv[1:]
+    script_path = args[0]
+    log_path = None
+    lifetime = 120.0
+    if "--log" in args:
+        log_path = args[args.index("--log") + 1]
+    if "--lifetime" in args:
+        lifetime = float(args[args.index("--lifetime") + 1])
+    with open(script_path) as f:
+        script = json.load(f)
+    served = {}
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def handle_any(self):
+            parts = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+            with lock:
+                if log_path:
+                    with open(log_path, "a") as log:
+                        log.write(json.dumps({"method": self.command, "path": parts.path, "query": parts.query,
+                                              "headers": dict(self.headers), "body": body}) + "\n")
+                key = f"{self.command} {parts.path}"
+                if key not in script:
+                    key = parts.path
+                responses = script.get(key)
+                if not responses:
+                    response = {"status": 404, "json": {"error": "not found", "path": parts.path}}
+                else:
+                    n = served.get(key, 0)
+                    served[key] = n + 1
+                    response = responses[min(n, len(responses) - 1)]
+            if response.get("delay"):
+                time.sleep(response["delay"])
+            if response.get("drop"):
+                self.close_connection = True
+                return
+            if "json" in response:
+                payload = json.dumps(response["json"]).encode()
+                content_type = "application/json"
+            else:
+                payload = response.get("body", "").encode()
+                content_type = "text/plain"
+            self.send_response(response.get("status", 200))
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for k, v in response.get("headers", {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    threading.Timer(lifetime, server.shutdown).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/json.h"
+
+namespace flowrun::test {
+
+// Starts tests/sim/http_sim.py with a response script; stops it on destruction.
+class SimServer {
+ public:
+  explicit SimServer(const Json& script);
+  SimServer(const SimServer&) = delete;
+  SimServer& operator=(const SimServer&) = delete;
+  ~SimServer();
+  std::string url(const std::string& path = "") const;
+  // The requests it received so far, oldest first.
+  std::vector<Json> requests() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A fresh directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& text) const;
+  std::string read(const std::string& name) const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace flowrun::test
