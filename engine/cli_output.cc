@@ -108,7 +108,7 @@ Json step_catalogue_json(const StepRegistry& registry) {
 std::string run_summary(const RunResult& result, const std::string& run_id, bool all) {
   std::ostringstream out;
   out << "\nrun " << run_id << " " << to_string(result.status) << " in " << format_duration(result.duration) << "\n";
-  out << "  " << pad_right("STEP", 32) << pad_right("TYPE", 12) << pad_right("STATUS", 11) << pad_right("TRIES", 6)
+  out << "  " << pad_right("STEP", 32) << pad_right("TYPE", 18) << pad_right("STATUS", 11) << pad_right("TRIES", 6)
       << "TIME\n";
   size_t shown = 0, hidden = 0;
   for (const auto& r : result.records) {
@@ -121,7 +121,7 @@ std::string run_summary(const RunResult& result, const std::string& run_id, bool
       ++hidden;
       continue;
     }
-    out << "  " << pad_right(r.path, 32) << pad_right(r.type.substr(0, 11), 12) << pad_right(to_string(r.status), 11)
+    out << "  " << pad_right(r.path, 32) << pad_right(r.type.substr(0, 17), 18) << pad_right(to_string(r.status), 11)
         << pad_right(r.attempts ? std::to_string(r.attempts) : "-", 6) << format_duration(r.duration) << "\n";
     if (!r.error.empty() && r.status == StepStatus::kFailed) out << "      " << r.error.substr(0, 300) << "\n";
   }

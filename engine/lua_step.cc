@@ -16,7 +16,7 @@
 namespace flowrun {
 namespace {
 
-const LuaLimits kStepLimits{64u << 20, 500'000'000};
+const LuaLimits kStepLimits{64u << 20, 200'000'000};
 
 // What the flow.* functions reach through their upvalue.
 struct Runtime {

@@ -128,7 +128,7 @@ TEST_CASE("missing required input is reported at its declaration", "[loader]") {
   CHECK(unknown.items()[0].hint == "did you mean 'bucket'?");
 }
 
-TEST_CASE("--set values take the type of the default", "[loader]") {
+TEST_CASE("set overrides take the type of the default", "[loader]") {
   Harness h;
   REQUIRE(h.load("inputs:\n  n: 3\n  ok: true\n  name: x\nsteps:\n  - {id: a, type: log, with: {message: x}}\n") == "");
   Diagnostics d;

@@ -92,7 +92,7 @@ TEST_CASE("lua: a sandbox escape attempt and an infinite loop both stop with a c
   CHECK(r.steps["e"]["error"].get<std::string>().find("escape.lua:2: attempt to call a nil value (field 'execute')") !=
         std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir.file("escaped")));
-  CHECK(r.steps["s"]["error"] == "instruction limit exceeded (500000000 instructions) (permanent)");
+  CHECK(r.steps["s"]["error"] == "instruction limit exceeded (200000000 instructions) (permanent)");
 }
 
 TEST_CASE("lua: flow.sleep honours cancellation", "[steps][lua]") {
