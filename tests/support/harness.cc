@@ -1,5 +1,7 @@
 #include "support/harness.h"
 
+#include <thread>
+
 #include "engine/inputs.h"
 #include "steps/builtin_steps.h"
 
@@ -30,6 +32,19 @@ RunResult Harness::run(const Json& inputs, ExecutorOptions options) {
   Services services{*http, processes, clock(), redactor, FLOWRUN_SOURCE_DIR};
   Executor executor(*loaded.workflow, registry, services, random, *logs, options);
   return executor.run(resolved, cancel, cleanup_cancel);
+}
+
+RunResult Harness::run_cancelled_after(Duration delay, Duration* took) {
+  use_real_clock = true;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(delay);
+    cancel.cancel("interrupted by SIGINT");
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  RunResult r = run();
+  canceller.join();
+  *took = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - t0);
+  return r;
 }
 
 bool Harness::log_contains(const std::string& text) const {

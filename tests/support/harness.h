@@ -84,6 +84,9 @@ struct Harness {
   std::string load(const std::string& yaml);
   // Runs the loaded workflow; `cancel` may be cancelled by a step to simulate Ctrl+C.
   RunResult run(const Json& inputs = Json::object(), ExecutorOptions options = {});
+  // Runs with the real clock and cancels (as Ctrl+C would) after `delay`; `took` receives the
+  // run's wall time, to check that cancellation is prompt.
+  RunResult run_cancelled_after(Duration delay, Duration* took);
   CancelToken cleanup_cancel;
   CancelToken cancel{cleanup_cancel};
   std::vector<std::string> log_lines() const { return logs->captured(); }
