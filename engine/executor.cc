@@ -92,7 +92,8 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   scope["secrets"] = secrets;
 
   run_log_.info("run " + options_.run_id + ": " + workflow_.name + (options_.dry_run ? " (dry run)" : ""));
-  Outcome body = run_sequence(workflow_.steps, scope, cancel, "");
+  Outcome body = options_.cleanup_only ? run_cleanup(workflow_.steps, scope, "")
+                                       : run_sequence(workflow_.steps, scope, cancel, "");
   Outcome final_outcome = body;
   if (!workflow_.finally.empty()) final_outcome = run_finally(workflow_.finally, scope, "finally", body);
 
@@ -129,6 +130,7 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
 Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix,
                                         const Outcome& body) {
   if (steps.empty()) return body;
+  if (body.status == Outcome::Status::kCancelled && !options_.finally_on_cancel) return body;  // detached
   // Cleanup gets a token of its own: a cancelled body must still destroy what it created.
   CancelToken cleanup(*cleanup_cancel_);
   const char* status = body.status == Outcome::Status::kOk       ? "succeeded"
@@ -149,7 +151,9 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   StepRecord rec;
   rec.path = path;
   rec.type = describe_type(step);
+  if (reuse_recorded(step, scope, path, rec)) return Outcome::ok();
   scope["steps"][step.id] = {{"status", "running"}, {"outputs", Json::object()}};
+  if (options_.recorder && step.kind != Step::Kind::kAction) options_.recorder->step_started(path, 0);
 
   if (!step.if_expr.empty()) {
     bool run_it = false;
@@ -169,6 +173,7 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
       log.info("skipped: `if: " + step.if_expr + "` is false");
       scope["steps"][step.id] = {{"status", "skipped"}, {"outputs", Json::object()}};
       rec.status = StepStatus::kSkipped;
+      if (options_.recorder) options_.recorder->step_finished(path, "skipped", 0, Json::object(), "", "");
       record(rec);
       return Outcome::ok();
     }
@@ -198,8 +203,68 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   scope["steps"][step.id] = done;
   if (o.status == Outcome::Status::kFailed && step.continue_on_error)
     log.warn("failed, continuing (continue_on_error): " + o.error);
+  // A cancelled step stays "running" in the journal: it is owed, not finished.
+  if (options_.recorder && o.status != Outcome::Status::kCancelled && !options_.dry_run)
+    options_.recorder->step_finished(path, to_string(rec.status), attempts, outputs, "", o.error);
   record(std::move(rec));
   return o;
+}
+
+bool Executor::reuse_recorded(const Step& step, Json& scope, const std::string& path, StepRecord& rec) {
+  if (!options_.recorder) return false;
+  auto done = options_.recorder->recorded(path);
+  if (!done || (done->status != "succeeded" && done->status != "skipped")) return false;
+  scope["steps"][step.id] = {{"status", done->status}, {"outputs", done->outputs}};
+  logs_.logger(path).info(done->status + " in an earlier process of this run; reusing its outputs");
+  rec.status = done->status == "succeeded" ? StepStatus::kSucceeded : StepStatus::kSkipped;
+  rec.attempts = done->attempts;
+  rec.type += " (resumed)";
+  record(rec);
+  return true;
+}
+
+void Executor::load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
+  for (const auto& step : steps) {
+    std::string path = prefix.empty() ? step.id : prefix + "." + step.id;
+    if (auto r = options_.recorder->recorded(path))
+      scope["steps"][step.id] = {{"status", r->status}, {"outputs", r->outputs}, {"error", r->error}};
+    load_recorded(step.steps, scope, path);
+  }
+}
+
+Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
+  if (!options_.recorder) return Outcome::cancelled("cancelled");
+  const Outcome cancelled = Outcome::cancelled("cancelled by flowrun cancel");
+  for (const auto& step : steps) {
+    std::string path = prefix.empty() ? step.id : prefix + "." + step.id;
+    if (!options_.recorder->started_under(path)) continue;  // never started: nothing is owed
+    if (step.kind == Step::Kind::kAction) {
+      load_recorded({step}, scope, prefix);
+    } else if (step.kind == Step::Kind::kGroup) {
+      run_cleanup(step.steps, scope, path);
+      run_finally(step.finally, scope, path + ".finally", cancelled);
+    } else {
+      Json items = step.for_each;
+      if (items.is_string()) {
+        try {
+          items = ExpressionEvaluator(scope).resolve(items.get<std::string>());
+        } catch (const ExpressionError&) {
+          items = Json::array();
+        }
+      }
+      if (!items.is_array()) continue;
+      for (size_t i = 0; i < items.size(); ++i) {
+        std::string item_path = path + "[" + std::to_string(i) + "]";
+        if (!options_.recorder->started_under(item_path)) continue;
+        Json item_scope = scope;
+        item_scope[step.as] = items[i];
+        item_scope["loop"] = {{"index", i}, {"count", items.size()}};
+        load_recorded(step.steps, item_scope, item_path);
+        run_finally(step.finally, item_scope, item_path + ".finally", cancelled);
+      }
+    }
+  }
+  return cancelled;
 }
 
 Json Executor::dry_run_action(const Step& step, Json& scope, const std::string& path) {
@@ -245,7 +310,14 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
   const StepPolicies policies = effective_policies(step, workflow_);
   const RetryPolicy& retry = *policies.retry;
   Clock& clock = services_.clock;
-  const TimePoint started = clock.now();
+  TimePoint started = clock.now();
+  if (options_.recorder) {
+    // A resumed step keeps the deadline of its first start, in an earlier process.
+    if (auto earlier = options_.recorder->recorded(path); earlier && earlier->started_ms > 0) {
+      auto now_ms = std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch()).count();
+      started -= Duration(std::max<int64_t>(0, now_ms - earlier->started_ms));
+    }
+  }
   std::optional<TimePoint> step_deadline;
   if (policies.timeout) step_deadline = started + *policies.timeout;
 
@@ -257,6 +329,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
       if (!deadline || t < *deadline) deadline = t;
     }
     CancelToken attempt_cancel(cancel);
+    if (options_.recorder) options_.recorder->step_started(path, attempts);
     StepContext ctx(step, with, path, attempts, services_, attempt_cancel, deadline, log);
     ctx.run_nested = [&, this](const std::string& list, const Json& extra) -> Json {
       auto it = step.nested.find(list);

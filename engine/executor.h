@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/cancel_token.h"
+#include "engine/execution_recorder.h"
 #include "engine/duration.h"
 #include "engine/json.h"
 #include "engine/logging.h"
@@ -45,6 +46,14 @@ struct ExecutorOptions {
   bool dry_run = false;  // print what would run; only side-effect-free steps execute
   // Where --dry-run prints its plan (stdout in the CLI).
   std::function<void(const std::string&)> print = [](const std::string&) {};
+  // Journal of this run (borrowed, may be null). Steps it records as succeeded or skipped are
+  // not run again: their recorded outputs are reused.
+  ExecutionRecorder* recorder = nullptr;
+  // When the run is cancelled: true runs the pending finally steps, false detaches (they stay
+  // owed, for `flowrun resume` or `flowrun cancel`).
+  bool finally_on_cancel = true;
+  // `flowrun cancel`: run no step, only the finally steps owed by what was started.
+  bool cleanup_only = false;
 };
 
 // Runs a loaded workflow: sequences, if, for_each with a bounded pool of threads, groups,
@@ -73,6 +82,9 @@ class Executor {
                      int& attempts);
   Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, Json& outputs);
   Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);
+  Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
+  bool reuse_recorded(const Step& step, Json& scope, const std::string& path, StepRecord& rec);
+  void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   Json dry_run_action(const Step& step, Json& scope, const std::string& path);
   const StepType* type_of(const Step& step) const;
   void record(StepRecord r);

@@ -1,0 +1,33 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "engine/json.h"
+
+namespace flowrun {
+
+// What an earlier process of the same run recorded about one step path.
+struct RecordedStep {
+  std::string status;  // succeeded, failed, skipped, cancelled, running
+  Json outputs = Json::object();
+  std::string error;
+  int attempts = 0;
+  int64_t started_ms = 0;  // wall-clock milliseconds since the epoch of the first start
+};
+
+// Where the executor reports every state change, and where a resumed run learns what is already
+// done. The journal implements it; the executor knows nothing of SQLite. Thread-safe.
+class ExecutionRecorder {
+ public:
+  virtual ~ExecutionRecorder() = default;
+  virtual std::optional<RecordedStep> recorded(const std::string& path) = 0;
+  // True when anything was recorded at `path` or below it ("videos[2]" covers "videos[2].job").
+  virtual bool started_under(const std::string& path) = 0;
+  virtual void step_started(const std::string& path, int attempt) = 0;
+  virtual void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
+                             const std::string& error_kind, const std::string& error) = 0;
+  virtual void event(const std::string& path, const std::string& kind, const std::string& message) = 0;
+};
+
+}  // namespace flowrun

@@ -1,0 +1,290 @@
+#include "engine/journal.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+
+#include "engine/redactor.h"
+
+namespace flowrun {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+const char* const kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, workflow_path TEXT NOT NULL, workflow_name TEXT NOT NULL,
+  content_hash TEXT NOT NULL, inputs TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+  owner_pid INTEGER NOT NULL DEFAULT 0, owner_host TEXT NOT NULL DEFAULT '', lease_until_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS steps (
+  run_id TEXT NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+  outputs TEXT NOT NULL DEFAULT '{}', error_kind TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, path));
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
+  path TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+)SQL";
+
+RunRow to_run(const Json& r) {
+  RunRow run;
+  run.id = r["id"];
+  run.workflow_path = r["workflow_path"];
+  run.workflow_name = r["workflow_name"];
+  run.content_hash = r["content_hash"];
+  run.inputs = Json::parse(r["inputs"].get<std::string>(), nullptr, false);
+  run.status = r["status"];
+  run.error = r["error"];
+  run.started_ms = r["started_ms"];
+  run.updated_ms = r["updated_ms"];
+  run.owner_pid = r["owner_pid"];
+  run.owner_host = r["owner_host"];
+  run.lease_until_ms = r["lease_until_ms"];
+  return run;
+}
+
+bool process_gone(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+
+}  // namespace
+
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string this_host() {
+  char name[256] = {0};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+std::string content_hash(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) throw JournalError("cannot create the state directory " + state_dir.string() + ": " + ec.message());
+  auto file = (state_dir / "journal.db").string();
+  bool existed = std::filesystem::exists(file);
+  try {
+    SqliteDb db(file, !existed);
+    if (existed) {
+      // Reading the schema fails on a file that is not a database; quick_check finds damage.
+      auto check = db.query("PRAGMA quick_check");
+      if (check.empty() || check[0].begin().value() != "ok")
+        throw SqliteError(check.empty() ? "quick_check returned nothing" : check[0].begin().value().dump());
+    }
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    db.exec(kSchema);
+    auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
+    if (version.empty()) {
+      db.query("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {std::to_string(kSchemaVersion)});
+    } else if (std::stoi(version[0]["value"].get<std::string>()) > kSchemaVersion) {
+      throw JournalError("the journal " + file + " was written by a newer flowrun (schema " +
+                         version[0]["value"].get<std::string>() + "); use that version");
+    }
+    return std::unique_ptr<Journal>(new Journal(std::move(db)));
+  } catch (const SqliteError& e) {
+    throw JournalError("the journal " + file + " cannot be used: " + e.what() +
+                       ". It was left untouched; move it aside (or point --state-dir elsewhere) to start a new one.");
+  }
+}
+
+void Journal::create_run(const RunRow& run) {
+  std::lock_guard lock(mutex_);
+  db_.query(
+      "INSERT INTO runs (id, workflow_path, workflow_name, content_hash, inputs, status, started_ms, updated_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {run.id, run.workflow_path, run.workflow_name, run.content_hash, run.inputs.dump(), run.status, run.started_ms,
+       run.started_ms});
+}
+
+std::optional<RunRow> Journal::run(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  auto rows = db_.query("SELECT * FROM runs WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  return to_run(rows[0]);
+}
+
+std::vector<RunRow> Journal::recent_runs(int limit) {
+  std::lock_guard lock(mutex_);
+  std::vector<RunRow> out;
+  for (const auto& r : db_.query("SELECT * FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?", {limit}))
+    out.push_back(to_run(r));
+  return out;
+}
+
+void Journal::set_run_status(const std::string& id, const std::string& status, const std::string& error) {
+  std::lock_guard lock(mutex_);
+  db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, error, wall_clock_ms(), id});
+}
+
+std::vector<Json> Journal::steps(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  return db_.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", {run_id});
+}
+
+std::vector<Json> Journal::events(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
+}
+
+bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
+                          std::string* holder) {
+  std::lock_guard lock(mutex_);
+  db_.exec("BEGIN IMMEDIATE");  // a second process waits here (busy timeout) instead of racing
+  try {
+    auto rows = db_.query("SELECT owner_pid, owner_host, lease_until_ms FROM runs WHERE id = ?", {run_id});
+    if (rows.empty()) {
+      db_.exec("ROLLBACK");
+      throw JournalError("no run " + run_id + " in the journal");
+    }
+    int64_t owner = rows[0]["owner_pid"];
+    std::string owner_host = rows[0]["owner_host"];
+    int64_t until = rows[0]["lease_until_ms"];
+    bool held = owner != 0 && until > wall_clock_ms() && !(owner == pid && owner_host == host);
+    if (held && owner_host == host && process_gone(owner)) held = false;
+    if (held) {
+      db_.exec("ROLLBACK");
+      if (holder) *holder = "pid " + std::to_string(owner) + " on " + owner_host;
+      return false;
+    }
+    db_.query("UPDATE runs SET owner_pid = ?, owner_host = ?, lease_until_ms = ? WHERE id = ?",
+              {pid, host, wall_clock_ms() + lease_ms, run_id});
+    db_.exec("COMMIT");
+    return true;
+  } catch (const SqliteError&) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+}
+
+void Journal::renew(const std::string& run_id, int64_t pid, int64_t lease_ms) {
+  std::lock_guard lock(mutex_);
+  db_.query("UPDATE runs SET lease_until_ms = ? WHERE id = ? AND owner_pid = ?", {wall_clock_ms() + lease_ms, run_id, pid});
+}
+
+void Journal::release(const std::string& run_id, int64_t pid) {
+  std::lock_guard lock(mutex_);
+  db_.query("UPDATE runs SET owner_pid = 0, owner_host = '', lease_until_ms = 0 WHERE id = ? AND owner_pid = ?",
+            {run_id, pid});
+}
+
+class JournalRecorder final : public ExecutionRecorder {
+ public:
+  JournalRecorder(Journal& journal, std::string run_id, const Redactor& redactor)
+      : journal_(journal), run_id_(std::move(run_id)), redactor_(redactor) {}
+
+  std::optional<RecordedStep> recorded(const std::string& path) override {
+    std::lock_guard lock(journal_.mutex_);
+    auto rows = journal_.db_.query("SELECT * FROM steps WHERE run_id = ? AND path = ?", {run_id_, path});
+    if (rows.empty()) return std::nullopt;
+    RecordedStep s;
+    s.status = rows[0]["status"];
+    s.outputs = Json::parse(rows[0]["outputs"].get<std::string>(), nullptr, false);
+    s.error = rows[0]["error"];
+    s.attempts = static_cast<int>(rows[0]["attempts"].get<int64_t>());
+    s.started_ms = rows[0]["started_ms"];
+    return s;
+  }
+
+  bool started_under(const std::string& path) override {
+    std::lock_guard lock(journal_.mutex_);
+    auto rows = journal_.db_.query(
+        "SELECT 1 FROM steps WHERE run_id = ? AND (path = ? OR substr(path, 1, ?) = ? OR substr(path, 1, ?) = ?) LIMIT 1",
+        {run_id_, path, static_cast<int64_t>(path.size() + 1), path + ".", static_cast<int64_t>(path.size() + 1),
+         path + "["});
+    return !rows.empty();
+  }
+
+  void step_started(const std::string& path, int attempt) override {
+    std::lock_guard lock(journal_.mutex_);
+    int64_t now = wall_clock_ms();
+    // The first start is kept across attempts and resumes: a step's timeout runs from it.
+    journal_.db_.query(
+        "INSERT INTO steps (run_id, path, seq, status, attempts, started_ms) VALUES (?, ?, "
+        "(SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), 'running', ?, ?) "
+        "ON CONFLICT (run_id, path) DO UPDATE SET status = 'running', attempts = excluded.attempts",
+        {run_id_, path, run_id_, attempt, now});
+    journal_.db_.query("UPDATE runs SET updated_ms = ? WHERE id = ?", {now, run_id_});
+  }
+
+  void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
+                     const std::string& error_kind, const std::string& error) override {
+    std::lock_guard lock(journal_.mutex_);
+    int64_t now = wall_clock_ms();
+    journal_.db_.query(
+        "INSERT INTO steps (run_id, path, seq, status, attempts, outputs, error_kind, error, started_ms, finished_ms) "
+        "VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
+        "outputs = excluded.outputs, error_kind = excluded.error_kind, error = excluded.error, "
+        "finished_ms = excluded.finished_ms",
+        {run_id_, path, run_id_, status, attempts, redactor_.redact_json(outputs).dump(), error_kind,
+         redactor_.redact(error), now, now});
+    journal_.db_.query("UPDATE runs SET updated_ms = ? WHERE id = ?", {now, run_id_});
+  }
+
+  void event(const std::string& path, const std::string& kind, const std::string& message) override {
+    std::lock_guard lock(journal_.mutex_);
+    journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",
+                       {run_id_, wall_clock_ms(), path, kind, redactor_.redact(message)});
+  }
+
+ private:
+  Journal& journal_;
+  std::string run_id_;
+  const Redactor& redactor_;
+};
+
+std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, const Redactor& redactor) {
+  return std::make_unique<JournalRecorder>(*this, run_id, redactor);
+}
+
+RunLease::RunLease(Journal& journal, std::string run_id)
+    : journal_(journal), run_id_(std::move(run_id)), pid_(::getpid()) {
+  std::string holder;
+  if (!journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs, &holder))
+    throw std::runtime_error("run " + run_id_ + " is owned by " + holder +
+                             "; it is still running there (a run has one owner at a time)");
+  heartbeat_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(kLeaseMs / 3), [this] { return stopping_; })) {
+      lock.unlock();
+      try {
+        journal_.renew(run_id_, pid_, kLeaseMs);
+      } catch (...) {
+        // A failed renewal is retried at the next beat; the lease is long enough for that.
+      }
+      lock.lock();
+    }
+  });
+}
+
+RunLease::~RunLease() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  heartbeat_.join();
+  try {
+    journal_.release(run_id_, pid_);
+  } catch (...) {
+  }
+}
+
+}  // namespace flowrun

@@ -1,0 +1,106 @@
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/execution_recorder.h"
+#include "engine/json.h"
+#include "engine/sqlite_db.h"
+
+namespace flowrun {
+
+class Redactor;
+
+// The journal cannot be used (unreadable, corrupted, or from a newer flowrun). The message says
+// what to do; the file is never overwritten.
+class JournalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunRow {
+  std::string id;
+  std::string workflow_path;  // absolute
+  std::string workflow_name;
+  std::string content_hash;
+  Json inputs = Json::object();
+  std::string status;  // running, succeeded, failed, cancelled, interrupted
+  std::string error;
+  int64_t started_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t owner_pid = 0;  // 0: nobody holds the run
+  std::string owner_host;
+  int64_t lease_until_ms = 0;
+};
+
+// Durable record of runs, step executions and events in SQLite (WAL) at
+// STATE_DIR/journal.db. Written at every state change. Thread-safe (one connection, a mutex).
+class Journal {
+ public:
+  // Opens or creates the journal. Throws JournalError when it cannot be used.
+  static std::unique_ptr<Journal> open(const std::filesystem::path& state_dir);
+
+  void create_run(const RunRow& run);
+  std::optional<RunRow> run(const std::string& id);
+  std::vector<RunRow> recent_runs(int limit);
+  void set_run_status(const std::string& id, const std::string& status, const std::string& error = {});
+  // Every step execution of a run, in the order they started.
+  std::vector<Json> steps(const std::string& run_id);
+  std::vector<Json> events(const std::string& run_id);
+
+  // Takes the run for this process unless another live process holds it; on refusal returns
+  // false and fills `holder` with "pid N on HOST". A holder whose lease expired, or that runs on
+  // this host and no longer exists, is taken over.
+  bool try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
+                   std::string* holder);
+  void renew(const std::string& run_id, int64_t pid, int64_t lease_ms);
+  void release(const std::string& run_id, int64_t pid);
+
+  // A recorder for one run; secrets are redacted from everything it stores.
+  std::unique_ptr<ExecutionRecorder> recorder(const std::string& run_id, const Redactor& redactor);
+
+  const std::string& path() const { return db_.path(); }
+
+ private:
+  friend class JournalRecorder;
+  explicit Journal(SqliteDb db) : db_(std::move(db)) {}
+  std::mutex mutex_;
+  SqliteDb db_;  // GUARDED_BY(mutex_)
+};
+
+// Holds a run for this process while alive: acquires in the constructor (throws
+// std::runtime_error naming the holder when refused), renews the lease every few seconds on a
+// thread of its own, and releases in the destructor.
+class RunLease {
+ public:
+  RunLease(Journal& journal, std::string run_id);
+  ~RunLease();
+  RunLease(const RunLease&) = delete;
+  RunLease& operator=(const RunLease&) = delete;
+
+  static constexpr int64_t kLeaseMs = 30'000;
+
+ private:
+  Journal& journal_;
+  std::string run_id_;
+  int64_t pid_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mutex_)
+  std::thread heartbeat_;
+};
+
+int64_t wall_clock_ms();
+std::string this_host();
+// A stable 64-bit FNV-1a hash of a text, as 16 hex digits (std::hash differs between builds).
+std::string content_hash(const std::string& text);
+
+}  // namespace flowrun
