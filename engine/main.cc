@@ -9,17 +9,22 @@
 #include <ctime>
 #include <iostream>
 #include <random>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "engine/cli_output.h"
 #include "engine/executor.h"
 #include "engine/http_client.h"
 #include "engine/inputs.h"
+#include "engine/journal.h"
+#include "engine/journal_view.h"
 #include "engine/loader.h"
 #include "engine/logging.h"
 #include "engine/lua_step.h"
 #include "engine/process_runner.h"
 #include "engine/redactor.h"
+#include "engine/signal_watcher.h"
 #include "engine/step_registry.h"
 #include "steps/builtin_steps.h"
 
@@ -35,8 +40,16 @@ usage:
   flowrun validate FILE...     check workflow files; errors name FILE:LINE:COL
   flowrun steps [--json]       list every step type and its parameters
   flowrun graph FILE           print the step tree as a Mermaid flowchart
+  flowrun runs                 recent runs from the journal
+  flowrun show RUN             one run's steps, attempts, outputs and durations
+  flowrun resume RUN           carry on with an interrupted or failed run
+  flowrun cancel RUN           run the finally steps a run still owes, and mark it cancelled
   flowrun COMMAND --help       help on one command
   flowrun --version
+
+Ctrl+C or SIGTERM detaches: the run is saved and flowrun prints how to resume or cancel it
+(--on-interrupt cleanup runs the finally steps instead); a second Ctrl+C exits at once.
+Runs are journaled in --state-dir (default $FLOWRUN_STATE_DIR or .flowrun).
 
 exit codes: 0 success, 1 the workflow failed, 2 bad usage or invalid workflow, 130 stopped by a signal
 )";
@@ -65,54 +78,6 @@ std::string new_run_id() {
   std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xffff));
   return std::string(stamp) + "-" + suffix;
 }
-
-// Turns SIGINT/SIGTERM into cancellation on a thread of its own (a signal handler may not
-// take locks). First signal: stop the steps, still run finally. Second: stop finally too.
-// Third: exit at once.
-class SignalWatcher {
- public:
-  SignalWatcher(CancelToken& steps, CancelToken& cleanup) : steps_(steps), cleanup_(cleanup) {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    sigaddset(&set_, SIGUSR1);  // our own wake-up for shutdown
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~SignalWatcher() {
-    stopping_ = true;
-    pthread_kill(thread_.native_handle(), SIGUSR1);
-    thread_.join();
-  }
-  bool interrupted() const { return count_ > 0; }
-
- private:
-  void loop() {
-    for (;;) {
-      int sig = 0;
-      if (sigwait(&set_, &sig) != 0) continue;
-      if (sig == SIGUSR1 && stopping_) return;
-      if (sig == SIGUSR1) continue;
-      int n = ++count_;
-      const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
-      if (n == 1) {
-        std::cerr << "\n" << name << ": stopping; finally steps still run (press Ctrl+C again to skip them)\n";
-        steps_.cancel(std::string("interrupted by ") + name);
-      } else if (n == 2) {
-        std::cerr << "\n" << name << " again: stopping the cleanup too (once more exits at once)\n";
-        cleanup_.cancel(std::string("interrupted twice by ") + name);
-      } else {
-        _exit(kExitSignal);
-      }
-    }
-  }
-  CancelToken& steps_;
-  CancelToken& cleanup_;
-  sigset_t set_;
-  std::thread thread_;
-  std::atomic<int> count_{0};
-  std::atomic<bool> stopping_{false};
-};
 
 int cmd_validate(int argc, char** argv) {
   CLI::App app{"Check workflow files without running them; every error names FILE:LINE:COL", "flowrun validate"};
@@ -161,20 +126,145 @@ int cmd_graph(int argc, char** argv) {
   return kExitOk;
 }
 
+// Options shared by the commands that execute a run.
+struct ExecOptions {
+  std::string log_file;
+  std::string log_format = "text";
+  bool verbose = false;
+  bool quiet = false;
+  std::string on_interrupt = "detach";
+  std::string state_dir;
+};
+
+void add_state_dir(CLI::App& app, std::string& state_dir) {
+  const char* env = std::getenv("FLOWRUN_STATE_DIR");
+  state_dir = env && *env ? env : ".flowrun";
+  app.add_option("--state-dir", state_dir, "where the journal lives (default: $FLOWRUN_STATE_DIR or .flowrun)");
+}
+
+void add_exec_options(CLI::App& app, ExecOptions& o) {
+  app.add_option("--log-file", o.log_file, "also write the log (at debug level) to this file");
+  app.add_option("--log-format", o.log_format, "text (default) or json (one object a line)")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("-v,--verbose", o.verbose, "debug messages, and every step in the summary");
+  app.add_flag("-q,--quiet", o.quiet, "warnings and errors only");
+  app.add_option("--on-interrupt", o.on_interrupt,
+                 "on Ctrl+C or SIGTERM: detach (default: save the run for resume or cancel) or cleanup (run finally)")
+      ->check(CLI::IsMember({"detach", "cleanup"}));
+  add_state_dir(app, o.state_dir);
+}
+
+std::unique_ptr<Journal> open_journal(const std::string& state_dir) {
+  try {
+    return Journal::open(state_dir);
+  } catch (const JournalError& e) {
+    std::cerr << "flowrun: " << e.what() << "\n";
+    return nullptr;
+  }
+}
+
+enum class Mode { kRun, kResume, kCancel, kDryRun };
+
+// Runs (or resumes, or cleans up) one run of a loaded workflow and returns the exit code.
+int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
+            const std::string& run_id, Mode mode, const ExecOptions& o) {
+  Redactor redactor;
+  std::vector<std::string> missing_secrets;
+  for (const auto& name : workflow.secrets) {
+    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
+    else missing_secrets.push_back(name);
+  }
+  LogOptions log_options;
+  log_options.format = o.log_format == "json" ? LogOptions::Format::kJson : LogOptions::Format::kText;
+  log_options.console_level = o.verbose ? LogLevel::kDebug : o.quiet ? LogLevel::kWarn : LogLevel::kInfo;
+  log_options.file = o.log_file;
+  std::unique_ptr<LogHub> logs;
+  try {
+    logs = std::make_unique<LogHub>(log_options, redactor);
+  } catch (const std::exception& e) {
+    std::cerr << "flowrun: cannot open log file " << o.log_file << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& name : missing_secrets)
+    logs->logger(workflow.name).warn("secret " + name + " is not set in the environment");
+
+  CancelToken cleanup_cancel;
+  CancelToken cancel(cleanup_cancel);
+  SignalWatcher signals(cancel);  // before any other thread starts
+
+  std::unique_ptr<RunLease> lease;
+  std::unique_ptr<ExecutionRecorder> recorder;
+  if (journal) {
+    try {
+      lease = std::make_unique<RunLease>(*journal, run_id);
+    } catch (const std::exception& e) {
+      std::cerr << "flowrun: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    recorder = journal->recorder(run_id, redactor);
+    journal->set_run_status(run_id, mode == Mode::kCancel ? "cancelling" : "running");
+  }
+
+  RealClock clock;
+  CurlHttpClient http;
+  SystemProcessRunner processes;
+  SystemRandom random;
+  Services services{http, processes, clock, redactor, workflow.project_root};
+  ExecutorOptions options;
+  options.run_id = run_id;
+  options.dry_run = mode == Mode::kDryRun;
+  options.print = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
+  options.recorder = recorder.get();
+  options.finally_on_cancel = o.on_interrupt == "cleanup" || mode == Mode::kCancel;
+  options.cleanup_only = mode == Mode::kCancel;
+
+  Executor executor(workflow, registry, services, random, *logs, options);
+  RunResult result = executor.run(inputs, cancel, cleanup_cancel);
+  logs->flush();
+
+  bool detached = result.status == RunStatus::kCancelled && mode != Mode::kCancel && signals.interrupted() &&
+                  !options.finally_on_cancel;
+  if (journal) {
+    std::string status = mode == Mode::kCancel ? "cancelled"
+                         : detached           ? "interrupted"
+                                              : to_string(result.status);
+    if (mode == Mode::kCancel && result.status == RunStatus::kFailed) status = "failed";
+    journal->set_run_status(run_id, status, result.error);
+  }
+  if (mode != Mode::kDryRun) std::cout << redactor.redact(run_summary(result, run_id, o.verbose)) << std::flush;
+  if (detached) {
+    std::cerr << "\nrun " << run_id << " interrupted; what it did is saved in " << journal->path() << "\n"
+              << "  resume it:  flowrun resume " << run_id << "\n"
+              << "  cancel it:  flowrun cancel " << run_id << "   (runs its pending finally steps)\n";
+    return kExitSignal;
+  }
+  if (mode == Mode::kCancel) return result.status == RunStatus::kFailed ? kExitFailed : kExitOk;
+  switch (result.status) {
+    case RunStatus::kSucceeded: return kExitOk;
+    case RunStatus::kFailed: return kExitFailed;
+    case RunStatus::kCancelled: return kExitSignal;
+  }
+  return kExitFailed;
+}
+
+// Loads a workflow with the registry of its project, printing diagnostics.
+std::optional<LoadResult> load(const std::string& file, StepRegistry& registry) {
+  build_registry(registry, find_project_root(file));
+  LoadResult result = load_workflow_file(file, registry);
+  if (!print_diagnostics(result)) return std::nullopt;
+  return result;
+}
+
 int cmd_run(int argc, char** argv) {
   CLI::App app{"Run a workflow", "flowrun"};
-  std::string file, log_file, log_format = "text";
+  std::string file;
   std::vector<std::string> sets;
-  bool dry_run = false, verbose = false, quiet = false;
+  bool dry_run = false;
+  ExecOptions o;
   app.add_option("file", file, "workflow file")->required();
   app.add_option("--set", sets, "override an input: --set name=value (repeatable)")->take_all();
   app.add_flag("--dry-run", dry_run, "print each step with its resolved parameters; run nothing with side effects");
-  app.add_option("--log-file", log_file, "also write the log (at debug level) to this file");
-  app.add_option("--log-format", log_format, "text (default) or json (one object a line)")
-      ->check(CLI::IsMember({"text", "json"}));
-  app.add_flag("-v,--verbose", verbose, "debug messages, and every step in the summary");
-  app.add_flag("-q,--quiet", quiet, "warnings and errors only");
-  app.add_flag_callback("--version", [] { std::cout << "flowrun " FLOWRUN_VERSION "\n"; std::exit(0); }, "print the version");
+  add_exec_options(app, o);
   CLI11_PARSE(app, argc, argv);
 
   std::map<std::string, std::string> overrides;
@@ -186,68 +276,155 @@ int cmd_run(int argc, char** argv) {
     }
     overrides[s.substr(0, eq)] = s.substr(eq + 1);
   }
-
-  auto root = find_project_root(file);
   StepRegistry registry;
-  build_registry(registry, root);
-  LoadResult loaded = load_workflow_file(file, registry);
-  if (!print_diagnostics(loaded)) return kExitUsage;
-  const Workflow& workflow = *loaded.workflow;
-
+  auto loaded = load(file, registry);
+  if (!loaded) return kExitUsage;
+  const Workflow& workflow = *loaded->workflow;
   Diagnostics input_problems;
   Json inputs = resolve_inputs(workflow, overrides, input_problems);
   if (!input_problems.empty()) {
-    for (const auto& d : input_problems.items()) std::cerr << format_diagnostic(d, loaded.source);
+    for (const auto& d : input_problems.items()) std::cerr << format_diagnostic(d, loaded->source);
     return kExitUsage;
   }
+  std::string run_id = new_run_id();
+  if (dry_run) return execute(workflow, inputs, registry, nullptr, run_id, Mode::kDryRun, o);
 
-  Redactor redactor;
-  std::vector<std::string> missing_secrets;
-  for (const auto& name : workflow.secrets) {
-    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
-    else missing_secrets.push_back(name);
+  auto journal = open_journal(o.state_dir);
+  if (!journal) return kExitUsage;
+  RunRow row;
+  row.id = run_id;
+  row.workflow_path = std::filesystem::absolute(file).string();
+  row.workflow_name = workflow.name;
+  row.content_hash = content_hash(loaded->source);
+  row.inputs = inputs;
+  row.status = "running";
+  row.started_ms = wall_clock_ms();
+  journal->create_run(row);
+  return execute(workflow, inputs, registry, journal.get(), run_id, Mode::kRun, o);
+}
+
+// The step ids a recorded path names ("videos[2].finally.destroy" -> videos, destroy).
+std::vector<std::string> ids_in_path(const std::string& path) {
+  std::vector<std::string> ids;
+  std::string part;
+  std::istringstream in(path);
+  while (std::getline(in, part, '.')) {
+    auto bracket = part.find('[');
+    if (bracket != std::string::npos) part = part.substr(0, bracket);
+    if (!part.empty() && part != "finally") ids.push_back(part);
   }
+  return ids;
+}
 
-  LogOptions log_options;
-  log_options.format = log_format == "json" ? LogOptions::Format::kJson : LogOptions::Format::kText;
-  log_options.console_level = verbose ? LogLevel::kDebug : quiet ? LogLevel::kWarn : LogLevel::kInfo;
-  log_options.file = log_file;
-  std::unique_ptr<LogHub> logs;
-  try {
-    logs = std::make_unique<LogHub>(log_options, redactor);
-  } catch (const std::exception& e) {
-    std::cerr << "flowrun: cannot open log file " << log_file << ": " << e.what() << "\n";
+void collect_all_ids(const std::vector<Step>& steps, std::set<std::string>& out) {
+  for (const auto& s : steps) {
+    out.insert(s.id);
+    collect_all_ids(s.steps, out);
+    collect_all_ids(s.finally, out);
+    for (const auto& [name, list] : s.nested) {
+      out.insert(name);
+      collect_all_ids(list, out);
+    }
+  }
+}
+
+// resume and cancel: reload the recorded workflow, refusing when its step ids changed.
+int cmd_continue(int argc, char** argv, Mode mode) {
+  const bool resume = mode == Mode::kResume;
+  CLI::App app{resume ? "Carry on with an interrupted or failed run: finished steps are not run again"
+                      : "Cancel a run: run the finally steps it still owes, then mark it cancelled",
+               resume ? "flowrun resume" : "flowrun cancel"};
+  std::string run_id;
+  ExecOptions o;
+  app.add_option("run", run_id, "run id (see flowrun runs)")->required();
+  add_exec_options(app, o);
+  CLI11_PARSE(app, argc, argv);
+
+  auto journal = open_journal(o.state_dir);
+  if (!journal) return kExitUsage;
+  auto run = journal->run(run_id);
+  if (!run) {
+    std::cerr << "flowrun: no run " << run_id << " in " << journal->path() << " (flowrun runs lists them)\n";
     return kExitUsage;
   }
-  for (const auto& name : missing_secrets)
-    logs->logger(workflow.name).warn("secret " + name + " is not set in the environment");
-
-  RealClock clock;
-  CurlHttpClient http;
-  SystemProcessRunner processes;
-  SystemRandom random;
-  Services services{http, processes, clock, redactor, root};
-  ExecutorOptions options;
-  options.run_id = new_run_id();
-  options.dry_run = dry_run;
-  options.print = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
-
-  CancelToken cleanup_cancel;
-  CancelToken cancel(cleanup_cancel);
-  RunResult result;
-  {
-    SignalWatcher signals(cancel, cleanup_cancel);
-    Executor executor(workflow, registry, services, random, *logs, options);
-    result = executor.run(inputs, cancel, cleanup_cancel);
+  if (run->status == "succeeded" || run->status == "cancelled") {
+    std::cerr << "flowrun: run " << run_id << " already " << run->status << "; nothing to " << (resume ? "resume" : "cancel")
+              << "\n";
+    return kExitUsage;
   }
-  logs->flush();
-  if (!dry_run) std::cout << redactor.redact(run_summary(result, options.run_id, verbose)) << std::flush;
-  switch (result.status) {
-    case RunStatus::kSucceeded: return kExitOk;
-    case RunStatus::kFailed: return kExitFailed;
-    case RunStatus::kCancelled: return kExitSignal;
+  StepRegistry registry;
+  auto loaded = load(run->workflow_path, registry);
+  if (!loaded) return kExitUsage;
+  const Workflow& workflow = *loaded->workflow;
+  if (content_hash(loaded->source) != run->content_hash) {
+    std::set<std::string> ids;
+    collect_all_ids(workflow.steps, ids);
+    collect_all_ids(workflow.finally, ids);
+    std::set<std::string> missing;
+    for (const auto& step : journal->steps(run_id))
+      for (const auto& id : ids_in_path(step["path"]))
+        if (!ids.count(id)) missing.insert(id);
+    if (!missing.empty()) {
+      std::cerr << "flowrun: " << run->workflow_path << " changed since run " << run_id
+                << " started, and these recorded steps are gone from it:";
+      for (const auto& id : missing) std::cerr << " " << id;
+      std::cerr << "\n  restore the file as it was, or start a new run\n";
+      return kExitUsage;
+    }
+    std::cerr << "flowrun: warning: " << run->workflow_path << " changed since the run started; its step ids still match\n";
   }
-  return kExitFailed;
+  return execute(workflow, run->inputs, registry, journal.get(), run_id, mode, o);
+}
+
+int cmd_runs(int argc, char** argv) {
+  CLI::App app{"List recent runs from the journal", "flowrun runs"};
+  int limit = 20;
+  bool json = false;
+  std::string state_dir;
+  app.add_option("-n,--limit", limit, "how many (default 20)");
+  app.add_flag("--json", json, "machine-readable output");
+  add_state_dir(app, state_dir);
+  CLI11_PARSE(app, argc, argv);
+  auto journal = open_journal(state_dir);
+  if (!journal) return kExitUsage;
+  auto runs = journal->recent_runs(limit);
+  if (json) {
+    Json out = Json::array();
+    for (const auto& r : runs)
+      out.push_back({{"id", r.id}, {"workflow", r.workflow_name}, {"path", r.workflow_path}, {"status", r.status},
+                     {"started_ms", r.started_ms}, {"owner_pid", r.owner_pid}, {"error", r.error}});
+    std::cout << out.dump(2) << "\n";
+  } else {
+    std::cout << runs_table(runs);
+  }
+  return kExitOk;
+}
+
+int cmd_show(int argc, char** argv) {
+  CLI::App app{"Show one run: its steps with status, attempts, outputs and durations", "flowrun show"};
+  std::string run_id, state_dir;
+  bool json = false;
+  app.add_option("run", run_id, "run id")->required();
+  app.add_flag("--json", json, "machine-readable output");
+  add_state_dir(app, state_dir);
+  CLI11_PARSE(app, argc, argv);
+  auto journal = open_journal(state_dir);
+  if (!journal) return kExitUsage;
+  auto run = journal->run(run_id);
+  if (!run) {
+    std::cerr << "flowrun: no run " << run_id << " in " << journal->path() << "\n";
+    return kExitUsage;
+  }
+  auto steps = journal->steps(run_id);
+  if (json) {
+    std::cout << Json{{"id", run->id}, {"status", run->status}, {"workflow", run->workflow_name}, {"steps", steps},
+                      {"events", journal->events(run_id)}}
+                     .dump(2)
+              << "\n";
+  } else {
+    std::cout << run_details(*run, steps);
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -274,6 +451,10 @@ int main(int argc, char** argv) {
     if (first == "steps") return cmd_steps(argc - 1, argv + 1);
     if (first == "graph") return cmd_graph(argc - 1, argv + 1);
     if (first == "run") return cmd_run(argc - 1, argv + 1);
+    if (first == "resume") return cmd_continue(argc - 1, argv + 1, Mode::kResume);
+    if (first == "cancel") return cmd_continue(argc - 1, argv + 1, Mode::kCancel);
+    if (first == "runs") return cmd_runs(argc - 1, argv + 1);
+    if (first == "show") return cmd_show(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "flowrun: " << e.what() << "\n";

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <boost/process.hpp>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -10,34 +11,73 @@ namespace bp = boost::process;
 
 namespace flowrun::test {
 
-CliResult run_flowrun(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                      std::optional<std::chrono::milliseconds> interrupt_after) {
+struct FlowrunProcess::Impl {
+  bp::ipstream out, err;
+  bp::child child;
+  CliResult result;
+  std::thread out_reader, err_reader;
+  bool waited = false;
+};
+
+FlowrunProcess::FlowrunProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env)
+    : impl_(std::make_unique<Impl>()) {
   bp::environment e;
   for (const auto& entry : boost::this_process::environment()) e[entry.get_name()] = entry.to_string();
+  e["FLOWRUN_STATE_DIR"] = (std::filesystem::temp_directory_path() / "flowrun-e2e-state").string();
   for (const auto& [k, v] : env) e[k] = v;
-  bp::ipstream out, err;
-  bp::child child(FLOWRUN_BINARY, bp::args(args), bp::env(e), bp::start_dir(FLOWRUN_SOURCE_DIR), bp::std_out > out,
-                  bp::std_err > err, bp::std_in < bp::null);
-  CliResult result;
-  std::thread out_reader([&] {
+  impl_->child = bp::child(FLOWRUN_BINARY, bp::args(args), bp::env(e), bp::start_dir(FLOWRUN_SOURCE_DIR),
+                           bp::std_out > impl_->out, bp::std_err > impl_->err, bp::std_in < bp::null);
+  impl_->out_reader = std::thread([this] {
     std::ostringstream ss;
-    ss << out.rdbuf();
-    result.out = ss.str();
+    ss << impl_->out.rdbuf();
+    impl_->result.out = ss.str();
   });
-  std::thread err_reader([&] {
+  impl_->err_reader = std::thread([this] {
     std::ostringstream ss;
-    ss << err.rdbuf();
-    result.err = ss.str();
+    ss << impl_->err.rdbuf();
+    impl_->result.err = ss.str();
   });
+}
+
+FlowrunProcess::~FlowrunProcess() {
+  if (!impl_->waited) {
+    signal(SIGKILL);
+    wait();
+  }
+}
+
+int FlowrunProcess::pid() const { return impl_->child.id(); }
+
+void FlowrunProcess::signal(int sig) { ::kill(impl_->child.id(), sig); }
+
+CliResult FlowrunProcess::wait() {
+  if (impl_->waited) return impl_->result;
+  impl_->child.wait();
+  impl_->out_reader.join();
+  impl_->err_reader.join();
+  int status = impl_->child.native_exit_code();
+  impl_->result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  impl_->waited = true;
+  return impl_->result;
+}
+
+CliResult run_flowrun(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+                      std::optional<std::chrono::milliseconds> interrupt_after) {
+  FlowrunProcess p(args, env);
   if (interrupt_after) {
     std::this_thread::sleep_for(*interrupt_after);
-    ::kill(child.id(), SIGINT);
+    p.signal(SIGINT);
   }
-  child.wait();
-  out_reader.join();
-  err_reader.join();
-  result.exit_code = child.exit_code();
-  return result;
+  return p.wait();
+}
+
+bool wait_for_file(const std::string& path, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (std::filesystem::exists(path)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 }  // namespace flowrun::test

@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,9 +14,26 @@ struct CliResult {
   std::string err;
 };
 
-// Runs the real flowrun binary with `args` (from the source directory), optionally sending
-// SIGINT `interrupt_after` after start. Extra environment variables are added.
+// The real flowrun binary running in the background (from the source directory), its output
+// collected. FLOWRUN_STATE_DIR defaults to a directory shared by the tests unless `env` sets it.
+class FlowrunProcess {
+ public:
+  FlowrunProcess(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+  ~FlowrunProcess();
+  int pid() const;
+  void signal(int sig);
+  CliResult wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs flowrun to completion, optionally sending SIGINT `interrupt_after` after start.
 CliResult run_flowrun(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                       std::optional<std::chrono::milliseconds> interrupt_after = std::nullopt);
+
+// Waits (up to `limit`) until `path` exists; false on time-out.
+bool wait_for_file(const std::string& path, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
 }  // namespace flowrun::test
