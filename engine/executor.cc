@@ -377,6 +377,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
                           format_duration(*policies.timeout) + ", " + std::to_string(attempts) +
                           (attempts == 1 ? " attempt" : " attempts") + "): " + error.what();
         log.error(msg);
+        if (options_.recorder) options_.recorder->event(path, "timeout", msg);
         return Outcome::failed(msg);
       }
       RetryDecision decision = decide_retry(retry, attempts, error, now - started, random_);
@@ -386,6 +387,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
       }
       std::string head = "attempt " + std::to_string(attempts) + "/" + std::to_string(retry.attempts) + " failed (" +
                          error.kind_name() + "): " + error.what();
+      if (options_.recorder) options_.recorder->event(path, decision.retry ? "retry" : "failed", head);
       if (!decision.retry) {
         std::string msg = attempts > 1 || retry.attempts > 1 ? head + "; giving up: " + decision.reason
                                                              : std::string(error.what()) + " (" + error.kind_name() + ")";
