@@ -46,7 +46,7 @@ std::string run_details(const RunRow& run, const std::vector<Json>& steps) {
   out << pad("STEP", 40) << pad("STATUS", 11) << pad("TRIES", 6) << "TIME\n";
   for (const auto& s : steps) {
     std::string path = s["path"];
-    std::string name = std::string(2 * depth_of(path), ' ') + path.substr(path.rfind('.') == std::string::npos ? 0 : path.rfind('.') + 1);
+    std::string name = std::string(2 * depth_of(path), ' ') + path;  // whole path: items differ only by index
     int64_t finished = s["finished_ms"];
     std::string took = finished ? format_duration(Duration(finished - s["started_ms"].get<int64_t>())) : "-";
     const std::string status = s["status"].get<std::string>();
