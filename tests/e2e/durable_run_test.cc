@@ -58,19 +58,22 @@ finally:
 )Y");
 }
 
+// Starts the workflow, SIGKILLs flowrun while `wait` runs, and returns the run's id.
+std::string killed_run(const TempDir& dir, const std::map<std::string, std::string>& env) {
+  FlowrunProcess run({dir.file("durable.yaml"), "--set", "dir=" + dir.path()}, env);
+  REQUIRE(wait_for_file(dir.file("waiting")));
+  run.signal(SIGKILL);
+  CHECK(run.wait().exit_code == 128 + SIGKILL);
+  return newest_run(dir.file("state"));
+}
+
 }  // namespace
 
 TEST_CASE("SIGKILL mid-run, then resume: finished steps ran once, earlier outputs reused", "[e2e][durable]") {
   TempDir dir;
   write_workflow(dir);
   std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}};
-  {
-    FlowrunProcess run({dir.file("durable.yaml"), "--set", "dir=" + dir.path()}, env);
-    REQUIRE(wait_for_file(dir.file("waiting")));
-    run.signal(SIGKILL);
-    CHECK(run.wait().exit_code == 128 + SIGKILL);
-  }
-  std::string id = newest_run(dir.file("state"));
+  std::string id = killed_run(dir, env);
   std::string first_value;
   {
     auto show = run_flowrun({"show", id, "--json"}, env);
@@ -140,13 +143,7 @@ TEST_CASE("two resumes of one run: the second refuses, naming the owner", "[e2e]
   TempDir dir;
   write_workflow(dir);
   std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}};
-  {
-    FlowrunProcess run({dir.file("durable.yaml"), "--set", "dir=" + dir.path()}, env);
-    REQUIRE(wait_for_file(dir.file("waiting")));
-    run.signal(SIGKILL);
-    run.wait();
-  }
-  std::string id = newest_run(dir.file("state"));
+  std::string id = killed_run(dir, env);
   std::remove(dir.file("waiting").c_str());
   FlowrunProcess owner({"resume", id}, env);
   REQUIRE(wait_for_file(dir.file("waiting")));  // the owner holds the run and waits
@@ -175,13 +172,7 @@ TEST_CASE("resume refuses when the workflow lost a recorded step", "[e2e][durabl
   TempDir dir;
   write_workflow(dir);
   std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}};
-  {
-    FlowrunProcess run({dir.file("durable.yaml"), "--set", "dir=" + dir.path()}, env);
-    REQUIRE(wait_for_file(dir.file("waiting")));
-    run.signal(SIGKILL);
-    run.wait();
-  }
-  std::string id = newest_run(dir.file("state"));
+  std::string id = killed_run(dir, env);
   std::string text = dir.read("durable.yaml");
   text.replace(text.find("id: first"), 9, "id: frist");
   text.replace(text.find("steps.first."), 12, "steps.frist.");
