@@ -296,7 +296,10 @@ int cmd_run(int argc, char** argv) {
   row.workflow_path = std::filesystem::absolute(file).string();
   row.workflow_name = workflow.name;
   row.content_hash = content_hash(loaded->source);
-  row.inputs = inputs;
+  Redactor redactor;  // a secret passed through --set must not reach the journal either
+  for (const auto& name : workflow.secrets)
+    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
+  row.inputs = redactor.redact_json(inputs);
   row.status = "running";
   row.started_ms = wall_clock_ms();
   journal->create_run(row);

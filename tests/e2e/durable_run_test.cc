@@ -181,3 +181,15 @@ TEST_CASE("resume refuses when the workflow lost a recorded step", "[e2e][durabl
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("these recorded steps are gone from it: first") != std::string::npos);
 }
+
+TEST_CASE("secret values given as inputs are not stored in the journal", "[e2e][durable][secrets]") {
+  TempDir dir;
+  dir.write("s.yaml", "secrets: [FLOWRUN_TEST_SECRET]\ninputs:\n  token: x\nsteps:\n"
+                      "  - {id: a, type: set, with: {t: \"${{ inputs.token }}\"}}\n");
+  std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}, {"FLOWRUN_TEST_SECRET", "pa55-word-9"}};
+  CHECK(run_flowrun({dir.file("s.yaml"), "--set", "token=pa55-word-9"}, env).exit_code == 0);
+  auto show = run_flowrun({"show", newest_run(dir.file("state")), "--json"}, env);
+  CHECK(show.out.find("pa55-word-9") == std::string::npos);
+  std::string raw = dir.read("state/journal.db") + dir.read("state/journal.db-wal");
+  CHECK(raw.find("pa55-word-9") == std::string::npos);
+}
