@@ -24,12 +24,6 @@ std::string describe_type(const Step& step) {
   return step.type;
 }
 
-// The text after `${{`-free conditions too: `if: steps.x.outputs.ok` and `if: ${{ ... }}` both work.
-bool evaluate_condition(const std::string& expr, const Json& scope) {
-  ExpressionEvaluator evaluator(scope);
-  return evaluator.condition(expr);
-}
-
 void collect_ids(const std::vector<Step>& steps, std::vector<std::string>& out) {
   for (const auto& s : steps) {
     out.push_back(s.id);
@@ -151,14 +145,14 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   StepRecord rec;
   rec.path = path;
   rec.type = describe_type(step);
-  if (reuse_recorded(step, scope, path, rec)) return Outcome::ok();
+  if (reuse_recorded(step, scope, path, log, rec)) return Outcome::ok();
   scope["steps"][step.id] = {{"status", "running"}, {"outputs", Json::object()}};
   if (options_.recorder && step.kind != Step::Kind::kAction) options_.recorder->step_started(path, 0);
 
   if (!step.if_expr.empty()) {
     bool run_it = false;
     try {
-      run_it = evaluate_condition(step.if_expr, scope);
+      run_it = ExpressionEvaluator(scope).condition(step.if_expr);  // with or without ${{ }}
     } catch (const ExpressionError& e) {
       std::string msg = "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) +
                         "): " + e.what();
@@ -188,8 +182,8 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
       o = run_finally(step.finally, scope, path + ".finally", body);
       break;
     }
-    case Step::Kind::kForEach: o = run_for_each(step, scope, cancel, path, outputs); break;
-    case Step::Kind::kAction: o = run_action(step, scope, cancel, path, outputs, attempts); break;
+    case Step::Kind::kForEach: o = run_for_each(step, scope, cancel, path, log, outputs); break;
+    case Step::Kind::kAction: o = run_action(step, scope, cancel, path, log, outputs, attempts); break;
   }
 
   rec.attempts = attempts;
@@ -210,12 +204,13 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   return o;
 }
 
-bool Executor::reuse_recorded(const Step& step, Json& scope, const std::string& path, StepRecord& rec) {
+bool Executor::reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log,
+                              StepRecord& rec) {
   if (!options_.recorder) return false;
   auto done = options_.recorder->recorded(path);
   if (!done || (done->status != "succeeded" && done->status != "skipped")) return false;
   scope["steps"][step.id] = {{"status", done->status}, {"outputs", done->outputs}};
-  logs_.logger(path).info(done->status + " in an earlier process of this run; reusing its outputs");
+  log.info(done->status + " in an earlier process of this run; reusing its outputs");
   rec.status = done->status == "succeeded" ? StepStatus::kSucceeded : StepStatus::kSkipped;
   rec.attempts = done->attempts;
   rec.type += " (resumed)";
@@ -287,8 +282,7 @@ Json Executor::dry_run_action(const Step& step, Json& scope, const std::string& 
 }
 
 Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
-                                       Json& outputs, int& attempts) {
-  StepLog log = logs_.logger(path);
+                                       const StepLog& log, Json& outputs, int& attempts) {
   const StepType* type = type_of(step);
   if (!type) return Outcome::failed("step type '" + step.type + "' is not registered");
 
@@ -338,10 +332,9 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
       for (const auto& [k, v] : extra.items()) nested_scope[k] = v;
       Outcome o = run_sequence(it->second, nested_scope, attempt_cancel, path + "." + list);
       Json out = Json::object();
-      for (const auto& s : it->second) out[s.id] = nested_scope["steps"][s.id];
-      {
-        // Later steps see what the nested steps produced.
-        for (const auto& s : it->second) scope["steps"][s.id] = nested_scope["steps"][s.id];
+      for (const auto& s : it->second) {
+        out[s.id] = nested_scope["steps"][s.id];
+        scope["steps"][s.id] = out[s.id];  // later steps see what the nested steps produced
       }
       if (o.status == Outcome::Status::kCancelled) throw StepError::cancelled(o.error);
       if (o.status == Outcome::Status::kFailed) throw StepError::permanent(list + " failed: " + o.error);
@@ -402,8 +395,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
 }
 
 Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
-                                         Json& outputs) {
-  StepLog log = logs_.logger(path);
+                                         const StepLog& log, Json& outputs) {
   Json items;
   if (step.for_each.is_array()) {
     items = step.for_each;

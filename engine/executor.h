@@ -78,12 +78,14 @@ class Executor {
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
-  Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, Json& outputs,
-                     int& attempts);
-  Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, Json& outputs);
+  // `log` is the step's own logger, made once by run_step.
+  Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
+                     Json& outputs, int& attempts);
+  Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
+                       const StepLog& log, Json& outputs);
   Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);
   Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
-  bool reuse_recorded(const Step& step, Json& scope, const std::string& path, StepRecord& rec);
+  bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);
   void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   Json dry_run_action(const Step& step, Json& scope, const std::string& path);
   const StepType* type_of(const Step& step) const;
