@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include "engine/expression.h"
@@ -22,15 +23,6 @@ std::string describe_type(const Step& step) {
     case Step::Kind::kAction: return step.type == "lua" ? "lua:" + step.lua_path : step.type;
   }
   return step.type;
-}
-
-void collect_ids(const std::vector<Step>& steps, std::vector<std::string>& out) {
-  for (const auto& s : steps) {
-    out.push_back(s.id);
-    collect_ids(s.steps, out);
-    collect_ids(s.finally, out);
-    for (const auto& [name, list] : s.nested) collect_ids(list, out);
-  }
 }
 
 }  // namespace
@@ -412,9 +404,9 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
       return Outcome::failed("for_each of step '" + step.id + "' must give a list, not " + std::string(items.type_name()));
   }
   const size_t n = items.size();
-  std::vector<std::string> body_ids;
-  collect_ids(step.steps, body_ids);
-  collect_ids(step.finally, body_ids);
+  std::set<std::string> body_ids;
+  collect_step_names(step.steps, body_ids);
+  collect_step_names(step.finally, body_ids);
 
   size_t allowed_failures = 0;
   if (step.tolerate)

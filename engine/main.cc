@@ -319,18 +319,6 @@ std::vector<std::string> ids_in_path(const std::string& path) {
   return ids;
 }
 
-void collect_all_ids(const std::vector<Step>& steps, std::set<std::string>& out) {
-  for (const auto& s : steps) {
-    out.insert(s.id);
-    collect_all_ids(s.steps, out);
-    collect_all_ids(s.finally, out);
-    for (const auto& [name, list] : s.nested) {
-      out.insert(name);
-      collect_all_ids(list, out);
-    }
-  }
-}
-
 // resume and cancel: reload the recorded workflow, refusing when its step ids changed.
 int cmd_continue(int argc, char** argv, Mode mode) {
   const bool resume = mode == Mode::kResume;
@@ -361,8 +349,8 @@ int cmd_continue(int argc, char** argv, Mode mode) {
   const Workflow& workflow = *loaded->workflow;
   if (content_hash(loaded->source) != run->content_hash) {
     std::set<std::string> ids;
-    collect_all_ids(workflow.steps, ids);
-    collect_all_ids(workflow.finally, ids);
+    collect_step_names(workflow.steps, ids);
+    collect_step_names(workflow.finally, ids);
     std::set<std::string> missing;
     for (const auto& step : journal->steps(run_id))
       for (const auto& id : ids_in_path(step["path"]))

@@ -2,6 +2,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -81,6 +82,11 @@ struct Workflow {
   // The step types of `lua:` steps, by resolved script path; loaded once by the loader.
   std::map<std::string, std::shared_ptr<StepType>> script_types;
 };
+
+// Every name a step path below `steps` can contain: step ids at any depth (bodies, finally,
+// nested lists) and the names of nested lists ("on_stall"). Used to match journal paths and
+// per-item outputs to the workflow.
+void collect_step_names(const std::vector<Step>& steps, std::set<std::string>& out);
 
 // The retry policy, timeout and attempt timeout that apply to `step`.
 StepPolicies effective_policies(const Step& step, const Workflow& workflow);
