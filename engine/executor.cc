@@ -317,6 +317,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
     CancelToken attempt_cancel(cancel);
     if (options_.recorder) options_.recorder->step_started(path, attempts);
     StepContext ctx(step, with, path, attempts, services_, attempt_cancel, deadline, log);
+    ctx.run_id = options_.run_id;
     ctx.run_nested = [&, this](const std::string& list, const Json& extra) -> Json {
       auto it = step.nested.find(list);
       if (it == step.nested.end()) return Json::object();
@@ -412,7 +413,18 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
   if (step.tolerate)
     allowed_failures = std::max<size_t>(step.tolerate->count,
                                         static_cast<size_t>(std::floor(step.tolerate->percent / 100.0 * n)));
-  const size_t workers = std::min<size_t>(std::max(1, step.concurrency), std::max<size_t>(n, 1));
+  int concurrency = step.concurrency;
+  if (!step.concurrency_expr.empty()) {
+    try {
+      Json v = ExpressionEvaluator(scope).resolve(step.concurrency_expr);
+      if (v.is_string()) v = Json::parse(v.get<std::string>(), nullptr, false);
+      if (!v.is_number_integer() || v.get<int>() < 1) throw ExpressionError("gave " + v.dump() + ", not a whole number of at least 1");
+      concurrency = v.get<int>();
+    } catch (const ExpressionError& e) {
+      return Outcome::failed("concurrency of step '" + step.id + "': " + e.what());
+    }
+  }
+  const size_t workers = std::min<size_t>(std::max(1, concurrency), std::max<size_t>(n, 1));
   log.info("for_each over " + std::to_string(n) + " items, " + std::to_string(workers) + " at a time");
 
   std::vector<Json> results(n);

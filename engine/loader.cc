@@ -344,7 +344,14 @@ class Loader {
         s.as = scalar(as);
         if (!is_identifier(s.as)) diags_->error(loc(as), "`as` must be an identifier", "for example `as: video`");
       }
-      if (auto c = n["concurrency"]) s.concurrency = int_value(c, "concurrency", 1);
+      if (auto c = n["concurrency"]) {
+        if (c.IsScalar() && c.Scalar().find("${{") != std::string::npos) {
+          s.concurrency_expr = c.Scalar();  // e.g. ${{ inputs.concurrency }}, read when the loop starts
+          note_expression_text(s.concurrency_expr, loc(c), false);
+        } else {
+          s.concurrency = int_value(c, "concurrency", 1);
+        }
+      }
       if (auto t = n["tolerate"]) parse_tolerance(t, s);
       if (!n["steps"]) diags_->error(s.loc, "a `for_each` step needs `steps` to run for each item");
       if (n["type"] || n["lua"]) diags_->error(s.loc, "a `for_each` step has `steps`, not its own `type`");

@@ -186,7 +186,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
     return kExitUsage;
   }
   for (const auto& name : missing_secrets)
-    logs->logger(workflow.name).warn("secret " + name + " is not set in the environment");
+    logs->logger(workflow.name).info("secret " + name + " is not set in the environment; a step that needs it will fail");
 
   CancelToken cleanup_cancel;
   CancelToken cancel(cleanup_cancel);
@@ -209,7 +209,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   CurlHttpClient http;
   SystemProcessRunner processes;
   SystemRandom random;
-  Services services{http, processes, clock, redactor, workflow.project_root};
+  Services services{http, processes, clock, redactor, workflow.project_root, o.state_dir};
   ExecutorOptions options;
   options.run_id = run_id;
   options.dry_run = mode == Mode::kDryRun;

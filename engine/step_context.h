@@ -24,6 +24,7 @@ struct Services {
   Clock& clock;
   const Redactor& redactor;
   std::filesystem::path project_root;  // where scripts/ and relative paths resolve
+  std::filesystem::path state_dir = {};  // the run journal's directory; local instances live under it
 };
 
 // What one attempt of one step sees. Created by the executor for each attempt.
@@ -57,6 +58,8 @@ class StepContext {
   // Runs one of the step's nested step lists (e.g. on_stall) in the current scope, merging
   // `extra_scope` into it. Set by the executor; returns the list's outputs by step id.
   std::function<Json(const std::string& list, const Json& extra_scope)> run_nested;
+  // The run this attempt belongs to; set by the executor (labels instances for re-entry).
+  std::string run_id;
 
   // Parameter helpers: the value, or `fallback` when absent or null.
   std::string string_param(const std::string& key, const std::string& fallback = {}) const;

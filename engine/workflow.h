@@ -60,6 +60,7 @@ struct Step {
   Json for_each;  // a list, or an expression (string) giving one
   std::string as = "item";
   int concurrency = 1;
+  std::string concurrency_expr;  // when set, an expression giving `concurrency` at run time
   std::optional<Tolerance> tolerate;
 
   // kForEach (the body, per item) and kGroup

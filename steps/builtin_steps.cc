@@ -1,6 +1,7 @@
 #include "steps/builtin_steps.h"
 
 #include "engine/step_registry.h"
+#include "steps/instance_steps.h"
 #include "steps/simple_steps.h"
 
 namespace flowrun {
@@ -8,7 +9,8 @@ namespace flowrun {
 void register_builtin_steps(StepRegistry& registry) {
   using Factory = std::unique_ptr<StepType> (*)();
   static const Factory kBuiltins[] = {
-      make_exec_step, make_http_step, make_log_step, make_set_step, make_sleep_step,
+      make_exec_step,      make_http_step,           make_log_step,      make_set_step,
+      make_sleep_step,     make_provision_step,      make_wait_for_marker_step, make_destroy_step,
   };
   for (Factory make : kBuiltins) registry.add(make());
 }

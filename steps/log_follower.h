@@ -1,0 +1,43 @@
+#pragma once
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace flowrun {
+
+// Turns successive snapshots of the end of a log into the lines not seen before. Every source
+// is read this way: Vast.ai returns only the last N lines, a local instance or a file is read
+// from its tail, a command prints what it prints. The new part of a snapshot is what follows
+// the longest overlap between the snapshot's first lines and the last lines already seen, so a
+// line is never printed twice; a snapshot that does not overlap at all means the log moved on
+// by more than a window between two polls (lines were missed: `gap`) or was truncated or
+// rotated, and all of it counts as new.
+class LogFollower {
+ public:
+  // `memory`: how many seen lines are kept for overlap matching; at least the window size.
+  explicit LogFollower(size_t memory = 5000) : memory_(memory) {}
+
+  struct Update {
+    std::vector<std::string> lines;  // new complete lines, oldest first
+    bool gap = false;                // nothing overlapped what was seen before
+  };
+
+  // `snapshot`: the text the source returned now. A trailing line without a newline is held
+  // back until it is complete, unless `final` (the source will not grow any more).
+  Update feed(std::string_view snapshot, bool final = false);
+
+  long long lines_seen() const { return seen_; }
+
+ private:
+  std::deque<std::string> recent_;  // the last lines seen, oldest first
+  size_t memory_;
+  long long seen_ = 0;
+};
+
+// The last `max_lines` lines of a file (reading at most its last 8 MiB); "" when it is missing.
+std::string read_file_tail(const std::filesystem::path& path, int max_lines);
+
+}  // namespace flowrun

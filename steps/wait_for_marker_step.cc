@@ -1,0 +1,387 @@
+// `wait-for-marker`: follow a log (an instance's, a file, a URL or a command's output) until a
+// marker line appears; capture values from it, fail on known error lines, show progress, and
+// notice an instance that stopped, exited or vanished first.
+#include <deque>
+#include <regex>
+
+#include "engine/http_client.h"
+#include "engine/poll_loop.h"
+#include "engine/process_runner.h"
+#include "engine/step_context.h"
+#include "engine/step_error.h"
+#include "engine/workflow.h"
+#include "steps/instance_steps.h"
+#include "steps/log_follower.h"
+
+namespace flowrun {
+namespace {
+
+constexpr size_t kMatchLimit = 16 * 1024;  // std::regex recurses per character: bound what it sees
+
+// A literal substring, or {regex: "..."}.
+class LinePattern {
+ public:
+  static LinePattern from(const Json& v) {
+    LinePattern p;
+    if (v.is_object() && v.value("regex", Json()).is_string()) {
+      p.text_ = v["regex"];
+      p.regex_ = std::regex(p.text_, std::regex::ECMAScript);
+      p.is_regex_ = true;
+    } else if (v.is_string()) {
+      p.text_ = v;
+    } else {
+      throw StepError::permanent("a pattern is a string or {regex: \"...\"}, not " + v.dump());
+    }
+    return p;
+  }
+  bool matches(const std::string& line) const {
+    if (!is_regex_) return line.find(text_) != std::string::npos;
+    return std::regex_search(line.begin(), line.begin() + std::min(line.size(), kMatchLimit), regex_);
+  }
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+  std::regex regex_;
+  bool is_regex_ = false;
+};
+
+// capture: NAME: "regex with one group" | {pattern, validate, required}
+struct Capture {
+  std::string name;
+  std::regex pattern;
+  std::optional<std::regex> validate;
+  std::string validate_text;
+  bool required = true;
+};
+
+std::vector<Capture> captures_from(const Json& spec) {
+  std::vector<Capture> out;
+  if (!spec.is_object()) return out;
+  for (const auto& [name, v] : spec.items()) {
+    Capture c;
+    c.name = name;
+    const Json pattern = v.is_object() ? v.value("pattern", Json()) : v;
+    if (!pattern.is_string()) throw StepError::permanent("capture '" + name + "' needs a pattern");
+    c.pattern = std::regex(pattern.get<std::string>(), std::regex::ECMAScript);
+    if (v.is_object() && v.value("validate", Json()).is_string()) {
+      c.validate_text = v["validate"];
+      c.validate = std::regex(c.validate_text, std::regex::ECMAScript);
+    }
+    if (v.is_object() && v.value("required", Json()).is_boolean()) c.required = v["required"];
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::string progress_bar(double percent) {
+  int filled = static_cast<int>(percent / 5);
+  return "[" + std::string(static_cast<size_t>(std::clamp(filled, 0, 20)), '#') +
+         std::string(static_cast<size_t>(20 - std::clamp(filled, 0, 20)), '.') + "]";
+}
+
+enum class ShowLogs { kAll, kNew, kNone };
+
+// What one look at the source found.
+struct Observation {
+  std::string text;     // the end of the log
+  bool final = false;   // the source will not grow any more
+  std::string ended;    // why the instance will not reach the marker ("" while it may)
+};
+
+class MarkerPoller final : public Poller {
+ public:
+  explicit MarkerPoller(StepContext& ctx) {
+    const Json& with = ctx.with();
+    marker_ = LinePattern::from(with.value("marker", Json()));
+    for (const Json& p : with.value("fail_on", Json::array())) fail_on_.push_back(LinePattern::from(p));
+    captures_ = captures_from(with.value("capture", Json()));
+    if (with.value("progress", Json()).is_string()) progress_ = std::regex(with["progress"].get<std::string>());
+    std::string show = ctx.string_param("show_logs", "all");
+    show_ = show == "none" ? ShowLogs::kNone : show == "new" ? ShowLogs::kNew : ShowLogs::kAll;
+    prefix_ = ctx.string_param("prefix", "| ");
+    tail_ = with.value("tail", 1000);
+    max_recoveries_ = with.value("max_recoveries", 0);
+    follower_ = LogFollower(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2));
+
+    const Json instance = with.value("instance", Json());
+    if (!instance.is_null()) {
+      provider_ = provider_for(ctx);
+      instance_ = instance.is_object() ? instance : Json{{"id", instance.is_string() ? instance.get<std::string>() : instance.dump()}};
+      instance_["provider"] = provider_->name();
+    }
+  }
+
+  PollResult poll(StepContext& ctx) override {
+    Observation seen = observe(ctx);
+    auto update = follower_.feed(seen.text, seen.final);
+    if (update.gap)
+      ctx.log().warn("the log moved on by more than " + std::to_string(tail_) +
+                     " lines between two checks (or was truncated); some lines may not have been seen");
+    bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
+    first_ = false;
+    for (const auto& line : update.lines) {
+      if (print) ctx.log().info(prefix_ + line);
+      last_lines_.push_back(line);
+      if (last_lines_.size() > 5) last_lines_.pop_front();
+      if (auto failure = scan(line, ctx)) return {PollStatus::kFailed, Json::object(), *failure};
+    }
+    if (!marker_line_.empty()) return finish();
+    if (!seen.ended.empty()) return instance_lost(seen.ended, ctx);
+    return {};
+  }
+
+ private:
+  // Checks one new line; returns why the step fails, if it does.
+  std::optional<std::string> scan(const std::string& line, StepContext& ctx) {
+    std::string probe = line.substr(0, kMatchLimit);
+    for (auto& c : captures_) {
+      std::smatch m;
+      if (!std::regex_search(probe, m, c.pattern)) continue;
+      std::string value = m.size() > 1 ? m[1].str() : m[0].str();
+      if (c.validate && !std::regex_search(value, *c.validate)) {
+        ctx.log().warn("captured " + c.name + " '" + value + "' does not match " + c.validate_text + "; ignored");
+        continue;
+      }
+      captured_[c.name] = value;
+    }
+    if (!marker_line_.empty()) return std::nullopt;  // after the marker only captures count
+    for (const auto& p : fail_on_)
+      if (p.matches(line)) return "the log matched fail_on '" + p.text() + "': " + line;
+    if (progress_) report_progress(probe, ctx);
+    if (marker_.matches(line)) marker_line_ = line;
+    return std::nullopt;
+  }
+
+  void report_progress(const std::string& line, StepContext& ctx) {
+    std::smatch m;
+    if (!std::regex_search(line, m, *progress_) || m.size() < 2) return;
+    // (done)/(total) when two groups matched, (percent) when one did; alternatives may leave
+    // groups unmatched, so take the matched ones in order.
+    std::vector<std::string> groups;
+    for (size_t i = 1; i < m.size(); ++i)
+      if (m[i].matched) groups.push_back(m[i].str());
+    double percent = 0;
+    try {
+      if (groups.size() >= 2) percent = 100.0 * std::stod(groups[0]) / std::stod(groups[1]);
+      else if (groups.size() == 1) percent = std::stod(groups[0]);
+      else return;
+    } catch (const std::exception&) {
+      return;
+    }
+    percent = std::clamp(percent, 0.0, 100.0);
+    progress_percent_ = percent;
+    int decile = static_cast<int>(percent / 10);
+    if (decile == last_decile_) return;
+    last_decile_ = decile;
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%3.0f%%", percent);
+    ctx.log().info("progress " + progress_bar(percent) + " " + pct + " (" + m[0].str() + ")");
+  }
+
+  PollResult finish() {
+    for (const auto& c : captures_)
+      if (c.required && !captured_.contains(c.name))
+        return {PollStatus::kFailed, Json::object(),
+                "the marker appeared but " + c.name + " was never captured (pattern " + c.name + " missing from the log)"};
+    Json out = captured_;
+    out["marker_line"] = marker_line_;
+    out["lines"] = follower_.lines_seen();
+    out["recoveries"] = recoveries_;
+    out["finished_at"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    out["progress"] = progress_percent_ ? Json(*progress_percent_) : Json();
+    if (!instance_.is_null()) {
+      out["instance"] = instance_;
+      out["instance_id"] = instance_["id"];
+    }
+    return {PollStatus::kDone, out, ""};
+  }
+
+  Observation observe(StepContext& ctx) {
+    const Json& with = ctx.with();
+    if (provider_) return observe_instance(ctx);
+    if (with.contains("file")) {
+      std::filesystem::path p = ctx.string_param("file");
+      if (p.is_relative()) p = ctx.services().project_root / p;
+      return {read_file_tail(p, tail_), false, ""};
+    }
+    if (with.contains("url")) {
+      HttpRequest req;
+      req.url = ctx.string_param("url");
+      req.timeout = ctx.bounded(std::chrono::seconds(60));
+      HttpResponse r = ctx.services().http.send(req, ctx.cancel());
+      if (r.status == 404) return {};  // not there yet
+      if (r.status < 200 || r.status >= 300)
+        throw StepError::http(r.status, "GET " + req.url + " returned HTTP " + std::to_string(r.status), parse_retry_after(r));
+      return {r.body, false, ""};
+    }
+    ProcessSpec spec;
+    for (const Json& a : with.value("command", Json::array())) spec.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+    spec.cwd = ctx.services().project_root.string();
+    spec.timeout = ctx.bounded(std::chrono::seconds(60));
+    ProcessResult r = ctx.services().processes.run(spec, ctx.cancel());
+    if (r.exit_code != 0)
+      throw StepError::transient("the log command exited with " + std::to_string(r.exit_code) + ": " + r.err.substr(0, 200));
+    return {r.out, false, ""};
+  }
+
+  Observation observe_instance(StepContext& ctx) {
+    std::string id = instance_["id"];
+    auto state = provider_->get(id, ctx);
+    if (!state) return {"", true, "instance " + id + " vanished"};
+    if (state->status != last_status_) {
+      if (!last_status_.empty() || state->status != "running")
+        ctx.log().info("instance " + id + " is " + state->status + (state->message.empty() ? "" : ": " + state->message));
+      last_status_ = state->status;
+      instance_["status"] = state->status;
+    }
+    bool dead = instance_stopped_for_good(state->status);
+    if (state->status != "running" && !dead) return {};  // loading or rebooting: no log yet
+    Observation o{provider_->logs(id, tail_, ctx), dead, ""};
+    if (dead) o.ended = "instance " + id + " went " + state->status + (state->message.empty() ? "" : " (" + state->message + ")");
+    return o;
+  }
+
+  // The instance stopped, exited or vanished before the marker.
+  PollResult instance_lost(const std::string& why, StepContext& ctx) {
+    // Perhaps an earlier attempt (before a crash) already replaced it: the label tells.
+    std::string label = instance_.value("label", "");
+    std::string old_id = instance_["id"];
+    if (!label.empty())
+      for (const auto& s : provider_->find_by_label(label, ctx))
+        if (s.id != old_id && !instance_stopped_for_good(s.status)) {
+          ctx.log().warn(why + "; continuing with instance " + s.id + ", which carries its label");
+          switch_to(s);
+          return {};
+        }
+    std::string last = last_lines_.empty() ? "" : "; last log line: " + last_lines_.back();
+    if (recoveries_ >= max_recoveries_)
+      return {PollStatus::kFailed, Json::object(), why + " before the marker" + last};
+    const Json spec_json = instance_.value("spec", Json());
+    if (!spec_json.is_object())
+      return {PollStatus::kFailed, Json::object(), why + " before the marker, and no spec to re-provision from" + last};
+    ++recoveries_;
+    ctx.log().warn(why + " before the marker; re-provisioning (" + std::to_string(recoveries_) + " of " +
+                   std::to_string(max_recoveries_) + ")");
+    provider_->destroy(old_id, ctx);
+    InstanceSpec spec{.image = spec_json.value("image", ""), .start_command = spec_json.value("start_command", ""),
+                      .env = {}, .disk_gb = spec_json.value("disk", 16.0), .label = label};
+    const Json env = spec_json.value("env", Json::object());
+    for (const auto& [k, v] : env.items()) spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    const Json f = spec_json.value("filter", Json::object());
+    OfferFilter filter{.gpu_name = f.value("gpu_name", ""), .max_price = std::nullopt, .min_reliability = std::nullopt,
+                       .num_gpus = f.value("num_gpus", 1), .disk_gb = spec.disk_gb};
+    if (f.value("max_price", Json()).is_number()) filter.max_price = f["max_price"].get<double>();
+    if (f.value("min_reliability", Json()).is_number()) filter.min_reliability = f["min_reliability"].get<double>();
+    InstanceState fresh = rent(*provider_, filter, spec, 5, ctx);
+    fresh = wait_until_running(*provider_, fresh, ctx, std::chrono::minutes(20), std::chrono::seconds(10));
+    switch_to(fresh);
+    return {};
+  }
+
+  void switch_to(const InstanceState& s) {
+    Json spec = instance_.value("spec", Json());
+    instance_ = instance_json(provider_->name(), s);
+    if (!spec.is_null()) instance_["spec"] = spec;
+    follower_ = LogFollower(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2));
+    last_status_.clear();
+  }
+
+  LinePattern marker_;
+  std::vector<LinePattern> fail_on_;
+  std::vector<Capture> captures_;
+  std::optional<std::regex> progress_;
+  ShowLogs show_ = ShowLogs::kAll;
+  std::string prefix_;
+  int tail_ = 1000;
+  int max_recoveries_ = 0;
+
+  std::unique_ptr<InstanceProvider> provider_;
+  Json instance_;  // null unless following an instance
+  int recoveries_ = 0;
+  std::string last_status_;
+
+  LogFollower follower_;
+  bool first_ = true;
+  std::deque<std::string> last_lines_;
+  Json captured_ = Json::object();
+  std::string marker_line_;
+  std::optional<double> progress_percent_;
+  int last_decile_ = -1;
+};
+
+class WaitForMarkerStep final : public StepType {
+ public:
+  const StepInfo& info() const override {
+    static const StepInfo info = [] {
+      StepInfo i{.name = "wait-for-marker",
+                 .summary = "Follow a log until a marker line appears; capture values, fail on error lines",
+                 .params = provider_param_specs(),
+                 .poller = true,
+                 .default_interval = std::chrono::seconds(15),
+                 .default_timeout = std::chrono::hours(2)};
+      i.params.insert(
+          i.params.end(),
+          {{"marker", "any", true, "the success line: a substring, or {regex: \"...\"}"},
+           {"instance", "any", false, "follow this instance's log (provision's outputs.instance)"},
+           {"file", "string", false, "or follow a file"},
+           {"url", "string", false, "or follow a URL's text"},
+           {"command", "list", false, "or follow what a command prints (argument vector)"},
+           {"capture", "map", false, "NAME: regex with one group, or {pattern, validate, required}"},
+           {"fail_on", "list", false, "lines that fail the step at once (substrings or {regex})"},
+           {"progress", "string", false, "regex: (done)/(total) or (percent), shown as a progress bar"},
+           {"show_logs", "string", false, "all (default), new (not what was there at the first check) or none"},
+           {"prefix", "string", false, "printed before each log line (default \"| \")"},
+           {"tail", "integer", false, "lines asked for on each check (default 1000)"},
+           {"max_recoveries", "integer", false, "re-provision a lost instance this often (default 0: fail)"},
+           {"interval", "duration", false, "time between checks (default 15s)"},
+           {"threshold", "integer", false, "consecutive checks that must see the marker (default 1)"},
+           {"timeout", "duration", false, "give up after (default 2h)"}});
+      return i;
+    }();
+    return info;
+  }
+
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    int sources = 0;
+    for (const char* k : {"instance", "file", "url", "command"}) sources += with.contains(k) ? 1 : 0;
+    if (sources != 1) problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");
+    auto check_regex = [&](const std::string& param, const Json& v) {
+      if (!v.is_string() || v.get<std::string>().find("${{") != std::string::npos) return;
+      try {
+        std::regex re(v.get<std::string>());
+      } catch (const std::regex_error& e) {
+        problems.emplace_back(param, "'" + v.get<std::string>() + "' is not a valid regex: " + e.what());
+      }
+    };
+    if (with.contains("marker") && with["marker"].is_object()) check_regex("marker", with["marker"].value("regex", Json()));
+    if (with.contains("progress")) check_regex("progress", with["progress"]);
+    if (with.contains("capture") && with["capture"].is_object())
+      for (const auto& [name, v] : with["capture"].items()) {
+        check_regex("capture", v.is_object() ? v.value("pattern", Json()) : v);
+        if (v.is_object()) check_regex("capture", v.value("validate", Json()));
+      }
+    if (with.contains("fail_on") && with["fail_on"].is_array())
+      for (const auto& v : with["fail_on"])
+        if (v.is_object()) check_regex("fail_on", v.value("regex", Json()));
+    if (with.contains("show_logs") && with["show_logs"].is_string()) {
+      std::string s = with["show_logs"];
+      if (s != "all" && s != "new" && s != "none" && s.find("${{") == std::string::npos)
+        problems.emplace_back("show_logs", "show_logs is all, new or none, not '" + s + "'");
+    }
+  }
+
+  std::unique_ptr<Poller> start_polling(StepContext& ctx) const override {
+    try {
+      return std::make_unique<MarkerPoller>(ctx);
+    } catch (const std::regex_error& e) {
+      throw StepError::permanent(std::string("a pattern is not a valid regex: ") + e.what());
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<StepType> make_wait_for_marker_step() { return std::make_unique<WaitForMarkerStep>(); }
+
+}  // namespace flowrun
