@@ -69,15 +69,17 @@ class ProvisionStep final : public StepType {
     } else {
       instance = rent(*provider, filter, spec, with.value("max_offers", 5), ctx);
     }
-    instance = wait_until_running(*provider, instance, ctx,
-                                  ctx.duration_param("ready_timeout").value_or(std::chrono::minutes(20)),
-                                  ctx.duration_param("ready_interval").value_or(std::chrono::seconds(10)));
+    const Duration ready_timeout = ctx.duration_param("ready_timeout").value_or(std::chrono::minutes(20));
+    const Duration ready_interval = ctx.duration_param("ready_interval").value_or(std::chrono::seconds(10));
+    instance = wait_until_running(*provider, instance, ctx, ready_timeout, ready_interval);
 
     Json out = instance_json(provider->name(), instance);
     out["spec"] = {{"image", spec.image},
                    {"start_command", spec.start_command},
                    {"env", env},
                    {"disk", spec.disk_gb},
+                   {"ready_timeout", format_duration(ready_timeout)},
+                   {"ready_interval", format_duration(ready_interval)},
                    {"filter", {{"gpu_name", filter.gpu_name}, {"num_gpus", filter.num_gpus}}}};
     if (filter.max_price) out["spec"]["filter"]["max_price"] = *filter.max_price;
     if (filter.min_reliability) out["spec"]["filter"]["min_reliability"] = *filter.min_reliability;

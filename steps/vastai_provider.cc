@@ -100,7 +100,9 @@ class VastaiProvider final : public InstanceProvider {
     Json body = {{"client_id", "me"}, {"image", spec.image},     {"env", env},
                  {"price", nullptr},  {"disk", spec.disk_gb},    {"label", spec.label},
                  {"onstart", spec.start_command}, {"runtype", "ssh"}, {"cancel_unavail", true}};
-    HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410});
+    // Not retried on 5xx or a lost connection: the instance may exist all the same, and the
+    // caller looks for it by label before renting again. A 429 was not processed: retried.
+    HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
     Json j = Json::parse(r.body, nullptr, false);
     if (r.status == 404 || r.status == 410 || (j.is_object() && j.value("error", Json()) == "no_such_ask"))
       throw OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
@@ -171,10 +173,10 @@ class VastaiProvider final : public InstanceProvider {
 
  private:
   // One API call. Retries 429 and 5xx (Vast sends no Retry-After: backoff decides) and network
-  // failures a few times, then throws StepError::http. Statuses in `accepted` are returned
-  // like 2xx; any other status throws.
+  // failures a few times, then throws StepError::http; a call that is not idempotent is
+  // retried on 429 only. Statuses in `accepted` are returned like 2xx; any other status throws.
   HttpResponse call(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
-                    const Json& query = Json(), std::initializer_list<int> accepted = {}) {
+                    const Json& query = Json(), std::initializer_list<int> accepted = {}, bool idempotent = true) {
     std::string full = path.rfind("/api/v", 0) == 0 ? path : "/api/v0" + path;
     HttpRequest req;
     req.method = method;
@@ -200,7 +202,9 @@ class VastaiProvider final : public InstanceProvider {
         if (e.kind() != ErrorKind::kTransient) throw;
         failure = e;
       }
-      if (failure->kind() != ErrorKind::kTransient || attempt == kAttempts) throw *failure;
+      bool again = failure->kind() == ErrorKind::kTransient && attempt < kAttempts &&
+                   (idempotent || failure->http_status() == 429);
+      if (!again) throw *failure;
       ctx.log().debug(std::string(failure->what()) + "; retrying in " + format_duration(delay));
       ctx.sleep(delay);
       delay *= 2;

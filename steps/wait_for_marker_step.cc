@@ -274,7 +274,9 @@ class MarkerPoller final : public Poller {
     if (f.value("max_price", Json()).is_number()) filter.max_price = f["max_price"].get<double>();
     if (f.value("min_reliability", Json()).is_number()) filter.min_reliability = f["min_reliability"].get<double>();
     InstanceState fresh = rent(*provider_, filter, spec, 5, ctx);
-    fresh = wait_until_running(*provider_, fresh, ctx, std::chrono::minutes(20), std::chrono::seconds(10));
+    fresh = wait_until_running(*provider_, fresh, ctx,
+                               json_to_duration(spec_json.value("ready_timeout", Json("20m"))).value_or(std::chrono::minutes(20)),
+                               json_to_duration(spec_json.value("ready_interval", Json("10s"))).value_or(std::chrono::seconds(10)));
     switch_to(fresh);
     return {};
   }

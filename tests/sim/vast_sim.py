@@ -21,7 +21,8 @@ SCENARIO (every key optional):
   jobs             {"substring of INPUT_VIDEO": {"behaviour": B, "after": SECONDS, "lines": N}}
                    B: ok (default), fail (a Traceback, no marker), hang (never the marker),
                    exit (actual_status "exited" after `after`), vanish (gone after `after`),
-                   stuck_loading (never leaves "loading"), chatty (N progress lines, fast)
+                   stuck_loading (never leaves "loading"), chatty (N progress lines, fast);
+                   "times": N applies it to the first N instances of that input only
   faults           {"search"|"create"|"show"|"list"|"logs"|"destroy": [status, ...]}: the next
                    requests of that kind answer these statuses first (429 carries no
                    Retry-After, as on Vast); {"create_lost": N}: the first N creates make the
@@ -75,17 +76,25 @@ class Sim:
         self.instances = {}
         self.created, self.destroyed = [], []
         self.create_calls = 0
+        self.seen = {}  # input key -> instances made for it
         self.next_id = 7000
         self.logs = {}  # token -> [misses_left, text]
         self.faults = {k: list(v) for k, v in scenario.get("faults", {}).items() if isinstance(v, list)}
         self.create_lost = scenario.get("faults", {}).get("create_lost", 0)
 
-    def job_for(self, inst):
-        name = inst["extra_env_dict"].get("INPUT_VIDEO", inst["label"] or "")
+    def pick_job(self, env, label):
+        """The scenario's job for a new instance; "times": N limits it to the first N instances of that input."""
+        name = env.get("INPUT_VIDEO", label or "")
         for key, job in self.s.get("jobs", {}).items():
             if key in name:
+                self.seen[key] = self.seen.get(key, 0) + 1
+                if "times" in job and self.seen[key] > job["times"]:
+                    break
                 return job
         return {"behaviour": "ok"}
+
+    def job_for(self, inst):
+        return inst["job"]
 
     def job_lines(self, inst):
         job = self.job_for(inst)
@@ -129,7 +138,7 @@ class Sim:
         inst["log"] = lines[:shown]
 
     def row(self, inst):
-        public = {k: v for k, v in inst.items() if k not in ("log", "created_mono", "extra_env_dict", "vanished")}
+        public = {k: v for k, v in inst.items() if k not in ("log", "created_mono", "extra_env_dict", "vanished", "job")}
         return public
 
     def live(self, iid):
@@ -260,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
             "image_uuid": image, "onstart": body.get("onstart"), "extra_env": [[k, v] for k, v in env.items()],
             "extra_env_dict": env, "gpu_name": offer.get("gpu_name"), "num_gpus": offer.get("num_gpus", 1),
             "dph_total": offer.get("dph_total"), "start_date": time.time(), "end_date": None,
-            "created_mono": time.monotonic(), "log": [],
+            "created_mono": time.monotonic(), "log": [], "job": sim.pick_job(env, label),
         }
         sim.created.append(iid)
         if sim.create_lost > 0:

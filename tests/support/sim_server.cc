@@ -39,13 +39,13 @@ struct SimServer::Impl {
   int port = 0;
 };
 
-SimServer::SimServer(const Json& script) : impl_(std::make_unique<Impl>()) {
+SimServer::SimServer(const Json& script, const std::string& simulator) : impl_(std::make_unique<Impl>()) {
   impl_->dir.write("script.json", script.dump());
-  impl_->child = bp::child(bp::search_path("python3"), std::string(FLOWRUN_SOURCE_DIR) + "/tests/sim/http_sim.py",
+  impl_->child = bp::child(bp::search_path("python3"), std::string(FLOWRUN_SOURCE_DIR) + "/tests/sim/" + simulator,
                            impl_->dir.file("script.json"), "--log", impl_->dir.file("requests.jsonl"), "--lifetime",
                            "120", bp::std_out > impl_->out);
   std::string line;
-  if (!std::getline(impl_->out, line)) throw std::runtime_error("http_sim.py did not start");
+  if (!std::getline(impl_->out, line)) throw std::runtime_error(simulator + " did not start");
   impl_->port = std::stoi(line);
 }
 

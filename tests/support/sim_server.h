@@ -7,10 +7,11 @@
 
 namespace flowrun::test {
 
-// Starts tests/sim/http_sim.py with a response script; stops it on destruction.
+// Starts a simulator from tests/sim/ (by default http_sim.py, the scripted one) with its JSON
+// script or scenario; stops it on destruction.
 class SimServer {
  public:
-  explicit SimServer(const Json& script);
+  explicit SimServer(const Json& script, const std::string& simulator = "http_sim.py");
   SimServer(const SimServer&) = delete;
   SimServer& operator=(const SimServer&) = delete;
   ~SimServer();

@@ -1,0 +1,263 @@
+// End-to-end: the shipped workflows/video_batch.yaml, run by the real binary against the Vast.ai
+// simulator (tests/sim/vast_sim.py). What must hold whatever happens: N inputs, exactly N
+// instances created and N destroyed, result URLs extracted, every log line printed once.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+
+#include <regex>
+#include <thread>
+
+#include "engine/http_client.h"
+#include "engine/json.h"
+#include "support/run_cli.h"
+#include "support/sim_server.h"
+
+using flowrun::Json;
+using flowrun::test::CliResult;
+using flowrun::test::FlowrunProcess;
+using flowrun::test::run_flowrun;
+using flowrun::test::SimServer;
+using flowrun::test::TempDir;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* const kInputs[] = {"alpha.mp4", "bravo.mp4", "charlie.mp4"};
+
+Json scenario(Json extra = Json::object()) {
+  Json s = {{"api_key", "test-key"},
+            {"offers", Json::array({
+                           {{"id", 301}, {"gpu_name", "RTX 4090"}, {"num_gpus", 1}, {"dph_total", 0.42}, {"reliability", 0.995}, {"disk_space", 200}},
+                           {{"id", 302}, {"gpu_name", "RTX 4090"}, {"num_gpus", 1}, {"dph_total", 0.35}, {"reliability", 0.99}, {"disk_space", 200}},
+                           {{"id", 303}, {"gpu_name", "RTX 3090"}, {"num_gpus", 1}, {"dph_total", 0.20}, {"reliability", 0.99}, {"disk_space", 200}},
+                           {{"id", 304}, {"gpu_name", "RTX 4090"}, {"num_gpus", 1}, {"dph_total", 0.90}, {"reliability", 0.99}, {"disk_space", 200}},
+                       })},
+            {"loading_seconds", 0.3},
+            {"line_interval", 0.1},
+            {"log_upload_misses", 1}};
+  s.update(extra);
+  return s;
+}
+
+struct Batch {
+  TempDir dir;
+  std::map<std::string, std::string> env;
+
+  explicit Batch(const SimServer& sim) {
+    std::filesystem::create_directories(dir.file("in"));
+    for (const char* name : kInputs) dir.write(std::string("in/") + name, std::string("video ") + name);
+    env = {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"VAST_URL", sim.url()}, {"VAST_API_KEY", "test-key"}};
+  }
+
+  std::vector<std::string> args(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> a = {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml",
+                                  "--set", "provider=vastai",
+                                  "--set", "input_dir=" + dir.file("in"),
+                                  "--set", "output_dir=" + dir.file("out"),
+                                  "--set", "poll_interval=200ms",
+                                  "--set", "concurrency=3"};
+    for (auto& e : extra) a.push_back(std::move(e));
+    return a;
+  }
+
+  Json results() const { return Json::parse(dir.read("out/results.json")); }
+};
+
+Json sim_state(const SimServer& sim) {
+  flowrun::CurlHttpClient http;
+  flowrun::HttpRequest req;
+  req.url = sim.url("/_sim/state");
+  flowrun::CancelToken never;
+  return Json::parse(http.send(req, never).body);
+}
+
+Json result_for(const Json& results, const std::string& name) {
+  for (const auto& r : results["results"])
+    if (r["input"].get<std::string>().find(name) != std::string::npos) return r;
+  FAIL("no result for " << name);
+  return {};
+}
+
+size_t count_of(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = text.find(needle); p != std::string::npos; p = text.find(needle, p + 1)) ++n;
+  return n;
+}
+
+// Every line of every instance's log appears exactly once in flowrun's output.
+void check_each_line_once(const std::string& out, const Json& results) {
+  for (const auto& r : results["results"]) {
+    if (r["status"] != "succeeded") continue;
+    std::string input = r["input"];
+    std::string stem = std::filesystem::path(input).stem().string();
+    CHECK(count_of(out, "| starting job for " + input) == 1);
+    for (int k = 1; k <= 4; ++k) {
+      std::smatch m;
+      std::string needle = "| frame " + std::to_string(k) + "/4";
+      // The same frame lines come from each instance; tell them apart by the step path.
+      std::regex item("\\[(videos\\[\\d\\])\\.result\\] \\| starting job for " + std::regex_replace(input, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&"));
+      REQUIRE(std::regex_search(out, m, item));
+      CHECK(count_of(out, "[" + m[1].str() + ".result] " + needle) == 1);
+    }
+    CHECK(count_of(out, "| RESULT_URL=https://results.sim/" + stem + ".mp4") == 1);
+  }
+}
+
+void check_no_instance_left(const Json& state, size_t created) {
+  CHECK(state["created"].size() == created);
+  CHECK(state["live"].empty());
+  CHECK(state["destroyed"].size() + state["vanished"].size() == created);
+}
+
+}  // namespace
+
+TEST_CASE("video_batch on Vast.ai: N inputs, N instances, N destroyed, result URLs captured", "[e2e][vastai]") {
+  // Logs return a 4-line window only, and a poll sees about 2 new lines.
+  SimServer sim(scenario({{"log_tail_max", 4}, {"line_interval", 0.5}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args(), batch.env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  for (const char* name : kInputs) {
+    Json row = result_for(results, name);
+    CHECK(row["status"] == "succeeded");
+    CHECK(row["result_url"] == "https://results.sim/" + std::filesystem::path(name).stem().string() + ".mp4");
+    CHECK(row["price_per_hour"] == Approx(0.35));  // the cheapest RTX 4090 under the cap
+  }
+  check_each_line_once(r.err, results);
+  CHECK(r.err.find("some lines may not have been seen") == std::string::npos);
+  check_no_instance_left(sim_state(sim), 3);
+  CHECK(r.err.find("test-key") == std::string::npos);  // the key never reaches a log line
+
+  // The requests follow the documented shapes.
+  bool searched = false, created = false;
+  for (const auto& req : sim.requests()) {
+    if (req["path"] == "/logs/" || req["path"].get<std::string>().rfind("/logs/", 0) == 0) {
+      CHECK(!req["headers"].contains("Authorization"));  // the log upload is fetched without auth
+      continue;
+    }
+    if (req["path"] == "/_sim/state") continue;
+    CHECK(req["headers"]["Authorization"] == "Bearer test-key");
+    if (req["method"] == "POST" && req["path"] == "/api/v0/bundles/") {
+      Json q = Json::parse(req["body"].get<std::string>());
+      CHECK(q["gpu_name"]["eq"] == "RTX 4090");
+      CHECK(q["dph_total"]["lte"] == Approx(0.6));
+      searched = true;
+    }
+    if (req["method"] == "PUT" && req["path"] == "/api/v0/asks/302/") {
+      Json b = Json::parse(req["body"].get<std::string>());
+      CHECK(b["label"].get<std::string>().rfind("flowrun:", 0) == 0);
+      CHECK(b["onstart"].is_string());
+      CHECK(b["env"]["INPUT_VIDEO"].is_string());
+      created = true;
+    }
+  }
+  CHECK(searched);
+  CHECK(created);
+}
+
+TEST_CASE("video_batch on Vast.ai rides out 429s, 5xx, a lost create response and a vanished offer", "[e2e][vastai]") {
+  Json faults = {{"search", {429, 503}},
+                 {"create", {429, 429, 502}},
+                 {"show", {503, 429, 502}},
+                 {"list", {429}},
+                 {"logs", {502, 429}},
+                 {"destroy", {429, 503}},
+                 {"create_lost", 1}};
+  SimServer sim(scenario({{"faults", faults}, {"vanished_offers", {302}}, {"delay", {{"show", 0.05}}}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args(), batch.env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  for (const char* name : kInputs) CHECK(result_for(results, name)["price_per_hour"] == Approx(0.42));  // 302 was gone
+  CHECK(r.err.find("offer 302 is no longer available") != std::string::npos);
+  check_each_line_once(r.err, results);
+  // The lost create made an instance all the same: it was found by its label, not rented twice.
+  check_no_instance_left(sim_state(sim), 3);
+}
+
+TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and a lost instance still leave nothing running", "[e2e][vastai]") {
+  Json jobs = {{"alpha", {{"behaviour", "fail"}}},
+               {"bravo", {{"behaviour", "hang"}}},
+               {"charlie", {{"behaviour", "exit"}, {"after", 1.0}, {"times", 1}}}};
+  SimServer sim(scenario({{"jobs", jobs}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args({"--set", "job_timeout=5s", "--set", "max_recoveries=1"}), batch.env);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);  // the workflow tolerates failed items and reports them
+  Json results = batch.results();
+  CHECK(results["failed"] == 2);
+  Json alpha = result_for(results, "alpha"), bravo = result_for(results, "bravo"), charlie = result_for(results, "charlie");
+  CHECK(alpha["status"] == "failed");
+  CHECK(alpha["error"].get<std::string>().find("Traceback") != std::string::npos);
+  CHECK(bravo["status"] == "failed");
+  CHECK(bravo["error"].get<std::string>().find("no result after") != std::string::npos);
+  // charlie's first instance exited before the marker; a second one finished the job.
+  CHECK(charlie["status"] == "succeeded");
+  CHECK(charlie["result_url"] == "https://results.sim/charlie.mp4");
+  CHECK(r.err.find("re-provisioning (1 of 1)") != std::string::npos);
+  check_no_instance_left(sim_state(sim), 4);
+}
+
+TEST_CASE("video_batch on Vast.ai: SIGKILL mid-run, then resume, rents no second instance", "[e2e][vastai][durable]") {
+  SimServer sim(scenario({{"line_interval", 0.6}}), "vast_sim.py");
+  Batch batch(sim);
+  std::string run_id;
+  {
+    FlowrunProcess run(batch.args(), batch.env);
+    for (int i = 0; i < 200 && sim_state(sim)["created"].size() < 3; ++i) std::this_thread::sleep_for(50ms);
+    std::this_thread::sleep_for(700ms);  // the instances are running and their logs being followed
+    run.signal(SIGKILL);
+    CliResult killed = run.wait();
+    std::smatch m;
+    REQUIRE(std::regex_search(killed.err, m, std::regex("run (\\S+): video_batch")));
+    run_id = m[1];
+  }
+  REQUIRE(sim_state(sim)["created"].size() == 3);
+  CHECK(sim_state(sim)["live"].size() == 3);  // a killed monitor leaves its instances running...
+
+  CliResult resumed = run_flowrun({"resume", run_id}, batch.env);
+  INFO(resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  for (const char* name : kInputs)
+    CHECK(result_for(results, name)["result_url"] == "https://results.sim/" + std::filesystem::path(name).stem().string() + ".mp4");
+  check_no_instance_left(sim_state(sim), 3);  // ...and the resumed run found them: none rented twice
+}
+
+TEST_CASE("video_batch with the local provider runs the bundled job on the sample videos", "[e2e][local]") {
+  TempDir dir;
+  CliResult r = run_flowrun({std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set",
+                             "input_dir=" + dir.file("samples"), "--set", "output_dir=" + dir.file("out"), "--set",
+                             "poll_interval=200ms"},
+                            {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}});
+  INFO(r.err);
+  // input_dir is not the default, so no samples are made: an empty folder is an empty batch.
+  REQUIRE(r.exit_code == 0);
+  CHECK(Json::parse(dir.read("out/results.json"))["results"].empty());
+
+  std::filesystem::create_directories(dir.file("videos"));
+  for (const char* name : kInputs) dir.write(std::string("videos/") + name, std::string("frames of ") + name);
+  r = run_flowrun({std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set",
+                   "input_dir=" + dir.file("videos"), "--set", "output_dir=" + dir.file("out"), "--set",
+                   "poll_interval=200ms"},
+                  {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  Json results = Json::parse(dir.read("out/results.json"));
+  CHECK(results["succeeded"] == 3);
+  for (const auto& row : results["results"]) {
+    std::string url = row["result_url"];
+    REQUIRE(url.rfind("file://", 0) == 0);
+    CHECK(std::filesystem::exists(url.substr(7)));  // the job wrote what it announced
+  }
+  // Every local instance was destroyed: nothing left under the state directory.
+  CHECK(std::filesystem::is_empty(dir.file("state/local-instances")));
+}
