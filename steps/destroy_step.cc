@@ -31,6 +31,11 @@ class DestroyStep final : public StepType {
     return info;
   }
 
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    if (!with.contains("instance") && !with.contains("provisioned_by") && !with.contains("label"))
+      problems.emplace_back("instance", "destroy needs instance, provisioned_by or label to know what to destroy");
+  }
+
   Json run(StepContext& ctx) const override {
     const Json& with = ctx.with();
     auto provider = provider_for(ctx);

@@ -29,7 +29,7 @@ RunResult Harness::run(const Json& inputs, ExecutorOptions options) {
   for (const auto& [k, v] : inputs.items()) overrides[k] = v.is_string() ? v.get<std::string>() : v.dump();
   Json resolved = resolve_inputs(*loaded.workflow, overrides, problems);
   if (!problems.empty()) throw std::logic_error(problems.items()[0].message);
-  Services services{*http, processes, clock(), redactor, FLOWRUN_SOURCE_DIR};
+  Services services{*http, processes, clock(), redactor, FLOWRUN_SOURCE_DIR, state_dir};
   Executor executor(*loaded.workflow, registry, services, random, *logs, options);
   return executor.run(resolved, cancel, cleanup_cancel);
 }

@@ -78,6 +78,7 @@ struct Harness {
   FixedRandom random{0.5};
   std::unique_ptr<LogHub> logs;
   LoadResult loaded;
+  std::string state_dir;  // where the local provider keeps instances; empty: the source dir's .flowrun
 
   Harness();
   // Loads YAML text as "test.yaml"; returns the diagnostics text (empty when it loaded).

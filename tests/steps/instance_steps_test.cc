@@ -1,0 +1,242 @@
+// provision, wait-for-marker and destroy, and the log follower under them. The Vast.ai
+// provider is driven by scripted responses in virtual time, so its backoff is checked without
+// waiting; the local provider runs real processes.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "engine/http_client.h"
+#include "steps/log_follower.h"
+#include "support/harness.h"
+#include "support/sim_server.h"
+
+using namespace flowrun;
+using flowrun::test::Harness;
+using flowrun::test::SimServer;
+using flowrun::test::TempDir;
+using namespace std::chrono_literals;
+using Lines = std::vector<std::string>;
+
+namespace {
+
+struct VastHarness : Harness {
+  CurlHttpClient curl;
+  VastHarness() { http = &curl; }
+};
+
+ExecutorOptions run_named(const std::string& id) {
+  ExecutorOptions o;
+  o.run_id = id;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("log follower: a growing whole log yields each line once, a partial line when complete", "[steps][logs]") {
+  LogFollower f;
+  CHECK(f.feed("a\nb\npart").lines == Lines{"a", "b"});
+  CHECK(f.feed("a\nb\npartial\nc\r\n").lines == Lines{"partial", "c"});
+  CHECK(f.feed("a\nb\npartial\nc\n").lines.empty());
+  CHECK(f.feed("a\nb\npartial\nc\nlast", /*final=*/true).lines == Lines{"last"});
+  CHECK(f.lines_seen() == 5);
+}
+
+TEST_CASE("log follower: a tail window is de-duplicated; a window past the last line seen is a gap", "[steps][logs]") {
+  LogFollower f;
+  CHECK(f.feed("1\n2\n3\n").lines == Lines{"1", "2", "3"});
+  auto u = f.feed("3\n4\n5\n");  // the window moved on by two lines
+  CHECK(u.lines == Lines{"4", "5"});
+  CHECK_FALSE(u.gap);
+  CHECK(f.feed("4\n5\n").lines.empty());  // a smaller window than before, nothing new
+  u = f.feed("7\n8\n9\n");                // 6 was never seen
+  CHECK(u.lines == Lines{"7", "8", "9"});
+  CHECK(u.gap);
+}
+
+TEST_CASE("log follower: repeated lines are matched by the longest overlap; a truncated log starts over", "[steps][logs]") {
+  LogFollower f;
+  CHECK(f.feed("x\nx\n").lines == Lines{"x", "x"});
+  CHECK(f.feed("x\nx\nx\n").lines == Lines{"x"});
+  auto u = f.feed("fresh start\n");  // rotated: nothing overlaps
+  CHECK(u.lines == Lines{"fresh start"});
+  CHECK(u.gap);
+}
+
+TEST_CASE("read_file_tail: the last N lines, a partial last line included", "[steps][logs]") {
+  TempDir dir;
+  dir.write("log", "one\ntwo\nthree\nfour");
+  CHECK(read_file_tail(dir.file("log"), 2) == "three\nfour");
+  CHECK(read_file_tail(dir.file("log"), 10) == "one\ntwo\nthree\nfour");
+  dir.write("log2", "one\ntwo\n");
+  CHECK(read_file_tail(dir.file("log2"), 1) == "two\n");
+  CHECK(read_file_tail(dir.file("missing"), 5) == "");
+}
+
+TEST_CASE("vastai destroy: 429 and 503 are retried with backoff, 404 is success", "[steps][vastai]") {
+  SimServer sim(Json::parse(R"J({"DELETE /api/v0/instances/55/": [
+      {"status": 429, "body": "API requests too frequent endpoint threshold=3.0"},
+      {"status": 503, "json": {"success": false, "error": "server_error", "msg": "busy"}},
+      {"status": 404, "json": {"success": false, "error": "not_found", "msg": "Instance not found"}}]})J"));
+  VastHarness h;
+  REQUIRE(h.load(R"Y(inputs: {url: ""}
+steps:
+  - id: gone
+    type: destroy
+    with: {provider: vastai, api_key: secret-key-1, api_url: "${{ inputs.url }}", instance: "55"}
+)Y") == "");
+  RunResult r = h.run({{"url", sim.url()}});
+  REQUIRE(r.status == RunStatus::kSucceeded);
+  CHECK(r.steps["gone"]["outputs"]["already_gone"] == Json::array({"55"}));
+  CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{500ms, 1000ms});  // no Retry-After on Vast: backoff
+  for (const auto& req : sim.requests()) {
+    CHECK(req["headers"]["Authorization"] == "Bearer secret-key-1");
+    CHECK(req["query"].get<std::string>().find("secret-key-1") == std::string::npos);
+  }
+}
+
+TEST_CASE("vastai provision: cheapest offer first, falls over when it is gone, waits for running", "[steps][vastai]") {
+  SimServer sim(Json::parse(R"J({
+    "GET /api/v1/instances/": [{"json": {"success": true, "instances": [], "next_token": null}}],
+    "POST /api/v0/bundles/": [{"json": {"offers": [
+        {"id": 12, "gpu_name": "RTX 4090", "num_gpus": 1, "dph_total": 0.40, "reliability": 0.99},
+        {"id": 11, "gpu_name": "RTX 4090", "num_gpus": 1, "dph_total": 0.30, "reliability": 0.99},
+        {"id": 13, "gpu_name": "RTX 4090", "num_gpus": 1, "dph_total": 0.95, "reliability": 0.99}]}}],
+    "PUT /api/v0/asks/11/": [{"status": 404, "json": {"success": false, "error": "no_such_ask",
+        "msg": "error 404/3603: no_such_ask Instance type by id 11 is not available."}}],
+    "PUT /api/v0/asks/12/": [{"json": {"success": true, "new_contract": 9002}}],
+    "GET /api/v0/instances/9002/": [
+        {"json": {"instances": {"id": 9002, "actual_status": null, "status_msg": null, "label": "flowrun:r1:gpu", "start_date": 1, "extra_env": []}}},
+        {"json": {"instances": {"id": 9002, "actual_status": "loading", "status_msg": "pulling", "label": "flowrun:r1:gpu", "start_date": 1, "extra_env": []}}},
+        {"json": {"instances": {"id": 9002, "actual_status": "running", "gpu_name": "RTX 4090", "dph_total": 0.40,
+                                "label": "flowrun:r1:gpu", "start_date": 1, "extra_env": []}}}]})J"));
+  VastHarness h;
+  REQUIRE(h.load(R"Y(inputs: {url: ""}
+steps:
+  - id: gpu
+    type: provision
+    with:
+      provider: vastai
+      api_key: k
+      api_url: "${{ inputs.url }}"
+      gpu_name: RTX 4090
+      max_price: 0.5
+      start_command: bash /job.sh
+      env: {INPUT_VIDEO: a.mp4}
+      ready_interval: 10s
+)Y") == "");
+  RunResult r = h.run({{"url", sim.url()}}, run_named("r1"));
+  REQUIRE(r.status == RunStatus::kSucceeded);
+  const Json out = r.steps["gpu"]["outputs"];
+  CHECK(out["instance_id"] == "9002");
+  CHECK(out["price_per_hour"] == Approx(0.40));
+  CHECK(out["instance"]["label"] == "flowrun:r1:gpu");
+  CHECK(out["reused"] == false);
+  CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{10s, 10s});  // null, loading, running
+
+  Json create;
+  for (const auto& req : sim.requests())
+    if (req["path"] == "/api/v0/asks/12/") create = Json::parse(req["body"].get<std::string>());
+  CHECK(create["label"] == "flowrun:r1:gpu");
+  CHECK(create["onstart"] == "bash /job.sh");
+  CHECK(create["env"] == Json({{"INPUT_VIDEO", "a.mp4"}}));
+  CHECK(h.log_contains("no longer available"));
+}
+
+TEST_CASE("vastai provision: re-entry finds its instance by label and rents nothing", "[steps][vastai]") {
+  SimServer sim(Json::parse(R"J({
+    "GET /api/v1/instances/": [{"json": {"success": true, "next_token": null, "instances": [
+        {"id": 77, "actual_status": "running", "label": "flowrun:r2:gpu", "gpu_name": "RTX 4090", "dph_total": 0.3}]}}],
+    "GET /api/v0/instances/77/": [{"json": {"instances": {"id": 77, "actual_status": "running", "label": "flowrun:r2:gpu",
+        "gpu_name": "RTX 4090", "dph_total": 0.3, "start_date": 1, "extra_env": []}}}]})J"));
+  VastHarness h;
+  REQUIRE(h.load(R"Y(inputs: {url: ""}
+steps:
+  - id: gpu
+    type: provision
+    with: {provider: vastai, api_key: k, api_url: "${{ inputs.url }}", start_command: "true"}
+)Y") == "");
+  RunResult r = h.run({{"url", sim.url()}}, run_named("r2"));
+  REQUIRE(r.status == RunStatus::kSucceeded);
+  CHECK(r.steps["gpu"]["outputs"]["instance_id"] == "77");
+  CHECK(r.steps["gpu"]["outputs"]["reused"] == true);
+  for (const auto& req : sim.requests()) CHECK(req["method"] == "GET");  // no search, no create
+  auto filters = sim.requests()[0]["query"].get<std::string>();
+  CHECK(filters.find("select_filters=") != std::string::npos);
+}
+
+TEST_CASE("wait-for-marker on a file: captures, validation, fail_on and a missing capture", "[steps][marker]") {
+  TempDir dir;
+  Harness h;
+  auto run_on = [&](const std::string& text) {
+    dir.write("job.log", text);
+    REQUIRE(h.load(R"Y(inputs: {file: ""}
+steps:
+  - id: done
+    type: wait-for-marker
+    with:
+      file: "${{ inputs.file }}"
+      marker: {regex: "^ALL DONE$"}
+      capture:
+        result_url: {pattern: "RESULT_URL=(\\S+)", validate: "^https://"}
+        frames: {pattern: "frames=(\\d+)", required: false}
+      fail_on: [Traceback]
+      interval: 5s
+      timeout: 1m
+)Y") == "");
+    return h.run({{"file", dir.file("job.log")}});
+  };
+  RunResult ok = run_on("start\nRESULT_URL=ftp://bad\nRESULT_URL=https://r/x.mp4\nALL DONE\n");
+  REQUIRE(ok.status == RunStatus::kSucceeded);
+  CHECK(ok.steps["done"]["outputs"]["result_url"] == "https://r/x.mp4");
+  CHECK(ok.steps["done"]["outputs"]["marker_line"] == "ALL DONE");
+  CHECK_FALSE(ok.steps["done"]["outputs"].contains("frames"));
+  CHECK(h.log_contains("does not match ^https://; ignored"));
+
+  RunResult failed = run_on("start\nTraceback (most recent call last):\nALL DONE\n");
+  REQUIRE(failed.status == RunStatus::kFailed);
+  CHECK(failed.error.find("Traceback (most recent call last):") != std::string::npos);
+
+  RunResult missing = run_on("ALL DONE\n");
+  REQUIRE(missing.status == RunStatus::kFailed);
+  CHECK(missing.error.find("result_url was never captured") != std::string::npos);
+
+  RunResult timed_out = run_on("still working\n");
+  REQUIRE(timed_out.status == RunStatus::kFailed);
+  CHECK(timed_out.error.find("no result after 1m") != std::string::npos);
+}
+
+TEST_CASE("wait-for-marker: a bad regex and a missing source are load errors", "[steps][marker]") {
+  auto diags = test::diagnostics_of(R"Y(steps:
+  - id: w
+    type: wait-for-marker
+    with: {marker: x, progress: "(unclosed"}
+)Y");
+  REQUIRE(diags.size() == 2);
+  CHECK(diags[0].find("exactly one of instance, file, url, command") != std::string::npos);
+  CHECK(diags[1].find("is not a valid regex") != std::string::npos);
+}
+
+TEST_CASE("local provider: an instance that exits before the marker fails the wait and is destroyed", "[steps][local]") {
+  TempDir dir;
+  Harness h;
+  h.use_real_clock = true;
+  h.state_dir = dir.path();
+  REQUIRE(h.load(R"Y(steps:
+  - id: gpu
+    type: provision
+    with: {start_command: 'echo "$GREETING from $(pwd)"; exit 3', env: {GREETING: hello}, ready_interval: 50ms}
+  - id: done
+    type: wait-for-marker
+    with: {instance: "${{ steps.gpu.outputs.instance }}", marker: NEVER, interval: 100ms, timeout: 10s}
+finally:
+  - id: cleanup
+    type: destroy
+    with: {provisioned_by: gpu}
+)Y") == "");
+  RunResult r = h.run(Json::object(), run_named("r3"));
+  REQUIRE(r.status == RunStatus::kFailed);
+  CHECK(r.error.find("exited with code 3") != std::string::npos);
+  CHECK(r.error.find("last log line: hello from") != std::string::npos);  // in its own directory
+  CHECK(r.steps["cleanup"]["outputs"]["destroyed"].size() == 1);
+  CHECK(std::filesystem::is_empty(dir.file("local-instances")));
+}
