@@ -182,13 +182,17 @@ TEST_CASE("video_batch on Vast.ai rides out 429s, 5xx, a lost create response an
   check_no_instance_left(sim_state(sim), 3);
 }
 
-TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and a lost instance still leave nothing running", "[e2e][vastai]") {
+TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and lost instances still leave nothing running", "[e2e][vastai]") {
   Json jobs = {{"alpha", {{"behaviour", "fail"}}},
                {"bravo", {{"behaviour", "hang"}}},
-               {"charlie", {{"behaviour", "exit"}, {"after", 1.0}, {"times", 1}}}};
+               {"charlie", {{"behaviour", "exit"}, {"after", 1.0}, {"times", 1}}},
+               {"delta", {{"behaviour", "stuck_loading"}, {"times", 1}}}};
   SimServer sim(scenario({{"jobs", jobs}}), "vast_sim.py");
   Batch batch(sim);
-  CliResult r = run_flowrun(batch.args({"--set", "job_timeout=5s", "--set", "max_recoveries=1"}), batch.env);
+  batch.dir.write("in/delta.mp4", "video delta");
+  CliResult r = run_flowrun(batch.args({"--set", "job_timeout=5s", "--set", "max_recoveries=1", "--set",
+                                        "ready_timeout=1s", "--set", "concurrency=4"}),
+                            batch.env);
   INFO(r.err);
   CHECK(r.exit_code == 0);  // the workflow tolerates failed items and reports them
   Json results = batch.results();
@@ -202,7 +206,10 @@ TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and a lost instanc
   CHECK(charlie["status"] == "succeeded");
   CHECK(charlie["result_url"] == "https://results.sim/charlie.mp4");
   CHECK(r.err.find("re-provisioning (1 of 1)") != std::string::npos);
-  check_no_instance_left(sim_state(sim), 4);
+  // delta's first instance never left "loading": destroyed after ready_timeout, a second one rented.
+  CHECK(result_for(results, "delta")["status"] == "succeeded");
+  CHECK(r.err.find("was still loading after 1s; destroyed it") != std::string::npos);
+  check_no_instance_left(sim_state(sim), 6);
 }
 
 TEST_CASE("video_batch on Vast.ai: SIGKILL mid-run, then resume, rents no second instance", "[e2e][vastai][durable]") {
@@ -259,5 +266,37 @@ TEST_CASE("video_batch with the local provider runs the bundled job on the sampl
     CHECK(std::filesystem::exists(url.substr(7)));  // the job wrote what it announced
   }
   // Every local instance was destroyed: nothing left under the state directory.
+  CHECK(std::filesystem::is_empty(dir.file("state/local-instances")));
+}
+
+TEST_CASE("video_batch with the local provider: SIGKILL, then resume, adopts the running local instances", "[e2e][local][durable]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir.file("videos"));
+  for (const char* name : kInputs) dir.write(std::string("videos/") + name, std::string("frames of ") + name);
+  std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.4"}};
+  std::vector<std::string> args = {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml",
+                                   "--set", "input_dir=" + dir.file("videos"), "--set", "output_dir=" + dir.file("out"),
+                                   "--set", "poll_interval=200ms"};
+  CliResult killed;
+  {
+    FlowrunProcess run(args, env);
+    auto instances = [&] {
+      std::error_code ec;
+      auto it = std::filesystem::directory_iterator(dir.file("state/local-instances"), ec);
+      return ec ? 0 : std::distance(it, std::filesystem::directory_iterator());
+    };
+    for (int i = 0; i < 200 && instances() < 2; ++i) std::this_thread::sleep_for(25ms);
+    std::this_thread::sleep_for(300ms);
+    run.signal(SIGKILL);
+    killed = run.wait();
+  }
+  std::smatch m;
+  REQUIRE(std::regex_search(killed.err, m, std::regex("run (\\S+): video_batch")));
+  CliResult resumed = run_flowrun({"resume", m[1]}, env);
+  INFO(killed.err + resumed.err);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK(Json::parse(dir.read("out/results.json"))["succeeded"] == 3);
+  // The instances outlived the killed monitor and were adopted: three made in all, none left.
+  CHECK(count_of(killed.err, " created (label ") + count_of(resumed.err, " created (label ") == 3);
   CHECK(std::filesystem::is_empty(dir.file("state/local-instances")));
 }
