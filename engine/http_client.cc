@@ -187,4 +187,20 @@ std::string url_with_query(const std::string& url, const Json& query) {
   return out;
 }
 
+HttpRequest request_from_json(const Json& spec, const std::string& default_method) {
+  HttpRequest request;
+  request.method = spec.value("method", Json()).is_string() ? spec["method"].get<std::string>() : default_method;
+  request.url = url_with_query(spec.value("url", ""), spec.value("query", Json::object()));
+  const Json headers = spec.value("headers", Json::object());
+  for (const auto& [k, v] : headers.items())
+    request.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+  if (spec.contains("json")) {
+    request.body = spec["json"].dump();
+    request.headers.emplace_back("Content-Type", "application/json");
+  } else if (spec.contains("body")) {
+    request.body = spec["body"].is_string() ? spec["body"].get<std::string>() : spec["body"].dump();
+  }
+  return request;
+}
+
 }  // namespace flowrun

@@ -53,6 +53,11 @@ class CurlHttpClient final : public HttpClient {
 std::optional<Duration> parse_retry_after(const HttpResponse& response,
                                           std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
+// A request from {url, method, headers, query, json | body}, as the http step and flow.http take
+// it: `method` defaults to `default_method`, a `json` body sets Content-Type, and values that are
+// not strings (header values, a body) are written as JSON. The timeout is left to the caller.
+HttpRequest request_from_json(const Json& spec, const std::string& default_method);
+
 // Appends `query` (an object of scalars or arrays of scalars) to `url`, percent-encoded.
 std::string url_with_query(const std::string& url, const Json& query);
 std::string percent_encode(std::string_view text);

@@ -114,19 +114,8 @@ int flow_json_decode(lua_State* L, Runtime& rt) {
 int flow_http(lua_State* L, Runtime& rt) {
   if (lua_type(L, 1) != LUA_TTABLE) throw StepError::permanent("flow.http takes a table {url=..., method=...}");
   Json req = rt.lua->to_json(1);
-  HttpRequest request;
-  request.method = req.value("method", "GET");
-  request.url = url_with_query(req.value("url", ""), req.value("query", Json::object()));
+  HttpRequest request = request_from_json(req, "GET");
   if (request.url.empty()) throw StepError::permanent("flow.http: url is required");
-  const Json headers = req.value("headers", Json::object());
-  for (const auto& [k, v] : headers.items())
-    request.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
-  if (req.contains("json")) {
-    request.body = req["json"].dump();
-    request.headers.emplace_back("Content-Type", "application/json");
-  } else if (req.contains("body")) {
-    request.body = req["body"].is_string() ? req["body"].get<std::string>() : req["body"].dump();
-  }
   if (req.contains("timeout")) request.timeout = json_to_duration(req["timeout"]).value_or(request.timeout);
   request.timeout = rt.ctx->bounded(request.timeout);
   HttpResponse response = rt.ctx->services().http.send(request, rt.ctx->cancel());

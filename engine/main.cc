@@ -62,9 +62,23 @@ void build_registry(StepRegistry& registry, const std::filesystem::path& root) {
     std::cerr << "warning: Lua step type not loaded: " << error << "\n";
 }
 
-bool print_diagnostics(const LoadResult& result) {
+// Loads a workflow with the registry of its project, printing its diagnostics to stderr; the
+// result holds a workflow only when there were none.
+LoadResult load(const std::string& file, StepRegistry& registry) {
+  build_registry(registry, find_project_root(file));
+  LoadResult result = load_workflow_file(file, registry);
   for (const auto& d : result.diagnostics.items()) std::cerr << format_diagnostic(d, result.source);
-  return result.diagnostics.empty();
+  return result;
+}
+
+// A redactor knowing the workflow's secrets that are set; names the unset ones in `missing`.
+Redactor secrets_redactor(const Workflow& workflow, std::vector<std::string>* missing = nullptr) {
+  Redactor redactor;
+  for (const auto& name : workflow.secrets) {
+    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
+    else if (missing) missing->push_back(name);
+  }
+  return redactor;
 }
 
 std::string new_run_id() {
@@ -87,9 +101,8 @@ int cmd_validate(int argc, char** argv) {
   bool all_ok = true;
   for (const auto& file : files) {
     StepRegistry registry;
-    build_registry(registry, find_project_root(file));
-    LoadResult result = load_workflow_file(file, registry);
-    if (print_diagnostics(result)) {
+    LoadResult result = load(file, registry);
+    if (result.diagnostics.empty()) {
       std::cout << file << ": ok (" << result.workflow->steps.size() << " steps)\n";
     } else {
       std::cerr << file << ": " << result.diagnostics.size() << " error(s)\n";
@@ -119,9 +132,8 @@ int cmd_graph(int argc, char** argv) {
   app.add_option("file", file, "workflow file")->required();
   CLI11_PARSE(app, argc, argv);
   StepRegistry registry;
-  build_registry(registry, find_project_root(file));
-  LoadResult result = load_workflow_file(file, registry);
-  if (!print_diagnostics(result)) return kExitUsage;
+  LoadResult result = load(file, registry);
+  if (!result.diagnostics.empty()) return kExitUsage;
   std::cout << workflow_graph(*result.workflow);
   return kExitOk;
 }
@@ -168,12 +180,8 @@ enum class Mode { kRun, kResume, kCancel, kDryRun };
 // Runs (or resumes, or cleans up) one run of a loaded workflow and returns the exit code.
 int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
             const std::string& run_id, Mode mode, const ExecOptions& o) {
-  Redactor redactor;
   std::vector<std::string> missing_secrets;
-  for (const auto& name : workflow.secrets) {
-    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
-    else missing_secrets.push_back(name);
-  }
+  Redactor redactor = secrets_redactor(workflow, &missing_secrets);
   LogOptions log_options;
   log_options.format = o.log_format == "json" ? LogOptions::Format::kJson : LogOptions::Format::kText;
   log_options.console_level = o.verbose ? LogLevel::kDebug : o.quiet ? LogLevel::kWarn : LogLevel::kInfo;
@@ -247,14 +255,6 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   return kExitFailed;
 }
 
-// Loads a workflow with the registry of its project, printing diagnostics.
-std::optional<LoadResult> load(const std::string& file, StepRegistry& registry) {
-  build_registry(registry, find_project_root(file));
-  LoadResult result = load_workflow_file(file, registry);
-  if (!print_diagnostics(result)) return std::nullopt;
-  return result;
-}
-
 int cmd_run(int argc, char** argv) {
   CLI::App app{"Run a workflow", "flowrun"};
   std::string file;
@@ -277,13 +277,13 @@ int cmd_run(int argc, char** argv) {
     overrides[s.substr(0, eq)] = s.substr(eq + 1);
   }
   StepRegistry registry;
-  auto loaded = load(file, registry);
-  if (!loaded) return kExitUsage;
-  const Workflow& workflow = *loaded->workflow;
+  LoadResult loaded = load(file, registry);
+  if (!loaded.diagnostics.empty()) return kExitUsage;
+  const Workflow& workflow = *loaded.workflow;
   Diagnostics input_problems;
   Json inputs = resolve_inputs(workflow, overrides, input_problems);
   if (!input_problems.empty()) {
-    for (const auto& d : input_problems.items()) std::cerr << format_diagnostic(d, loaded->source);
+    for (const auto& d : input_problems.items()) std::cerr << format_diagnostic(d, loaded.source);
     return kExitUsage;
   }
   std::string run_id = new_run_id();
@@ -295,11 +295,9 @@ int cmd_run(int argc, char** argv) {
   row.id = run_id;
   row.workflow_path = std::filesystem::absolute(file).string();
   row.workflow_name = workflow.name;
-  row.content_hash = content_hash(loaded->source);
-  Redactor redactor;  // a secret passed through --set must not reach the journal either
-  for (const auto& name : workflow.secrets)
-    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
-  row.inputs = redactor.redact_json(inputs);
+  row.content_hash = content_hash(loaded.source);
+  // A secret passed through --set must not reach the journal either.
+  row.inputs = secrets_redactor(workflow).redact_json(inputs);
   row.status = "running";
   row.started_ms = wall_clock_ms();
   journal->create_run(row);
@@ -344,10 +342,10 @@ int cmd_continue(int argc, char** argv, Mode mode) {
     return kExitUsage;
   }
   StepRegistry registry;
-  auto loaded = load(run->workflow_path, registry);
-  if (!loaded) return kExitUsage;
-  const Workflow& workflow = *loaded->workflow;
-  if (content_hash(loaded->source) != run->content_hash) {
+  LoadResult loaded = load(run->workflow_path, registry);
+  if (!loaded.diagnostics.empty()) return kExitUsage;
+  const Workflow& workflow = *loaded.workflow;
+  if (content_hash(loaded.source) != run->content_hash) {
     std::set<std::string> ids;
     collect_step_names(workflow.steps, ids);
     collect_step_names(workflow.finally, ids);

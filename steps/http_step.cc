@@ -45,20 +45,9 @@ class HttpStep final : public StepType {
 
   Json run(StepContext& ctx) const override {
     const Json& with = ctx.with();
-    HttpRequest req;
     bool has_body = with.contains("json") || with.contains("body");
-    req.method = ctx.string_param("method", has_body ? "POST" : "GET");
+    HttpRequest req = request_from_json(with, has_body ? "POST" : "GET");
     std::transform(req.method.begin(), req.method.end(), req.method.begin(), ::toupper);
-    req.url = url_with_query(ctx.string_param("url"), with.value("query", Json::object()));
-    const Json headers = with.value("headers", Json::object());
-    for (const auto& [k, v] : headers.items())
-      req.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
-    if (with.contains("json")) {
-      req.body = with["json"].dump();
-      req.headers.emplace_back("Content-Type", "application/json");
-    } else if (with.contains("body")) {
-      req.body = ctx.string_param("body");
-    }
     if (auto t = ctx.duration_param("timeout")) req.timeout = *t;
     req.timeout = ctx.bounded(req.timeout);
     if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the request");
