@@ -115,6 +115,10 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(c, CURLOPT_USERAGENT, "flowrun/" FLOWRUN_VERSION);
+  if (!request.aws_sigv4.empty()) {
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
+    curl_easy_setopt(c, CURLOPT_USERPWD, request.credentials.c_str());
+  }
 
   CURLcode rc = curl_easy_perform(c);
   if (rc == CURLE_ABORTED_BY_CALLBACK || cancel.cancelled())
@@ -199,6 +203,10 @@ HttpRequest request_from_json(const Json& spec, const std::string& default_metho
     request.headers.emplace_back("Content-Type", "application/json");
   } else if (spec.contains("body")) {
     request.body = spec["body"].is_string() ? spec["body"].get<std::string>() : spec["body"].dump();
+  }
+  if (const Json sig = spec.value("aws_sigv4", Json()); sig.is_object()) {
+    request.aws_sigv4 = "aws:amz:" + sig.value("region", std::string("us-east-1")) + ":" + sig.value("service", std::string("s3"));
+    request.credentials = sig.value("access_key_id", std::string()) + ":" + sig.value("secret_access_key", std::string());
   }
   return request;
 }

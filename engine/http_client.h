@@ -21,6 +21,10 @@ struct HttpRequest {
   std::string body;
   Duration timeout{std::chrono::seconds(60)};
   Duration connect_timeout{std::chrono::seconds(10)};
+  // When set ("aws:amz:REGION:SERVICE"), the request is signed with AWS Signature V4 (S3 and
+  // S3-compatible stores) using `credentials`, "ACCESS_KEY_ID:SECRET_ACCESS_KEY".
+  std::string aws_sigv4;
+  std::string credentials;
   // When set, the body is handed over chunk by chunk instead of kept in the response;
   // returning false aborts the transfer.
   std::function<bool(std::string_view)> on_body;
@@ -53,9 +57,10 @@ class CurlHttpClient final : public HttpClient {
 std::optional<Duration> parse_retry_after(const HttpResponse& response,
                                           std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
-// A request from {url, method, headers, query, json | body}, as the http step and flow.http take
-// it: `method` defaults to `default_method`, a `json` body sets Content-Type, and values that are
-// not strings (header values, a body) are written as JSON. The timeout is left to the caller.
+// A request from {url, method, headers, query, json | body, aws_sigv4}, as the http step and
+// flow.http take it: `method` defaults to `default_method`, a `json` body sets Content-Type, and
+// values that are not strings (header values, a body) are written as JSON. aws_sigv4 is
+// {region, access_key_id, secret_access_key, service = "s3"}. The timeout is left to the caller.
 HttpRequest request_from_json(const Json& spec, const std::string& default_method);
 
 // Appends `query` (an object of scalars or arrays of scalars) to `url`, percent-encoded.

@@ -193,8 +193,11 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
     std::cerr << "flowrun: cannot open log file " << o.log_file << ": " << e.what() << "\n";
     return kExitUsage;
   }
-  for (const auto& name : missing_secrets)
-    logs->logger(workflow.name).info("secret " + name + " is not set in the environment; a step that needs it will fail");
+  if (!missing_secrets.empty()) {
+    std::string names;
+    for (const auto& name : missing_secrets) names += (names.empty() ? "" : ", ") + name;
+    logs->logger(workflow.name).info("not set in the environment: " + names + " (a step that needs one will fail)");
+  }
 
   CancelToken cleanup_cancel;
   CancelToken cancel(cleanup_cancel);

@@ -300,3 +300,45 @@ TEST_CASE("video_batch with the local provider: SIGKILL, then resume, adopts the
   CHECK(count_of(killed.err, " created (label ") + count_of(resumed.err, " created (label ") == 3);
   CHECK(std::filesystem::is_empty(dir.file("state/local-instances")));
 }
+
+TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObjectsV2, signed, two pages)", "[e2e][vastai][s3]") {
+  // Shapes: shared/API-SHAPES.md section 4 (minio's ListObjectsV2 response).
+  Json s3 = {{"GET /media", Json::array({
+      {{"body", R"X(<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>media</Name><Prefix>in/</Prefix>
+<KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>tok-1</NextContinuationToken>
+<Contents><Key>in/alpha.mp4</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>"d41d8cd98f00b204e9800998ecf8427e"</ETag><Size>10</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>in/notes.txt</Key><Size>3</Size></Contents>
+</ListBucketResult>)X"}},
+      {{"body", R"X(<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>media</Name><Prefix>in/</Prefix>
+<ContinuationToken>tok-1</ContinuationToken><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
+<Contents><Key>in/bravo &amp; co.mp4</Key><Size>10</Size></Contents>
+</ListBucketResult>)X"}}})}};
+  SimServer bucket(s3);
+  SimServer sim(scenario(), "vast_sim.py");
+  Batch batch(sim);
+  batch.env["S3_ACCESS_KEY_ID"] = "AKIDEXAMPLE";
+  batch.env["S3_SECRET_ACCESS_KEY"] = "s3-secret-value";
+  CliResult r = run_flowrun(batch.args({"--set", "input_bucket=media", "--set", "input_prefix=in/", "--set",
+                                        "s3_endpoint=" + bucket.url(), "--set", "s3_region=us-west-004"}),
+                            batch.env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  Json results = batch.results();
+  REQUIRE(results["results"].size() == 2);  // notes.txt is not a video
+  CHECK(results["results"][0]["input"] == bucket.url("/media/in/alpha.mp4"));
+  CHECK(results["results"][1]["input"] == bucket.url("/media/in/bravo%20%26%20co.mp4"));
+  CHECK(results["results"][1]["result_url"] == "https://results.sim/bravo%20%26%20co.mp4");
+  check_no_instance_left(sim_state(sim), 2);
+
+  auto reqs = bucket.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0]["query"].get<std::string>().find("list-type=2") != std::string::npos);
+  CHECK(reqs[0]["query"].get<std::string>().find("prefix=in%2F") != std::string::npos);
+  CHECK(reqs[1]["query"].get<std::string>().find("continuation-token=tok-1") != std::string::npos);
+  std::string auth = reqs[0]["headers"]["Authorization"];
+  CHECK(auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0) == 0);
+  CHECK(auth.find("/us-west-004/s3/aws4_request") != std::string::npos);
+  CHECK(r.err.find("s3-secret-value") == std::string::npos);
+}
