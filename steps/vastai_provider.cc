@@ -197,7 +197,8 @@ class VastaiProvider final : public InstanceProvider {
                   std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
         if (ok) return r;
         failure = StepError::http(r.status, "Vast.ai " + method + " " + full + " returned HTTP " +
-                                                std::to_string(r.status) + ": " + reply_message(r));
+                                                std::to_string(r.status) + ": " + reply_message(r),
+                                  parse_retry_after(r));
       } catch (const StepError& e) {
         if (e.kind() != ErrorKind::kTransient) throw;
         failure = e;
@@ -205,8 +206,10 @@ class VastaiProvider final : public InstanceProvider {
       bool again = failure->kind() == ErrorKind::kTransient && attempt < kAttempts &&
                    (idempotent || failure->http_status() == 429);
       if (!again) throw *failure;
-      ctx.log().debug(std::string(failure->what()) + "; retrying in " + format_duration(delay));
-      ctx.sleep(delay);
+      // Vast sends no Retry-After today; should it start to, it wins over the backoff.
+      Duration wait = std::max(delay, failure->retry_after().value_or(Duration::zero()));
+      ctx.log().debug(std::string(failure->what()) + "; retrying in " + format_duration(wait));
+      ctx.sleep(wait);
       delay *= 2;
     }
   }

@@ -161,7 +161,7 @@ TEST_CASE("video_batch on Vast.ai: N inputs, N instances, N destroyed, result UR
 }
 
 TEST_CASE("video_batch on Vast.ai rides out 429s, 5xx, a lost create response and a vanished offer", "[e2e][vastai]") {
-  Json faults = {{"search", {429, 503}},
+  Json faults = {{"search", Json::array({Json{{"status", 429}, {"retry_after", 1}}, 503})},
                  {"create", {429, 429, 502}},
                  {"show", {503, 429, 502}},
                  {"list", {429}},

@@ -25,7 +25,8 @@ SCENARIO (every key optional):
                    "times": N applies it to the first N instances of that input only
   faults           {"search"|"create"|"show"|"list"|"logs"|"destroy": [status, ...]}: the next
                    requests of that kind answer these statuses first (429 carries no
-                   Retry-After, as on Vast); {"create_lost": N}: the first N creates make the
+                   Retry-After, as on Vast, unless given as {"status": 429, "retry_after": S});
+                   {"create_lost": N}: the first N creates make the
                    instance but answer 502 (a lost response)
   delay            {"show": SECONDS, ...}: slow responses
 GET /_sim/state returns {"created", "destroyed", "live", "vanished" (lists of ids), "create_calls"}.
@@ -157,10 +158,12 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def reply(self, status, payload, content_type="application/json"):
+    def reply(self, status, payload, content_type="application/json", headers=None):
         body = (json.dumps(payload) if content_type == "application/json" else payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -211,8 +214,12 @@ class Handler(BaseHTTPRequestHandler):
         with sim.lock:
             queue = sim.faults.get(kind)
             status = queue.pop(0) if queue else None
+        retry_after = None
+        if isinstance(status, dict):  # {"status": 429, "retry_after": 2}: a Retry-After Vast does not send today
+            status, retry_after = status.get("status"), status.get("retry_after")
         if status == 429:
-            return self.reply(429, "API requests too frequent endpoint threshold=4.5", "text/plain")
+            return self.reply(429, "API requests too frequent endpoint threshold=4.5", "text/plain",
+                              {"Retry-After": str(retry_after)} if retry_after is not None else None)
         if status:
             return self.reply(status, {"success": False, "error": "server_error", "msg": f"simulated {status}"})
         with sim.lock:

@@ -94,6 +94,23 @@ steps:
   }
 }
 
+TEST_CASE("vastai: a Retry-After, should Vast send one, wins over the shorter backoff", "[steps][vastai]") {
+  SimServer sim(Json::parse(R"J({"DELETE /api/v0/instances/56/": [
+      {"status": 429, "headers": {"Retry-After": "7"}, "body": "API requests too frequent"},
+      {"json": {"success": true}}]})J"));
+  VastHarness h;
+  REQUIRE(h.load(R"Y(inputs: {url: ""}
+steps:
+  - id: gone
+    type: destroy
+    with: {provider: vastai, api_key: k, api_url: "${{ inputs.url }}", instance: "56"}
+)Y") == "");
+  RunResult r = h.run({{"url", sim.url()}});
+  REQUIRE(r.status == RunStatus::kSucceeded);
+  CHECK(r.steps["gone"]["outputs"]["destroyed"] == Json::array({"56"}));
+  CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{7s});
+}
+
 TEST_CASE("vastai provision: cheapest offer first, falls over when it is gone, waits for running", "[steps][vastai]") {
   SimServer sim(Json::parse(R"J({
     "GET /api/v1/instances/": [{"json": {"success": true, "instances": [], "next_token": null}}],
