@@ -1,6 +1,7 @@
 #include "engine/step_context.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "engine/expression.h"
 #include "engine/step_error.h"
@@ -45,6 +46,27 @@ bool StepContext::bool_param(const std::string& key, bool fallback) const {
   if (!with_.contains(key) || with_[key].is_null()) return fallback;
   if (!with_[key].is_boolean()) throw StepError::permanent("parameter '" + key + "' must be true or false, not " + with_[key].dump());
   return with_[key].get<bool>();
+}
+
+std::optional<double> StepContext::number_param(const std::string& key) const {
+  if (!with_.contains(key) || with_[key].is_null()) return std::nullopt;
+  const Json& v = with_[key];
+  if (v.is_number()) return v.get<double>();
+  if (v.is_string()) {
+    const std::string& text = v.get_ref<const std::string&>();
+    char* end = nullptr;
+    double d = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end && *end == '\0') return d;
+  }
+  throw StepError::permanent("parameter '" + key + "' must be a number, not " + v.dump());
+}
+
+int StepContext::int_param(const std::string& key, int fallback) const {
+  auto d = number_param(key);
+  if (!d) return fallback;
+  if (*d != static_cast<double>(static_cast<int>(*d)))
+    throw StepError::permanent("parameter '" + key + "' must be a whole number, not " + with_[key].dump());
+  return static_cast<int>(*d);
 }
 
 std::optional<Duration> json_to_duration(const Json& value) {

@@ -66,6 +66,10 @@ class StepContext {
   std::optional<Duration> duration_param(const std::string& key) const;
   // Throws StepError::permanent when present but not a boolean.
   bool bool_param(const std::string& key, bool fallback) const;
+  // A number, or a string holding one (an expression's text); nullopt when absent or null.
+  // Throws StepError::permanent for anything else: a price cap must never be silently dropped.
+  std::optional<double> number_param(const std::string& key) const;
+  int int_param(const std::string& key, int fallback) const;
 
  private:
   const Step& step_;

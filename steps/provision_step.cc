@@ -49,17 +49,15 @@ class ProvisionStep final : public StepType {
     InstanceSpec spec{.image = ctx.string_param("image", "vastai/base-image"),
                       .start_command = ctx.string_param("start_command"),
                       .env = {},
-                      .disk_gb = with.value("disk", Json(16)).get<double>(),
+                      .disk_gb = ctx.number_param("disk").value_or(16),
                       .label = ctx.string_param("label", instance_label(ctx.run_id, ctx.path(), ctx.step().id))};
     const Json env = with.value("env", Json::object());
     for (const auto& [k, v] : env.items()) spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
     OfferFilter filter{.gpu_name = ctx.string_param("gpu_name"),
-                       .max_price = std::nullopt,
-                       .min_reliability = std::nullopt,
-                       .num_gpus = with.value("num_gpus", 1),
+                       .max_price = ctx.number_param("max_price"),
+                       .min_reliability = ctx.number_param("min_reliability"),
+                       .num_gpus = ctx.int_param("num_gpus", 1),
                        .disk_gb = spec.disk_gb};
-    if (with.value("max_price", Json()).is_number()) filter.max_price = with["max_price"].get<double>();
-    if (with.value("min_reliability", Json()).is_number()) filter.min_reliability = with["min_reliability"].get<double>();
 
     InstanceState instance;
     bool reused = false;
@@ -67,7 +65,7 @@ class ProvisionStep final : public StepType {
       instance = *found;
       reused = true;
     } else {
-      instance = rent(*provider, filter, spec, with.value("max_offers", 5), ctx);
+      instance = rent(*provider, filter, spec, ctx.int_param("max_offers", 5), ctx);
     }
     const Duration ready_timeout = ctx.duration_param("ready_timeout").value_or(std::chrono::minutes(20));
     const Duration ready_interval = ctx.duration_param("ready_interval").value_or(std::chrono::seconds(10));

@@ -100,8 +100,8 @@ class MarkerPoller final : public Poller {
     std::string show = ctx.string_param("show_logs", "all");
     show_ = show == "none" ? ShowLogs::kNone : show == "new" ? ShowLogs::kNew : ShowLogs::kAll;
     prefix_ = ctx.string_param("prefix", "| ");
-    tail_ = with.value("tail", 1000);
-    max_recoveries_ = with.value("max_recoveries", 0);
+    tail_ = std::max(1, ctx.int_param("tail", 1000));
+    max_recoveries_ = ctx.int_param("max_recoveries", 0);
     follower_ = LogFollower(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2));
 
     const Json instance = with.value("instance", Json());

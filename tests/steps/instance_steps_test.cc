@@ -257,3 +257,19 @@ finally:
   CHECK(r.steps["cleanup"]["outputs"]["destroyed"].size() == 1);
   CHECK(std::filesystem::is_empty(dir.file("local-instances")));
 }
+
+TEST_CASE("provision: a price cap that is not a number fails before anything is rented", "[steps][local]") {
+  TempDir dir;
+  Harness h;
+  h.state_dir = dir.path();
+  REQUIRE(h.load(R"Y(inputs: {cap: {default: "cheap"}}
+steps:
+  - id: gpu
+    type: provision
+    with: {start_command: "true", max_price: "${{ inputs.cap }}"}
+)Y") == "");
+  RunResult r = h.run();
+  REQUIRE(r.status == RunStatus::kFailed);
+  CHECK(r.error.find("'max_price' must be a number") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("local-instances")));
+}
