@@ -198,7 +198,9 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
 
 bool Executor::reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log,
                               StepRecord& rec) {
-  if (!options_.recorder) return false;
+  // A nested list (on_stall) runs because of what its step just saw: a resume must act again,
+  // not replay an earlier run's outputs.
+  if (!options_.recorder || path.find('#') != std::string::npos) return false;
   auto done = options_.recorder->recorded(path);
   if (!done || (done->status != "succeeded" && done->status != "skipped")) return false;
   scope["steps"][step.id] = {{"status", done->status}, {"outputs", done->outputs}};
@@ -318,12 +320,15 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
     if (options_.recorder) options_.recorder->step_started(path, attempts);
     StepContext ctx(step, with, path, attempts, services_, attempt_cancel, deadline, log);
     ctx.run_id = options_.run_id;
+    int nested_runs = 0;
     ctx.run_nested = [&, this](const std::string& list, const Json& extra) -> Json {
       auto it = step.nested.find(list);
       if (it == step.nested.end()) return Json::object();
       Json nested_scope = scope;
       for (const auto& [k, v] : extra.items()) nested_scope[k] = v;
-      Outcome o = run_sequence(it->second, nested_scope, attempt_cancel, path + "." + list);
+      // Each run is its own action ("supervise.on_stall#2.restart"), never reused by a resume.
+      std::string nested_path = path + "." + list + "#" + std::to_string(++nested_runs);
+      Outcome o = run_sequence(it->second, nested_scope, attempt_cancel, nested_path);
       Json out = Json::object();
       for (const auto& s : it->second) {
         out[s.id] = nested_scope["steps"][s.id];

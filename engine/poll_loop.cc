@@ -19,7 +19,7 @@ PollSettings poll_settings(const StepInfo& info, const Json& with) {
   };
   if (auto d = read("interval")) s.interval = std::max(*d, Duration(1));
   if (auto d = read("timeout")) s.timeout = d;
-  if (with.contains("threshold") && !with["threshold"].is_null()) {
+  if (!info.own_threshold && with.contains("threshold") && !with["threshold"].is_null()) {
     if (!with["threshold"].is_number_integer() || with["threshold"].get<int>() < 1)
       throw StepError::permanent("'threshold' must be a whole number of at least 1");
     s.threshold = with["threshold"].get<int>();

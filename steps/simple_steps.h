@@ -10,5 +10,8 @@ std::unique_ptr<StepType> make_log_step();
 std::unique_ptr<StepType> make_set_step();
 std::unique_ptr<StepType> make_exec_step();
 std::unique_ptr<StepType> make_http_step();
+std::unique_ptr<StepType> make_stall_check_step();
+std::unique_ptr<StepType> make_restart_container_step();
+std::unique_ptr<StepType> make_queue_step();
 
 }  // namespace flowrun
