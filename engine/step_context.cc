@@ -48,9 +48,11 @@ bool StepContext::bool_param(const std::string& key, bool fallback) const {
   return with_[key].get<bool>();
 }
 
-std::optional<double> StepContext::number_param(const std::string& key) const {
-  if (!with_.contains(key) || with_[key].is_null()) return std::nullopt;
-  const Json& v = with_[key];
+std::optional<double> StepContext::number_param(const std::string& key) const { return json_number(with_, key); }
+
+std::optional<double> json_number(const Json& obj, const std::string& key) {
+  if (!obj.is_object() || !obj.contains(key) || obj[key].is_null()) return std::nullopt;
+  const Json& v = obj[key];
   if (v.is_number()) return v.get<double>();
   if (v.is_string()) {
     const std::string& text = v.get_ref<const std::string&>();

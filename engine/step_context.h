@@ -85,4 +85,8 @@ class StepContext {
 // Reads a duration parameter: "30s" style strings, or a number of seconds.
 std::optional<Duration> json_to_duration(const Json& value);
 
+// obj[key] as a number (a string holding one counts); nullopt when absent or null. Throws
+// StepError::permanent for anything else.
+std::optional<double> json_number(const Json& obj, const std::string& key);
+
 }  // namespace flowrun

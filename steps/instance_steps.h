@@ -22,6 +22,19 @@ Json instance_json(const std::string& provider, const InstanceState& state);
 // if any. Dead ones and extra ones are destroyed: never two instances for one step.
 std::optional<InstanceState> adopt_existing(InstanceProvider& provider, const std::string& label, StepContext& ctx);
 
+// What provision asks for, read from its parameters, or from the copy of them it leaves in
+// outputs.instance.spec (wait-for-marker re-provisions from that). Throws StepError::permanent
+// for a bad value: a price cap is never silently dropped.
+struct InstanceRequest {
+  InstanceSpec spec;
+  OfferFilter filter;
+  int max_offers = 5;
+  Duration ready_timeout{std::chrono::minutes(20)};
+  Duration ready_interval{std::chrono::seconds(10)};
+  Json params;  // the parameters it was read from, without provider, api_key and api_url
+};
+InstanceRequest instance_request(const Json& params, const std::string& label);
+
 // Rents the cheapest offer matching `filter` for `spec`, falling over to the next of at most
 // `max_offers` when one is gone. Throws StepError::transient when nothing matches.
 InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const InstanceSpec& spec, int max_offers,

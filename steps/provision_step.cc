@@ -3,6 +3,7 @@
 // for an instance with its label, so a crash, a retry or a resume never rents a second one.
 #include <chrono>
 
+#include "engine/expression.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
 #include "engine/workflow.h"
@@ -44,43 +45,21 @@ class ProvisionStep final : public StepType {
   }
 
   Json run(StepContext& ctx) const override {
-    const Json& with = ctx.with();
     auto provider = provider_for(ctx);
-    InstanceSpec spec{.image = ctx.string_param("image", "vastai/base-image"),
-                      .start_command = ctx.string_param("start_command"),
-                      .env = {},
-                      .disk_gb = ctx.number_param("disk").value_or(16),
-                      .label = ctx.string_param("label", instance_label(ctx.run_id, ctx.path(), ctx.step().id))};
-    const Json env = with.value("env", Json::object());
-    for (const auto& [k, v] : env.items()) spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
-    OfferFilter filter{.gpu_name = ctx.string_param("gpu_name"),
-                       .max_price = ctx.number_param("max_price"),
-                       .min_reliability = ctx.number_param("min_reliability"),
-                       .num_gpus = ctx.int_param("num_gpus", 1),
-                       .disk_gb = spec.disk_gb};
-
+    InstanceRequest req =
+        instance_request(ctx.with(), ctx.string_param("label", instance_label(ctx.run_id, ctx.path(), ctx.step().id)));
     InstanceState instance;
     bool reused = false;
-    if (auto found = adopt_existing(*provider, spec.label, ctx)) {
+    if (auto found = adopt_existing(*provider, req.spec.label, ctx)) {
       instance = *found;
       reused = true;
     } else {
-      instance = rent(*provider, filter, spec, ctx.int_param("max_offers", 5), ctx);
+      instance = rent(*provider, req.filter, req.spec, req.max_offers, ctx);
     }
-    const Duration ready_timeout = ctx.duration_param("ready_timeout").value_or(std::chrono::minutes(20));
-    const Duration ready_interval = ctx.duration_param("ready_interval").value_or(std::chrono::seconds(10));
-    instance = wait_until_running(*provider, instance, ctx, ready_timeout, ready_interval);
+    instance = wait_until_running(*provider, instance, ctx, req.ready_timeout, req.ready_interval);
 
     Json out = instance_json(provider->name(), instance);
-    out["spec"] = {{"image", spec.image},
-                   {"start_command", spec.start_command},
-                   {"env", env},
-                   {"disk", spec.disk_gb},
-                   {"ready_timeout", format_duration(ready_timeout)},
-                   {"ready_interval", format_duration(ready_interval)},
-                   {"filter", {{"gpu_name", filter.gpu_name}, {"num_gpus", filter.num_gpus}}}};
-    if (filter.max_price) out["spec"]["filter"]["max_price"] = *filter.max_price;
-    if (filter.min_reliability) out["spec"]["filter"]["min_reliability"] = *filter.min_reliability;
+    out["spec"] = req.params;
     return {{"instance", out},
             {"instance_id", instance.id},
             {"gpu", instance.gpu_name},
@@ -107,6 +86,47 @@ std::optional<InstanceState> adopt_existing(InstanceProvider& provider, const st
     provider.destroy(s.id, ctx);
   }
   return kept;
+}
+
+InstanceRequest instance_request(const Json& params, const std::string& label) {
+  auto text = [&](const char* key, const std::string& fallback) {
+    return params.contains(key) && !params[key].is_null() ? interpolation_text(params[key]) : fallback;
+  };
+  auto whole = [&](const char* key, int fallback) {
+    auto d = json_number(params, key);
+    if (!d) return fallback;
+    if (*d != static_cast<double>(static_cast<int>(*d)))
+      throw StepError::permanent(std::string("parameter '") + key + "' must be a whole number, not " + params[key].dump());
+    return static_cast<int>(*d);
+  };
+  auto duration = [&](const char* key, Duration fallback) {
+    if (!params.contains(key) || params[key].is_null()) return fallback;
+    auto d = json_to_duration(params[key]);
+    if (!d) throw StepError::permanent(std::string("parameter '") + key + "' is not a duration: " + params[key].dump());
+    return *d;
+  };
+
+  InstanceRequest req;
+  req.spec = InstanceSpec{.image = text("image", "vastai/base-image"),
+                          .start_command = text("start_command", ""),
+                          .env = {},
+                          .disk_gb = json_number(params, "disk").value_or(16),
+                          .label = label};
+  if (params.contains("env") && params["env"].is_object())
+    for (const auto& [k, v] : params["env"].items()) req.spec.env[k] = interpolation_text(v);
+  req.filter = OfferFilter{.gpu_name = text("gpu_name", ""),
+                           .max_price = json_number(params, "max_price"),
+                           .min_reliability = json_number(params, "min_reliability"),
+                           .num_gpus = whole("num_gpus", 1),
+                           .disk_gb = req.spec.disk_gb};
+  req.max_offers = whole("max_offers", req.max_offers);
+  req.ready_timeout = duration("ready_timeout", req.ready_timeout);
+  req.ready_interval = duration("ready_interval", req.ready_interval);
+  // Where the instance is rented and with which key are the step's business, not the request's:
+  // the key must not be copied into outputs (and so the journal).
+  req.params = params.is_object() ? params : Json::object();
+  for (const char* key : {"provider", "api_key", "api_url", "label"}) req.params.erase(key);
+  return req;
 }
 
 InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const InstanceSpec& spec, int max_offers,

@@ -264,19 +264,9 @@ class MarkerPoller final : public Poller {
     ctx.log().warn(why + " before the marker; re-provisioning (" + std::to_string(recoveries_) + " of " +
                    std::to_string(max_recoveries_) + ")");
     provider_->destroy(old_id, ctx);
-    InstanceSpec spec{.image = spec_json.value("image", ""), .start_command = spec_json.value("start_command", ""),
-                      .env = {}, .disk_gb = spec_json.value("disk", 16.0), .label = label};
-    const Json env = spec_json.value("env", Json::object());
-    for (const auto& [k, v] : env.items()) spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
-    const Json f = spec_json.value("filter", Json::object());
-    OfferFilter filter{.gpu_name = f.value("gpu_name", ""), .max_price = std::nullopt, .min_reliability = std::nullopt,
-                       .num_gpus = f.value("num_gpus", 1), .disk_gb = spec.disk_gb};
-    if (f.value("max_price", Json()).is_number()) filter.max_price = f["max_price"].get<double>();
-    if (f.value("min_reliability", Json()).is_number()) filter.min_reliability = f["min_reliability"].get<double>();
-    InstanceState fresh = rent(*provider_, filter, spec, 5, ctx);
-    fresh = wait_until_running(*provider_, fresh, ctx,
-                               json_to_duration(spec_json.value("ready_timeout", Json("20m"))).value_or(std::chrono::minutes(20)),
-                               json_to_duration(spec_json.value("ready_interval", Json("10s"))).value_or(std::chrono::seconds(10)));
+    InstanceRequest req = instance_request(spec_json, label);
+    InstanceState fresh = rent(*provider_, req.filter, req.spec, req.max_offers, ctx);
+    fresh = wait_until_running(*provider_, fresh, ctx, req.ready_timeout, req.ready_interval);
     switch_to(fresh);
     return {};
   }
