@@ -18,6 +18,7 @@ struct Transfer {
   HttpResponse* response;
   const HttpRequest* request;
   const CancelToken* cancel;
+  CURL* handle;
   bool aborted_by_consumer = false;
 };
 
@@ -25,7 +26,9 @@ size_t on_write(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
   if (t->request->on_body) {
-    if (!t->request->on_body(std::string_view(data, n))) {
+    long status = 0;
+    curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (!t->request->on_body(static_cast<int>(status), std::string_view(data, n))) {
       t->aborted_by_consumer = true;
       return 0;
     }
@@ -81,8 +84,8 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw StepError::transient("cannot initialise libcurl");
   HttpResponse response;
-  Transfer transfer{&response, &request, &cancel};
   CURL* c = curl.get();
+  Transfer transfer{&response, &request, &cancel, c};
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(c, CURLOPT_URL, request.url.c_str());

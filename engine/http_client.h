@@ -25,9 +25,9 @@ struct HttpRequest {
   // S3-compatible stores) using `credentials`, "ACCESS_KEY_ID:SECRET_ACCESS_KEY".
   std::string aws_sigv4;
   std::string credentials;
-  // When set, the body is handed over chunk by chunk instead of kept in the response;
-  // returning false aborts the transfer.
-  std::function<bool(std::string_view)> on_body;
+  // When set, the body is handed over chunk by chunk, with the response's status, instead of
+  // kept in the response; returning false aborts the transfer.
+  std::function<bool(int status, std::string_view chunk)> on_body;
 };
 
 struct HttpResponse {

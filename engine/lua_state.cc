@@ -179,8 +179,19 @@ void LuaState::protected_call(int nargs, int nresults) {
   throw LuaError(message, kind, traceback);
 }
 
+// __tostring of flow errors: a script that catches one with pcall can print it.
+static int flow_error_text(lua_State* L) {
+  lua_getfield(L, 1, "message");
+  return 1;
+}
+
 void push_flow_error(lua_State* L, const std::string& message, ErrorKind kind) {
   lua_createtable(L, 0, 3);
+  if (luaL_newmetatable(L, "flowrun.error")) {
+    lua_pushcfunction(L, flow_error_text);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
   lua_pushboolean(L, 1);
   lua_setfield(L, -2, kFlowErrorField);
   lua_pushlstring(L, message.data(), message.size());

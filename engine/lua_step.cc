@@ -5,9 +5,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/http_client.h"
+#include "engine/lua_flow.h"
 #include "engine/lua_state.h"
-#include "engine/process_runner.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
 #include "engine/step_registry.h"
@@ -17,158 +16,6 @@ namespace flowrun {
 namespace {
 
 const LuaLimits kStepLimits{64u << 20, 200'000'000};
-
-// What the flow.* functions reach through their upvalue.
-struct Runtime {
-  StepContext* ctx;
-  LuaState* lua;
-};
-
-Runtime& runtime(lua_State* L) { return *static_cast<Runtime*>(lua_touserdata(L, lua_upvalueindex(1))); }
-
-std::string arg_string(lua_State* L, int index, const char* what) {
-  if (lua_type(L, index) != LUA_TSTRING && lua_type(L, index) != LUA_TNUMBER)
-    throw StepError::permanent(std::string(what) + " must be a string");
-  size_t len = 0;
-  const char* s = lua_tolstring(L, index, &len);
-  return std::string(s, len);
-}
-
-std::string where(lua_State* L) {
-  luaL_where(L, 1);
-  std::string w = lua_tostring(L, -1);
-  lua_pop(L, 1);
-  return w;
-}
-
-// Turns C++ exceptions into Lua errors carrying the StepError kind. The error object is pushed
-// inside the catch; lua_error runs only after every C++ local is gone.
-template <int (*F)(lua_State*, Runtime&)>
-int trampoline(lua_State* L) {
-  bool failed = false;
-  try {
-    return F(L, runtime(L));
-  } catch (const StepError& e) {
-    push_flow_error(L, where(L) + e.what(), e.kind());
-    failed = true;
-  } catch (const LuaError& e) {
-    push_flow_error(L, where(L) + e.what(), e.kind());
-    failed = true;
-  } catch (const std::exception& e) {
-    push_flow_error(L, where(L) + e.what(), ErrorKind::kPermanent);
-    failed = true;
-  }
-  if (failed) return lua_error(L);
-  return 0;
-}
-
-int flow_log(lua_State* L, Runtime& rt) {
-  std::string message = luaL_tolstring(L, 1, nullptr);
-  lua_pop(L, 1);
-  std::string level = lua_isnoneornil(L, 2) ? "info" : arg_string(L, 2, "log level");
-  auto parsed = parse_log_level(level);
-  if (!parsed) throw StepError::permanent("unknown log level '" + level + "'");
-  rt.ctx->log().log(*parsed, message);
-  return 0;
-}
-
-int flow_fail(lua_State* L, Runtime&) {
-  std::string message = lua_isnoneornil(L, 1) ? "failed" : arg_string(L, 1, "message");
-  std::string kind_name = lua_isnoneornil(L, 2) ? "permanent" : arg_string(L, 2, "kind");
-  auto kind = parse_error_kind(kind_name);
-  if (!kind) throw StepError::permanent("flow.fail: unknown kind '" + kind_name + "' (transient, permanent, timeout)");
-  throw StepError(*kind, message);
-}
-
-int flow_sleep(lua_State* L, Runtime& rt) {
-  std::optional<Duration> d;
-  if (lua_type(L, 1) == LUA_TNUMBER) d = Duration(static_cast<Duration::rep>(lua_tonumber(L, 1) * 1000));
-  else if (lua_type(L, 1) == LUA_TSTRING) d = parse_duration(lua_tostring(L, 1));
-  if (!d) throw StepError::permanent("flow.sleep takes seconds or a duration such as \"5s\"");
-  rt.ctx->sleep(*d);
-  return 0;
-}
-
-int flow_env(lua_State* L, Runtime&) {
-  std::string name = arg_string(L, 1, "variable name");
-  const char* value = std::getenv(name.c_str());
-  if (value) lua_pushstring(L, value);
-  else lua_pushnil(L);
-  return 1;
-}
-
-int flow_json_encode(lua_State* L, Runtime& rt) {
-  std::string text = rt.lua->to_json(1).dump();
-  lua_pushlstring(L, text.data(), text.size());
-  return 1;
-}
-
-int flow_json_decode(lua_State* L, Runtime& rt) {
-  std::string text = arg_string(L, 1, "JSON text");
-  Json value = Json::parse(text, nullptr, false);
-  if (value.is_discarded()) throw StepError::permanent("flow.json.decode: not valid JSON");
-  rt.lua->push_json(value);
-  return 1;
-}
-
-int flow_http(lua_State* L, Runtime& rt) {
-  if (lua_type(L, 1) != LUA_TTABLE) throw StepError::permanent("flow.http takes a table {url=..., method=...}");
-  Json req = rt.lua->to_json(1);
-  HttpRequest request = request_from_json(req, "GET");
-  if (request.url.empty()) throw StepError::permanent("flow.http: url is required");
-  if (req.contains("timeout")) request.timeout = json_to_duration(req["timeout"]).value_or(request.timeout);
-  request.timeout = rt.ctx->bounded(request.timeout);
-  HttpResponse response = rt.ctx->services().http.send(request, rt.ctx->cancel());
-  Json out = {{"status", response.status}, {"headers", response.headers}, {"body", response.body}};
-  Json parsed = Json::parse(response.body, nullptr, false);
-  if (!parsed.is_discarded()) out["json"] = parsed;
-  if (auto ra = parse_retry_after(response)) out["retry_after"] = static_cast<double>(ra->count()) / 1000.0;
-  rt.lua->push_json(out);
-  return 1;
-}
-
-int flow_exec(lua_State* L, Runtime& rt) {
-  if (lua_type(L, 1) != LUA_TTABLE) throw StepError::permanent("flow.exec takes an argument list {\"cmd\", \"arg\"}");
-  Json argv = rt.lua->to_json(1);
-  Json opts = lua_type(L, 2) == LUA_TTABLE ? rt.lua->to_json(2) : Json::object();
-  ProcessSpec spec;
-  if (!argv.is_array() || argv.empty()) throw StepError::permanent("flow.exec: the argument list is empty");
-  for (const auto& a : argv) spec.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
-  const Json env = opts.value("env", Json::object());
-  for (const auto& [k, v] : env.items())
-    spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
-  spec.cwd = opts.value("cwd", "");
-  if (opts.contains("stdin")) spec.stdin_data = opts["stdin"].get<std::string>();
-  std::optional<Duration> timeout = opts.contains("timeout") ? json_to_duration(opts["timeout"]) : std::nullopt;
-  spec.timeout = timeout ? rt.ctx->bounded(*timeout) : rt.ctx->remaining();
-  ProcessResult r = rt.ctx->services().processes.run(spec, rt.ctx->cancel());
-  if (r.timed_out) throw StepError::timeout("flow.exec: " + spec.argv[0] + " timed out");
-  rt.lua->push_json({{"exit_code", r.exit_code}, {"stdout", r.out}, {"stderr", r.err}});
-  return 1;
-}
-
-void set_function(lua_State* L, Runtime* rt, const char* name, lua_CFunction f) {
-  lua_pushlightuserdata(L, rt);
-  lua_pushcclosure(L, f, 1);
-  lua_setfield(L, -2, name);
-}
-
-// Pushes the `flow` table; its functions reach `rt`, which must outlive the state's use.
-void push_flow_api(lua_State* L, Runtime* rt) {
-  lua_newtable(L);
-  set_function(L, rt, "log", trampoline<flow_log>);
-  set_function(L, rt, "fail", trampoline<flow_fail>);
-  set_function(L, rt, "sleep", trampoline<flow_sleep>);
-  set_function(L, rt, "env", trampoline<flow_env>);
-  set_function(L, rt, "http", trampoline<flow_http>);
-  set_function(L, rt, "exec", trampoline<flow_exec>);
-  lua_newtable(L);
-  set_function(L, rt, "encode", trampoline<flow_json_encode>);
-  set_function(L, rt, "decode", trampoline<flow_json_decode>);
-  lua_setfield(L, -2, "json");
-  rt->lua->push_json({{"id", rt->ctx->step().id}, {"path", rt->ctx->path()}, {"attempt", rt->ctx->attempt()}});
-  lua_setfield(L, -2, "step");
-}
 
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -267,7 +114,7 @@ class LuaExecution final : public Poller {
   }
 
   LuaState lua_;
-  Runtime rt_;
+  FlowRuntime rt_;
   int module_ref_ = LUA_NOREF;
   int state_ref_ = LUA_NOREF;
 };

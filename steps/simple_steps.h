@@ -13,5 +13,6 @@ std::unique_ptr<StepType> make_http_step();
 std::unique_ptr<StepType> make_stall_check_step();
 std::unique_ptr<StepType> make_restart_container_step();
 std::unique_ptr<StepType> make_queue_step();
+std::unique_ptr<StepType> make_sql_step();
 
 }  // namespace flowrun
