@@ -133,6 +133,26 @@ void Journal::set_run_status(const std::string& id, const std::string& status, c
   db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, error, wall_clock_ms(), id});
 }
 
+int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep) {
+  std::lock_guard lock(mutex_);
+  db_.exec("BEGIN IMMEDIATE");
+  try {
+    const char* const kOld =
+        "SELECT id FROM runs WHERE workflow_path = :path AND status IN ('succeeded', 'failed', 'cancelled') "
+        "ORDER BY started_ms DESC, id DESC LIMIT -1 OFFSET :keep";
+    const Json params = {{"path", workflow_path}, {"keep", keep}};
+    db_.query(std::string("DELETE FROM events WHERE run_id IN (") + kOld + ")", params);
+    db_.query(std::string("DELETE FROM steps WHERE run_id IN (") + kOld + ")", params);
+    db_.query(std::string("DELETE FROM runs WHERE id IN (") + kOld + ")", params);
+    const int64_t removed = db_.statement_changes();
+    db_.exec("COMMIT");
+    return removed;
+  } catch (...) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+}
+
 std::vector<Json> Journal::steps(const std::string& run_id) {
   std::lock_guard lock(mutex_);
   return db_.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", {run_id});

@@ -52,6 +52,9 @@ class Journal {
   std::optional<RunRow> run(const std::string& id);
   std::vector<RunRow> recent_runs(int limit);
   void set_run_status(const std::string& id, const std::string& status, const std::string& error = {});
+  // Deletes the finished runs of a workflow beyond the newest `keep` (a monitor ticking every
+  // few minutes for months must not grow the journal without end). Returns how many went.
+  int64_t prune_finished_runs(const std::string& workflow_path, int keep);
   // Every step execution of a run, in the order they started.
   std::vector<Json> steps(const std::string& run_id);
   std::vector<Json> events(const std::string& run_id);

@@ -14,8 +14,9 @@
 namespace flowrun {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"version", "name",     "description", "inputs",
-                                           "secrets", "defaults", "steps",       "finally"};
+const std::vector<std::string> kTopKeys = {"version",  "name",  "description", "inputs",  "secrets",
+                                           "defaults", "steps", "finally",     "schedule"};
+const std::vector<std::string> kScheduleKeys = {"every"};
 const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "lua",     "with",
                                             "if",      "retry",    "timeout",  "attempt_timeout",
                                             "continue_on_error",   "for_each", "as",      "concurrency",
@@ -77,6 +78,7 @@ class Loader {
         parse_policies(n, wf.defaults);
       }
     }
+    if (auto n = doc["schedule"]) parse_schedule(n, wf);
     if (!doc["steps"]) {
       diags.error(loc(doc), "the workflow has no `steps`", "add a `steps:` list");
     } else {
@@ -169,6 +171,19 @@ class Loader {
       diags_->error(loc(n), "bad duration '" + text + "' for " + what,
                     "use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m");
     return d;
+  }
+
+  void parse_schedule(const YAML::Node& n, Workflow& wf) {
+    if (!n.IsMap() || !n["every"]) {
+      diags_->error(loc(n), "`schedule` is a mapping with `every`", "for example `schedule: {every: 5m}`");
+      return;
+    }
+    check_keys(n, kScheduleKeys, "schedule");
+    wf.schedule_every = duration(n["every"], "schedule.every");
+    if (wf.schedule_every && *wf.schedule_every <= Duration::zero()) {
+      diags_->error(loc(n["every"]), "schedule.every must be longer than zero");
+      wf.schedule_every.reset();
+    }
   }
 
   void parse_inputs(const YAML::Node& n, Workflow& wf) {

@@ -2,7 +2,7 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -118,7 +118,9 @@ LogHub::LogHub(const LogOptions& options, const Redactor& redactor) : redactor_(
     sinks_.push_back(sink);
   }
   if (!options.file.empty()) {
-    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file, false);
+    // Rotated (FILE, FILE.1 .. FILE.3 at 64 MiB each): a service logging for months must not
+    // fill the disk.
+    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file, 64u << 20, 3);
     sink->set_formatter(make_formatter());
     sink->set_level(spdlog::level::debug);
     sinks_.push_back(sink);

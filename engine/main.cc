@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <ctime>
 #include <iostream>
 #include <random>
@@ -21,9 +22,12 @@
 #include "engine/journal_view.h"
 #include "engine/loader.h"
 #include "engine/logging.h"
+#include "engine/monitor_lock.h"
 #include "engine/lua_step.h"
 #include "engine/process_runner.h"
 #include "engine/redactor.h"
+#include "engine/scheduler.h"
+#include "engine/service_unit.h"
 #include "engine/signal_watcher.h"
 #include "engine/step_registry.h"
 #include "steps/builtin_steps.h"
@@ -37,6 +41,7 @@ const char* const kOverview = R"(flowrun - declarative workflows with retries, t
 
 usage:
   flowrun FILE [--set k=v]... [--dry-run] [--log-file F] [--log-format text|json] [-v|-q]
+  flowrun FILE --every 5m | --once   run on a schedule (or one tick of it); one monitor per workflow
   flowrun validate FILE...     check workflow files; errors name FILE:LINE:COL
   flowrun steps [--json]       list every step type and its parameters
   flowrun graph FILE           print the step tree as a Mermaid flowchart
@@ -44,6 +49,7 @@ usage:
   flowrun show RUN             one run's steps, attempts, outputs and durations
   flowrun resume RUN           carry on with an interrupted or failed run
   flowrun cancel RUN           run the finally steps a run still owes, and mark it cancelled
+  flowrun service unit FILE    print a systemd unit that keeps a scheduled workflow running
   flowrun COMMAND --help       help on one command
   flowrun --version
 
@@ -51,7 +57,11 @@ Ctrl+C or SIGTERM detaches: the run is saved and flowrun prints how to resume or
 (--on-interrupt cleanup runs the finally steps instead); a second Ctrl+C exits at once.
 Runs are journaled in --state-dir (default $FLOWRUN_STATE_DIR or .flowrun).
 
-exit codes: 0 success, 1 the workflow failed, 2 bad usage or invalid workflow, 130 stopped by a signal
+A scheduled workflow (`schedule: {every: 5m}` or --every) runs a tick, each its own run in the
+journal, every period until Ctrl+C or SIGTERM, which cancels the tick in progress and exits 0.
+
+exit codes: 0 success, 1 the workflow failed, 2 bad usage, an invalid workflow or another
+monitor of the workflow running, 130 stopped by a signal
 )";
 
 // Registry with the built-ins plus the project's scripts/steps/*.lua. Script errors are
@@ -177,31 +187,51 @@ std::unique_ptr<Journal> open_journal(const std::string& state_dir) {
 
 enum class Mode { kRun, kResume, kCancel, kDryRun };
 
-// Runs (or resumes, or cleans up) one run of a loaded workflow and returns the exit code.
-int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
-            const std::string& run_id, Mode mode, const ExecOptions& o) {
-  std::vector<std::string> missing_secrets;
-  Redactor redactor = secrets_redactor(workflow, &missing_secrets);
+// The log sinks for a command's options; null (with the reason on stderr) when the log file
+// cannot be opened.
+std::unique_ptr<LogHub> open_logs(const ExecOptions& o, const Redactor& redactor) {
   LogOptions log_options;
   log_options.format = o.log_format == "json" ? LogOptions::Format::kJson : LogOptions::Format::kText;
   log_options.console_level = o.verbose ? LogLevel::kDebug : o.quiet ? LogLevel::kWarn : LogLevel::kInfo;
   log_options.file = o.log_file;
-  std::unique_ptr<LogHub> logs;
   try {
-    logs = std::make_unique<LogHub>(log_options, redactor);
+    return std::make_unique<LogHub>(log_options, redactor);
   } catch (const std::exception& e) {
     std::cerr << "flowrun: cannot open log file " << o.log_file << ": " << e.what() << "\n";
-    return kExitUsage;
+    return nullptr;
   }
-  if (!missing_secrets.empty()) {
-    std::string names;
-    for (const auto& name : missing_secrets) names += (names.empty() ? "" : ", ") + name;
-    logs->logger(workflow.name).info("not set in the environment: " + names + " (a step that needs one will fail)");
+}
+
+// What a scheduled monitor keeps across its ticks: one signal watcher (cancelling `stop`) and
+// one set of log sinks.
+struct Monitor {
+  CancelToken& stop;
+  LogHub& logs;
+};
+
+// Runs (or resumes, or cleans up) one run of a loaded workflow and returns the exit code.
+// Under a monitor, a signal cancels the tick through monitor->stop; otherwise this run watches
+// the signals itself.
+int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
+            const std::string& run_id, Mode mode, const ExecOptions& o, Monitor* monitor = nullptr) {
+  std::vector<std::string> missing_secrets;
+  Redactor redactor = secrets_redactor(workflow, &missing_secrets);
+  std::unique_ptr<LogHub> own_logs;
+  if (!monitor) {
+    own_logs = open_logs(o, redactor);
+    if (!own_logs) return kExitUsage;
+    if (!missing_secrets.empty()) {
+      std::string names;
+      for (const auto& name : missing_secrets) names += (names.empty() ? "" : ", ") + name;
+      own_logs->logger(workflow.name).info("not set in the environment: " + names + " (a step that needs one will fail)");
+    }
   }
+  LogHub* logs = monitor ? &monitor->logs : own_logs.get();
 
   CancelToken cleanup_cancel;
-  CancelToken cancel(cleanup_cancel);
-  SignalWatcher signals(cancel);  // before any other thread starts
+  CancelToken cancel(monitor ? monitor->stop : cleanup_cancel);
+  std::optional<SignalWatcher> signals;
+  if (!monitor) signals.emplace(cancel);  // before any other thread starts
 
   std::unique_ptr<RunLease> lease;
   std::unique_ptr<ExecutionRecorder> recorder;
@@ -226,14 +256,17 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   options.dry_run = mode == Mode::kDryRun;
   options.print = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
   options.recorder = recorder.get();
-  options.finally_on_cancel = o.on_interrupt == "cleanup" || mode == Mode::kCancel;
+  // A monitor's tick is not resumed later (the next tick does its work), so a signal cancels it
+  // and runs its finally steps instead of detaching.
+  options.finally_on_cancel = monitor || o.on_interrupt == "cleanup" || mode == Mode::kCancel;
   options.cleanup_only = mode == Mode::kCancel;
 
   Executor executor(workflow, registry, services, random, *logs, options);
   RunResult result = executor.run(inputs, cancel, cleanup_cancel);
   logs->flush();
 
-  bool detached = result.status == RunStatus::kCancelled && mode != Mode::kCancel && signals.interrupted() &&
+  const bool interrupted = monitor ? monitor->stop.cancelled() : signals->interrupted();
+  bool detached = result.status == RunStatus::kCancelled && mode != Mode::kCancel && interrupted &&
                   !options.finally_on_cancel;
   if (journal) {
     std::string status = mode == Mode::kCancel ? "cancelled"
@@ -258,17 +291,103 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   return kExitFailed;
 }
 
+// Records a new run of `workflow` in the journal and executes it.
+int start_run(const LoadResult& loaded, const std::string& file, const Json& inputs, const StepRegistry& registry,
+              Journal& journal, const ExecOptions& o, Monitor* monitor = nullptr) {
+  const Workflow& workflow = *loaded.workflow;
+  RunRow row;
+  row.id = new_run_id();
+  row.workflow_path = std::filesystem::absolute(file).string();
+  row.workflow_name = workflow.name;
+  row.content_hash = content_hash(loaded.source);
+  // A secret passed through --set must not reach the journal either.
+  row.inputs = secrets_redactor(workflow).redact_json(inputs);
+  row.status = "running";
+  row.started_ms = wall_clock_ms();
+  journal.create_run(row);
+  return execute(workflow, inputs, registry, &journal, row.id, Mode::kRun, o, monitor);
+}
+
+std::string clock_time_in(Duration d) {
+  const auto when = std::chrono::system_clock::now() + std::chrono::ceil<std::chrono::seconds>(d);
+  std::time_t at = std::chrono::system_clock::to_time_t(when);
+  std::tm tm{};
+  localtime_r(&at, &tm);
+  char text[16];
+  std::strftime(text, sizeof text, "%H:%M:%S", &tm);
+  return text;
+}
+
+// Ticks until a signal: each tick a run of its own; a failed tick is logged and the next one
+// still happens. Old finished ticks are pruned from the journal beyond `keep_runs`.
+int run_monitor(const LoadResult& loaded, const std::string& file, const Json& inputs, const StepRegistry& registry,
+                Journal& journal, const ExecOptions& o, Duration every, int keep_runs) {
+  const Workflow& workflow = *loaded.workflow;
+  std::vector<std::string> missing_secrets;
+  Redactor redactor = secrets_redactor(workflow, &missing_secrets);
+  auto logs = open_logs(o, redactor);
+  if (!logs) return kExitUsage;
+  StepLog log = logs->logger(workflow.name);
+  if (!missing_secrets.empty()) {
+    std::string names;
+    for (const auto& name : missing_secrets) names += (names.empty() ? "" : ", ") + name;
+    log.info("not set in the environment: " + names + " (a step that needs one will fail)");
+  }
+  CancelToken stop;
+  SignalWatcher signals(stop);  // before any other thread starts
+  Monitor monitor{stop, *logs};
+  RealClock clock;
+  int failed = 0;
+  log.info("monitoring every " + format_duration(every) + "; Ctrl+C or SIGTERM stops");
+  const int ticks = run_on_schedule(
+      every, clock, stop,
+      [&](int n) {
+        const int rc = start_run(loaded, file, inputs, registry, journal, o, &monitor);
+        if (rc != kExitOk && !stop.cancelled()) {
+          ++failed;
+          log.warn("tick " + std::to_string(n) + " failed (exit " + std::to_string(rc) +
+                   "); the next tick runs as scheduled");
+        }
+        try {
+          journal.prune_finished_runs(std::filesystem::absolute(file).string(), keep_runs);
+        } catch (const std::exception& e) {
+          log.warn(std::string("could not prune old runs from the journal: ") + e.what());
+        }
+      },
+      [&](Duration wait) { log.info("next tick at " + clock_time_in(wait) + " (in " + format_duration(wait) + ")"); });
+  log.info("stopped after " + std::to_string(ticks) + " tick(s), " + std::to_string(failed) + " failed");
+  logs->flush();
+  return kExitOk;
+}
+
 int cmd_run(int argc, char** argv) {
-  CLI::App app{"Run a workflow", "flowrun"};
-  std::string file;
+  CLI::App app{"Run a workflow, once or on a schedule", "flowrun"};
+  std::string file, every_text;
   std::vector<std::string> sets;
-  bool dry_run = false;
+  bool dry_run = false, once = false;
+  int keep_runs = 1000;
   ExecOptions o;
   app.add_option("file", file, "workflow file")->required();
   app.add_option("--set", sets, "override an input: --set name=value (repeatable)")->take_all();
   app.add_flag("--dry-run", dry_run, "print each step with its resolved parameters; run nothing with side effects");
+  app.add_option("--every", every_text, "run a tick every period (5m, 30s...) until stopped; overrides `schedule`");
+  app.add_flag("--once", once, "run one tick of a scheduled workflow and exit with its result");
+  app.add_option("--keep-runs", keep_runs, "finished ticks kept in the journal (default 1000)")
+      ->check(CLI::PositiveNumber);
   add_exec_options(app, o);
   CLI11_PARSE(app, argc, argv);
+  if (once && !every_text.empty()) {
+    std::cerr << "flowrun: --once and --every exclude each other\n";
+    return kExitUsage;
+  }
+  std::optional<Duration> every;
+  if (!every_text.empty()) {
+    every = parse_duration(every_text);
+    if (!every || *every <= Duration::zero()) {
+      std::cerr << "flowrun: --every expects a period such as 30s or 5m, got '" << every_text << "'\n";
+      return kExitUsage;
+    }
+  }
 
   std::map<std::string, std::string> overrides;
   for (const auto& s : sets) {
@@ -289,22 +408,31 @@ int cmd_run(int argc, char** argv) {
     for (const auto& d : input_problems.items()) std::cerr << format_diagnostic(d, loaded.source);
     return kExitUsage;
   }
-  std::string run_id = new_run_id();
-  if (dry_run) return execute(workflow, inputs, registry, nullptr, run_id, Mode::kDryRun, o);
+  if (dry_run) return execute(workflow, inputs, registry, nullptr, new_run_id(), Mode::kDryRun, o);
+  if (!every && !once) every = workflow.schedule_every;
 
   auto journal = open_journal(o.state_dir);
   if (!journal) return kExitUsage;
-  RunRow row;
-  row.id = run_id;
-  row.workflow_path = std::filesystem::absolute(file).string();
-  row.workflow_name = workflow.name;
-  row.content_hash = content_hash(loaded.source);
-  // A secret passed through --set must not reach the journal either.
-  row.inputs = secrets_redactor(workflow).redact_json(inputs);
-  row.status = "running";
-  row.started_ms = wall_clock_ms();
-  journal->create_run(row);
-  return execute(workflow, inputs, registry, journal.get(), run_id, Mode::kRun, o);
+  // A monitor (scheduled, or one tick of it) runs alone: the lock is the kernel's, so it goes
+  // with the process however the process ends.
+  std::unique_ptr<MonitorLock> lock;
+  if (every || once) {
+    std::string holder;
+    try {
+      lock = MonitorLock::try_acquire(o.state_dir, workflow.name, &holder);
+    } catch (const std::exception& e) {
+      std::cerr << "flowrun: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    if (!lock) {
+      std::cerr << "flowrun: another monitor of " << workflow.name << " is running (" << holder << "); not starting a second\n"
+                << "  its lock: " << (std::filesystem::path(o.state_dir) / "locks" / (lock_name(workflow.name) + ".lock")).string()
+                << "\n";
+      return kExitUsage;
+    }
+  }
+  if (every) return run_monitor(loaded, file, inputs, registry, *journal, o, *every, keep_runs);
+  return start_run(loaded, file, inputs, registry, *journal, o);
 }
 
 // The step ids a recorded path names ("videos[2].finally.destroy" -> videos, destroy).
@@ -419,6 +547,64 @@ int cmd_show(int argc, char** argv) {
   return kExitOk;
 }
 
+int cmd_service(int argc, char** argv) {
+  CLI::App app{"Print a systemd unit that runs a scheduled workflow as a service (install steps: docs/service.md)",
+               "flowrun service unit"};
+  app.require_subcommand(1);
+  CLI::App* unit = app.add_subcommand("unit", "print the unit for FILE on stdout");
+  std::string file, every, state_dir, log_file, env_file, user;
+  std::vector<std::string> sets;
+  bool user_unit = false;
+  unit->add_option("file", file, "workflow file")->required();
+  unit->add_option("--every", every, "the period, when the workflow has no `schedule`");
+  unit->add_option("--set", sets, "inputs passed on to every tick: --set name=value")->take_all();
+  unit->add_option("--state-dir", state_dir, "the journal and locks (default: PROJECT/.flowrun)");
+  unit->add_option("--log-file", log_file, "default: STATE_DIR/logs/NAME.log (rotated at 64 MiB)");
+  unit->add_option("--env-file", env_file,
+                   "secrets as NAME=value lines (default /etc/flowrun/NAME.env, or ~/.config/flowrun/NAME.env "
+                   "with --user-unit)");
+  unit->add_option("--user", user, "the account it runs as (User=)");
+  unit->add_flag("--user-unit", user_unit, "a unit for `systemctl --user` (WantedBy=default.target)");
+  CLI11_PARSE(app, argc, argv);
+
+  StepRegistry registry;
+  LoadResult loaded = load(file, registry);
+  if (!loaded.diagnostics.empty()) return kExitUsage;
+  const Workflow& workflow = *loaded.workflow;
+  if (!every.empty()) {
+    auto d = parse_duration(every);
+    if (!d || *d <= Duration::zero()) {
+      std::cerr << "flowrun: --every expects a period such as 30s or 5m, got '" << every << "'\n";
+      return kExitUsage;
+    }
+  } else if (!workflow.schedule_every) {
+    std::cerr << "flowrun: " << file << " has no `schedule: {every: ...}`; a service would run it again and again\n"
+              << "  add a schedule to the file, or pass --every 5m\n";
+    return kExitUsage;
+  }
+  namespace fs = std::filesystem;
+  ServiceUnitOptions o;
+  std::error_code ec;
+  o.flowrun_binary = fs::read_symlink("/proc/self/exe", ec).string();
+  o.workflow_file = fs::absolute(file).lexically_normal().string();
+  o.workflow_name = workflow.name;
+  o.working_directory = fs::absolute(workflow.project_root).lexically_normal().string();
+  o.state_dir = state_dir.empty() ? (fs::path(o.working_directory) / ".flowrun").string()
+                                  : fs::absolute(state_dir).lexically_normal().string();
+  o.log_file = log_file.empty() ? (fs::path(o.state_dir) / "logs" / (lock_name(workflow.name) + ".log")).string()
+                                : fs::absolute(log_file).lexically_normal().string();
+  const char* home = std::getenv("HOME");
+  o.environment_file = !env_file.empty() ? fs::absolute(env_file).string()
+                       : user_unit       ? std::string(home ? home : "~") + "/.config/flowrun/" + lock_name(workflow.name) + ".env"
+                                         : "/etc/flowrun/" + lock_name(workflow.name) + ".env";
+  o.every = every;
+  o.sets = sets;
+  o.user = user;
+  o.user_unit = user_unit;
+  std::cout << service_unit_text(o);
+  return kExitOk;
+}
+
 }  // namespace
 }  // namespace flowrun
 
@@ -447,6 +633,7 @@ int main(int argc, char** argv) {
     if (first == "cancel") return cmd_continue(argc - 1, argv + 1, Mode::kCancel);
     if (first == "runs") return cmd_runs(argc - 1, argv + 1);
     if (first == "show") return cmd_show(argc - 1, argv + 1);
+    if (first == "service") return cmd_service(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "flowrun: " << e.what() << "\n";

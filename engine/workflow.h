@@ -78,6 +78,8 @@ struct Workflow {
   std::vector<InputSpec> inputs;
   std::vector<std::string> secrets;
   StepPolicies defaults;
+  // `schedule: {every: 5m}`: run a tick every period until stopped (--once runs one).
+  std::optional<Duration> schedule_every;
   std::vector<Step> steps;
   std::vector<Step> finally;
   // The step types of `lua:` steps, by resolved script path; loaded once by the loader.

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/inputs.h"
+#include "steps/builtin_steps.h"
 #include "support/harness.h"
 
 using namespace flowrun;
@@ -252,4 +253,17 @@ TEST_CASE("quoted scalars stay strings, plain ones get types", "[loader]") {
   CHECK(with["b"] == true);
   CHECK(with["z"].is_null());
   CHECK(with["t"] == "text");
+}
+
+TEST_CASE("loader: schedule takes a period", "[loader][schedule]") {
+  StepRegistry registry;
+  register_builtin_steps(registry);
+  LoadResult ok = load_workflow_text("schedule: {every: 5m}\nsteps:\n  - {id: a, type: log, with: {message: x}}\n",
+                                     "w.yaml", registry, ".");
+  REQUIRE(ok.workflow);
+  CHECK(ok.workflow->schedule_every == Duration(std::chrono::minutes(5)));
+  auto diags = flowrun::test::diagnostics_of("schedule: {every: 5x, at: 3}\nsteps:\n  - {id: a, type: log, with: {message: x}}\n");
+  REQUIRE(diags.size() == 2);
+  CHECK(diags[0].find("1:19: bad duration '5x' for schedule.every") == 0);
+  CHECK(diags[1].find("unknown key 'at'") != std::string::npos);
 }
