@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""An Anthropic Message Batches API simulator, for tests: loopback only, and it stops by itself.
+
+Usage: batch_sim.py SCENARIO.json [--log REQUESTS.jsonl] [--lifetime SECONDS]
+
+Shapes follow ../shared/API-SHAPES.md section 2 (the anthropic-sdk-python types): a MessageBatch
+from GET /v1/messages/batches/{id}, its results as JSONL from results_url (absolute, as the
+real API gives it), errors as {"type": "error", "error": {"type", "message"}, "request_id"}.
+
+SCENARIO (every key optional but "batches"):
+  api_key        the x-api-key the API requires (default "sk-test"); anthropic-version is required
+  batches        {ID: {"ends_after": N, "results": [RESULT, ...]}}: the batch is in_progress for
+                 its first N retrieves, then ended. RESULT is {"custom_id", "type":
+                 succeeded|errored|canceled|expired, "text" (succeeded), "error" (errored)}
+  faults         [{"status": 429|500|529|..., "retry_after": S}, ...]: the first retrieves (of any
+                 batch) answer these, in order, before any real answer
+  line_delay     seconds between results lines (to kill a reader mid-stream)
+  drop_after     {ID: N}: the first download of ID's results closes the connection after N lines
+
+Also: GET /_sim/stats -> {"retrieves": {ID: n}, "downloads": {ID: n}, "lines_sent": {ID: n},
+"faults_served": n}. The first line on stdout is the port.
+"""
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+               429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+
+
+def result_line(r):
+    kind = r.get("type", "succeeded")
+    if kind == "succeeded":
+        result = {"type": "succeeded", "message": {
+            "id": "msg_" + r["custom_id"], "type": "message", "role": "assistant", "model": "claude-sim",
+            "content": [{"type": "text", "text": r.get("text", "ok")}], "stop_reason": "end_turn",
+            "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 7}}}
+    elif kind == "errored":
+        result = {"type": "errored", "error": {"type": "error", "error": {
+            "type": "invalid_request_error", "message": r.get("error", "bad request")}, "request_id": None}}
+    else:
+        result = {"type": kind}
+    return json.dumps({"custom_id": r["custom_id"], "result": result}) + "\n"
+
+
+class State:
+    def __init__(self, scenario):
+        self.s = scenario
+        self.lock = threading.Lock()
+        self.retrieves = {}
+        self.downloads = {}
+        self.lines_sent = {}
+        self.faults = list(scenario.get("faults", []))
+        self.faults_served = 0
+
+    def batch(self, batch_id, base):
+        spec = self.s["batches"][batch_id]
+        n = self.retrieves.get(batch_id, 0)
+        ended = n > int(spec.get("ends_after", 0))
+        results = spec.get("results", [])
+        counts = {"processing": 0 if ended else len(results), "succeeded": 0, "errored": 0, "canceled": 0,
+                  "expired": 0}
+        if ended:
+            for r in results:
+                counts[r.get("type", "succeeded")] += 1
+        return {"id": batch_id, "type": "message_batch",
+                "processing_status": "ended" if ended else "in_progress", "request_counts": counts,
+                "ended_at": "2026-11-23T10:00:00Z" if ended else None,
+                "created_at": "2026-11-22T10:00:00Z", "expires_at": "2026-11-23T10:00:00Z",
+                "archived_at": None, "cancel_initiated_at": None,
+                "results_url": f"{base}/v1/messages/batches/{batch_id}/results" if ended else None}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    state = None
+    log_path = None
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, payload, headers=None):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("request-id", "req_sim")
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def api_error(self, status, message, headers=None):
+        self.reply(status, {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"),
+                                                      "message": message}, "request_id": "req_sim"}, headers)
+
+    def do_GET(self):
+        st = self.state
+        path = urlsplit(self.path).path.rstrip("/")
+        if self.log_path:
+            with st.lock, open(self.log_path, "a") as log:
+                log.write(json.dumps({"method": "GET", "path": path, "headers": dict(self.headers)}) + "\n")
+        if path == "/_sim/stats":
+            with st.lock:
+                return self.reply(200, {"retrieves": st.retrieves, "downloads": st.downloads,
+                                        "lines_sent": st.lines_sent, "faults_served": st.faults_served})
+        if self.headers.get("x-api-key") != st.s.get("api_key", "sk-test"):
+            return self.api_error(401, "invalid x-api-key")
+        if not self.headers.get("anthropic-version"):
+            return self.api_error(400, "anthropic-version: header is required")
+        parts = path.split("/")  # ['', 'v1', 'messages', 'batches', ID, ('results')]
+        if len(parts) < 5 or parts[1:4] != ["v1", "messages", "batches"] or parts[4] not in st.s["batches"]:
+            return self.api_error(404, "Not found")
+        batch_id = parts[4]
+        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if len(parts) == 5:
+            with st.lock:
+                if st.faults:
+                    fault = st.faults.pop(0)
+                    st.faults_served += 1
+                    headers = {"retry-after": fault["retry_after"]} if "retry_after" in fault else {}
+                    return self.api_error(int(fault["status"]), "simulated fault", headers)
+                st.retrieves[batch_id] = st.retrieves.get(batch_id, 0) + 1
+                return self.reply(200, st.batch(batch_id, base))
+        if len(parts) == 6 and parts[5] == "results":
+            return self.results(batch_id, base)
+        return self.api_error(404, "Not found")
+
+    def results(self, batch_id, base):
+        st = self.state
+        with st.lock:
+            if st.batch(batch_id, base)["processing_status"] != "ended":
+                return self.api_error(400, f"Batch {batch_id} has not ended")
+            st.downloads[batch_id] = st.downloads.get(batch_id, 0) + 1
+            first = st.downloads[batch_id] == 1
+        lines = [result_line(r).encode() for r in st.s["batches"][batch_id].get("results", [])]
+        drop_after = st.s.get("drop_after", {}).get(batch_id) if first else None
+        self.send_response(200)
+        self.send_header("Content-Type", "application/binary")
+        self.send_header("Content-Length", str(sum(len(line) for line in lines)))
+        self.end_headers()
+        delay = float(st.s.get("line_delay", 0))
+        for i, line in enumerate(lines):
+            if drop_after is not None and i == drop_after:
+                self.close_connection = True
+                return  # the client sees fewer bytes than Content-Length promised
+            try:
+                self.wfile.write(line)
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                return  # the reader went away (a test killed it)
+            with st.lock:
+                st.lines_sent[batch_id] = st.lines_sent.get(batch_id, 0) + 1
+            if delay:
+                time.sleep(delay)
+
+
+def main():
+    args = sys.argv[1:]
+    with open(args[0]) as f:
+        Handler.state = State(json.load(f))
+    if "--log" in args:
+        Handler.log_path = args[args.index("--log") + 1]
+    lifetime = float(args[args.index("--lifetime") + 1]) if "--lifetime" in args else 120.0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)
+    threading.Timer(lifetime, server.shutdown).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
