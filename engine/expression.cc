@@ -2,6 +2,8 @@
 
 #include <lua.hpp>
 
+#include <cmath>
+
 #include "engine/lua_state.h"
 
 namespace flowrun {
@@ -123,7 +125,8 @@ std::string interpolation_text(const Json& value) {
   if (value.is_string()) return value.get<std::string>();
   if (value.is_number_float()) {
     double d = value.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d)) && std::abs(d) < 1e15)
+    // Range first: converting a double beyond int64 is undefined behaviour (found by fuzzing).
+    if (std::abs(d) < 1e15 && d == std::trunc(d))
       return std::to_string(static_cast<int64_t>(d));
   }
   return value.dump();

@@ -145,12 +145,15 @@ std::optional<Duration> parse_retry_after(const HttpResponse& response, std::chr
   if (!ms.empty()) {
     char* end = nullptr;
     double v = std::strtod(ms.c_str(), &end);
-    if (end && *end == '\0' && v >= 0) return Duration(static_cast<Duration::rep>(v));
+    if (end && *end == '\0' && v >= 0 && v < 1e12) return Duration(static_cast<Duration::rep>(v));
   }
   std::string value = response.header("retry-after");
   if (value.empty()) return std::nullopt;
-  if (std::all_of(value.begin(), value.end(), [](unsigned char ch) { return std::isdigit(ch); }))
+  if (std::all_of(value.begin(), value.end(), [](unsigned char ch) { return std::isdigit(ch); })) {
+    // A server's number is not trusted to fit: more than 9 digits (31 years) is ignored.
+    if (value.size() > 9) return std::nullopt;
     return std::chrono::duration_cast<Duration>(std::chrono::seconds(std::stoll(value)));
+  }
   std::tm tm{};
   if (strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm)) {
     auto when = std::chrono::system_clock::from_time_t(timegm(&tm));

@@ -55,7 +55,8 @@ Json environment_json() {
 Json resolve_inputs(const Workflow& workflow, const std::map<std::string, std::string>& overrides,
                     Diagnostics& diagnostics) {
   Json inputs = Json::object();
-  for (const auto& [name, value] : overrides) {
+  for (const auto& override_entry : overrides) {
+    const std::string& name = override_entry.first;
     bool known = std::any_of(workflow.inputs.begin(), workflow.inputs.end(),
                              [&](const InputSpec& in) { return in.name == name; });
     if (!known) {

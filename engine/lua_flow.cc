@@ -50,7 +50,7 @@ int flow_fail(lua_State* L, FlowRuntime&) {
 
 int flow_sleep(lua_State* L, FlowRuntime& rt) {
   std::optional<Duration> d;
-  if (lua_type(L, 1) == LUA_TNUMBER) d = Duration(static_cast<Duration::rep>(lua_tonumber(L, 1) * 1000));
+  if (lua_type(L, 1) == LUA_TNUMBER) d = json_to_duration(Json(lua_tonumber(L, 1)));
   else if (lua_type(L, 1) == LUA_TSTRING) d = parse_duration(lua_tostring(L, 1));
   if (!d) throw StepError::permanent("flow.sleep takes seconds or a duration such as \"5s\"");
   rt.ctx->sleep(*d);

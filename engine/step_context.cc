@@ -1,5 +1,7 @@
 #include "engine/step_context.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstdlib>
 
@@ -66,14 +68,20 @@ std::optional<double> json_number(const Json& obj, const std::string& key) {
 int StepContext::int_param(const std::string& key, int fallback) const {
   auto d = number_param(key);
   if (!d) return fallback;
-  if (*d != static_cast<double>(static_cast<int>(*d)))
+  if (!(std::abs(*d) <= 2e9) || *d != std::trunc(*d))
     throw StepError::permanent("parameter '" + key + "' must be a whole number, not " + with_[key].dump());
   return static_cast<int>(*d);
 }
 
 std::optional<Duration> json_to_duration(const Json& value) {
   if (value.is_string()) return parse_duration(value.get<std::string>());
-  if (value.is_number()) return Duration(static_cast<Duration::rep>(value.get<double>() * 1000));
+  if (value.is_number()) {
+    const double ms = value.get<double>() * 1000;
+    // About 290 years either way: beyond that (or NaN) it is no duration, and converting it
+    // would be undefined behaviour.
+    if (!(std::abs(ms) < 9e15)) return std::nullopt;
+    return Duration(static_cast<Duration::rep>(ms));
+  }
   return std::nullopt;
 }
 

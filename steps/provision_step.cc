@@ -2,6 +2,7 @@
 // Re-entry safe: the instance is labelled with the run and the step, and an attempt first looks
 // for an instance with its label, so a crash, a retry or a resume never rents a second one.
 #include <chrono>
+#include <cmath>
 
 #include "engine/expression.h"
 #include "engine/step_context.h"
@@ -95,7 +96,7 @@ InstanceRequest instance_request(const Json& params, const std::string& label) {
   auto whole = [&](const char* key, int fallback) {
     auto d = json_number(params, key);
     if (!d) return fallback;
-    if (*d != static_cast<double>(static_cast<int>(*d)))
+    if (!(std::abs(*d) <= 2e9) || *d != std::trunc(*d))
       throw StepError::permanent(std::string("parameter '") + key + "' must be a whole number, not " + params[key].dump());
     return static_cast<int>(*d);
   };

@@ -28,7 +28,8 @@ std::string progress_line(const Json& obs, std::optional<double> per_minute) {
     if (per_minute && *per_minute > 0) {
       char rate[64];
       std::snprintf(rate, sizeof rate, " | %.0f/min, ETA ", *per_minute);
-      auto eta = Duration(static_cast<Duration::rep>((total - done) / *per_minute * 60000.0));
+      const double eta_ms = std::min((total - done) / *per_minute * 60000.0, 1e13);  // ~300 years at most
+      auto eta = Duration(static_cast<Duration::rep>(std::max(eta_ms, 0.0)));
       line += rate + (eta < std::chrono::seconds(1) ? std::string("<1s")
                                                      : format_duration(std::chrono::duration_cast<std::chrono::seconds>(eta)));
     }

@@ -11,6 +11,7 @@
 #include "engine/step_error.h"
 #include "engine/workflow.h"
 #include "steps/instance_steps.h"
+#include "steps/file_follower.h"
 #include "steps/log_follower.h"
 
 namespace flowrun {
@@ -104,6 +105,12 @@ class MarkerPoller final : public Poller {
     max_recoveries_ = ctx.int_param("max_recoveries", 0);
     follower_ = LogFollower(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2));
 
+    if (with.contains("file")) {
+      file_path_ = ctx.string_param("file");
+      if (file_path_.is_relative()) file_path_ = ctx.services().project_root / file_path_;
+      file_.emplace();
+    }
+
     const Json instance = with.value("instance", Json());
     if (!instance.is_null()) {
       provider_ = provider_for(ctx);
@@ -113,19 +120,32 @@ class MarkerPoller final : public Poller {
   }
 
   PollResult poll(StepContext& ctx) override {
-    Observation seen = observe(ctx);
-    auto update = follower_.feed(seen.text, seen.final);
-    if (update.gap)
-      ctx.log().warn("the log moved on by more than " + std::to_string(tail_) +
-                     " lines between two checks (or was truncated); some lines may not have been seen");
-    bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
+    const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
     first_ = false;
-    for (const auto& line : update.lines) {
+    std::optional<std::string> failure;
+    auto take = [&](std::string_view text) {
+      std::string line(text);
       if (print) ctx.log().info(prefix_ + line);
       last_lines_.push_back(line);
       if (last_lines_.size() > 5) last_lines_.pop_front();
-      if (auto failure = scan(line, ctx)) return {PollStatus::kFailed, Json::object(), *failure};
+      failure = scan(line, ctx);
+      return !failure;
+    };
+    Observation seen;
+    if (file_) {
+      // A local file is read by offset: only what was appended, however large the file.
+      auto r = file_->follow(file_path_, take, [&] { return !ctx.cancel().cancelled(); });
+      if (r.restarted) ctx.log().warn("the log file was rotated or truncated; reading it again from its start");
+    } else {
+      seen = observe(ctx);
+      auto update = follower_.feed(seen.text, seen.final);
+      if (update.gap)
+        ctx.log().warn("the log moved on by more than " + std::to_string(tail_) +
+                       " lines between two checks (or was truncated); some lines may not have been seen");
+      for (const auto& line : update.lines)
+        if (!take(line)) break;
     }
+    if (failure) return {PollStatus::kFailed, Json::object(), *failure};
     if (!marker_line_.empty()) return finish();
     if (!seen.ended.empty()) return instance_lost(seen.ended, ctx);
     return {};
@@ -200,11 +220,6 @@ class MarkerPoller final : public Poller {
   Observation observe(StepContext& ctx) {
     const Json& with = ctx.with();
     if (provider_) return observe_instance(ctx);
-    if (with.contains("file")) {
-      std::filesystem::path p = ctx.string_param("file");
-      if (p.is_relative()) p = ctx.services().project_root / p;
-      return {read_file_tail(p, tail_), false, ""};
-    }
     if (with.contains("url")) {
       HttpRequest req;
       req.url = ctx.string_param("url");
@@ -286,6 +301,8 @@ class MarkerPoller final : public Poller {
   ShowLogs show_ = ShowLogs::kAll;
   std::string prefix_;
   int tail_ = 1000;
+  std::optional<FileFollower> file_;  // set when following a local file
+  std::filesystem::path file_path_;
   int max_recoveries_ = 0;
 
   std::unique_ptr<InstanceProvider> provider_;

@@ -98,3 +98,11 @@ TEST_CASE("Retry-After: seconds, HTTP-date and milliseconds", "[http]") {
   CHECK(parse_retry_after(r) == Duration(1500));
   CHECK_FALSE(parse_retry_after(HttpResponse{}).has_value());
 }
+
+TEST_CASE("Retry-After: a server's absurd number is ignored, not trusted", "[http]") {
+  HttpResponse r;
+  r.headers["retry-after"] = "99999999999999999999999";  // std::stoll would throw
+  CHECK_FALSE(parse_retry_after(r).has_value());
+  r.headers["retry-after-ms"] = "1e300";  // converting it would be undefined behaviour
+  CHECK_FALSE(parse_retry_after(r).has_value());
+}

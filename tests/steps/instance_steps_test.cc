@@ -4,8 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "engine/http_client.h"
+#include "steps/file_follower.h"
 #include "steps/log_follower.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
@@ -272,4 +274,41 @@ steps:
   REQUIRE(r.status == RunStatus::kFailed);
   CHECK(r.error.find("'max_price' must be a number") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir.file("local-instances")));
+}
+
+TEST_CASE("file follower: only appended bytes are read; a partial line waits; rotation and truncation restart",
+          "[steps][logs]") {
+  TempDir dir;
+  const std::string path = dir.file("job.log");
+  FileFollower follower;
+  std::vector<std::string> lines;
+  auto take = [&](std::string_view l) {
+    lines.emplace_back(l);
+    return true;
+  };
+  CHECK(follower.follow(path, take).missing);
+  dir.write("job.log", "one\ntwo\nthr");
+  auto r = follower.follow(path, take);
+  CHECK(r.bytes_read == 11);
+  CHECK(lines == std::vector<std::string>{"one", "two"});
+  {
+    std::ofstream append(path, std::ios::app);
+    append << "ee\nfour\n";
+  }
+  r = follower.follow(path, take);
+  CHECK(r.bytes_read == 8);  // what was appended, not the whole file
+  CHECK(lines == std::vector<std::string>{"one", "two", "three", "four"});
+  CHECK(follower.follow(path, take).bytes_read == 0);
+
+  dir.write("job.log", "x\n");  // truncated (shorter than what was read)
+  r = follower.follow(path, take);
+  CHECK(r.restarted);
+  CHECK(lines.back() == "x");
+
+  std::filesystem::rename(path, dir.file("job.log.1"));  // rotated: a new file, even a longer one
+  dir.write("job.log", "fresh 1\nfresh 2\nfresh 3\n");
+  lines.clear();
+  r = follower.follow(path, take);
+  CHECK(r.restarted);
+  CHECK(lines == std::vector<std::string>{"fresh 1", "fresh 2", "fresh 3"});
 }

@@ -1,0 +1,60 @@
+#include "steps/file_follower.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace flowrun {
+namespace {
+
+// Closes a file descriptor on every way out.
+struct Fd {
+  int fd;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+constexpr size_t kChunk = 1 << 20;
+
+}  // namespace
+
+FileFollower::Result FileFollower::follow(const std::filesystem::path& path,
+                                          const std::function<bool(std::string_view)>& on_line,
+                                          const std::function<bool()>& keep_going) {
+  Result result;
+  Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  struct stat st {};
+  if (file.fd < 0 || ::fstat(file.fd, &st) != 0) {
+    result.missing = true;
+    return result;
+  }
+  const bool other_file = opened_before_ && (st.st_dev != device_ || st.st_ino != inode_);
+  const bool truncated = static_cast<uint64_t>(st.st_size) < offset_;
+  if (other_file || truncated) {
+    offset_ = 0;
+    splitter_ = LineSplitter();
+    result.restarted = true;
+  }
+  opened_before_ = true;
+  device_ = st.st_dev;
+  inode_ = st.st_ino;
+
+  std::vector<char> buffer(kChunk);
+  bool stop = false;
+  auto deliver = [&](std::string_view line) {
+    if (!stop && !on_line(line)) stop = true;
+  };
+  while (!stop && keep_going()) {
+    const ssize_t n = ::pread(file.fd, buffer.data(), buffer.size(), static_cast<off_t>(offset_));
+    if (n <= 0) break;
+    offset_ += static_cast<uint64_t>(n);
+    result.bytes_read += static_cast<uint64_t>(n);
+    splitter_.feed(std::string_view(buffer.data(), static_cast<size_t>(n)), deliver);
+  }
+  return result;
+}
+
+}  // namespace flowrun
