@@ -1,7 +1,9 @@
 // `wait-for-marker`: follow a log (an instance's, a file, a URL or a command's output) until a
 // marker line appears; capture values from it, fail on known error lines, show progress, and
 // notice an instance that stopped, exited or vanished first.
+#include <cstdlib>
 #include <deque>
+#include <functional>
 #include <regex>
 
 #include "engine/http_client.h"
@@ -136,6 +138,8 @@ class MarkerPoller final : public Poller {
       // A local file is read by offset: only what was appended, however large the file.
       auto r = file_->follow(file_path_, take, [&] { return !ctx.cancel().cancelled(); });
       if (r.restarted) ctx.log().warn("the log file was rotated or truncated; reading it again from its start");
+    } else if (ctx.with().contains("url")) {
+      follow_url(ctx, take);
     } else {
       seen = observe(ctx);
       auto update = follower_.feed(seen.text, seen.final);
@@ -220,16 +224,6 @@ class MarkerPoller final : public Poller {
   Observation observe(StepContext& ctx) {
     const Json& with = ctx.with();
     if (provider_) return observe_instance(ctx);
-    if (with.contains("url")) {
-      HttpRequest req;
-      req.url = ctx.string_param("url");
-      req.timeout = ctx.bounded(std::chrono::seconds(60));
-      HttpResponse r = ctx.services().http.send(req, ctx.cancel());
-      if (r.status == 404) return {};  // not there yet
-      if (r.status < 200 || r.status >= 300)
-        throw StepError::http(r.status, "GET " + req.url + " returned HTTP " + std::to_string(r.status), parse_retry_after(r));
-      return {r.body, false, ""};
-    }
     ProcessSpec spec;
     for (const Json& a : with.value("command", Json::array())) spec.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
     spec.cwd = ctx.services().project_root.string();
@@ -238,6 +232,54 @@ class MarkerPoller final : public Poller {
     if (r.exit_code != 0)
       throw StepError::transient("the log command exited with " + std::to_string(r.exit_code) + ": " + r.err.substr(0, 200));
     return {r.out, false, ""};
+  }
+
+  // A URL is read from where the last poll stopped with `Range: bytes=N-`, so each poll
+  // downloads what was appended (206). A server that ignores ranges (200) sends it all and the
+  // part already seen is skipped; 416 means nothing new. A log shorter than what was read was
+  // truncated or replaced, and is read again from its start.
+  void follow_url(StepContext& ctx, const std::function<bool(std::string_view)>& take) {
+    HttpRequest req;
+    req.url = ctx.string_param("url");
+    req.timeout = ctx.bounded(std::chrono::seconds(60));
+    if (url_offset_ > 0) req.headers.emplace_back("Range", "bytes=" + std::to_string(url_offset_) + "-");
+    HttpResponse r = ctx.services().http.send(req, ctx.cancel());
+    if (r.status == 404) return;  // not there yet
+    if (r.status == 416) {
+      // "bytes */SIZE": nothing past the offset; a SIZE below it means the log was cut.
+      const std::string range = r.header("content-range");
+      const auto slash = range.rfind('/');
+      if (slash != std::string::npos && std::strtoull(range.c_str() + slash + 1, nullptr, 10) < url_offset_) restart_url(ctx);
+      return;
+    }
+    if (r.status < 200 || r.status >= 300)
+      throw StepError::http(r.status, "GET " + req.url + " returned HTTP " + std::to_string(r.status), parse_retry_after(r));
+    std::string_view fresh = r.body;
+    if (r.status == 206) {
+      const std::string range = r.header("content-range");  // "bytes START-END/SIZE"
+      const uint64_t start = std::strtoull(range.c_str() + std::min<size_t>(range.size(), 6), nullptr, 10);
+      if (start != url_offset_) {
+        restart_url(ctx);
+        return;
+      }
+    } else if (url_offset_ > 0) {
+      if (r.body.size() < url_offset_) {
+        restart_url(ctx);
+      } else {
+        fresh.remove_prefix(url_offset_);
+      }
+    }
+    url_offset_ += fresh.size();
+    bool go = true;
+    url_lines_.feed(fresh, [&](std::string_view line) {
+      if (go) go = take(line);
+    });
+  }
+
+  void restart_url(StepContext& ctx) {
+    ctx.log().warn("the log at the URL was truncated or replaced; reading it again from its start");
+    url_offset_ = 0;
+    url_lines_ = LineSplitter();
   }
 
   Observation observe_instance(StepContext& ctx) {
@@ -302,6 +344,8 @@ class MarkerPoller final : public Poller {
   std::string prefix_;
   int tail_ = 1000;
   std::optional<FileFollower> file_;  // set when following a local file
+  uint64_t url_offset_ = 0;           // bytes of the URL's log read so far
+  LineSplitter url_lines_;
   std::filesystem::path file_path_;
   int max_recoveries_ = 0;
 

@@ -312,3 +312,26 @@ TEST_CASE("file follower: only appended bytes are read; a partial line waits; ro
   CHECK(r.restarted);
   CHECK(lines == std::vector<std::string>{"fresh 1", "fresh 2", "fresh 3"});
 }
+
+TEST_CASE("wait-for-marker on a URL: Range requests read only what was appended; a cut log is read again",
+          "[steps][marker]") {
+  SimServer sim(Json::parse(R"J({"GET /log": [
+    {"status": 200, "body": "a\nb\nhal"},
+    {"status": 206, "headers": {"Content-Range": "bytes 7-10/11"}, "body": "f\nc\n"},
+    {"status": 416, "headers": {"Content-Range": "bytes */11"}, "body": ""},
+    {"status": 200, "body": "x\n"},
+    {"status": 206, "headers": {"Content-Range": "bytes 2-8/9"}, "body": "MARKER\n"}
+  ]})J"));
+  CurlHttpClient curl;
+  Harness h;
+  h.http = &curl;
+  REQUIRE(h.load("steps:\n  - {id: w, type: wait-for-marker, with: {url: '" + sim.url("/log") +
+                 "', marker: MARKER, interval: 1s, timeout: 1m}}\n") == "");
+  RunResult r = h.run();
+  REQUIRE(r.status == RunStatus::kSucceeded);
+  std::vector<std::string> ranges;
+  for (const auto& req : sim.requests()) ranges.push_back(req["headers"].value("Range", "-"));
+  CHECK(ranges == std::vector<std::string>{"-", "bytes=7-", "bytes=11-", "bytes=11-", "bytes=2-"});
+  for (const char* line : {"| a", "| b", "| half", "| c", "| x", "| MARKER"}) CHECK(h.log_contains(line));
+  CHECK(h.log_contains("truncated or replaced; reading it again from its start"));
+}
