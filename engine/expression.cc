@@ -57,13 +57,74 @@ std::optional<std::string> expression_syntax_error(std::string_view code) {
   return std::nullopt;
 }
 
-struct ExpressionEvaluator::Impl {
-  LuaState lua{kExpressionLimits};
+namespace {
+
+// The scope is turned into Lua values lazily: a global when an expression first names it, and
+// each entry of `steps` when it is first used. A workflow's scope holds every earlier step's
+// outputs; converting all of it for every step made a run of n steps cost n² (found by the
+// step-overhead benchmark: 4,000 steps took 29 s).
+struct LazyScope {
+  LuaState* lua;
+  const Json* scope;
 };
 
-ExpressionEvaluator::ExpressionEvaluator(const Json& scope) : impl_(std::make_unique<Impl>()) {
-  if (scope.is_object())
-    for (const auto& [k, v] : scope.items()) impl_->lua.set_global(k.c_str(), v);
+// __index of a lazy table: upvalue 1 the LazyScope, upvalue 2 the JSON object behind the table.
+// Converts the entry, caches it in the table, returns it.
+int lazy_index(lua_State* L) {
+  auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  const Json* value = nullptr;
+  {
+    auto it = object->find(lua_tostring(L, 2));
+    if (it != object->end()) value = &*it;
+  }
+  if (!value) return 0;
+  const bool is_steps = object == lazy->scope && std::string_view(lua_tostring(L, 2)) == "steps";
+  if (is_steps && value->is_object()) {
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushlightuserdata(L, lazy);
+    lua_pushlightuserdata(L, const_cast<Json*>(value));
+    lua_pushcclosure(L, lazy_index, 2);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+  } else {
+    lazy->lua->push_json(*value);  // may raise a Lua error: no C++ object with a destructor is alive
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+}  // namespace
+
+struct ExpressionEvaluator::Impl {
+  LuaState lua{kExpressionLimits};
+  LazyScope lazy{&lua, nullptr};
+  Json owned;  // the scope, when it was handed over rather than lent
+};
+
+ExpressionEvaluator::ExpressionEvaluator(Json&& scope) : impl_(std::make_unique<Impl>()) {
+  impl_->owned = std::move(scope);
+  install_scope(impl_->owned);
+}
+
+ExpressionEvaluator::ExpressionEvaluator(const Json& scope) : impl_(std::make_unique<Impl>()) { install_scope(scope); }
+
+void ExpressionEvaluator::install_scope(const Json& scope) {
+  if (!scope.is_object()) return;
+  impl_->lazy.scope = &scope;
+  lua_State* L = impl_->lua.get();
+  lua_pushglobaltable(L);
+  lua_newtable(L);
+  lua_pushlightuserdata(L, &impl_->lazy);
+  lua_pushlightuserdata(L, const_cast<Json*>(&scope));
+  lua_pushcclosure(L, lazy_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  lua_pop(L, 1);
 }
 
 ExpressionEvaluator::~ExpressionEvaluator() = default;

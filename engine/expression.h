@@ -33,10 +33,15 @@ class ExpressionError : public std::runtime_error {
 };
 
 // Evaluates Lua expressions in a fresh sandbox whose globals are the keys of `scope` (inputs,
-// steps, env, run, the loop variable, or a probe's fields). Cheap enough to build per step.
+// steps, env, run, the loop variable, or a probe's fields). Cheap enough to build per step: the
+// scope becomes Lua values only as expressions use it. A scope passed as an lvalue is borrowed
+// (it must outlive the evaluator and not change meanwhile: the executor's scope, which grows with
+// every step, is never copied); a temporary is moved in and owned. `steps` is filled in per
+// entry, so iterating it with pairs() sees only the entries used so far.
 class ExpressionEvaluator {
  public:
   explicit ExpressionEvaluator(const Json& scope);
+  explicit ExpressionEvaluator(Json&& scope);
   ~ExpressionEvaluator();
   ExpressionEvaluator(const ExpressionEvaluator&) = delete;
   ExpressionEvaluator& operator=(const ExpressionEvaluator&) = delete;
@@ -50,6 +55,7 @@ class ExpressionEvaluator {
   Json resolve(const Json& value);
 
  private:
+  void install_scope(const Json& scope);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

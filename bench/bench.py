@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""flowrun's benchmarks, each against the peer people use today, measured in the same run.
+
+Usage: bench/run [--quick] [--only NAME[,NAME]] [--flowrun build/flowrun]
+Names: steps, validate, polling, scan. Prints one table; figures are medians of several runs.
+
+  steps     1,000 trivial steps: flowrun (journal on, and --dry-run without it) against
+            ansible-playbook running 1,000 set_fact tasks locally; per-step time is
+            (t(1000) - t(1)) / 999, so start-up is not counted as per-step cost.
+  validate  `flowrun validate` of the shipped workflows against `ansible-playbook --syntax-check`.
+  polling   1,000 concurrent wait-for-marker monitors on a local log server (one 100-byte line
+            every 0.1 s each, the marker after 20 s, polls every second) against a Python monitor
+            with one thread per instance re-fetching the whole log: peak RSS, CPU seconds per
+            1,000 polls, bytes per poll.
+  scan      the marker at the end of a 1 GiB log (256 MiB with --quick): flowrun following the file
+            against `grep -F -m1`, page cache warm for both.
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+ROWS = []
+
+
+def run_measured(argv, env=None, cwd=None):
+    """Runs argv to completion; returns (wall seconds, peak RSS MiB, CPU seconds, stdout)."""
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.monotonic() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"bench: {' '.join(argv[:3])}... exited {code}:\n{out.decode(errors='replace')[-2000:]}")
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, out.decode(errors="replace")
+
+
+def median_wall(argv, runs, **kw):
+    return statistics.median(run_measured(argv, **kw)[0] for _ in range(runs))
+
+
+def row(name, flowrun, peer_name, peer, unit, better="lower"):
+    ratio = float("nan")
+    if flowrun and peer and better != "none":
+        ratio = peer / flowrun if better == "lower" else flowrun / peer
+    ROWS.append((name, flowrun, peer_name, peer, unit, ratio))
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+def bench_steps(flowrun, tmp, quick):
+    def workflow(n):
+        path = os.path.join(tmp, f"steps{n}.yaml")
+        with open(path, "w") as f:
+            f.write("name: steps\nsteps:\n")
+            for i in range(n):
+                f.write(f"  - {{id: s{i}, type: set, with: {{v: {i}}}}}\n")
+        return path
+
+    def playbook(n):
+        path = os.path.join(tmp, f"play{n}.yml")
+        with open(path, "w") as f:
+            f.write("- hosts: localhost\n  gather_facts: false\n  tasks:\n")
+            for i in range(n):
+                f.write(f"    - ansible.builtin.set_fact: {{v{i}: {i}}}\n")
+        return path
+
+    runs = 3 if quick else 5
+    state = os.path.join(tmp, "state")
+    fr = {n: median_wall([flowrun, workflow(n), "-q", "--state-dir", state], runs) for n in (1, 1000)}
+    dry = {n: median_wall([flowrun, workflow(n), "-q", "--dry-run"], runs) for n in (1, 1000)}
+    per_step = (fr[1000] - fr[1]) / 999
+    per_step_dry = (dry[1000] - dry[1]) / 999
+    ansible = shutil.which("ansible-playbook")
+    per_task = None
+    if ansible:
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
+        argv = lambda n: [ansible, "-i", "localhost,", "-c", "local", playbook(n)]
+        an = {n: median_wall(argv(n), 1 if quick else 3, env=env) for n in (1, 1000)}
+        per_task = (an[1000] - an[1]) / 999
+    row("per step, journal on (ms)", per_step * 1e3, "ansible per task", per_task and per_task * 1e3, "ms")
+    row("per step, --dry-run (ms)", per_step_dry * 1e3, "ansible per task", per_task and per_task * 1e3, "ms")
+    row("journal per step (ms)", max(per_step - per_step_dry, 0) * 1e3, "-", None, "ms")
+    row("1,000 steps, wall (s)", fr[1000], "ansible 1,000 tasks", ansible and an[1000], "s")
+
+
+def bench_validate(flowrun, tmp, quick):
+    runs = 11 if quick else 21
+    files = [os.path.join(ROOT, "workflows", f) for f in sorted(os.listdir(os.path.join(ROOT, "workflows")))
+             if f.endswith(".yaml")]
+    fv = median_wall([flowrun, "validate", *files], runs)
+    peer = None
+    ansible = shutil.which("ansible-playbook")
+    if ansible:
+        play = os.path.join(tmp, "one.yml")
+        with open(play, "w") as f:
+            f.write("- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.debug: {msg: hi}\n")
+        peer = median_wall([ansible, "-i", "localhost,", "--syntax-check", play], 3 if quick else 5)
+    row(f"validate {len(files)} workflows (ms)", fv * 1e3, "ansible --syntax-check", peer and peer * 1e3, "ms")
+
+
+def start_log_server(tmp, marker_after, lifetime):
+    port_file = os.path.join(tmp, "port")
+    if os.path.exists(port_file):
+        os.remove(port_file)
+    server = subprocess.Popen([sys.executable, os.path.join(BENCH, "log_server.py"), port_file, str(marker_after),
+                               str(lifetime)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if os.path.exists(port_file) and open(port_file).read():
+            return server, f"http://127.0.0.1:{open(port_file).read()}"
+        time.sleep(0.05)
+    sys.exit("bench: the log server did not start")
+
+
+def server_stats(base):
+    with urllib.request.urlopen(f"{base}/_stats") as r:
+        return json.load(r)
+
+
+def bench_polling(flowrun, tmp, quick):
+    count = 200 if quick else 1000
+    marker_after = 10 if quick else 20
+    wf = os.path.join(tmp, "monitors.yaml")
+    with open(wf, "w") as f:
+        f.write(f"""name: monitors
+inputs: {{base: ""}}
+steps:
+  - id: all
+    for_each: ${{{{ (function() local t = {{}} for i = 0, {count - 1} do t[#t + 1] = i end return t end)() }}}}
+    as: n
+    concurrency: {count}
+    steps:
+      - id: wait
+        type: wait-for-marker
+        with: {{url: "${{{{ inputs.base }}}}/log/${{{{ n }}}}", marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
+               interval: 1s, timeout: 5m, show_logs: none}}
+""")
+    results = {}
+    for who in ("flowrun", "python"):
+        server, base = start_log_server(tmp, marker_after, 600)
+        try:
+            if who == "flowrun":
+                argv = [flowrun, wf, "-q", "--state-dir", os.path.join(tmp, "pstate"), "--set", f"base={base}"]
+                agent = "flowrun"
+            else:
+                argv = [sys.executable, os.path.join(BENCH, "python_monitor.py"), base, str(count), "1"]
+                agent = "python-requests"
+            wall, rss, cpu, _ = run_measured(argv)
+            stats = server_stats(base).get(agent, {"requests": 0, "bytes": 0})
+            results[who] = (wall, rss, cpu, stats["requests"], stats["bytes"])
+        finally:
+            server.terminate()
+            server.wait()
+    f, p = results["flowrun"], results["python"]
+    row(f"{count} monitors: peak RSS (MiB)", f[1], "python threads", p[1], "MiB")
+    row("CPU s per 1,000 polls", f[2] / f[3] * 1000, "python threads", p[2] / p[3] * 1000, "s")
+    row("bytes read per poll", f[4] / f[3], "python threads", p[4] / p[3], "B")
+    row("polls made", f[3], "python threads", p[3], "", better="none")
+
+
+def bench_scan(flowrun, tmp, quick):
+    size = (256 if quick else 1024) << 20
+    log = os.path.join(tmp, "big.log")
+    line = b"2026-11-23 10:00:00 frame 00001234/99999 encoding at 31.4 fps, bitrate 4123 kbit/s " + b"." * 14 + b"\n"
+    with open(log, "wb") as f:
+        block = line * 10000
+        for _ in range(size // len(block)):
+            f.write(block)
+        f.write(b"VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY\n")
+    real = os.path.getsize(log)
+    wf = os.path.join(tmp, "scan.yaml")
+    with open(wf, "w") as f:
+        f.write(f"""name: scan
+steps:
+  - id: wait
+    type: wait-for-marker
+    with: {{file: {log}, marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY, interval: 10ms, timeout: 10m, show_logs: none}}
+""")
+    empty = os.path.join(tmp, "empty.log")
+    with open(empty, "w") as f:
+        f.write("VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY\n")
+    wf0 = wf.replace("scan.yaml", "scan0.yaml")
+    with open(wf0, "w") as f:
+        f.write(open(wf).read().replace(log, empty))
+    runs = 3
+    state = os.path.join(tmp, "sstate")
+    subprocess.run(["cat", log], stdout=subprocess.DEVNULL)  # warm the page cache
+    base = median_wall([flowrun, wf0, "-q", "--state-dir", state], runs)
+    fr = median_wall([flowrun, wf, "-q", "--state-dir", state], runs) - base
+    grep = median_wall(["grep", "-F", "-m1", "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY", log], runs)
+    mib = real / (1 << 20)
+    row(f"marker scan, {mib:,.0f} MiB (MiB/s)", mib / fr, "grep -F -m1", mib / grep, "MiB/s", better="higher")
+    os.remove(log)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs")
+    ap.add_argument("--only", default="steps,validate,polling,scan")
+    ap.add_argument("--flowrun", default=os.path.join(ROOT, "build", "flowrun"))
+    args = ap.parse_args()
+    flowrun = os.path.abspath(args.flowrun)
+    if not os.access(flowrun, os.X_OK):
+        sys.exit(f"bench: no flowrun at {flowrun}; build it first (README)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 1,000 monitors hold 1,000+ sockets
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+    with tempfile.TemporaryDirectory(prefix="flowrun-bench-") as tmp:
+        for name in args.only.split(","):
+            print(f"bench: {name}...", file=sys.stderr, flush=True)
+            {"steps": bench_steps, "validate": bench_validate, "polling": bench_polling, "scan": bench_scan}[name](
+                flowrun, tmp, args.quick)
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"\nmachine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}")
+    print(f"{'measure':36} {'flowrun':>10}   {'peer':24} {'peer value':>10}  {'ratio':>8}")
+    for name, f, peer_name, p, unit, ratio in ROWS:
+        r = "-" if ratio != ratio else f"{ratio:,.1f}x"
+        print(f"{name:36} {fmt(f):>10}   {peer_name:24} {fmt(p):>10}  {r:>8}")
+    print("ratio: how many times better flowrun is (peer/flowrun for costs, flowrun/peer for speeds)")
+
+
+if __name__ == "__main__":
+    main()
