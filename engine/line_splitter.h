@@ -3,6 +3,7 @@
 // "\n", "\r" or "\r\n" (also when the pair is split across two chunks), and a last line without
 // an ending still counts. Holds at most one partial line, never the whole stream.
 #include <cstddef>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -16,6 +17,22 @@ class LineSplitter {
   // Calls on_line(std::string_view) for every line completed by `chunk`.
   template <typename F>
   void feed(std::string_view chunk, F&& on_line) {
+    // Fast path, the usual case: no '\r' anywhere, so lines end at '\n' alone and memchr (SIMD
+    // in glibc) finds them; a byte-by-byte loop was a third of grep's speed on a large log.
+    if (!chunk.empty() && std::memchr(chunk.data(), '\r', chunk.size()) == nullptr) {
+      size_t start = 0;
+      if (after_cr_ && chunk[0] == '\n' && partial_.empty()) start = 1;  // the rest of a "\r\n"
+      after_cr_ = false;
+      while (start < chunk.size()) {
+        const void* nl = std::memchr(chunk.data() + start, '\n', chunk.size() - start);
+        if (!nl) break;
+        const size_t end = static_cast<size_t>(static_cast<const char*>(nl) - chunk.data());
+        emit(chunk.substr(start, end - start), on_line);
+        start = end + 1;
+      }
+      keep_partial(chunk.substr(std::min(start, chunk.size())));
+      return;
+    }
     size_t start = 0;
     for (size_t i = 0; i < chunk.size(); ++i) {
       const char c = chunk[i];
@@ -32,10 +49,7 @@ class LineSplitter {
       emit(chunk.substr(start, i - start), on_line);
       start = i + 1;
     }
-    partial_.append(chunk.substr(start));
-    if (partial_.size() > max_line_)
-      throw std::length_error("line " + std::to_string(lines_ + 1) + " is longer than " + std::to_string(max_line_) +
-                              " bytes");
+    keep_partial(chunk.substr(start));
   }
 
   // Hands over a last line that had no line ending.
@@ -47,6 +61,13 @@ class LineSplitter {
   size_t lines() const { return lines_; }
 
  private:
+  void keep_partial(std::string_view rest) {
+    partial_.append(rest);
+    if (partial_.size() > max_line_)
+      throw std::length_error("line " + std::to_string(lines_ + 1) + " is longer than " + std::to_string(max_line_) +
+                              " bytes");
+  }
+
   template <typename F>
   void emit(std::string_view tail, F& on_line) {
     ++lines_;

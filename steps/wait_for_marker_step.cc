@@ -2,7 +2,6 @@
 // marker line appears; capture values from it, fail on known error lines, show progress, and
 // notice an instance that stopped, exited or vanished first.
 #include <cstdlib>
-#include <deque>
 #include <functional>
 #include <regex>
 
@@ -37,9 +36,9 @@ class LinePattern {
     }
     return p;
   }
-  bool matches(const std::string& line) const {
-    if (!is_regex_) return line.find(text_) != std::string::npos;
-    return std::regex_search(line.begin(), line.begin() + std::min(line.size(), kMatchLimit), regex_);
+  bool matches(std::string_view line) const {
+    if (!is_regex_) return line.find(text_) != std::string_view::npos;
+    return std::regex_search(line.data(), line.data() + std::min(line.size(), kMatchLimit), regex_);
   }
   const std::string& text() const { return text_; }
 
@@ -125,11 +124,10 @@ class MarkerPoller final : public Poller {
     const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
     first_ = false;
     std::optional<std::string> failure;
-    auto take = [&](std::string_view text) {
-      std::string line(text);
-      if (print) ctx.log().info(prefix_ + line);
-      last_lines_.push_back(line);
-      if (last_lines_.size() > 5) last_lines_.pop_front();
+    // The hot path of a large log: no allocation per line unless it is printed or captured.
+    auto take = [&](std::string_view line) {
+      if (print) ctx.log().info(prefix_ + std::string(line));
+      last_line_.assign(line);
       failure = scan(line, ctx);
       return !failure;
     };
@@ -157,8 +155,9 @@ class MarkerPoller final : public Poller {
 
  private:
   // Checks one new line; returns why the step fails, if it does.
-  std::optional<std::string> scan(const std::string& line, StepContext& ctx) {
-    std::string probe = line.substr(0, kMatchLimit);
+  std::optional<std::string> scan(std::string_view line, StepContext& ctx) {
+    std::string probe;
+    if (!captures_.empty() || progress_) probe.assign(line.substr(0, kMatchLimit));
     for (auto& c : captures_) {
       std::smatch m;
       if (!std::regex_search(probe, m, c.pattern)) continue;
@@ -171,9 +170,9 @@ class MarkerPoller final : public Poller {
     }
     if (!marker_line_.empty()) return std::nullopt;  // after the marker only captures count
     for (const auto& p : fail_on_)
-      if (p.matches(line)) return "the log matched fail_on '" + p.text() + "': " + line;
+      if (p.matches(line)) return "the log matched fail_on '" + p.text() + "': " + std::string(line);
     if (progress_) report_progress(probe, ctx);
-    if (marker_.matches(line)) marker_line_ = line;
+    if (marker_.matches(line)) marker_line_.assign(line);
     return std::nullopt;
   }
 
@@ -311,7 +310,7 @@ class MarkerPoller final : public Poller {
           switch_to(s);
           return {};
         }
-    std::string last = last_lines_.empty() ? "" : "; last log line: " + last_lines_.back();
+    std::string last = last_line_.empty() ? "" : "; last log line: " + last_line_;
     if (recoveries_ >= max_recoveries_)
       return {PollStatus::kFailed, Json::object(), why + " before the marker" + last};
     const Json spec_json = instance_.value("spec", Json());
@@ -356,7 +355,7 @@ class MarkerPoller final : public Poller {
 
   LogFollower follower_;
   bool first_ = true;
-  std::deque<std::string> last_lines_;
+  std::string last_line_;  // for the message when the instance is lost
   Json captured_ = Json::object();
   std::string marker_line_;
   std::optional<double> progress_percent_;

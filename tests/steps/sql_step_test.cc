@@ -179,6 +179,18 @@ TEST_CASE("line splitter: every line ending, split anywhere, and a last line wit
     INFO("cut at " << cut);
     CHECK(lines == expected);
   }
+  // Chunks without a '\r' take the memchr path; a "\r\n" split before the '\n' must still be one.
+  const std::string unix_text = "x\r\nyy\nzzz\n\nend";
+  for (size_t cut = 0; cut <= unix_text.size(); ++cut) {
+    LineSplitter splitter;
+    std::vector<std::string> lines;
+    auto add = [&](std::string_view l) { lines.emplace_back(l); };
+    splitter.feed(std::string_view(unix_text).substr(0, cut), add);
+    splitter.feed(std::string_view(unix_text).substr(cut), add);
+    splitter.finish(add);
+    INFO("cut at " << cut);
+    CHECK(lines == std::vector<std::string>{"x", "yy", "zzz", "", "end"});
+  }
   LineSplitter small(4);
   CHECK_THROWS_AS(small.feed("abcdef", [](std::string_view) {}), std::length_error);
 }
