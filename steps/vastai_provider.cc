@@ -72,7 +72,7 @@ class VastaiProvider final : public InstanceProvider {
     if (!f.gpu_name.empty()) q["gpu_name"] = {{"eq", f.gpu_name}};
     if (f.max_price) q["dph_total"] = {{"lte", *f.max_price}};
     if (f.min_reliability) q["reliability"] = {{"gte", *f.min_reliability}};
-    HttpResponse r = call(ctx, "POST", "/bundles/", q);
+    HttpResponse r = call_json(ctx, "POST", "/bundles/", q);
     Json j = Json::parse(r.body, nullptr, false);
     if (!j.is_object() || !j.value("offers", Json()).is_array())
       throw StepError::transient("offer search returned no offers list");
@@ -106,13 +106,19 @@ class VastaiProvider final : public InstanceProvider {
     Json j = Json::parse(r.body, nullptr, false);
     if (r.status == 404 || r.status == 410 || (j.is_object() && j.value("error", Json()) == "no_such_ask"))
       throw OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
-    if (!j.is_object() || !j.value("success", false) || !j.contains("new_contract"))
+    // A 2xx that is not JSON is a reply lost on the way (a proxy, a dropped connection): the
+    // instance may exist, so this is transient and the caller looks for it by label (found by
+    // the fault suite: it used to fail the job for good).
+    if (!j.is_object())
+      throw StepError::transient("creating an instance on offer " + offer.id + ": the reply was not JSON (HTTP " +
+                                 std::to_string(r.status) + ", " + std::to_string(r.body.size()) + " bytes)");
+    if (!j.value("success", false) || !j.contains("new_contract"))
       throw StepError::permanent("creating an instance on offer " + offer.id + " failed: " + reply_message(r));
     return id_string(j["new_contract"]);
   }
 
   std::optional<InstanceState> get(const std::string& id, StepContext& ctx) override {
-    HttpResponse r = call(ctx, "GET", "/instances/" + id + "/", Json(), {{"owner", "me"}}, {404});
+    HttpResponse r = call_json(ctx, "GET", "/instances/" + id + "/", Json(), {{"owner", "me"}}, {404});
     if (r.status == 404) return std::nullopt;
     Json j = Json::parse(r.body, nullptr, false);
     if (!j.is_object()) throw StepError::transient("instance " + id + ": the API returned no JSON");
@@ -128,7 +134,7 @@ class VastaiProvider final : public InstanceProvider {
     for (int page = 0; page < 100; ++page) {
       Json query = {{"select_filters", filters.dump()}, {"limit", 25}};
       if (!token.empty()) query["after_token"] = token;
-      HttpResponse r = call(ctx, "GET", "/api/v1/instances/", Json(), query);
+      HttpResponse r = call_json(ctx, "GET", "/api/v1/instances/", Json(), query);
       Json j = Json::parse(r.body, nullptr, false);
       if (!j.is_object()) throw StepError::transient("instance list: the API returned no JSON");
       const Json rows = j.value("instances", Json::array());
@@ -141,8 +147,8 @@ class VastaiProvider final : public InstanceProvider {
   }
 
   std::string logs(const std::string& id, int tail_lines, StepContext& ctx) override {
-    HttpResponse r = call(ctx, "PUT", "/instances/request_logs/" + id + "/", {{"tail", std::to_string(tail_lines)}},
-                          Json(), {404});
+    HttpResponse r = call_json(ctx, "PUT", "/instances/request_logs/" + id + "/",
+                               {{"tail", std::to_string(tail_lines)}}, Json(), {404});
     if (r.status == 404) throw StepError::permanent("instance " + id + " does not exist: " + reply_message(r));
     Json j = Json::parse(r.body, nullptr, false);
     std::string url = j.is_object() ? text_of(j.value("result_url", Json())) : "";
@@ -161,7 +167,7 @@ class VastaiProvider final : public InstanceProvider {
   }
 
   bool destroy(const std::string& id, StepContext& ctx) override {
-    HttpResponse r = call(ctx, "DELETE", "/instances/" + id + "/", Json::object(), Json(), {404});
+    HttpResponse r = call_json(ctx, "DELETE", "/instances/" + id + "/", Json::object(), Json(), {404});
     if (r.status == 404) return false;
     Json j = Json::parse(r.body, nullptr, false);
     if (j.is_object() && j.value("success", Json()) == false) {
@@ -177,6 +183,18 @@ class VastaiProvider final : public InstanceProvider {
   // retried on 429 only. Statuses in `accepted` are returned like 2xx; any other status throws.
   HttpResponse call(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
                     const Json& query = Json(), std::initializer_list<int> accepted = {}, bool idempotent = true) {
+    return call_checked(ctx, method, path, body, query, accepted, idempotent, /*want_json=*/false);
+  }
+
+  // call() for replies that must be JSON: a 2xx whose body does not parse (cut off by a proxy or
+  // a dropped connection) is retried like a 5xx when the call is idempotent.
+  HttpResponse call_json(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
+                         const Json& query = Json(), std::initializer_list<int> accepted = {}) {
+    return call_checked(ctx, method, path, body, query, accepted, /*idempotent=*/true, /*want_json=*/true);
+  }
+
+  HttpResponse call_checked(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
+                            const Json& query, std::initializer_list<int> accepted, bool idempotent, bool want_json) {
     std::string full = path.rfind("/api/v", 0) == 0 ? path : "/api/v0" + path;
     HttpRequest req;
     req.method = method;
@@ -193,8 +211,11 @@ class VastaiProvider final : public InstanceProvider {
       std::optional<StepError> failure;
       try {
         HttpResponse r = ctx.services().http.send(req, ctx.cancel());
-        bool ok = (r.status >= 200 && r.status < 300) ||
-                  std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
+        const bool success = r.status >= 200 && r.status < 300;
+        bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
+        if (ok && success && want_json && Json::parse(r.body, nullptr, false).is_discarded())
+          throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
+                                     std::to_string(r.body.size()) + " bytes)");
         if (ok) return r;
         failure = StepError::http(r.status, "Vast.ai " + method + " " + full + " returned HTTP " +
                                                 std::to_string(r.status) + ": " + reply_message(r),

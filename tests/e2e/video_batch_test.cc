@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <regex>
 #include <thread>
 
@@ -341,4 +342,72 @@ TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObject
   CHECK(auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0) == 0);
   CHECK(auth.find("/us-west-004/s3/aws4_request") != std::string::npos);
   CHECK(r.err.find("s3-secret-value") == std::string::npos);
+}
+
+// The fault suite (tag [faults]): every kind of trouble the simulators can make, at once, and the
+// invariants that must hold through it: nothing created twice, everything created destroyed,
+// every result recorded once, every failure named.
+
+TEST_CASE("faults: resets, cut-off JSON, 429s and 5xx on every Vast call: 3 inputs, 3 instances, 3 destroyed",
+          "[e2e][vastai][faults]") {
+  // Up to three in a row of a kind: what the provider's own retries absorb, so no job fails.
+  const Json faults = {{"search", {429, "reset", "malformed"}},
+                       {"create", {"malformed", {{"status", 429}, {"retry_after", 1}}}},
+                       {"show", {"malformed", "reset", 503}},
+                       {"list", {"reset", "malformed"}},
+                       {"logs", {"reset", "malformed", 500}},
+                       {"destroy", {"reset", "malformed", 500}}};
+  SimServer sim(scenario({{"faults", faults}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args(), batch.env);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  for (const char* name : kInputs)
+    CHECK(result_for(results, name)["result_url"] ==
+          "https://results.sim/" + std::filesystem::path(name).stem().string() + ".mp4");
+  check_each_line_once(r.err, results);
+  // A cut-off create reply made an instance all the same: it was found by label, not rented again.
+  check_no_instance_left(sim_state(sim), 3);
+  CHECK(r.err.find("made before for this step; not renting another") != std::string::npos);
+}
+
+TEST_CASE("faults: SIGKILL at random moments, resumed each time, until the batch is done", "[e2e][vastai][faults][durable]") {
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  INFO("seed " << seed << " (the kill times come from it)");
+  std::mt19937 random(seed);
+  SimServer sim(scenario({{"line_interval", 0.15}, {"faults", {{"show", {503, "reset"}}, {"destroy", {"malformed"}}}}}),
+                "vast_sim.py");
+  Batch batch(sim);
+  std::string run_id;
+  int kills = 0;
+  CliResult last;
+  for (int round = 0; round < 8; ++round) {
+    std::vector<std::string> args = run_id.empty() ? batch.args() : std::vector<std::string>{"resume", run_id};
+    FlowrunProcess run(args, batch.env);
+    const int wait_ms = std::uniform_int_distribution<int>(150, 1500)(random);
+    bool finished = false;
+    for (int waited = 0; waited < wait_ms; waited += 10) {
+      if (::kill(run.pid(), 0) != 0) {
+        finished = true;
+        break;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    if (!finished && round < 5) {
+      run.signal(SIGKILL);
+      ++kills;
+    }
+    last = run.wait();
+    std::smatch m;
+    if (run_id.empty() && std::regex_search(last.err, m, std::regex("run (\\S+): video_batch"))) run_id = m[1];
+    if (last.exit_code == 0) break;
+    REQUIRE_FALSE(run_id.empty());
+  }
+  INFO(kills << " kills; last output:\n" << last.err);
+  REQUIRE(last.exit_code == 0);
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  check_no_instance_left(sim_state(sim), 3);  // however often it was killed, one instance per input
 }

@@ -27,7 +27,9 @@ SCENARIO (every key optional):
                    requests of that kind answer these statuses first (429 carries no
                    Retry-After, as on Vast, unless given as {"status": 429, "retry_after": S});
                    {"create_lost": N}: the first N creates make the
-                   instance but answer 502 (a lost response)
+                   instance but answer 502 (a lost response); "reset": the connection is closed
+                   before the request is handled; "malformed": the request is handled and the
+                   reply is cut off mid-JSON (a proxy or a network dropping the end)
   delay            {"show": SECONDS, ...}: slow responses
 GET /_sim/state returns {"created", "destroyed", "live", "vanished" (lists of ids), "create_calls"}.
 """
@@ -160,6 +162,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def reply(self, status, payload, content_type="application/json", headers=None):
         body = (json.dumps(payload) if content_type == "application/json" else payload).encode()
+        if getattr(self, "garble", False) and content_type == "application/json":
+            body = body[: len(body) // 2]  # valid HTTP, JSON cut off in the middle
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for k, v in (headers or {}).items():
@@ -217,6 +221,12 @@ class Handler(BaseHTTPRequestHandler):
         retry_after = None
         if isinstance(status, dict):  # {"status": 429, "retry_after": 2}: a Retry-After Vast does not send today
             status, retry_after = status.get("status"), status.get("retry_after")
+        if status == "reset":
+            self.close_connection = True
+            return  # nothing written: the client sees an empty reply
+        self.garble = status == "malformed"
+        if self.garble:
+            status = None
         if status == 429:
             return self.reply(429, "API requests too frequent endpoint threshold=4.5", "text/plain",
                               {"Retry-After": str(retry_after)} if retry_after is not None else None)
