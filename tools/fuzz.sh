@@ -8,9 +8,10 @@
 set -euo pipefail
 seconds=${1:-60}
 cd "$(dirname "$0")/.."
+mkdir -p build-fuzz
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFLOWRUN_FUZZ=ON -DFLOWRUN_BUILD_TESTS=OFF > build-fuzz.configure.log 2>&1 || {
-  cat build-fuzz.configure.log
+  -DFLOWRUN_FUZZ=ON -DFLOWRUN_BUILD_TESTS=OFF > build-fuzz/configure.log 2>&1 || {
+  cat build-fuzz/configure.log
   exit 1
 }
 cmake --build build-fuzz -j2 --target fuzz_loader fuzz_expression

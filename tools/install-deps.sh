@@ -9,6 +9,8 @@ packages=(
   nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
   # the test simulators are small Python programs (standard library only)
   python3
+  # the short libFuzzer run in the suite (tools/fuzz.sh): clang with its sanitizer and fuzzer runtimes
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
