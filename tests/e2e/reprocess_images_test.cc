@@ -116,3 +116,14 @@ TEST_CASE("reprocess_images: a status endpoint down for a while is backed off an
   CHECK(r.err.find("probe recovered after") != std::string::npos);
   CHECK(p.docker_calls().empty());
 }
+
+TEST_CASE("faults: a restart command that fails ends the run naming the command and its error", "[e2e][supervise][faults]") {
+  Pipeline p(Json{{"total", 100}, {"pending", 50}, {"rate", 60}, {"stall_at", {10}}});
+  p.env["FAKE_DOCKER_EXIT"] = "1";
+  CliResult r = p.run();
+  INFO(r.err);
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("Error response from daemon: simulated failure") != std::string::npos);
+  CHECK(r.err.find("docker compose") != std::string::npos);
+  CHECK_FALSE(p.docker_calls().empty());
+}
