@@ -36,11 +36,13 @@ std::string StepContext::string_param(const std::string& key, const std::string&
   return interpolation_text(with_[key]);
 }
 
-std::optional<Duration> StepContext::duration_param(const std::string& key) const {
-  if (!with_.contains(key)) return std::nullopt;
-  auto d = json_to_duration(with_[key]);
-  if (!d && !with_[key].is_null())
-    throw StepError::permanent("parameter '" + key + "' is not a duration: " + with_[key].dump());
+std::optional<Duration> StepContext::duration_param(const std::string& key) const { return json_duration(with_, key); }
+
+std::optional<Duration> json_duration(const Json& obj, const std::string& key) {
+  if (!obj.is_object() || !obj.contains(key)) return std::nullopt;
+  auto d = json_to_duration(obj[key]);
+  if (!d && !obj[key].is_null())
+    throw StepError::permanent("parameter '" + key + "' is not a duration: " + obj[key].dump());
   return d;
 }
 
@@ -65,11 +67,13 @@ std::optional<double> json_number(const Json& obj, const std::string& key) {
   throw StepError::permanent("parameter '" + key + "' must be a number, not " + v.dump());
 }
 
-int StepContext::int_param(const std::string& key, int fallback) const {
-  auto d = number_param(key);
-  if (!d) return fallback;
+int StepContext::int_param(const std::string& key, int fallback) const { return json_int(with_, key).value_or(fallback); }
+
+std::optional<int> json_int(const Json& obj, const std::string& key) {
+  auto d = json_number(obj, key);
+  if (!d) return std::nullopt;
   if (!(std::abs(*d) <= 2e9) || *d != std::trunc(*d))
-    throw StepError::permanent("parameter '" + key + "' must be a whole number, not " + with_[key].dump());
+    throw StepError::permanent("parameter '" + key + "' must be a whole number, not " + obj[key].dump());
   return static_cast<int>(*d);
 }
 

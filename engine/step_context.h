@@ -88,5 +88,9 @@ std::optional<Duration> json_to_duration(const Json& value);
 // obj[key] as a number (a string holding one counts); nullopt when absent or null. Throws
 // StepError::permanent for anything else.
 std::optional<double> json_number(const Json& obj, const std::string& key);
+// obj[key] as a whole number, and as a duration; nullopt when absent or null. Throw
+// StepError::permanent for anything else. The StepContext *_param readers use these.
+std::optional<int> json_int(const Json& obj, const std::string& key);
+std::optional<Duration> json_duration(const Json& obj, const std::string& key);
 
 }  // namespace flowrun

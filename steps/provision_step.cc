@@ -2,7 +2,6 @@
 // Re-entry safe: the instance is labelled with the run and the step, and an attempt first looks
 // for an instance with its label, so a crash, a retry or a resume never rents a second one.
 #include <chrono>
-#include <cmath>
 
 #include "engine/expression.h"
 #include "engine/step_context.h"
@@ -93,20 +92,6 @@ InstanceRequest instance_request(const Json& params, const std::string& label) {
   auto text = [&](const char* key, const std::string& fallback) {
     return params.contains(key) && !params[key].is_null() ? interpolation_text(params[key]) : fallback;
   };
-  auto whole = [&](const char* key, int fallback) {
-    auto d = json_number(params, key);
-    if (!d) return fallback;
-    if (!(std::abs(*d) <= 2e9) || *d != std::trunc(*d))
-      throw StepError::permanent(std::string("parameter '") + key + "' must be a whole number, not " + params[key].dump());
-    return static_cast<int>(*d);
-  };
-  auto duration = [&](const char* key, Duration fallback) {
-    if (!params.contains(key) || params[key].is_null()) return fallback;
-    auto d = json_to_duration(params[key]);
-    if (!d) throw StepError::permanent(std::string("parameter '") + key + "' is not a duration: " + params[key].dump());
-    return *d;
-  };
-
   InstanceRequest req;
   req.spec = InstanceSpec{.image = text("image", "vastai/base-image"),
                           .start_command = text("start_command", ""),
@@ -118,11 +103,11 @@ InstanceRequest instance_request(const Json& params, const std::string& label) {
   req.filter = OfferFilter{.gpu_name = text("gpu_name", ""),
                            .max_price = json_number(params, "max_price"),
                            .min_reliability = json_number(params, "min_reliability"),
-                           .num_gpus = whole("num_gpus", 1),
+                           .num_gpus = json_int(params, "num_gpus").value_or(1),
                            .disk_gb = req.spec.disk_gb};
-  req.max_offers = whole("max_offers", req.max_offers);
-  req.ready_timeout = duration("ready_timeout", req.ready_timeout);
-  req.ready_interval = duration("ready_interval", req.ready_interval);
+  req.max_offers = json_int(params, "max_offers").value_or(req.max_offers);
+  req.ready_timeout = json_duration(params, "ready_timeout").value_or(req.ready_timeout);
+  req.ready_interval = json_duration(params, "ready_interval").value_or(req.ready_interval);
   // Where the instance is rented and with which key are the step's business, not the request's:
   // the key must not be copied into outputs (and so the journal).
   req.params = params.is_object() ? params : Json::object();
