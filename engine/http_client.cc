@@ -163,6 +163,14 @@ std::optional<Duration> parse_retry_after(const HttpResponse& response, std::chr
   return std::nullopt;
 }
 
+bool status_expected(int status, const Json& expect) {
+  if (expect.is_null()) return status >= 200 && status < 300;
+  if (expect.is_number_integer()) return status == expect.get<int>();
+  if (expect.is_array())
+    return std::any_of(expect.begin(), expect.end(), [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
+  return false;
+}
+
 std::string percent_encode(std::string_view text) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

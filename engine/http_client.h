@@ -63,6 +63,9 @@ std::optional<Duration> parse_retry_after(const HttpResponse& response,
 // {region, access_key_id, secret_access_key, service = "s3"}. The timeout is left to the caller.
 HttpRequest request_from_json(const Json& spec, const std::string& default_method);
 
+// Whether `status` is what a step's `expect` asks for: a status, a list of them, or (null) any 2xx.
+bool status_expected(int status, const Json& expect);
+
 // Appends `query` (an object of scalars or arrays of scalars) to `url`, percent-encoded.
 std::string url_with_query(const std::string& url, const Json& query);
 std::string percent_encode(std::string_view text);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace flowrun {
@@ -42,12 +43,14 @@ FileFollower::Result FileFollower::follow(const std::filesystem::path& path,
   device_ = st.st_dev;
   inode_ = st.st_ino;
 
-  std::vector<char> buffer(kChunk);
+  // Only as much buffer as there is to read: a poll that finds nothing new allocates nothing.
+  const uint64_t appended = static_cast<uint64_t>(st.st_size) - offset_;
+  std::vector<char> buffer(static_cast<size_t>(std::min<uint64_t>(appended, kChunk)));
   bool stop = false;
   auto deliver = [&](std::string_view line) {
     if (!stop && !on_line(line)) stop = true;
   };
-  while (!stop && keep_going()) {
+  while (!buffer.empty() && !stop && keep_going()) {
     const ssize_t n = ::pread(file.fd, buffer.data(), buffer.size(), static_cast<off_t>(offset_));
     if (n <= 0) break;
     offset_ += static_cast<uint64_t>(n);

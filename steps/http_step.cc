@@ -8,14 +8,6 @@
 namespace flowrun {
 namespace {
 
-bool status_expected(int status, const Json& expect) {
-  if (expect.is_null()) return status >= 200 && status < 300;
-  if (expect.is_number_integer()) return status == expect.get<int>();
-  if (expect.is_array())
-    return std::any_of(expect.begin(), expect.end(), [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
-  return false;
-}
-
 std::string snippet(const std::string& body) {
   std::string s = body.substr(0, 200);
   std::replace(s.begin(), s.end(), '\n', ' ');

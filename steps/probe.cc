@@ -1,5 +1,6 @@
 #include "steps/probe.h"
 
+#include "engine/expression.h"
 #include "engine/http_client.h"
 #include "engine/process_runner.h"
 #include "engine/step_context.h"
@@ -46,6 +47,12 @@ Json run_probe(const Json& spec, StepContext& ctx) {
     return object_from(r.out, "probe " + p.argv[0]);
   }
   throw StepError::permanent("a probe is {http: {url: ...}} or {exec: {argv: [...]}}");
+}
+
+bool probe_condition(const std::string& condition, const Json& observation) {
+  Json scope = observation;
+  scope["observation"] = observation;
+  return ExpressionEvaluator(scope).condition(condition);
 }
 
 }  // namespace flowrun

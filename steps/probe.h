@@ -1,6 +1,8 @@
 #pragma once
 // A probe: one look at a system's state as a JSON object, for stall-check and for
 // restart-container's wait_healthy.
+#include <string>
+
 #include "engine/json.h"
 
 namespace flowrun {
@@ -12,5 +14,10 @@ class StepContext;
 // StepError: transient when the system did not answer (network, 429, 5xx, a command that
 // failed, an answer that is not a JSON object), permanent for other HTTP statuses.
 Json run_probe(const Json& spec, StepContext& ctx);
+
+// Whether `condition` (an expression such as "processing == 0 and pending > 0") holds over an
+// observation: its fields are globals, and the whole object is `observation`. Throws
+// ExpressionError for a condition that does not evaluate.
+bool probe_condition(const std::string& condition, const Json& observation);
 
 }  // namespace flowrun

@@ -1,6 +1,5 @@
 // `queue`: enqueue work over HTTP (POST by default), e.g. POST /api/processing/batch?limit=10000.
 // Retried like an http step: 429 and 5xx are transient, with the server's Retry-After.
-#include <algorithm>
 
 #include "engine/expression.h"
 #include "engine/http_client.h"
@@ -36,11 +35,7 @@ class QueueStep final : public StepType {
     req.timeout = ctx.bounded(ctx.duration_param("timeout").value_or(std::chrono::seconds(60)));
     if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the request");
     HttpResponse r = ctx.services().http.send(req, ctx.cancel());
-    const Json expect = ctx.with().value("expect", Json());
-    bool ok = expect.is_null() ? r.status >= 200 && r.status < 300
-              : expect.is_array() ? std::find(expect.begin(), expect.end(), Json(r.status)) != expect.end()
-                                  : expect == Json(r.status);
-    if (!ok)
+    if (!status_expected(r.status, ctx.with().value("expect", Json())))
       throw StepError::http(r.status, req.method + " " + req.url + " returned HTTP " + std::to_string(r.status) + ": " +
                                           r.body.substr(0, 200),
                             parse_retry_after(r));

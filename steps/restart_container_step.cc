@@ -106,9 +106,7 @@ class RestartContainerStep final : public StepType {
     for (;;) {
       try {
         Json obs = run_probe(wait.value("probe", Json()), ctx);
-        Json scope = obs;
-        scope["observation"] = obs;
-        if (ExpressionEvaluator(scope).condition(until)) {
+        if (probe_condition(until, obs)) {
           ctx.log().info("healthy after " + format_duration(ctx.clock().now() - started));
           return true;
         }

@@ -100,9 +100,7 @@ class StallPoller final : public Poller {
   // Conditions are expressions over the probe's fields: "processing == 0 and pending > 0".
   static bool holds(const std::string& condition, const Json& obs) {
     try {
-      Json scope = obs;
-      scope["observation"] = obs;
-      return ExpressionEvaluator(scope).condition(condition);
+      return probe_condition(condition, obs);
     } catch (const ExpressionError& e) {
       throw StepError::permanent("condition `" + condition + "` on " + obs.dump() + ": " + e.what());
     }
