@@ -8,7 +8,6 @@
 
 #include <thread>
 
-#include "engine/http_client.h"
 #include "engine/sqlite_db.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
@@ -81,13 +80,7 @@ struct BatchMonitor {
 
   int64_t count(const std::string& sql) const { return query(sql).at(0).begin().value().get<int64_t>(); }
 
-  Json stats() const {
-    flowrun::CurlHttpClient http;
-    flowrun::HttpRequest req;
-    req.url = sim.url("/_sim/stats");
-    flowrun::CancelToken never;
-    return Json::parse(http.send(req, never).body);
-  }
+  Json stats() const { return sim.get_json("/_sim/stats"); }
 
   // Waits until `done` holds, checking every 50 ms for up to `limit`.
   bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) const {

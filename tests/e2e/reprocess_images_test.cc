@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <regex>
 
-#include "engine/http_client.h"
 #include "engine/json.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
@@ -47,13 +46,7 @@ struct Pipeline {
     return calls;
   }
 
-  Json events() const {
-    flowrun::CurlHttpClient http;
-    flowrun::HttpRequest req;
-    req.url = sim.url("/_sim/events");
-    flowrun::CancelToken never;
-    return Json::parse(http.send(req, never).body);
-  }
+  Json events() const { return sim.get_json("/_sim/events"); }
 };
 
 }  // namespace

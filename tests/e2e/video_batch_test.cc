@@ -9,7 +9,6 @@
 #include <regex>
 #include <thread>
 
-#include "engine/http_client.h"
 #include "engine/json.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
@@ -65,13 +64,7 @@ struct Batch {
   Json results() const { return Json::parse(dir.read("out/results.json")); }
 };
 
-Json sim_state(const SimServer& sim) {
-  flowrun::CurlHttpClient http;
-  flowrun::HttpRequest req;
-  req.url = sim.url("/_sim/state");
-  flowrun::CancelToken never;
-  return Json::parse(http.send(req, never).body);
-}
+Json sim_state(const SimServer& sim) { return sim.get_json("/_sim/state"); }
 
 Json result_for(const Json& results, const std::string& name) {
   for (const auto& r : results["results"])

@@ -21,11 +21,12 @@ Also: GET /_sim/stats -> {"retrieves": {ID: n}, "downloads": {ID: n}, "lines_sen
 "faults_served": n}. The first line on stdout is the port.
 """
 import json
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from sim_common import command_line, serve
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
                429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
@@ -160,17 +161,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    args = sys.argv[1:]
-    with open(args[0]) as f:
-        Handler.state = State(json.load(f))
-    if "--log" in args:
-        Handler.log_path = args[args.index("--log") + 1]
-    lifetime = float(args[args.index("--lifetime") + 1]) if "--lifetime" in args else 120.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Timer(lifetime, server.shutdown).start()
-    server.serve_forever()
+    scenario, Handler.log_path, lifetime = command_line()
+    Handler.state = State(scenario)
+    serve(Handler, lifetime)
 
 
 if __name__ == "__main__":

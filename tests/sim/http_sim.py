@@ -10,24 +10,16 @@ connection without answering. Every request is appended to the log as one JSON l
 {"method", "path", "query", "headers", "body"}. The first line on stdout is the port.
 """
 import json
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from sim_common import command_line, serve
 
 
 def main():
-    args = sys.argv[1:]
-    script_path = args[0]
-    log_path = None
-    lifetime = 120.0
-    if "--log" in args:
-        log_path = args[args.index("--log") + 1]
-    if "--lifetime" in args:
-        lifetime = float(args[args.index("--lifetime") + 1])
-    with open(script_path) as f:
-        script = json.load(f)
+    script, log_path, lifetime = command_line()
     served = {}
     lock = threading.Lock()
 
@@ -77,11 +69,7 @@ def main():
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Timer(lifetime, server.shutdown).start()
-    server.serve_forever()
+    serve(Handler, lifetime)
 
 
 if __name__ == "__main__":

@@ -22,11 +22,12 @@ Endpoints:
                                      restarts and batches, each with "t" (seconds since start)
 """
 import json
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from sim_common import command_line, serve
 
 
 class Pipeline:
@@ -140,17 +141,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    args = sys.argv[1:]
-    with open(args[0]) as f:
-        Handler.pipeline = Pipeline(json.load(f))
-    if "--log" in args:
-        Handler.log_path = args[args.index("--log") + 1]
-    lifetime = float(args[args.index("--lifetime") + 1]) if "--lifetime" in args else 120.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Timer(lifetime, server.shutdown).start()
-    server.serve_forever()
+    scenario, Handler.log_path, lifetime = command_line()
+    Handler.pipeline = Pipeline(scenario)
+    serve(Handler, lifetime)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,13 @@ GET /_sim/state returns {"created", "destroyed", "live", "vanished" (lists of id
 """
 import json
 import re
-import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from sim_common import command_line, serve
 
 MARKER = "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY"
 
@@ -340,18 +341,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    args = sys.argv[1:]
-    with open(args[0]) as f:
-        scenario = json.load(f)
+    scenario, Handler.log_path, lifetime = command_line()
     Handler.sim = Sim(scenario)
-    if "--log" in args:
-        Handler.log_path = args[args.index("--log") + 1]
-    lifetime = float(args[args.index("--lifetime") + 1]) if "--lifetime" in args else 120.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print(server.server_address[1], flush=True)
-    threading.Timer(lifetime, server.shutdown).start()
-    server.serve_forever()
+    serve(Handler, lifetime)
 
 
 if __name__ == "__main__":

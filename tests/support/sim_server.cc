@@ -1,5 +1,7 @@
 #include "support/sim_server.h"
 
+#include "engine/http_client.h"
+
 #include <boost/process.hpp>
 #include <filesystem>
 #include <fstream>
@@ -66,6 +68,14 @@ std::vector<Json> SimServer::requests() const {
   while (std::getline(lines, line))
     if (!line.empty()) out.push_back(Json::parse(line));
   return out;
+}
+
+Json SimServer::get_json(const std::string& path) const {
+  CurlHttpClient http;
+  HttpRequest req;
+  req.url = url(path);
+  CancelToken never;
+  return Json::parse(http.send(req, never).body);
 }
 
 }  // namespace flowrun::test

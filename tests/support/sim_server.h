@@ -18,6 +18,8 @@ class SimServer {
   std::string url(const std::string& path = "") const;
   // The requests it received so far, oldest first.
   std::vector<Json> requests() const;
+  // GET `path` (a simulator's own /_sim/... view of what happened) and parse the JSON answer.
+  Json get_json(const std::string& path) const;
 
  private:
   struct Impl;
