@@ -16,6 +16,12 @@ struct RecordedStep {
   int64_t started_ms = 0;  // wall-clock milliseconds since the epoch of the first start
 };
 
+// How soon a record must be on disk. A side-effect-free step whose record a crash loses is simply
+// run again, so its record may ride along in the transaction of the next record that cannot wait:
+// a thousand `set` steps cost one commit, not a thousand. Order is kept, so whatever a durable
+// record depends on is durable too.
+enum class Durability { kNow, kWithNextWrite };
+
 // Where the executor reports every state change, and where a resumed run learns what is already
 // done. The journal implements it; the executor knows nothing of SQLite. Thread-safe.
 class ExecutionRecorder {
@@ -26,7 +32,7 @@ class ExecutionRecorder {
   virtual bool started_under(const std::string& path) = 0;
   virtual void step_started(const std::string& path, int attempt) = 0;
   virtual void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
-                             const std::string& error_kind, const std::string& error) = 0;
+                             const std::string& error_kind, const std::string& error, Durability durability) = 0;
   virtual void event(const std::string& path, const std::string& kind, const std::string& message) = 0;
 };
 

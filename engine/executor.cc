@@ -64,6 +64,12 @@ const StepType* Executor::type_of(const Step& step) const {
   return registry_.find(step.type);
 }
 
+bool Executor::side_effect_free(const Step& step) const {
+  if (step.kind != Step::Kind::kAction) return false;
+  const StepType* type = type_of(step);
+  return type && !type->info().side_effects;
+}
+
 RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel) {
   cleanup_cancel_ = &cleanup_cancel;
   const TimePoint started = services_.clock.now();
@@ -159,7 +165,8 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
       log.info("skipped: `if: " + step.if_expr + "` is false");
       scope["steps"][step.id] = {{"status", "skipped"}, {"outputs", Json::object()}};
       rec.status = StepStatus::kSkipped;
-      if (options_.recorder) options_.recorder->step_finished(path, "skipped", 0, Json::object(), "", "");
+      if (options_.recorder)
+        options_.recorder->step_finished(path, "skipped", 0, Json::object(), "", "", Durability::kWithNextWrite);
       record(rec);
       return Outcome::ok();
     }
@@ -191,7 +198,8 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
     log.warn("failed, continuing (continue_on_error): " + o.error);
   // A cancelled step stays "running" in the journal: it is owed, not finished.
   if (options_.recorder && o.status != Outcome::Status::kCancelled && !options_.dry_run)
-    options_.recorder->step_finished(path, to_string(rec.status), attempts, outputs, "", o.error);
+    options_.recorder->step_finished(path, to_string(rec.status), attempts, outputs, "", o.error,
+                                     side_effect_free(step) ? Durability::kWithNextWrite : Durability::kNow);
   record(std::move(rec));
   return o;
 }
@@ -317,7 +325,8 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
       if (!deadline || t < *deadline) deadline = t;
     }
     CancelToken attempt_cancel(cancel);
-    if (options_.recorder) options_.recorder->step_started(path, attempts);
+    // A side-effect-free step owes nothing if a crash cuts it short: its start is not recorded.
+    if (options_.recorder && type->info().side_effects) options_.recorder->step_started(path, attempts);
     StepContext ctx(step, with, path, attempts, services_, attempt_cancel, deadline, log);
     ctx.run_id = options_.run_id;
     int nested_runs = 0;

@@ -89,6 +89,8 @@ class Executor {
   void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   Json dry_run_action(const Step& step, Json& scope, const std::string& path);
   const StepType* type_of(const Step& step) const;
+  // An action whose type declares no side effects (set, log): running it again is harmless.
+  bool side_effect_free(const Step& step) const;
   void record(StepRecord r);
 
   const Workflow& workflow_;

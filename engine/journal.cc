@@ -3,9 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
-
+#include <map>
 
 #include "engine/redactor.h"
 
@@ -106,6 +107,7 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
 
 void Journal::create_run(const RunRow& run) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   db_.query(
       "INSERT INTO runs (id, workflow_path, workflow_name, content_hash, inputs, status, started_ms, updated_ms) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -115,6 +117,7 @@ void Journal::create_run(const RunRow& run) {
 
 std::optional<RunRow> Journal::run(const std::string& id) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   auto rows = db_.query("SELECT * FROM runs WHERE id = ?", {id});
   if (rows.empty()) return std::nullopt;
   return to_run(rows[0]);
@@ -122,6 +125,7 @@ std::optional<RunRow> Journal::run(const std::string& id) {
 
 std::vector<RunRow> Journal::recent_runs(int limit) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   std::vector<RunRow> out;
   for (const auto& r : db_.query("SELECT * FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?", {limit}))
     out.push_back(to_run(r));
@@ -130,11 +134,13 @@ std::vector<RunRow> Journal::recent_runs(int limit) {
 
 void Journal::set_run_status(const std::string& id, const std::string& status, const std::string& error) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, error, wall_clock_ms(), id});
 }
 
 int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   db_.exec("BEGIN IMMEDIATE");
   try {
     const char* const kOld =
@@ -155,17 +161,20 @@ int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep)
 
 std::vector<Json> Journal::steps(const std::string& run_id) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   return db_.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", {run_id});
 }
 
 std::vector<Json> Journal::events(const std::string& run_id) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
 }
 
 bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
                           std::string* holder) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   db_.exec("BEGIN IMMEDIATE");  // a second process waits here (busy timeout) instead of racing
   try {
     auto rows = db_.query("SELECT owner_pid, owner_host, lease_until_ms FROM runs WHERE id = ?", {run_id});
@@ -195,79 +204,168 @@ bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::str
 
 void Journal::renew(const std::string& run_id, int64_t pid, int64_t lease_ms) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   db_.query("UPDATE runs SET lease_until_ms = ? WHERE id = ? AND owner_pid = ?", {wall_clock_ms() + lease_ms, run_id, pid});
 }
 
 void Journal::release(const std::string& run_id, int64_t pid) {
   std::lock_guard lock(mutex_);
+  commit_waiting_locked();
   db_.query("UPDATE runs SET owner_pid = 0, owner_host = '', lease_until_ms = 0 WHERE id = ? AND owner_pid = ?",
             {run_id, pid});
 }
 
+void Journal::write_step_locked(StepRow row, Durability durability) {
+  waiting_.push_back(std::move(row));
+  if (durability == Durability::kNow) commit_waiting_locked();
+}
+
+void Journal::commit_waiting_locked(const std::function<void()>& also) {
+  if (waiting_.empty() && !also) return;
+  db_.exec("BEGIN IMMEDIATE");
+  try {
+    std::map<std::string, int64_t> last_change;  // run id -> newest row time
+    for (const auto& r : waiting_) {
+      db_.query(
+          "INSERT INTO steps (run_id, path, seq, status, attempts, outputs, error_kind, error, started_ms, finished_ms) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
+          "outputs = excluded.outputs, error_kind = excluded.error_kind, error = excluded.error, "
+          "finished_ms = excluded.finished_ms",
+          {r.run_id, r.path, r.seq, r.status, r.attempts, r.outputs, r.error_kind, r.error, r.started_ms,
+           r.finished_ms});
+      auto& t = last_change[r.run_id];
+      t = std::max({t, r.started_ms, r.finished_ms});
+    }
+    if (also) also();
+    for (const auto& [run_id, ms] : last_change)
+      db_.query("UPDATE runs SET updated_ms = MAX(updated_ms, ?) WHERE id = ?", {ms, run_id});
+    db_.exec("COMMIT");
+  } catch (...) {
+    try {
+      db_.exec("ROLLBACK");
+    } catch (...) {
+      // Already rolled back by SQLite (a full disk, say): nothing to undo.
+    }
+    throw;
+  }
+  waiting_.clear();
+}
+
+void Journal::flush() {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+}
+
+Journal::~Journal() {
+  try {
+    flush();
+  } catch (...) {
+    // Lost records are of side-effect-free steps: a resume runs them again.
+  }
+}
+
+// The run's only writer (its lease says so), so it keeps the run's step rows in memory: what a
+// resume asks (recorded, started_under) costs no query, and a row's seq is a counter.
 class JournalRecorder final : public ExecutionRecorder {
  public:
   JournalRecorder(Journal& journal, std::string run_id, const Redactor& redactor)
-      : journal_(journal), run_id_(std::move(run_id)), redactor_(redactor) {}
+      : journal_(journal), run_id_(std::move(run_id)), redactor_(redactor) {
+    std::lock_guard lock(journal_.mutex_);
+    journal_.commit_waiting_locked();
+    for (const auto& r : journal_.db_.query("SELECT * FROM steps WHERE run_id = ?", {run_id_})) {
+      Journal::StepRow row;
+      row.run_id = run_id_;
+      row.path = r["path"];
+      row.seq = r["seq"];
+      row.status = r["status"];
+      row.attempts = static_cast<int>(r["attempts"].get<int64_t>());
+      row.outputs = r["outputs"];
+      row.error_kind = r["error_kind"];
+      row.error = r["error"];
+      row.started_ms = r["started_ms"];
+      row.finished_ms = r["finished_ms"];
+      next_seq_ = std::max(next_seq_, row.seq + 1);
+      std::string path = row.path;
+      rows_.emplace(std::move(path), std::move(row));
+    }
+  }
 
   std::optional<RecordedStep> recorded(const std::string& path) override {
     std::lock_guard lock(journal_.mutex_);
-    auto rows = journal_.db_.query("SELECT * FROM steps WHERE run_id = ? AND path = ?", {run_id_, path});
-    if (rows.empty()) return std::nullopt;
+    auto it = rows_.find(path);
+    if (it == rows_.end()) return std::nullopt;
+    const Journal::StepRow& row = it->second;
     RecordedStep s;
-    s.status = rows[0]["status"];
-    s.outputs = Json::parse(rows[0]["outputs"].get<std::string>(), nullptr, false);
-    s.error = rows[0]["error"];
-    s.attempts = static_cast<int>(rows[0]["attempts"].get<int64_t>());
-    s.started_ms = rows[0]["started_ms"];
+    s.status = row.status;
+    s.outputs = Json::parse(row.outputs, nullptr, false);
+    s.error = row.error;
+    s.attempts = row.attempts;
+    s.started_ms = row.started_ms;
     return s;
   }
 
   bool started_under(const std::string& path) override {
     std::lock_guard lock(journal_.mutex_);
-    auto rows = journal_.db_.query(
-        "SELECT 1 FROM steps WHERE run_id = ? AND (path = ? OR substr(path, 1, ?) = ? OR substr(path, 1, ?) = ?) LIMIT 1",
-        {run_id_, path, static_cast<int64_t>(path.size() + 1), path + ".", static_cast<int64_t>(path.size() + 1),
-         path + "["});
-    return !rows.empty();
+    auto has_prefix = [this](const std::string& prefix) {
+      auto it = rows_.lower_bound(prefix);
+      return it != rows_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+    };
+    return rows_.count(path) > 0 || has_prefix(path + ".") || has_prefix(path + "[");
   }
 
   void step_started(const std::string& path, int attempt) override {
     std::lock_guard lock(journal_.mutex_);
-    int64_t now = wall_clock_ms();
-    // The first start is kept across attempts and resumes: a step's timeout runs from it.
-    journal_.db_.query(
-        "INSERT INTO steps (run_id, path, seq, status, attempts, started_ms) VALUES (?, ?, "
-        "(SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), 'running', ?, ?) "
-        "ON CONFLICT (run_id, path) DO UPDATE SET status = 'running', attempts = excluded.attempts",
-        {run_id_, path, run_id_, attempt, now});
-    journal_.db_.query("UPDATE runs SET updated_ms = ? WHERE id = ?", {now, run_id_});
+    Journal::StepRow& row = row_for(path, wall_clock_ms());
+    row.status = "running";  // the first start is kept across attempts and resumes: a timeout runs from it
+    row.attempts = attempt;
+    journal_.write_step_locked(row, Durability::kNow);
   }
 
   void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
-                     const std::string& error_kind, const std::string& error) override {
+                     const std::string& error_kind, const std::string& error, Durability durability) override {
+    std::string redacted_outputs = redactor_.redact_json(outputs).dump();
+    std::string redacted_error = redactor_.redact(error);
     std::lock_guard lock(journal_.mutex_);
-    int64_t now = wall_clock_ms();
-    journal_.db_.query(
-        "INSERT INTO steps (run_id, path, seq, status, attempts, outputs, error_kind, error, started_ms, finished_ms) "
-        "VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE run_id = ?), ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
-        "outputs = excluded.outputs, error_kind = excluded.error_kind, error = excluded.error, "
-        "finished_ms = excluded.finished_ms",
-        {run_id_, path, run_id_, status, attempts, redactor_.redact_json(outputs).dump(), error_kind,
-         redactor_.redact(error), now, now});
-    journal_.db_.query("UPDATE runs SET updated_ms = ? WHERE id = ?", {now, run_id_});
+    const int64_t now = wall_clock_ms();
+    Journal::StepRow& row = row_for(path, now);
+    row.status = status;
+    row.attempts = attempts;
+    row.outputs = std::move(redacted_outputs);
+    row.error_kind = error_kind;
+    row.error = std::move(redacted_error);
+    row.finished_ms = now;
+    journal_.write_step_locked(row, durability);
   }
 
   void event(const std::string& path, const std::string& kind, const std::string& message) override {
+    std::string redacted = redactor_.redact(message);
     std::lock_guard lock(journal_.mutex_);
-    journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",
-                       {run_id_, wall_clock_ms(), path, kind, redactor_.redact(message)});
+    journal_.commit_waiting_locked([&] {
+      journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",
+                         {run_id_, wall_clock_ms(), path, kind, redacted});
+    });
   }
 
  private:
+  // The row of `path`, made (with the next seq, started now) the first time it is asked for.
+  Journal::StepRow& row_for(const std::string& path, int64_t now) {
+    auto [it, made] = rows_.try_emplace(path);
+    if (made) {
+      it->second.run_id = run_id_;
+      it->second.path = path;
+      it->second.seq = next_seq_++;
+      it->second.outputs = "{}";
+      it->second.started_ms = now;
+    }
+    return it->second;
+  }
+
   Journal& journal_;
   std::string run_id_;
   const Redactor& redactor_;
+  std::map<std::string, Journal::StepRow> rows_;  // GUARDED_BY(journal_.mutex_); ordered for prefixes
+  int64_t next_seq_ = 1;                          // GUARDED_BY(journal_.mutex_)
 };
 
 std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, const Redactor& redactor) {

@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,7 +43,9 @@ struct RunRow {
 };
 
 // Durable record of runs, step executions and events in SQLite (WAL) at
-// STATE_DIR/journal.db. Written at every state change. Thread-safe (one connection, a mutex).
+// STATE_DIR/journal.db. Written at every state change; the records of side-effect-free steps wait
+// for the next write that cannot (see Durability) and every method commits them before it acts,
+// so a reader in this process never misses one. Thread-safe (one connection, a mutex).
 class Journal {
  public:
   // Opens or creates the journal. Throws JournalError when it cannot be used.
@@ -72,11 +75,35 @@ class Journal {
 
   const std::string& path() const { return db_.path(); }
 
+  // Commits the records still waiting. The destructor does it too (best effort).
+  void flush();
+  ~Journal();
+
  private:
   friend class JournalRecorder;
+  // One row of `steps`, whole: it is written by upsert.
+  struct StepRow {
+    std::string run_id;
+    std::string path;
+    int64_t seq = 0;
+    std::string status;
+    int attempts = 0;
+    std::string outputs;  // JSON, redacted
+    std::string error_kind;
+    std::string error;  // redacted
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;
+  };
+
   explicit Journal(SqliteDb db) : db_(std::move(db)) {}
+  void write_step_locked(StepRow row, Durability durability);
+  // One transaction: the waiting step rows, in order, then `also` (may be empty), then the
+  // runs' last-change times. The rows wait on if it fails.
+  void commit_waiting_locked(const std::function<void()>& also = {});
+
   std::mutex mutex_;
-  SqliteDb db_;  // GUARDED_BY(mutex_)
+  SqliteDb db_;                   // GUARDED_BY(mutex_)
+  std::vector<StepRow> waiting_;  // GUARDED_BY(mutex_)
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws

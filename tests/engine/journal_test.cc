@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/redactor.h"
+#include "engine/sqlite_db.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
 
@@ -87,7 +88,8 @@ TEST_CASE("journal: step outputs and errors are stored with secrets redacted", "
   redactor.add_secret("tok-123456");
   auto rec = j->recorder("r", redactor);
   rec->step_started("a", 1);
-  rec->step_finished("a", "failed", 2, {{"header", "Bearer tok-123456"}}, "transient", "denied for tok-123456");
+  rec->step_finished("a", "failed", 2, {{"header", "Bearer tok-123456"}}, "transient", "denied for tok-123456",
+                    flowrun::Durability::kNow);
   rec->event("a", "retry", "using tok-123456");
   auto steps = j->steps("r");
   REQUIRE(steps.size() == 1);
@@ -105,12 +107,67 @@ TEST_CASE("journal: step outputs and errors are stored with secrets redacted", "
   CHECK_FALSE(rec->started_under("lo"));
 }
 
-TEST_CASE("a step's timeout runs from its first start, across a resume", "[journal][policy]") {
+TEST_CASE("journal: side-effect-free records wait for the next durable write and keep their order",
+          "[journal]") {
   TempDir dir;
   auto j = Journal::open(dir.file("state"));
   j->create_run(new_run("r"));
   Redactor redactor;
   auto rec = j->recorder("r", redactor);
+  rec->step_finished("a", "succeeded", 1, {{"v", 1}}, "", "", Durability::kWithNextWrite);
+  rec->step_finished("b", "skipped", 0, Json::object(), "", "", Durability::kWithNextWrite);
+  // What this process knows at once; another process (a second connection) does not see it yet.
+  CHECK(rec->recorded("a")->outputs == Json{{"v", 1}});
+  CHECK(rec->started_under("b"));
+  auto other = Journal::open(dir.file("state"));
+  auto count_rows = [&] {
+    SqliteDb db(dir.file("state/journal.db"), false);
+    return db.query("SELECT COUNT(*) AS n FROM steps WHERE run_id = 'r'")[0]["n"].get<int64_t>();
+  };
+  CHECK(count_rows() == 0);
+
+  rec->step_started("c", 1);  // has side effects: commits a and b with it
+  CHECK(count_rows() == 3);
+  auto steps = other->steps("r");
+  REQUIRE(steps.size() == 3);
+  CHECK(steps[0]["path"] == "a");
+  CHECK(steps[1]["path"] == "b");
+  CHECK(steps[2]["path"] == "c");
+  CHECK(steps[2]["status"] == "running");
+
+  rec->step_finished("d", "succeeded", 1, Json::object(), "", "", Durability::kWithNextWrite);
+  j->set_run_status("r", "succeeded");  // ending the run commits what waits
+  CHECK(count_rows() == 4);
+
+  // A resumed process reads what the first one wrote, and numbers new rows after it.
+  auto resumed = j->recorder("r", redactor);
+  CHECK(resumed->recorded("a")->status == "succeeded");
+  CHECK(resumed->started_under("c"));
+  CHECK_FALSE(resumed->started_under("e"));
+  resumed->step_finished("e", "succeeded", 1, Json::object(), "", "", Durability::kNow);
+  CHECK(other->steps("r").back()["path"] == "e");
+  CHECK(other->steps("r").back()["seq"] == 5);
+}
+
+TEST_CASE("journal: records waiting when the process ends are committed by the journal's destructor",
+          "[journal]") {
+  TempDir dir;
+  {
+    auto j = Journal::open(dir.file("state"));
+    j->create_run(new_run("r"));
+    Redactor redactor;
+    auto rec = j->recorder("r", redactor);
+    rec->step_finished("a", "succeeded", 1, Json::object(), "", "", Durability::kWithNextWrite);
+  }
+  auto j = Journal::open(dir.file("state"));
+  CHECK(j->steps("r").size() == 1);
+}
+
+TEST_CASE("a step's timeout runs from its first start, across a resume", "[journal][policy]") {
+  TempDir dir;
+  auto j = Journal::open(dir.file("state"));
+  j->create_run(new_run("r"));
+  Redactor redactor;
   Harness h;
   h.registry.add(std::make_unique<LambdaStep>("slow", [](StepContext& ctx) -> Json {
     ctx.sleep(20s);
@@ -118,9 +175,10 @@ TEST_CASE("a step's timeout runs from its first start, across a resume", "[journ
   }));
   REQUIRE(h.load("steps:\n  - {id: a, type: slow, timeout: 1m}\n") == "");
   // An earlier process started the step 50 s ago (wall clock): 10 s are left, not 60.
-  rec->step_started("a", 1);
+  j->recorder("r", redactor)->step_started("a", 1);
   SqliteDb db(dir.file("state/journal.db"), false);
   db.query("UPDATE steps SET started_ms = started_ms - 50000 WHERE path = 'a'");
+  auto rec = j->recorder("r", redactor);  // the resuming process
   ExecutorOptions options;
   options.recorder = rec.get();
   RunResult r = h.run(Json::object(), options);
