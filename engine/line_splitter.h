@@ -2,6 +2,8 @@
 // Splits a byte stream that arrives in chunks into lines, as JSONL readers do: a line ends at
 // "\n", "\r" or "\r\n" (also when the pair is split across two chunks), and a last line without
 // an ending still counts. Holds at most one partial line, never the whole stream.
+#include <string.h>  // memrchr (GNU)
+
 #include <cstddef>
 #include <cstring>
 #include <stdexcept>
@@ -52,12 +54,45 @@ class LineSplitter {
     keep_partial(chunk.substr(start));
   }
 
+  // Like feed(), for a reader that acts on few lines (a marker, an error string) and can tell
+  // from many whole lines at once whether one of them may matter, the way grep searches a whole
+  // buffer before it looks for line ends. The complete lines lying wholly inside `chunk` are
+  // handed over only when `may_matter(span of those lines)`; otherwise only the last of them is
+  // (the reader still learns the latest line); the rest are not even counted, since counting
+  // would cost as much as splitting. A chunk holding '\r' goes through feed().
+  template <typename Prefilter, typename F>
+  void feed_filtered(std::string_view chunk, Prefilter&& may_matter, F&& on_line) {
+    const char* first_nl = static_cast<const char*>(std::memchr(chunk.data(), '\n', chunk.size()));
+    if (!first_nl || std::memchr(chunk.data(), '\r', chunk.size()) != nullptr) {
+      feed(chunk, on_line);
+      return;
+    }
+    // The first line may continue a partial one: it goes through feed(), which joins them.
+    const size_t first_end = static_cast<size_t>(first_nl - chunk.data()) + 1;
+    feed(chunk.substr(0, first_end), on_line);
+    const size_t last_end = static_cast<size_t>(
+        static_cast<const char*>(::memrchr(chunk.data(), '\n', chunk.size())) - chunk.data()) + 1;
+    const std::string_view whole = chunk.substr(first_end, last_end - first_end);  // only complete lines
+    if (!whole.empty()) {
+      if (may_matter(whole)) {
+        feed(whole, on_line);
+      } else {
+        const std::string_view body = whole.substr(0, whole.size() - 1);  // without the last '\n'
+        const size_t last_start = body.rfind('\n');
+        ++lines_;
+        on_line(last_start == std::string_view::npos ? body : body.substr(last_start + 1));
+      }
+    }
+    keep_partial(chunk.substr(last_end));
+  }
+
   // Hands over a last line that had no line ending.
   template <typename F>
   void finish(F&& on_line) {
     if (!partial_.empty()) emit({}, on_line);
   }
 
+  // Lines handed to on_line so far.
   size_t lines() const { return lines_; }
 
  private:

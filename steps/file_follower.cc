@@ -24,7 +24,8 @@ constexpr size_t kChunk = 1 << 20;
 
 FileFollower::Result FileFollower::follow(const std::filesystem::path& path,
                                           const std::function<bool(std::string_view)>& on_line,
-                                          const std::function<bool()>& keep_going) {
+                                          const std::function<bool()>& keep_going,
+                                          const std::function<bool(std::string_view)>& may_matter) {
   Result result;
   Fd file{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   struct stat st {};
@@ -55,7 +56,11 @@ FileFollower::Result FileFollower::follow(const std::filesystem::path& path,
     if (n <= 0) break;
     offset_ += static_cast<uint64_t>(n);
     result.bytes_read += static_cast<uint64_t>(n);
-    splitter_.feed(std::string_view(buffer.data(), static_cast<size_t>(n)), deliver);
+    const std::string_view chunk(buffer.data(), static_cast<size_t>(n));
+    if (may_matter)
+      splitter_.feed_filtered(chunk, may_matter, deliver);
+    else
+      splitter_.feed(chunk, deliver);
   }
   return result;
 }

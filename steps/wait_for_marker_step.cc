@@ -1,6 +1,8 @@
 // `wait-for-marker`: follow a log (an instance's, a file, a URL or a command's output) until a
 // marker line appears; capture values from it, fail on known error lines, show progress, and
 // notice an instance that stopped, exited or vanished first.
+#include <string.h>  // memmem (GNU)
+
 #include <cstdlib>
 #include <functional>
 #include <regex>
@@ -41,6 +43,11 @@ class LinePattern {
     return std::regex_search(line.data(), line.data() + std::min(line.size(), kMatchLimit), regex_);
   }
   const std::string& text() const { return text_; }
+  bool is_regex() const { return is_regex_; }
+  // For a substring: whether it occurs anywhere in `text` (many lines at once).
+  bool occurs_in(std::string_view text) const {
+    return ::memmem(text.data(), text.size(), text_.data(), text_.size()) != nullptr;
+  }
 
  private:
   std::string text_;
@@ -132,12 +139,13 @@ class MarkerPoller final : public Poller {
       return !failure;
     };
     Observation seen;
+    const auto may_matter = prefilter(print);
     if (file_) {
       // A local file is read by offset: only what was appended, however large the file.
-      auto r = file_->follow(file_path_, take, [&] { return !ctx.cancel().cancelled(); });
+      auto r = file_->follow(file_path_, take, [&] { return !ctx.cancel().cancelled(); }, may_matter);
       if (r.restarted) ctx.log().warn("the log file was rotated or truncated; reading it again from its start");
     } else if (ctx.with().contains("url")) {
-      follow_url(ctx, take);
+      follow_url(ctx, take, may_matter);
     } else {
       seen = observe(ctx);
       auto update = follower_.feed(seen.text, seen.final);
@@ -154,6 +162,22 @@ class MarkerPoller final : public Poller {
   }
 
  private:
+  // When no line needs printing, capturing or a progress look, only lines holding the marker or
+  // a fail_on string matter, and a run of lines without any of them (found by one search over
+  // the run, as grep does) need not be split and scanned line by line. Empty when every line
+  // must be looked at (a regex cannot be searched for this way).
+  std::function<bool(std::string_view)> prefilter(bool print) const {
+    if (print || !captures_.empty() || progress_ || !marker_line_.empty() || marker_.is_regex()) return {};
+    for (const auto& p : fail_on_)
+      if (p.is_regex()) return {};
+    return [this](std::string_view lines) {
+      if (marker_.occurs_in(lines)) return true;
+      for (const auto& p : fail_on_)
+        if (p.occurs_in(lines)) return true;
+      return false;
+    };
+  }
+
   // Checks one new line; returns why the step fails, if it does.
   std::optional<std::string> scan(std::string_view line, StepContext& ctx) {
     std::string probe;
@@ -237,7 +261,8 @@ class MarkerPoller final : public Poller {
   // downloads what was appended (206). A server that ignores ranges (200) sends it all and the
   // part already seen is skipped; 416 means nothing new. A log shorter than what was read was
   // truncated or replaced, and is read again from its start.
-  void follow_url(StepContext& ctx, const std::function<bool(std::string_view)>& take) {
+  void follow_url(StepContext& ctx, const std::function<bool(std::string_view)>& take,
+                  const std::function<bool(std::string_view)>& may_matter) {
     HttpRequest req;
     req.url = ctx.string_param("url");
     req.timeout = ctx.bounded(std::chrono::seconds(60));
@@ -270,9 +295,13 @@ class MarkerPoller final : public Poller {
     }
     url_offset_ += fresh.size();
     bool go = true;
-    url_lines_.feed(fresh, [&](std::string_view line) {
+    auto deliver = [&](std::string_view line) {
       if (go) go = take(line);
-    });
+    };
+    if (may_matter)
+      url_lines_.feed_filtered(fresh, may_matter, deliver);
+    else
+      url_lines_.feed(fresh, deliver);
   }
 
   void restart_url(StepContext& ctx) {

@@ -276,6 +276,35 @@ steps:
   CHECK_FALSE(std::filesystem::exists(dir.file("local-instances")));
 }
 
+TEST_CASE("wait-for-marker, logs not shown: a fail_on line deep in a large log is found, and so is the marker",
+          "[steps][marker]") {
+  // With show_logs: none and plain-string patterns the file is searched a chunk at a time
+  // instead of line by line; the lines that matter must still be found wherever they fall.
+  TempDir dir;
+  std::string noise;
+  for (int i = 0; i < 30000; ++i) noise += "frame " + std::to_string(i) + " encoding at 31.4 fps ..........\n";
+  Harness h;
+  auto run_on = [&](const std::string& text) {
+    dir.write("job.log", text);
+    REQUIRE(h.load("steps:\n  - id: done\n    type: wait-for-marker\n    with: {file: " + dir.file("job.log") +
+                   ", marker: PIPELINE_DONE, fail_on: [CUDA out of memory, Traceback], show_logs: none, "
+                   "interval: 5s, timeout: 1m}\n") == "");
+    return h.run();
+  };
+  RunResult failed = run_on(noise + "RuntimeError: CUDA out of memory (tried 2 GiB)\n" + noise + "PIPELINE_DONE\n");
+  REQUIRE(failed.status == RunStatus::kFailed);
+  CHECK(failed.error.find("fail_on 'CUDA out of memory': RuntimeError: CUDA out of memory (tried 2 GiB)") !=
+        std::string::npos);
+
+  RunResult ok = run_on(noise + noise + "stage 3 PIPELINE_DONE ok\n" + "after the marker\n");
+  REQUIRE(ok.status == RunStatus::kSucceeded);
+  CHECK(ok.steps["done"]["outputs"]["marker_line"] == "stage 3 PIPELINE_DONE ok");
+
+  RunResult waiting = run_on(noise + "PIPELINE_DO");  // the marker's line is not complete yet
+  REQUIRE(waiting.status == RunStatus::kFailed);
+  CHECK(waiting.error.find("no result after 1m") != std::string::npos);
+}
+
 TEST_CASE("file follower: only appended bytes are read; a partial line waits; rotation and truncation restart",
           "[steps][logs]") {
   TempDir dir;

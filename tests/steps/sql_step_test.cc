@@ -1,7 +1,6 @@
 #include <catch2/catch.hpp>
 
 #include "engine/http_client.h"
-#include "engine/line_splitter.h"
 #include "engine/sqlite_db.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
@@ -164,35 +163,6 @@ end
   REQUIRE(h.load("steps:\n  - {id: d, lua: " + dir.file("die.lua") + ", with: {db: " + dir.file("app.db") + "}}\n") == "");
   REQUIRE(h.run().status == RunStatus::kFailed);
   CHECK(query(dir.file("app.db"), "SELECT * FROM t").empty());
-}
-
-TEST_CASE("line splitter: every line ending, split anywhere, and a last line without one", "[steps][jsonl]") {
-  const std::string text = "a\r\nbb\rccc\n\nd\r\n\r\nlast";
-  const std::vector<std::string> expected = {"a", "bb", "ccc", "", "d", "", "last"};
-  for (size_t cut = 0; cut <= text.size(); ++cut) {
-    LineSplitter splitter;
-    std::vector<std::string> lines;
-    auto add = [&](std::string_view l) { lines.emplace_back(l); };
-    splitter.feed(std::string_view(text).substr(0, cut), add);
-    splitter.feed(std::string_view(text).substr(cut), add);
-    splitter.finish(add);
-    INFO("cut at " << cut);
-    CHECK(lines == expected);
-  }
-  // Chunks without a '\r' take the memchr path; a "\r\n" split before the '\n' must still be one.
-  const std::string unix_text = "x\r\nyy\nzzz\n\nend";
-  for (size_t cut = 0; cut <= unix_text.size(); ++cut) {
-    LineSplitter splitter;
-    std::vector<std::string> lines;
-    auto add = [&](std::string_view l) { lines.emplace_back(l); };
-    splitter.feed(std::string_view(unix_text).substr(0, cut), add);
-    splitter.feed(std::string_view(unix_text).substr(cut), add);
-    splitter.finish(add);
-    INFO("cut at " << cut);
-    CHECK(lines == std::vector<std::string>{"x", "yy", "zzz", "", "end"});
-  }
-  LineSplitter small(4);
-  CHECK_THROWS_AS(small.feed("abcdef", [](std::string_view) {}), std::length_error);
 }
 
 TEST_CASE("lua: flow.http_lines streams JSONL results line by line", "[steps][jsonl][lua]") {
