@@ -24,6 +24,7 @@
 #include "engine/logging.h"
 #include "engine/monitor_lock.h"
 #include "engine/lua_step.h"
+#include "engine/poll_workers.h"
 #include "engine/process_runner.h"
 #include "engine/redactor.h"
 #include "engine/scheduler.h"
@@ -250,7 +251,8 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   CurlHttpClient http;
   SystemProcessRunner processes;
   SystemRandom random;
-  Services services{http, processes, clock, redactor, workflow.project_root, o.state_dir};
+  PollWorkers poll_workers;
+  Services services{http, processes, clock, redactor, workflow.project_root, o.state_dir, &poll_workers};
   ExecutorOptions options;
   options.run_id = run_id;
   options.dry_run = mode == Mode::kDryRun;

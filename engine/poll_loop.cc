@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/poll_workers.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
 
@@ -34,6 +35,19 @@ Duration probe_backoff(Duration interval, int failures) {
   return std::min(d, cap);
 }
 
+namespace {
+
+// One poll, on the shared workers when there are some (see poll_workers.h for why).
+PollResult poll_once(Poller& poller, StepContext& ctx) {
+  PollWorkers* workers = ctx.services().poll_workers;
+  if (!workers) return poller.poll(ctx);
+  PollResult result;
+  workers->run([&] { result = poller.poll(ctx); });
+  return result;
+}
+
+}  // namespace
+
 Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& settings) {
   Clock& clock = ctx.clock();
   const TimePoint started = clock.now();
@@ -53,7 +67,7 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
     Duration wait = settings.interval;
     try {
       ++polls;
-      PollResult r = poller.poll(ctx);
+      PollResult r = poll_once(poller, ctx);
       if (probe_failures > 0) ctx.log().info("probe recovered after " + std::to_string(probe_failures) + " failed checks");
       probe_failures = 0;
       if (r.status == PollStatus::kFailed)

@@ -18,6 +18,8 @@ struct Step;
 
 // The outside world as steps see it; every piece is an interface so tests can fake it.
 // Borrowed from whoever runs the workflow, and outliving every step.
+class PollWorkers;
+
 struct Services {
   HttpClient& http;
   ProcessRunner& processes;
@@ -25,6 +27,7 @@ struct Services {
   const Redactor& redactor;
   std::filesystem::path project_root;  // where scripts/ and relative paths resolve
   std::filesystem::path state_dir = {};  // the run journal's directory; local instances live under it
+  PollWorkers* poll_workers = nullptr;   // where polls run; none: on the caller's thread
 };
 
 // What one attempt of one step sees. Created by the executor for each attempt.
