@@ -72,10 +72,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, body)
 
 
+class Server(ThreadingHTTPServer):
+    # The listen backlog is set in the constructor, so it must be a class attribute: with the
+    # default of 5, a burst of 1,000 connections overflowed it and some requests hung for a
+    # minute (the kernel dropping the handshake's last ACK while the client sent its request).
+    request_queue_size = 4096
+    daemon_threads = True
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 4096
+    server = Server(("127.0.0.1", 0), Handler)
     with open(sys.argv[1], "w") as f:
         f.write(str(server.server_address[1]))
     threading.Timer(float(sys.argv[3]) if len(sys.argv) > 3 else 600, server.shutdown).start()
