@@ -31,7 +31,9 @@ std::unique_ptr<InstanceProvider> provider_for(StepContext& ctx) {
       const char* env = std::getenv("VAST_URL");
       url = env && *env ? env : "https://console.vast.ai";
     }
-    return make_vastai_provider(url, key);
+    const Duration request_timeout = ctx.duration_param("request_timeout").value_or(std::chrono::seconds(60));
+    if (request_timeout <= Duration::zero()) throw StepError::permanent("request_timeout must be more than 0");
+    return make_vastai_provider(url, key, request_timeout);
   }
   throw StepError::permanent("unknown provider '" + name + "' (known: local, vastai)");
 }
@@ -46,7 +48,9 @@ std::string instance_label(const std::string& run_id, const std::string& own_pat
 std::vector<ParamSpec> provider_param_specs() {
   return {{"provider", "string", false, "local (default: a local process) or vastai"},
           {"api_key", "string", false, "the provider's API key; pass a secret (vastai: VAST_API_KEY)"},
-          {"api_url", "string", false, "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"}};
+          {"api_url", "string", false, "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"},
+          {"request_timeout", "duration", false,
+           "how long one API request may take before it is retried as lost (vastai; default 60s)"}};
 }
 
 }  // namespace flowrun

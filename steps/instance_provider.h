@@ -82,12 +82,14 @@ class InstanceProvider {
 bool instance_stopped_for_good(const std::string& status);
 
 // The provider a step names: with.provider, else with.instance.provider, else "local"; with
-// with.api_key and with.api_url. Throws StepError::permanent for an unknown provider or a
+// with.api_key, with.api_url and with.request_timeout. Throws StepError::permanent for an unknown provider or a
 // missing key.
 std::unique_ptr<InstanceProvider> provider_for(StepContext& ctx);
 
 std::unique_ptr<InstanceProvider> make_local_provider(StepContext& ctx);
-std::unique_ptr<InstanceProvider> make_vastai_provider(std::string base_url, std::string api_key);
+// `request_timeout`: how long one API request may take before it counts as lost and is retried.
+std::unique_ptr<InstanceProvider> make_vastai_provider(std::string base_url, std::string api_key,
+                                                       Duration request_timeout);
 
 // The label `provision` gives the instance of step `step_id`, as seen from `own_path` in the same
 // for_each item: "flowrun:RUN:videos[2]:gpu". destroy computes the same label from its own path.

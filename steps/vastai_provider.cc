@@ -58,7 +58,8 @@ InstanceState instance_from(const Json& row) {
 
 class VastaiProvider final : public InstanceProvider {
  public:
-  VastaiProvider(std::string base, std::string key) : base_(std::move(base)), key_(std::move(key)) {
+  VastaiProvider(std::string base, std::string key, Duration request_timeout)
+      : base_(std::move(base)), key_(std::move(key)), request_timeout_(request_timeout) {
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
   }
 
@@ -159,7 +160,7 @@ class VastaiProvider final : public InstanceProvider {
       ctx.sleep(std::chrono::milliseconds(300));
       HttpRequest get;
       get.url = url;
-      get.timeout = ctx.bounded(std::chrono::seconds(30));
+      get.timeout = ctx.bounded(request_timeout_);
       HttpResponse log = ctx.services().http.send(get, ctx.cancel());
       if (log.status == 200) return log.body;
     }
@@ -206,7 +207,7 @@ class VastaiProvider final : public InstanceProvider {
     }
     Duration delay = std::chrono::milliseconds(500);
     for (int attempt = 1;; ++attempt) {
-      req.timeout = ctx.bounded(std::chrono::seconds(60));
+      req.timeout = ctx.bounded(request_timeout_);
       if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for " + method + " " + full);
       std::optional<StepError> failure;
       try {
@@ -221,8 +222,11 @@ class VastaiProvider final : public InstanceProvider {
                                                 std::to_string(r.status) + ": " + reply_message(r),
                                   parse_retry_after(r));
       } catch (const StepError& e) {
-        if (e.kind() != ErrorKind::kTransient) throw;
-        failure = e;
+        // A request that timed out was lost on the way, like a reset connection, and is tried
+        // again the same way (the fault suite found a hung DELETE failing the cleanup for good).
+        // The step's own deadline is checked before each try.
+        if (e.kind() != ErrorKind::kTransient && e.kind() != ErrorKind::kTimeout) throw;
+        failure = e.kind() == ErrorKind::kTimeout ? StepError::transient(e.what()) : e;
       }
       bool again = failure->kind() == ErrorKind::kTransient && attempt < kAttempts &&
                    (idempotent || failure->http_status() == 429);
@@ -237,12 +241,14 @@ class VastaiProvider final : public InstanceProvider {
 
   std::string base_;
   std::string key_;
+  Duration request_timeout_;
 };
 
 }  // namespace
 
-std::unique_ptr<InstanceProvider> make_vastai_provider(std::string base_url, std::string api_key) {
-  return std::make_unique<VastaiProvider>(std::move(base_url), std::move(api_key));
+std::unique_ptr<InstanceProvider> make_vastai_provider(std::string base_url, std::string api_key,
+                                                       Duration request_timeout) {
+  return std::make_unique<VastaiProvider>(std::move(base_url), std::move(api_key), request_timeout);
 }
 
 }  // namespace flowrun

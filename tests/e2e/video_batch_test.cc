@@ -366,6 +366,27 @@ TEST_CASE("faults: resets, cut-off JSON, 429s and 5xx on every Vast call: 3 inpu
   CHECK(r.err.find("made before for this step; not renting another") != std::string::npos);
 }
 
+TEST_CASE("faults: requests that hang are timed out and tried again: 3 inputs, 3 instances, 3 destroyed",
+          "[e2e][vastai][faults]") {
+  // Each kind of call hangs once past the request timeout (1 s here): the request is lost, as
+  // when a connection stalls, and the simulator never handles it.
+  const Json faults = {{"search", {"hang"}}, {"create", {"hang"}}, {"show", {"hang"}},
+                       {"list", {"hang"}},   {"logs", {"hang"}},   {"destroy", {"hang"}}};
+  SimServer sim(scenario({{"faults", faults}, {"hang_seconds", 2}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args({"--set", "api_timeout=1s"}), batch.env);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  check_each_line_once(r.err, results);
+  check_no_instance_left(sim_state(sim), 3);
+  CHECK(r.err.find("timed out") != std::string::npos);  // the hangs were seen, and named
+  // A lost request is the API client's to try again, as a reset is: no step attempt ends in a
+  // timeout for it (only the step's own deadline ends one that way).
+  CHECK(r.err.find("failed (timeout)") == std::string::npos);
+}
+
 TEST_CASE("faults: SIGKILL at random moments, resumed each time, until the batch is done", "[e2e][vastai][faults][durable]") {
   const unsigned seed = static_cast<unsigned>(std::random_device{}());
   INFO("seed " << seed << " (the kill times come from it)");

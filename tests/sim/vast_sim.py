@@ -29,7 +29,9 @@ SCENARIO (every key optional):
                    {"create_lost": N}: the first N creates make the
                    instance but answer 502 (a lost response); "reset": the connection is closed
                    before the request is handled; "malformed": the request is handled and the
-                   reply is cut off mid-JSON (a proxy or a network dropping the end)
+                   reply is cut off mid-JSON (a proxy or a network dropping the end); "hang":
+                   nothing is answered for hang_seconds (default 3), then the connection is
+                   closed and the request was never handled
   delay            {"show": SECONDS, ...}: slow responses
 GET /_sim/state returns {"created", "destroyed", "live", "vanished" (lists of ids), "create_calls"}.
 """
@@ -222,6 +224,9 @@ class Handler(BaseHTTPRequestHandler):
         retry_after = None
         if isinstance(status, dict):  # {"status": 429, "retry_after": 2}: a Retry-After Vast does not send today
             status, retry_after = status.get("status"), status.get("retry_after")
+        if status == "hang":
+            time.sleep(number(sim.s.get("hang_seconds"), 3))
+            status = "reset"
         if status == "reset":
             self.close_connection = True
             return  # nothing written: the client sees an empty reply
