@@ -6,6 +6,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <thread>
 
 #include "engine/sqlite_db.h"
@@ -184,6 +185,43 @@ TEST_CASE("batch_results: killed while writing a batch, the database holds each 
   CliResult third = run_flowrun(m.args({"--once"}), m.env);
   CHECK(third.exit_code == 0);
   CHECK(m.count("SELECT count(*) FROM audit") == 40);
+}
+
+TEST_CASE("faults: the batch monitor SIGKILLed at random moments, restarted each time: every result written once",
+          "[e2e][batch][faults][durable]") {
+  const unsigned seed = static_cast<unsigned>(std::random_device{}());
+  INFO("seed " << seed << " (the kill times come from it)");
+  std::mt19937 random(seed);
+  Json scenario = {{"api_key", kApiKey},
+                   {"batches",
+                    {{"msgbatch_a", {{"ends_after", 0}, {"results", results_of("a-", 30)}}},
+                     {"msgbatch_b", {{"ends_after", 1}, {"results", results_of("b-", 30)}}},
+                     {"msgbatch_c", {{"ends_after", 2}, {"results", results_of("c-", 30)}}}}},
+                   {"line_delay", 0.01},  // a download takes ~0.3 s: kills land mid-stream too
+                   {"faults", Json::array({{{"status", 500}}, {{"status", 429}, {"retry_after", 1}}})}};
+  BatchMonitor m(scenario);
+  auto all_done = [&] { return m.count("SELECT count(*) FROM batches WHERE status = 'submitted'") == 0; };
+  int kills = 0;
+  for (int round = 0; round < 6 && !all_done(); ++round) {
+    FlowrunProcess monitor(m.args({"--every", "100ms"}), m.env);
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(150, 1200)(random)));
+    monitor.signal(SIGKILL);
+    monitor.wait();
+    ++kills;
+  }
+  // The last monitor runs until everything is stored, then stops politely.
+  FlowrunProcess monitor(m.args({"--every", "100ms"}), m.env);
+  const bool finished = m.wait_until(all_done);
+  std::this_thread::sleep_for(500ms);  // a few more ticks: they must find nothing left to do
+  monitor.signal(SIGTERM);
+  CliResult r = monitor.wait();
+  INFO(kills << " kills; last monitor's output:\n" << r.err);
+  REQUIRE(finished);
+  CHECK(r.exit_code == 0);
+  CHECK(m.count("SELECT count(*) FROM audit") == 90);
+  CHECK(m.query("SELECT custom_id FROM audit GROUP BY custom_id HAVING count(*) > 1").empty());
+  CHECK(m.count("SELECT count(*) FROM requests WHERE status = 'pending'") == 0);
+  CHECK(m.count("SELECT count(*) FROM batches WHERE status = 'completed'") == 3);
 }
 
 TEST_CASE("batch_results: a wrong API key fails the tick with the API's message, and the next tick still runs",
