@@ -252,14 +252,10 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
   waiting_.clear();
 }
 
-void Journal::flush() {
-  std::lock_guard lock(mutex_);
-  commit_waiting_locked();
-}
-
 Journal::~Journal() {
   try {
-    flush();
+    std::lock_guard lock(mutex_);
+    commit_waiting_locked();
   } catch (...) {
     // Lost records are of side-effect-free steps: a resume runs them again.
   }

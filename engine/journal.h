@@ -75,8 +75,7 @@ class Journal {
 
   const std::string& path() const { return db_.path(); }
 
-  // Commits the records still waiting. The destructor does it too (best effort).
-  void flush();
+  // Commits the records still waiting (best effort).
   ~Journal();
 
  private:
