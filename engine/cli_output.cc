@@ -1,5 +1,6 @@
 #include "engine/cli_output.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace flowrun {
@@ -105,29 +106,75 @@ Json step_catalogue_json(const StepRegistry& registry) {
   return out;
 }
 
-std::string run_summary(const RunResult& result, const std::string& run_id, bool all) {
+namespace {
+
+bool is_finally_path(const std::string& path) {
+  return path.rfind("finally.", 0) == 0 || path.find(".finally.") != std::string::npos;
+}
+
+// The step executions that failed on their own account (not a for_each or group failing because
+// of them), finally steps first.
+std::vector<const StepRecord*> failures(const RunResult& result) {
+  std::vector<const StepRecord*> out;
+  for (const auto& r : result.records)
+    if (r.status == StepState::kFailed && r.type != "for_each" && r.type != "group") out.push_back(&r);
+  std::stable_partition(out.begin(), out.end(), [](const StepRecord* r) { return is_finally_path(r->path); });
+  return out;
+}
+
+std::string one_line(const std::string& text, size_t limit) {
+  std::string out = text.substr(0, text.find('\n'));
+  if (out.size() > limit) out = out.substr(0, limit) + "...";
+  return out;
+}
+
+}  // namespace
+
+std::string run_summary(const RunResult& result, RunState state, const std::string& run_id, bool all) {
   std::ostringstream out;
-  out << "\nrun " << run_id << " " << to_string(result.status) << " in " << format_duration(result.duration) << "\n";
+  out << "\nrun " << run_id << " " << to_string(state) << " in " << format_duration(result.duration) << "\n";
+  auto failed = failures(result);
+  if (!failed.empty()) {
+    out << "  failed:\n";
+    size_t shown = 0;
+    for (const StepRecord* r : failed) {
+      if (shown++ == 20) {
+        out << "    (" << failed.size() - 20 << " more; flowrun show " << run_id << " lists them)\n";
+        break;
+      }
+      out << "    " << r->path << (is_finally_path(r->path) ? " (finally)" : "") << ": " << one_line(r->error, 300)
+          << "\n";
+    }
+  } else if (!result.error.empty() && state != RunState::kSucceeded) {
+    out << "  " << one_line(result.error, 300) << "\n";
+  }
   out << "  " << pad_right("STEP", 32) << pad_right("TYPE", 18) << pad_right("STATUS", 11) << pad_right("TRIES", 6)
       << "TIME\n";
   size_t shown = 0, hidden = 0;
   for (const auto& r : result.records) {
     bool nested = r.path.find('[') != std::string::npos;
-    if (nested && !all && r.status != StepStatus::kFailed) {
-      ++hidden;
-      continue;
-    }
-    if (shown++ >= 200) {
+    if ((nested && !all) || shown++ >= 200) {
       ++hidden;
       continue;
     }
     out << "  " << pad_right(r.path, 32) << pad_right(r.type.substr(0, 17), 18) << pad_right(to_string(r.status), 11)
         << pad_right(r.attempts ? std::to_string(r.attempts) : "-", 6) << format_duration(r.duration) << "\n";
-    if (!r.error.empty() && r.status == StepStatus::kFailed) out << "      " << r.error.substr(0, 300) << "\n";
   }
   if (hidden) out << "  (" << hidden << " nested step executions not shown; -v shows all)\n";
-  if (!result.error.empty() && result.status != RunStatus::kSucceeded) out << "error: " << result.error << "\n";
   return out.str();
+}
+
+Json run_summary_json(const RunResult& result, RunState state, const std::string& run_id) {
+  Json failed = Json::array();
+  for (const StepRecord* r : failures(result))
+    failed.push_back({{"path", r->path}, {"type", r->type}, {"finally", is_finally_path(r->path)}, {"error", r->error}});
+  Json steps = Json::array();
+  for (const auto& r : result.records)
+    if (r.path.find('[') == std::string::npos)
+      steps.push_back({{"path", r.path}, {"type", r.type}, {"status", to_string(r.status)}, {"attempts", r.attempts},
+                       {"duration_ms", r.duration.count()}});
+  return {{"event", "run_finished"}, {"run", run_id}, {"status", to_string(state)},
+          {"duration_ms", result.duration.count()}, {"error", result.error}, {"failed", failed}, {"steps", steps}};
 }
 
 }  // namespace flowrun

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -26,25 +27,6 @@ std::string describe_type(const Step& step) {
 }
 
 }  // namespace
-
-const char* to_string(StepStatus s) {
-  switch (s) {
-    case StepStatus::kSucceeded: return "succeeded";
-    case StepStatus::kFailed: return "failed";
-    case StepStatus::kSkipped: return "skipped";
-    case StepStatus::kCancelled: return "cancelled";
-  }
-  return "?";
-}
-
-const char* to_string(RunStatus s) {
-  switch (s) {
-    case RunStatus::kSucceeded: return "succeeded";
-    case RunStatus::kFailed: return "failed";
-    case RunStatus::kCancelled: return "cancelled";
-  }
-  return "?";
-}
 
 Executor::Executor(const Workflow& workflow, const StepRegistry& registry, Services& services, RandomSource& random,
                    const LogHub& logs, ExecutorOptions options)
@@ -76,7 +58,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   Json scope = {{"inputs", inputs},
                 {"env", Json::object()},
                 {"steps", Json::object()},
-                {"run", {{"id", options_.run_id}, {"workflow", workflow_.name}, {"status", "running"}}}};
+                {"run", {{"id", options_.run_id}, {"workflow", workflow_.name}, {"status", to_string(RunState::kRunning)}}}};
   scope["env"] = environment_json();
   Json secrets = Json::object();
   for (const auto& name : workflow_.secrets)
@@ -96,45 +78,95 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
     std::lock_guard lock(mutex_);
     result.records = records_;
   }
-  using S = Outcome::Status;
-  if (body.status == S::kCancelled || final_outcome.status == S::kCancelled) {
-    result.status = RunStatus::kCancelled;
-    result.error = body.status == S::kCancelled ? body.error : final_outcome.error;
-  } else if (body.status == S::kFailed || final_outcome.status == S::kFailed) {
-    result.status = RunStatus::kFailed;
-    result.error = body.status == S::kFailed ? body.error : final_outcome.error;
+  result.error = final_outcome.error;
+  switch (final_outcome.state) {
+    case StepState::kFailed: result.status = RunState::kFailed; break;
+    case StepState::kCancelled:
+      result.status = options_.detach_on_cancel && !options_.cleanup_only ? RunState::kDetached : RunState::kCancelled;
+      break;
+    case StepState::kPartial: result.status = RunState::kPartial; break;
+    default: result.status = RunState::kSucceeded; break;
   }
   return result;
 }
 
 Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel,
                                          const std::string& prefix) {
+  Outcome result = Outcome::ok();
   for (const auto& step : steps) {
     if (cancel.cancelled()) return Outcome::cancelled(cancel.reason());
+    if (result.is(StepState::kFailed) && !runs_after_failure(step)) continue;
     std::string path = prefix.empty() ? step.id : prefix + "." + step.id;
     Outcome o = run_step(step, scope, cancel, path);
-    if (o.status == Outcome::Status::kCancelled) return o;
-    if (o.status == Outcome::Status::kFailed && !step.continue_on_error) return o;
+    result.finally_failed = result.finally_failed || o.finally_failed;
+    if (o.is(StepState::kCancelled)) return o;
+    if (o.is(StepState::kFailed) && step.continue_on_error) o.state = StepState::kPartial;
+    if (o.is(StepState::kFailed)) {
+      if (!result.is(StepState::kFailed)) {
+        result.state = StepState::kFailed;
+        result.error = o.error;
+        scope["run"]["status"] = to_string(StepState::kFailed);  // what failure() and success() read
+      }
+    } else if (o.is(StepState::kPartial) && result.is(StepState::kSucceeded)) {
+      result.state = StepState::kPartial;
+    }
   }
-  return Outcome::ok();
+  return result;
+}
+
+std::string Executor::unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const {
+  const bool refused = error.http_status() == 401 || error.http_status() == 403;
+  const std::string message = error.what();
+  std::string names;
+  for (const auto& [key, value] : step.with.items()) {
+    // The parameter the error names, or any when the server refused the credentials.
+    if (!refused && message.find(key) == std::string::npos) continue;
+    const std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    for (const auto& name : workflow_.secrets)
+      if (!scope["secrets"].contains(name) && text.find("secrets." + name) != std::string::npos &&
+          names.find(name) == std::string::npos)
+        names += (names.empty() ? "" : ", ") + name;
+  }
+  return names.empty() ? "" : " (not set in the environment: " + names + ")";
+}
+
+bool Executor::runs_after_failure(const Step& step) {
+  const std::string& e = step.if_expr;
+  for (const char* fn : {"always", "failure", "cancelled"}) {
+    for (size_t at = e.find(fn); at != std::string::npos; at = e.find(fn, at + 1)) {
+      const size_t end = at + std::strlen(fn);
+      const bool starts_word = at == 0 || !(std::isalnum(static_cast<unsigned char>(e[at - 1])) || e[at - 1] == '_' || e[at - 1] == '.');
+      size_t next = end;
+      while (next < e.size() && e[next] == ' ') ++next;
+      if (starts_word && next < e.size() && e[next] == '(') return true;
+    }
+  }
+  return false;
 }
 
 Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix,
                                         const Outcome& body) {
   if (steps.empty()) return body;
-  if (body.status == Outcome::Status::kCancelled && !options_.finally_on_cancel) return body;  // detached
+  if (body.is(StepState::kCancelled) && options_.detach_on_cancel) return body;  // owed, for resume or cancel
   // Cleanup gets a token of its own: a cancelled body must still destroy what it created.
   CancelToken cleanup(*cleanup_cancel_);
-  const char* status = body.status == Outcome::Status::kOk       ? "succeeded"
-                       : body.status == Outcome::Status::kFailed ? "failed"
-                                                                 : "cancelled";
   Json saved_run = scope["run"];
-  scope["run"]["status"] = status;
+  scope["run"]["status"] = to_string(body.state);
   scope["run"]["error"] = body.error;
   Outcome o = run_sequence(steps, scope, cleanup, prefix);
   scope["run"] = saved_run;
-  if (body.status != Outcome::Status::kOk) return body;  // the first failure is the one to report
-  return o;
+  // A cleanup that did not happen (an instance still rented) outweighs whatever the body did,
+  // and is named first.
+  if (o.is(StepState::kFailed)) {
+    Outcome failed = Outcome::failed(o.error);
+    failed.finally_failed = true;
+    return failed;
+  }
+  Outcome combined = body;
+  combined.finally_failed = body.finally_failed || o.finally_failed;
+  if (o.is(StepState::kCancelled) && !body.is(StepState::kFailed)) return o;
+  if (o.is(StepState::kPartial) && body.is(StepState::kSucceeded)) combined.state = StepState::kPartial;
+  return combined;
 }
 
 Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path) {
@@ -143,8 +175,8 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   StepRecord rec;
   rec.path = path;
   rec.type = describe_type(step);
-  if (reuse_recorded(step, scope, path, log, rec)) return Outcome::ok();
-  scope["steps"][step.id] = {{"status", "running"}, {"outputs", Json::object()}};
+  if (reuse_recorded(step, scope, path, log, rec)) return Outcome{rec.status, {}, false};
+  scope["steps"][step.id] = {{"status", to_string(StepState::kRunning)}, {"outputs", Json::object()}};
   if (options_.recorder && step.kind != Step::Kind::kAction) options_.recorder->step_started(path, 0);
 
   if (!step.if_expr.empty()) {
@@ -155,18 +187,21 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
       std::string msg = "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) +
                         "): " + e.what();
       log.error(msg);
-      scope["steps"][step.id] = {{"status", "failed"}, {"outputs", Json::object()}, {"error", msg}};
-      rec.status = StepStatus::kFailed;
+      rec.status = StepState::kFailed;
+      scope["steps"][step.id] = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)},
+                                 {"outputs", Json::object()}, {"error", msg}};
       rec.error = msg;
       record(rec);
       return Outcome::failed(msg);
     }
     if (!run_it) {
       log.info("skipped: `if: " + step.if_expr + "` is false");
-      scope["steps"][step.id] = {{"status", "skipped"}, {"outputs", Json::object()}};
-      rec.status = StepStatus::kSkipped;
+      rec.status = StepState::kSkipped;
+      scope["steps"][step.id] = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)},
+                                 {"outputs", Json::object()}};
       if (options_.recorder)
-        options_.recorder->step_finished(path, "skipped", 0, Json::object(), "", "", Durability::kWithNextWrite);
+        options_.recorder->step_finished(path, to_string(rec.status), 0, Json::object(), "", "",
+                                         Durability::kWithNextWrite);
       record(rec);
       return Outcome::ok();
     }
@@ -188,16 +223,14 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   rec.attempts = attempts;
   rec.duration = services_.clock.now() - started;
   rec.error = o.error;
-  rec.status = o.status == Outcome::Status::kOk       ? StepStatus::kSucceeded
-               : o.status == Outcome::Status::kFailed ? StepStatus::kFailed
-                                                      : StepStatus::kCancelled;
-  Json done = {{"status", to_string(rec.status)}, {"outputs", outputs}};
+  rec.status = o.state;
+  // `outcome` is GitHub Actions' name for the same thing; both are offered.
+  Json done = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)}, {"outputs", outputs}};
   if (!o.error.empty()) done["error"] = o.error;
   scope["steps"][step.id] = done;
-  if (o.status == Outcome::Status::kFailed && step.continue_on_error)
-    log.warn("failed, continuing (continue_on_error): " + o.error);
+  if (o.is(StepState::kFailed) && step.continue_on_error) log.warn("failed; continuing (continue_on_error)");
   // A cancelled step stays "running" in the journal: it is owed, not finished.
-  if (options_.recorder && o.status != Outcome::Status::kCancelled && !options_.dry_run)
+  if (options_.recorder && !o.is(StepState::kCancelled) && !options_.dry_run)
     options_.recorder->step_finished(path, to_string(rec.status), attempts, outputs, "", o.error,
                                      side_effect_free(step) ? Durability::kWithNextWrite : Durability::kNow);
   record(std::move(rec));
@@ -210,10 +243,12 @@ bool Executor::reuse_recorded(const Step& step, Json& scope, const std::string& 
   // not replay an earlier run's outputs.
   if (!options_.recorder || path.find('#') != std::string::npos) return false;
   auto done = options_.recorder->recorded(path);
-  if (!done || (done->status != "succeeded" && done->status != "skipped")) return false;
-  scope["steps"][step.id] = {{"status", done->status}, {"outputs", done->outputs}};
+  auto state = done ? parse_step_state(done->status) : std::nullopt;
+  if (!state || (*state != StepState::kSucceeded && *state != StepState::kSkipped && *state != StepState::kPartial))
+    return false;
+  scope["steps"][step.id] = {{"status", done->status}, {"outcome", done->status}, {"outputs", done->outputs}};
   log.info(done->status + " in an earlier process of this run; reusing its outputs");
-  rec.status = done->status == "succeeded" ? StepStatus::kSucceeded : StepStatus::kSkipped;
+  rec.status = *state;
   rec.attempts = done->attempts;
   rec.type += " (resumed)";
   record(rec);
@@ -232,14 +267,19 @@ void Executor::load_recorded(const std::vector<Step>& steps, Json& scope, const 
 Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
   if (!options_.recorder) return Outcome::cancelled("cancelled");
   const Outcome cancelled = Outcome::cancelled("cancelled by flowrun cancel");
+  Outcome result = cancelled;
+  // A cleanup owed by a group or an item that fails makes the cancel fail: it is named, not lost.
+  auto note = [&result](const Outcome& o) {
+    if (o.is(StepState::kFailed) && !result.is(StepState::kFailed)) result = o;
+  };
   for (const auto& step : steps) {
     std::string path = prefix.empty() ? step.id : prefix + "." + step.id;
     if (!options_.recorder->started_under(path)) continue;  // never started: nothing is owed
     if (step.kind == Step::Kind::kAction) {
       load_recorded({step}, scope, prefix);
     } else if (step.kind == Step::Kind::kGroup) {
-      run_cleanup(step.steps, scope, path);
-      run_finally(step.finally, scope, path + ".finally", cancelled);
+      note(run_cleanup(step.steps, scope, path));
+      note(run_finally(step.finally, scope, path + ".finally", cancelled));
     } else {
       Json items = step.for_each;
       if (items.is_string()) {
@@ -257,11 +297,11 @@ Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& sc
         item_scope[step.as] = items[i];
         item_scope["loop"] = {{"index", i}, {"count", items.size()}};
         load_recorded(step.steps, item_scope, item_path);
-        run_finally(step.finally, item_scope, item_path + ".finally", cancelled);
+        note(run_finally(step.finally, item_scope, item_path + ".finally", cancelled));
       }
     }
   }
-  return cancelled;
+  return result;
 }
 
 Json Executor::dry_run_action(const Step& step, Json& scope, const std::string& path) {
@@ -343,8 +383,8 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
         out[s.id] = nested_scope["steps"][s.id];
         scope["steps"][s.id] = out[s.id];  // later steps see what the nested steps produced
       }
-      if (o.status == Outcome::Status::kCancelled) throw StepError::cancelled(o.error);
-      if (o.status == Outcome::Status::kFailed) throw StepError::permanent(list + " failed: " + o.error);
+      if (o.is(StepState::kCancelled)) throw StepError::cancelled(o.error);
+      if (o.is(StepState::kFailed)) throw StepError::permanent(list + " failed: " + o.error);
       return out;
     };
     try {
@@ -389,8 +429,14 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
                          error.kind_name() + "): " + error.what();
       if (options_.recorder) options_.recorder->event(path, decision.retry ? "retry" : "failed", head);
       if (!decision.retry) {
-        std::string msg = attempts > 1 || retry.attempts > 1 ? head + "; giving up: " + decision.reason
-                                                             : std::string(error.what()) + " (" + error.kind_name() + ")";
+        // The error once, with its kind; how the retries ended only when there were any.
+        std::string msg = std::string(error.what()) + " (" + error.kind_name() + ")";
+        if (attempts > 1) msg += "; gave up after " + std::to_string(attempts) + " attempts";
+        if (decision.reason.rfind("attempts exhausted", 0) != 0 && decision.reason.rfind("error kind", 0) != 0)
+          msg += (attempts > 1 ? ": " : "; not retried: ") + decision.reason;
+        // Named only when the step fails for want of it: a run that never needs an unset
+        // secret hears nothing of it.
+        msg += unset_secrets_hint(step, scope, error);
         log.error(msg);
         return Outcome::failed(msg);
       }
@@ -444,6 +490,8 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
   std::vector<Json> results(n);
   std::atomic<size_t> next{0};
   std::atomic<size_t> failures{0};
+  std::atomic<size_t> finally_failures{0};  // never tolerated
+  std::atomic<bool> any_partial{false};
   std::atomic<bool> stop_launching{false};
   std::mutex scope_mutex;
 
@@ -462,14 +510,18 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
     Json steps_out = Json::object();
     for (const auto& id : body_ids)
       if (item_scope["steps"].contains(id)) steps_out[id] = item_scope["steps"][id];
-    const char* status = o.status == Outcome::Status::kOk ? "succeeded"
-                         : o.status == Outcome::Status::kFailed ? "failed" : "cancelled";
-    results[i] = {{"index", i}, {"item", items[i]}, {"status", status}, {"steps", steps_out}};
+    results[i] = {{"index", i}, {"item", items[i]}, {"status", to_string(o.state)}, {"steps", steps_out}};
     if (!o.error.empty()) results[i]["error"] = o.error;
-    if (o.status == Outcome::Status::kFailed) {
+    if (o.is(StepState::kPartial)) any_partial = true;
+    if (o.is(StepState::kFailed)) {
       size_t f = ++failures;
+      if (o.finally_failed) ++finally_failures;
       if (f > allowed_failures) stop_launching = true;
-      log.warn("item " + std::to_string(i) + " failed: " + o.error);
+      // The error itself was logged once, by the step where it happened.
+      std::string name = interpolation_text(items[i]);
+      if (name.size() > 60) name = name.substr(0, 57) + "...";
+      log.warn("item " + std::to_string(i) + " (" + name + ") failed" +
+               (o.finally_failed ? ", and so did its finally steps" : ""));
     }
   };
   auto worker = [&] {
@@ -495,21 +547,36 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
     if (results[i].is_null()) {
       ++not_started;
       results[i] = {{"index", i}, {"item", items[i]}, {"status", "not_started"}};
-    } else if (results[i]["status"] == "succeeded") {
+    } else if (results[i]["status"] == to_string(StepState::kSucceeded) ||
+               results[i]["status"] == to_string(StepState::kPartial)) {
       ++succeeded;
-    } else if (results[i]["status"] == "failed") {
+    } else if (results[i]["status"] == to_string(StepState::kFailed)) {
       failed_items.push_back(items[i]);
     }
     list.push_back(results[i]);
   }
   outputs = {{"items", list}, {"count", n}, {"succeeded", succeeded}, {"failed", failures.load()},
              {"failed_items", failed_items}, {"not_started", not_started}};
+  outputs["partial"] = any_partial.load();
   if (cancel.cancelled()) return Outcome::cancelled(cancel.reason());
+  const std::string failed_text = std::to_string(failures.load()) + " of " + std::to_string(n) + " items failed";
+  if (finally_failures > 0) {
+    Outcome o = Outcome::failed(failed_text + ", " + std::to_string(finally_failures.load()) +
+                                " of them in their finally steps (not tolerated: cleanup did not happen)");
+    o.finally_failed = true;
+    return o;
+  }
   if (failures > allowed_failures)
-    return Outcome::failed(std::to_string(failures.load()) + " of " + std::to_string(n) + " items failed" +
+    return Outcome::failed(failed_text +
                            (allowed_failures ? " (tolerating " + std::to_string(allowed_failures) + ")" : ""));
-  if (failures > 0)
-    log.warn(std::to_string(failures.load()) + " of " + std::to_string(n) + " items failed, within tolerance");
+  if (failures > 0 && step.tolerate && step.tolerate->partial_is_success) {
+    log.info(failed_text + ", tolerated (tolerate.outcome: succeeded)");
+    return Outcome::ok();
+  }
+  if (failures > 0 || any_partial) {
+    log.warn(failures > 0 ? failed_text + ", within tolerance: the run will end partial" : "items ended partial");
+    return Outcome{StepState::kPartial, failures > 0 ? failed_text : "items ended partial"};
+  }
   return Outcome::ok();
 }
 

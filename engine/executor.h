@@ -10,32 +10,29 @@
 #include "engine/json.h"
 #include "engine/logging.h"
 #include "engine/random_source.h"
+#include "engine/run_state.h"
 #include "engine/step_context.h"
 #include "engine/workflow.h"
 
 namespace flowrun {
 
 class StepRegistry;
+class StepError;
 
-enum class StepStatus { kSucceeded, kFailed, kSkipped, kCancelled };
-enum class RunStatus { kSucceeded, kFailed, kCancelled };
-
-const char* to_string(StepStatus s);
-const char* to_string(RunStatus s);
 
 // What happened to one step execution, for the summary (and, later, the journal).
 struct StepRecord {
   std::string path;  // "videos[2].provision"
   std::string type;  // step type, "for_each" or "group"
-  StepStatus status = StepStatus::kSucceeded;
+  StepState status = StepState::kSucceeded;
   int attempts = 0;
   Duration duration{0};
   std::string error;
 };
 
 struct RunResult {
-  RunStatus status = RunStatus::kSucceeded;
-  std::string error;  // the first failure
+  RunState status = RunState::kSucceeded;
+  std::string error;  // the failure to name first: a failed `finally` step, else the first failure
   std::vector<StepRecord> records;
   Json steps = Json::object();  // step id -> {status, outputs, error}
   Duration duration{0};
@@ -49,9 +46,9 @@ struct ExecutorOptions {
   // Journal of this run (borrowed, may be null). Steps it records as succeeded or skipped are
   // not run again: their recorded outputs are reused.
   ExecutionRecorder* recorder = nullptr;
-  // When the run is cancelled: true runs the pending finally steps, false detaches (they stay
-  // owed, for `flowrun resume` or `flowrun cancel`).
-  bool finally_on_cancel = true;
+  // When the run is cancelled: false runs the pending finally steps (the run ends cancelled),
+  // true detaches (they stay owed, for `flowrun resume` or `flowrun cancel`).
+  bool detach_on_cancel = false;
   // `flowrun cancel`: run no step, only the finally steps owed by what was started.
   bool cleanup_only = false;
 };
@@ -68,12 +65,16 @@ class Executor {
   RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel);
 
  private:
+  // How a step, a sequence or an item ended. kPartial: done, but tolerated failures below.
   struct Outcome {
-    enum class Status { kOk, kFailed, kCancelled } status = Status::kOk;
+    StepState state = StepState::kSucceeded;
     std::string error;
+    // A `finally` step failed at or below this point: no tolerance hides it.
+    bool finally_failed = false;
     static Outcome ok() { return {}; }
-    static Outcome failed(std::string e) { return {Status::kFailed, std::move(e)}; }
-    static Outcome cancelled(std::string e) { return {Status::kCancelled, std::move(e)}; }
+    static Outcome failed(std::string e) { return {StepState::kFailed, std::move(e)}; }
+    static Outcome cancelled(std::string e) { return {StepState::kCancelled, std::move(e)}; }
+    bool is(StepState s) const { return state == s; }
   };
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
@@ -84,6 +85,12 @@ class Executor {
   Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
                        const StepLog& log, Json& outputs);
   Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);
+  // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
+  // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
+  static bool runs_after_failure(const Step& step);
+  // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
+  // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
+  std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;
   Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);
   void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);

@@ -91,6 +91,8 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
     }
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     db.exec(kSchema);
+    // "interrupted" was the name of detached before flowrun 0.2.
+    db.exec("UPDATE runs SET status = 'detached' WHERE status = 'interrupted'");
     auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
     if (version.empty()) {
       db.query("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {std::to_string(kSchemaVersion)});

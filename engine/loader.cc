@@ -23,7 +23,8 @@ const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "
                                             "tolerate", "steps",   "finally"};
 const std::vector<std::string> kRetryKeys = {"attempts", "on", "backoff", "max_elapsed"};
 const std::vector<std::string> kBackoffKeys = {"initial", "factor", "max", "jitter"};
-const std::vector<std::string> kInputKeys = {"default", "required", "description"};
+const std::vector<std::string> kInputKeys = {"default", "required", "description", "type"};
+const std::vector<std::string> kInputTypes = {"string", "number", "integer", "bool", "list", "map", "duration"};
 const std::vector<std::string> kDefaultsKeys = {"retry", "timeout", "attempt_timeout"};
 
 bool is_identifier(const std::string& s) {
@@ -204,6 +205,14 @@ class Loader {
         if (spec["default"]) in.default_value = to_json(spec["default"]);
         if (spec["required"]) in.required = bool_value(spec["required"], "required");
         if (spec["description"]) in.description = scalar(spec["description"]);
+        if (auto t = spec["type"]) {
+          in.type = scalar(t);
+          if (std::find(kInputTypes.begin(), kInputTypes.end(), in.type) == kInputTypes.end()) {
+            std::string guess = closest_match(in.type, kInputTypes);
+            diags_->error(loc(t), "unknown input type '" + in.type + "'",
+                          guess.empty() ? "use one of: " + join(kInputTypes) : "did you mean '" + guess + "'?");
+          }
+        }
       } else {
         in.default_value = to_json(spec);  // `name: value` is shorthand for a default
       }
@@ -425,7 +434,14 @@ class Loader {
       diags_->error(loc(t), "`tolerate` must be a mapping", "for example `tolerate: {count: 2}` or `{percent: 10}`");
       return;
     }
-    check_keys(t, {"count", "percent"}, "tolerate");
+    check_keys(t, {"count", "percent", "outcome"}, "tolerate");
+    if (auto o = t["outcome"]) {
+      std::string outcome = scalar(o);
+      if (outcome == "succeeded") tol.partial_is_success = true;
+      else if (outcome != "partial")
+        diags_->error(loc(o), "`outcome` of `tolerate` is partial (the default) or succeeded",
+                      "succeeded: tolerated failures leave the run succeeded");
+    }
     if (auto c = t["count"]) tol.count = int_value(c, "count", 0);
     if (auto p = t["percent"]) {
       Json v = to_json(p);

@@ -68,6 +68,16 @@ class JsonFormatter final : public spdlog::formatter {
   std::unique_ptr<formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
+// NO_COLOR (no-color.org) wins; FORCE_COLOR colours a pipe too (CI logs that render ANSI);
+// otherwise colour only a terminal.
+spdlog::color_mode console_color_mode() {
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color && *no_color) return spdlog::color_mode::never;
+  const char* force = std::getenv("FORCE_COLOR");
+  if (force && *force && std::string_view(force) != "0") return spdlog::color_mode::always;
+  return isatty(STDERR_FILENO) ? spdlog::color_mode::automatic : spdlog::color_mode::never;
+}
+
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
     case LogLevel::kDebug: return spdlog::level::debug;
@@ -111,8 +121,7 @@ LogHub::LogHub(const LogOptions& options, const Redactor& redactor) : redactor_(
     return text_formatter();
   };
   if (options.console) {
-    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(
-        isatty(STDERR_FILENO) ? spdlog::color_mode::automatic : spdlog::color_mode::never);
+    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(console_color_mode());
     sink->set_formatter(make_formatter());
     sink->set_level(to_spdlog(options.console_level));
     sinks_.push_back(sink);

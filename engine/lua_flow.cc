@@ -1,3 +1,4 @@
+#include "engine/http_reason.h"
 #include "engine/lua_flow.h"
 
 #include <chrono>
@@ -175,7 +176,7 @@ int flow_http_lines(lua_State* L, FlowRuntime& rt) {
   if (response.status < 200 || response.status >= 300)
     throw StepError::http(response.status,
                           "GET " + request.url + " returned HTTP " + std::to_string(response.status) + ": " +
-                              (error_body.empty() ? response.body.substr(0, 200) : error_body),
+                              error_reason(error_body.empty() ? response.body : error_body),
                           parse_retry_after(response));
   splitter.finish(deliver);
   rt.lua->push_json({{"status", response.status}, {"lines", handed}});

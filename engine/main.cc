@@ -5,9 +5,12 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <ctime>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <random>
 #include <set>
@@ -65,6 +68,21 @@ exit codes: 0 success, 1 the workflow failed, 2 bad usage, an invalid workflow o
 monitor of the workflow running, 130 stopped by a signal
 )";
 
+// Parses a command's arguments. Returns nothing to go on, or the exit code: 0 after --help, 2
+// after a usage error (one line naming it, and where to look), never the parser's own codes.
+std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::string what = e.what();
+    std::replace(what.begin(), what.end(), '\n', ' ');
+    std::cerr << "flowrun: " << what << "\n  hint: " << app.get_name() << " --help\n";
+    return kExitUsage;
+  }
+}
+
 // Registry with the built-ins plus the project's scripts/steps/*.lua. Script errors are
 // reported but do not stop a workflow that does not use them.
 void build_registry(StepRegistry& registry, const std::filesystem::path& root) {
@@ -82,13 +100,12 @@ LoadResult load(const std::string& file, StepRegistry& registry) {
   return result;
 }
 
-// A redactor knowing the workflow's secrets that are set; names the unset ones in `missing`.
-Redactor secrets_redactor(const Workflow& workflow, std::vector<std::string>* missing = nullptr) {
+// A redactor knowing the workflow's secrets that are set. (An unset one is named by the step
+// that uses it, when that step fails: a run that never needs it hears nothing of it.)
+Redactor secrets_redactor(const Workflow& workflow) {
   Redactor redactor;
-  for (const auto& name : workflow.secrets) {
+  for (const auto& name : workflow.secrets)
     if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
-    else if (missing) missing->push_back(name);
-  }
   return redactor;
 }
 
@@ -108,7 +125,7 @@ int cmd_validate(int argc, char** argv) {
   CLI::App app{"Check workflow files without running them; every error names FILE:LINE:COL", "flowrun validate"};
   std::vector<std::string> files;
   app.add_option("files", files, "workflow files")->required();
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
   bool all_ok = true;
   for (const auto& file : files) {
     StepRegistry registry;
@@ -129,7 +146,7 @@ int cmd_steps(int argc, char** argv) {
   std::string root = ".";
   app.add_flag("--json", json, "machine-readable output");
   app.add_option("--project", root, "project root whose scripts/steps/*.lua are included (default: .)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
   StepRegistry registry;
   build_registry(registry, root);
   if (json) std::cout << step_catalogue_json(registry).dump(2) << "\n";
@@ -141,12 +158,64 @@ int cmd_graph(int argc, char** argv) {
   CLI::App app{"Print a workflow's step tree as a Mermaid flowchart", "flowrun graph"};
   std::string file;
   app.add_option("file", file, "workflow file")->required();
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
   StepRegistry registry;
   LoadResult result = load(file, registry);
   if (!result.diagnostics.empty()) return kExitUsage;
   std::cout << workflow_graph(*result.workflow);
   return kExitOk;
+}
+
+// The run's inputs from the workflow and `--set name=value` arguments; nothing (the problems
+// printed, each naming the file) when a name is unknown or a value is not of the input's type.
+std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> overrides;
+  for (const auto& s : sets) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "flowrun: --set expects name=value, got '" << s << "'\n";
+      return std::nullopt;
+    }
+    overrides[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  Diagnostics problems;
+  Json inputs = resolve_inputs(*loaded.workflow, overrides, problems);
+  for (const auto& d : problems.items()) std::cerr << format_diagnostic(d, loaded.source);
+  if (!problems.empty()) return std::nullopt;
+  return inputs;
+}
+
+// Sets the variables of an env file (NAME=value lines; blank lines, `#` comments and an
+// `export ` prefix allowed; a value may be quoted) in this process's environment, before any
+// thread starts. False, with the file:line on stderr, when a line is not of that form.
+bool load_env_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "flowrun: cannot read --env-file " << path << ": " << std::strerror(errno) << "\n";
+    return false;
+  }
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    line = line.substr(start);
+    if (line.rfind("export ", 0) == 0) line = line.substr(7);
+    auto eq = line.find('=');
+    std::string name = line.substr(0, eq);
+    bool good_name = eq != std::string::npos && eq > 0 &&
+                     std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }) &&
+                     !std::isdigit(static_cast<unsigned char>(name[0]));
+    if (!good_name) {
+      std::cerr << path << ":" << number << ": expected NAME=value\n";
+      return false;
+    }
+    std::string value = line.substr(eq + 1);
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  return true;
 }
 
 // Options shared by the commands that execute a run.
@@ -157,6 +226,7 @@ struct ExecOptions {
   bool quiet = false;
   std::string on_interrupt = "detach";
   std::string state_dir;
+  std::string env_file;
 };
 
 void add_state_dir(CLI::App& app, std::string& state_dir) {
@@ -174,6 +244,7 @@ void add_exec_options(CLI::App& app, ExecOptions& o) {
   app.add_option("--on-interrupt", o.on_interrupt,
                  "on Ctrl+C or SIGTERM: detach (default: save the run for resume or cancel) or cleanup (run finally)")
       ->check(CLI::IsMember({"detach", "cleanup"}));
+  app.add_option("--env-file", o.env_file, "read NAME=value lines into the environment first (secrets, env)");
   add_state_dir(app, o.state_dir);
 }
 
@@ -187,6 +258,33 @@ std::unique_ptr<Journal> open_journal(const std::string& state_dir) {
 }
 
 enum class Mode { kRun, kResume, kCancel, kDryRun };
+
+// The end of a run on stdout: the summary (none with -q when the run succeeded), or one JSON
+// object with --log-format json.
+void print_summary(const RunResult& result, RunState state, const std::string& run_id, const ExecOptions& o,
+                   const Redactor& redactor) {
+  if (o.log_format == "json") {
+    std::cout << redactor.redact_json(run_summary_json(result, state, run_id)).dump(-1, ' ', false, Json::error_handler_t::replace)
+              << "\n" << std::flush;
+    return;
+  }
+  if (o.quiet && state == RunState::kSucceeded) return;
+  std::cout << redactor.redact(run_summary(result, state, run_id, o.verbose)) << std::flush;
+}
+
+// How to carry on with a detached run, on stderr.
+void print_detached(const std::string& run_id, const Journal& journal, const ExecOptions& o) {
+  if (o.log_format == "json") {
+    std::cerr << Json{{"event", "detached"}, {"run", run_id}, {"journal", journal.path()},
+                      {"resume", "flowrun resume " + run_id}, {"cancel", "flowrun cancel " + run_id}}
+                     .dump()
+              << "\n";
+    return;
+  }
+  std::cerr << "\nrun " << run_id << " detached; what it did is saved in " << journal.path() << "\n"
+            << "  resume it:  flowrun resume " << run_id << "\n"
+            << "  cancel it:  flowrun cancel " << run_id << "   (runs its pending finally steps)\n";
+}
 
 // The log sinks for a command's options; null (with the reason on stderr) when the log file
 // cannot be opened.
@@ -215,17 +313,11 @@ struct Monitor {
 // the signals itself.
 int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
             const std::string& run_id, Mode mode, const ExecOptions& o, Monitor* monitor = nullptr) {
-  std::vector<std::string> missing_secrets;
-  Redactor redactor = secrets_redactor(workflow, &missing_secrets);
+  Redactor redactor = secrets_redactor(workflow);
   std::unique_ptr<LogHub> own_logs;
   if (!monitor) {
     own_logs = open_logs(o, redactor);
     if (!own_logs) return kExitUsage;
-    if (!missing_secrets.empty()) {
-      std::string names;
-      for (const auto& name : missing_secrets) names += (names.empty() ? "" : ", ") + name;
-      own_logs->logger(workflow.name).info("not set in the environment: " + names + " (a step that needs one will fail)");
-    }
   }
   LogHub* logs = monitor ? &monitor->logs : own_logs.get();
 
@@ -244,7 +336,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
       return kExitUsage;
     }
     recorder = journal->recorder(run_id, redactor);
-    journal->set_run_status(run_id, mode == Mode::kCancel ? "cancelling" : "running");
+    journal->set_run_status(run_id, to_string(RunState::kRunning));
   }
 
   RealClock clock;
@@ -260,37 +352,20 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   options.recorder = recorder.get();
   // A monitor's tick is not resumed later (the next tick does its work), so a signal cancels it
   // and runs its finally steps instead of detaching.
-  options.finally_on_cancel = monitor || o.on_interrupt == "cleanup" || mode == Mode::kCancel;
+  options.detach_on_cancel = !monitor && o.on_interrupt == "detach" && mode != Mode::kCancel;
   options.cleanup_only = mode == Mode::kCancel;
 
   Executor executor(workflow, registry, services, random, *logs, options);
   RunResult result = executor.run(inputs, cancel, cleanup_cancel);
   logs->flush();
 
-  const bool interrupted = monitor ? monitor->stop.cancelled() : signals->interrupted();
-  bool detached = result.status == RunStatus::kCancelled && mode != Mode::kCancel && interrupted &&
-                  !options.finally_on_cancel;
-  if (journal) {
-    std::string status = mode == Mode::kCancel ? "cancelled"
-                         : detached           ? "interrupted"
-                                              : to_string(result.status);
-    if (mode == Mode::kCancel && result.status == RunStatus::kFailed) status = "failed";
-    journal->set_run_status(run_id, status, result.error);
-  }
-  if (mode != Mode::kDryRun) std::cout << redactor.redact(run_summary(result, run_id, o.verbose)) << std::flush;
-  if (detached) {
-    std::cerr << "\nrun " << run_id << " interrupted; what it did is saved in " << journal->path() << "\n"
-              << "  resume it:  flowrun resume " << run_id << "\n"
-              << "  cancel it:  flowrun cancel " << run_id << "   (runs its pending finally steps)\n";
-    return kExitSignal;
-  }
-  if (mode == Mode::kCancel) return result.status == RunStatus::kFailed ? kExitFailed : kExitOk;
-  switch (result.status) {
-    case RunStatus::kSucceeded: return kExitOk;
-    case RunStatus::kFailed: return kExitFailed;
-    case RunStatus::kCancelled: return kExitSignal;
-  }
-  return kExitFailed;
+  RunState state = result.status;
+  if (mode == Mode::kCancel && state != RunState::kFailed) state = RunState::kCancelled;
+  if (journal) journal->set_run_status(run_id, to_string(state), result.error);
+  if (mode != Mode::kDryRun) print_summary(result, state, run_id, o, redactor);
+  if (state == RunState::kDetached && journal) print_detached(run_id, *journal, o);
+  if (mode == Mode::kCancel) return state == RunState::kFailed ? kExitFailed : kExitOk;
+  return exit_code_for(state);
 }
 
 // Records a new run of `workflow` in the journal and executes it.
@@ -325,16 +400,10 @@ std::string clock_time_in(Duration d) {
 int run_monitor(const LoadResult& loaded, const std::string& file, const Json& inputs, const StepRegistry& registry,
                 Journal& journal, const ExecOptions& o, Duration every, int keep_runs) {
   const Workflow& workflow = *loaded.workflow;
-  std::vector<std::string> missing_secrets;
-  Redactor redactor = secrets_redactor(workflow, &missing_secrets);
+  Redactor redactor = secrets_redactor(workflow);
   auto logs = open_logs(o, redactor);
   if (!logs) return kExitUsage;
   StepLog log = logs->logger(workflow.name);
-  if (!missing_secrets.empty()) {
-    std::string names;
-    for (const auto& name : missing_secrets) names += (names.empty() ? "" : ", ") + name;
-    log.info("not set in the environment: " + names + " (a step that needs one will fail)");
-  }
   CancelToken stop;
   SignalWatcher signals(stop);  // before any other thread starts
   Monitor monitor{stop, *logs};
@@ -347,8 +416,8 @@ int run_monitor(const LoadResult& loaded, const std::string& file, const Json& i
         const int rc = start_run(loaded, file, inputs, registry, journal, o, &monitor);
         if (rc != kExitOk && !stop.cancelled()) {
           ++failed;
-          log.warn("tick " + std::to_string(n) + " failed (exit " + std::to_string(rc) +
-                   "); the next tick runs as scheduled");
+          log.warn("tick " + std::to_string(n) + (rc == exit_code_for(RunState::kPartial) ? " partial" : " failed") +
+                   " (exit " + std::to_string(rc) + "); the next tick runs as scheduled");
         }
         try {
           journal.prune_finished_runs(std::filesystem::absolute(file).string(), keep_runs);
@@ -357,7 +426,7 @@ int run_monitor(const LoadResult& loaded, const std::string& file, const Json& i
         }
       },
       [&](Duration wait) { log.info("next tick at " + clock_time_in(wait) + " (in " + format_duration(wait) + ")"); });
-  log.info("stopped after " + std::to_string(ticks) + " tick(s), " + std::to_string(failed) + " failed");
+  log.info("stopped after " + std::to_string(ticks) + " tick(s), " + std::to_string(failed) + " failed or partial");
   logs->flush();
   return kExitOk;
 }
@@ -377,7 +446,7 @@ int cmd_run(int argc, char** argv) {
   app.add_option("--keep-runs", keep_runs, "finished ticks kept in the journal (default 1000)")
       ->check(CLI::PositiveNumber);
   add_exec_options(app, o);
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
   if (once && !every_text.empty()) {
     std::cerr << "flowrun: --once and --every exclude each other\n";
     return kExitUsage;
@@ -391,26 +460,14 @@ int cmd_run(int argc, char** argv) {
     }
   }
 
-  std::map<std::string, std::string> overrides;
-  for (const auto& s : sets) {
-    auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::cerr << "flowrun: --set expects name=value, got '" << s << "'\n";
-      return kExitUsage;
-    }
-    overrides[s.substr(0, eq)] = s.substr(eq + 1);
-  }
+  if (!o.env_file.empty() && !load_env_file(o.env_file)) return kExitUsage;
   StepRegistry registry;
   LoadResult loaded = load(file, registry);
   if (!loaded.diagnostics.empty()) return kExitUsage;
   const Workflow& workflow = *loaded.workflow;
-  Diagnostics input_problems;
-  Json inputs = resolve_inputs(workflow, overrides, input_problems);
-  if (!input_problems.empty()) {
-    for (const auto& d : input_problems.items()) std::cerr << format_diagnostic(d, loaded.source);
-    return kExitUsage;
-  }
-  if (dry_run) return execute(workflow, inputs, registry, nullptr, new_run_id(), Mode::kDryRun, o);
+  auto inputs = inputs_from_sets(loaded, sets);
+  if (!inputs) return kExitUsage;
+  if (dry_run) return execute(workflow, *inputs, registry, nullptr, new_run_id(), Mode::kDryRun, o);
   if (!every && !once) every = workflow.schedule_every;
 
   auto journal = open_journal(o.state_dir);
@@ -433,8 +490,8 @@ int cmd_run(int argc, char** argv) {
       return kExitUsage;
     }
   }
-  if (every) return run_monitor(loaded, file, inputs, registry, *journal, o, *every, keep_runs);
-  return start_run(loaded, file, inputs, registry, *journal, o);
+  if (every) return run_monitor(loaded, file, *inputs, registry, *journal, o, *every, keep_runs);
+  return start_run(loaded, file, *inputs, registry, *journal, o);
 }
 
 // The step ids a recorded path names ("videos[2].finally.destroy" -> videos, destroy).
@@ -460,8 +517,9 @@ int cmd_continue(int argc, char** argv, Mode mode) {
   ExecOptions o;
   app.add_option("run", run_id, "run id (see flowrun runs)")->required();
   add_exec_options(app, o);
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
 
+  if (!o.env_file.empty() && !load_env_file(o.env_file)) return kExitUsage;
   auto journal = open_journal(o.state_dir);
   if (!journal) return kExitUsage;
   auto run = journal->run(run_id);
@@ -469,9 +527,11 @@ int cmd_continue(int argc, char** argv, Mode mode) {
     std::cerr << "flowrun: no run " << run_id << " in " << journal->path() << " (flowrun runs lists them)\n";
     return kExitUsage;
   }
-  if (run->status == "succeeded" || run->status == "cancelled") {
-    std::cerr << "flowrun: run " << run_id << " already " << run->status << "; nothing to " << (resume ? "resume" : "cancel")
-              << "\n";
+  const auto state = parse_run_state(run->status);
+  if (state == RunState::kSucceeded || state == RunState::kCancelled || state == RunState::kPartial) {
+    std::cerr << "flowrun: run " << run_id << " already ended " << run->status << "; nothing to "
+              << (resume ? "resume" : "cancel") << "\n"
+              << "  hint: start a new run" << (state == RunState::kPartial ? " for the items that failed" : "") << "\n";
     return kExitUsage;
   }
   StepRegistry registry;
@@ -506,7 +566,7 @@ int cmd_runs(int argc, char** argv) {
   app.add_option("-n,--limit", limit, "how many (default 20)");
   app.add_flag("--json", json, "machine-readable output");
   add_state_dir(app, state_dir);
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
   auto journal = open_journal(state_dir);
   if (!journal) return kExitUsage;
   auto runs = journal->recent_runs(limit);
@@ -529,7 +589,7 @@ int cmd_show(int argc, char** argv) {
   app.add_option("run", run_id, "run id")->required();
   app.add_flag("--json", json, "machine-readable output");
   add_state_dir(app, state_dir);
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
   auto journal = open_journal(state_dir);
   if (!journal) return kExitUsage;
   auto run = journal->run(run_id);
@@ -567,12 +627,14 @@ int cmd_service(int argc, char** argv) {
                    "with --user-unit)");
   unit->add_option("--user", user, "the account it runs as (User=)");
   unit->add_flag("--user-unit", user_unit, "a unit for `systemctl --user` (WantedBy=default.target)");
-  CLI11_PARSE(app, argc, argv);
+  if (auto rc = parse_args(app, argc, argv)) return *rc;
 
   StepRegistry registry;
   LoadResult loaded = load(file, registry);
   if (!loaded.diagnostics.empty()) return kExitUsage;
   const Workflow& workflow = *loaded.workflow;
+  // A unit whose --set the workflow refuses would fail on every restart: refuse it now.
+  if (!inputs_from_sets(loaded, sets)) return kExitUsage;
   if (!every.empty()) {
     auto d = parse_duration(every);
     if (!d || *d <= Duration::zero()) {

@@ -19,6 +19,8 @@ struct InputSpec {
   std::string name;
   std::optional<Json> default_value;  // may hold ${{ env.X }} expressions
   bool required = false;
+  // string, number, integer, bool, list, map or duration; empty: the type of the default.
+  std::string type;
   std::string description;
   Location loc;
 };
@@ -34,6 +36,8 @@ struct StepPolicies {
 struct Tolerance {
   int count = 0;
   double percent = 0;
+  // `outcome: succeeded`: tolerated failures leave the run succeeded instead of partial.
+  bool partial_is_success = false;
 };
 
 struct Step {

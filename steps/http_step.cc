@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "engine/http_reason.h"
 #include "engine/http_client.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
@@ -7,12 +8,6 @@
 
 namespace flowrun {
 namespace {
-
-std::string snippet(const std::string& body) {
-  std::string s = body.substr(0, 200);
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return body.size() > 200 ? s + "..." : s;
-}
 
 class HttpStep final : public StepType {
  public:
@@ -55,7 +50,7 @@ class HttpStep final : public StepType {
       auto retry_after = parse_retry_after(resp);
       throw StepError::http(resp.status,
                             req.method + " " + req.url + " returned HTTP " + std::to_string(resp.status) +
-                                (resp.body.empty() ? "" : ": " + snippet(resp.body)),
+                                (resp.body.empty() ? "" : ": " + error_reason(resp.body)),
                             retry_after);
     }
     return outputs;

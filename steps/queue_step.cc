@@ -1,6 +1,7 @@
 // `queue`: enqueue work over HTTP (POST by default), e.g. POST /api/processing/batch?limit=10000.
 // Retried like an http step: 429 and 5xx are transient, with the server's Retry-After.
 
+#include "engine/http_reason.h"
 #include "engine/expression.h"
 #include "engine/http_client.h"
 #include "engine/step_context.h"
@@ -37,7 +38,7 @@ class QueueStep final : public StepType {
     HttpResponse r = ctx.services().http.send(req, ctx.cancel());
     if (!status_expected(r.status, ctx.with().value("expect", Json())))
       throw StepError::http(r.status, req.method + " " + req.url + " returned HTTP " + std::to_string(r.status) + ": " +
-                                          r.body.substr(0, 200),
+                                          error_reason(r.body),
                             parse_retry_after(r));
     Json body = Json::parse(r.body, nullptr, false);
     Json out = {{"status", r.status}, {"count", nullptr}};

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/http_reason.h"
 #include "engine/http_client.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
@@ -34,15 +35,7 @@ double number(const Json& v, double fallback = 0) {
 std::string text_of(const Json& v) { return v.is_string() ? v.get<std::string>() : ""; }
 
 // The error message of a Vast reply: {"msg"}, {"error"}, {"detail"} or the text itself.
-std::string reply_message(const HttpResponse& r) {
-  Json j = Json::parse(r.body, nullptr, false);
-  if (j.is_object())
-    for (const char* key : {"msg", "detail", "message", "error"})
-      if (j.contains(key) && j[key].is_string()) return j[key];
-  std::string s = r.body.substr(0, 200);
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
+std::string reply_message(const HttpResponse& r) { return error_reason(r.body); }
 
 InstanceState instance_from(const Json& row) {
   InstanceState s;

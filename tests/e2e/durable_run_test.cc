@@ -95,7 +95,7 @@ TEST_CASE("SIGKILL mid-run, then resume: finished steps ran once, earlier output
   CHECK(resumed.err.find("[first] succeeded in an earlier process of this run; reusing its outputs") != std::string::npos);
   auto again = run_flowrun({"resume", id}, env);
   CHECK(again.exit_code == 2);
-  CHECK(again.err.find("already succeeded") != std::string::npos);
+  CHECK(again.err.find("already ended succeeded") != std::string::npos);
 }
 
 TEST_CASE("SIGINT detaches: exit 130 and the two commands; cancel then runs finally exactly once", "[e2e][durable]") {

@@ -39,7 +39,7 @@ steps:
   - {id: b, type: set, with: {plus_one: "${{ steps.a.outputs.double + 1 }}"}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kSucceeded);
   CHECK(r.steps["b"]["outputs"]["plus_one"] == 9);
 }
 
@@ -65,7 +65,7 @@ TEST_CASE("retry: attempts and the backoff sequence, in virtual time", "[executo
     retry: {attempts: 7, on: [transient], backoff: {initial: 5s, factor: 2, max: 60s, jitter: none}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kSucceeded);
   CHECK(calls == 6);
   CHECK(r.records[0].attempts == 6);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{5s, 10s, 20s, 40s, 60s});
@@ -79,9 +79,9 @@ TEST_CASE("retry gives up when attempts run out and reports the last error", "[e
   add_flaky(h, "flaky", 10, StepError::exit(3, "tool exited with code 3"), calls);
   REQUIRE(h.load("steps:\n  - {id: a, type: flaky, retry: {attempts: 3, on: [\"exit:3\"], backoff: {initial: 1s}}}\n") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(calls == 3);
-  CHECK(r.error == "attempt 3/3 failed (exit:3): tool exited with code 3; giving up: attempts exhausted (3/3)");
+  CHECK(r.error == "tool exited with code 3 (exit:3); gave up after 3 attempts");
 }
 
 TEST_CASE("errors whose kind is not in `on` are not retried", "[executor][policy]") {
@@ -90,7 +90,7 @@ TEST_CASE("errors whose kind is not in `on` are not retried", "[executor][policy
   add_flaky(h, "flaky", 10, StepError::permanent("bad request"), calls);
   REQUIRE(h.load("steps:\n  - {id: a, type: flaky, retry: {attempts: 5, on: [transient]}}\n") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(calls == 1);
 }
 
@@ -99,7 +99,7 @@ TEST_CASE("Retry-After from the server sets the delay", "[executor][policy]") {
   std::atomic<int> calls{0};
   add_flaky(h, "limited", 1, StepError::http(429, "rate limited", Duration(7s)), calls);
   REQUIRE(h.load("steps:\n  - {id: a, type: limited, retry: {attempts: 3, on: [http_429], backoff: {initial: 1s}}}\n") == "");
-  CHECK(h.run().status == RunStatus::kSucceeded);
+  CHECK(h.run().status == RunState::kSucceeded);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{7s});
   CHECK(h.log_contains("retrying in 7s (server's Retry-After)"));
 }
@@ -113,7 +113,7 @@ TEST_CASE("defaults: steps inherit the workflow's retry policy", "[executor][pol
 steps:
   - {id: a, type: flaky}
 )") == "");
-  CHECK(h.run().status == RunStatus::kSucceeded);
+  CHECK(h.run().status == RunState::kSucceeded);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{2s, 6s});
 }
 
@@ -132,7 +132,7 @@ TEST_CASE("timeout is one deadline over all retries", "[executor][policy]") {
     retry: {attempts: 100, backoff: {initial: 5s, factor: 1}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   // 20 + 5 + 20 + 5 = 50 s; the third attempt is cut at 60 s by the deadline.
   CHECK(calls == 3);
   CHECK(r.error.rfind("timed out after 1m (timeout 1m, 3 attempts)", 0) == 0);
@@ -149,7 +149,7 @@ TEST_CASE("attempt_timeout bounds one attempt and a retry follows", "[executor][
   - {id: a, type: hangs_once, attempt_timeout: 10s, retry: {attempts: 2, on: [timeout], backoff: {initial: 1s}}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kSucceeded);
   CHECK(calls == 2);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{10s, 1s});
 }
@@ -164,7 +164,7 @@ finally:
   - {id: cleanup, type: set, with: {saw: "${{ run.status }}", why: "${{ run.error }}"}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error == "boom (permanent)");
   CHECK(statuses(r) == std::vector<std::string>{"a=failed", "finally.cleanup=succeeded"});
   CHECK(r.steps["cleanup"]["outputs"]["saw"] == "failed");
@@ -191,7 +191,7 @@ finally:
   Duration took{0};
   RunResult r = h.run_cancelled_after(50ms, &took);
   CHECK(took < 1s);
-  CHECK(r.status == RunStatus::kCancelled);
+  CHECK(r.status == RunState::kCancelled);
   CHECK(cleanups == 1);
   CHECK(statuses(r) == std::vector<std::string>{"wait=cancelled", "finally.cleanup=succeeded"});
 }
@@ -208,7 +208,7 @@ TEST_CASE("finally on a group runs once after the group, even when it fails", "[
   - {id: after, type: set, with: {x: 1}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(statuses(r) == std::vector<std::string>{"g.a=failed", "g.finally.undo=succeeded", "g=failed"});
 }
 
@@ -220,7 +220,7 @@ TEST_CASE("continue_on_error lets the sequence go on", "[executor]") {
   - {id: b, type: set, with: {prev: "${{ steps.a.status }}"}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kPartial);  // a failure was tolerated, not undone
   CHECK(r.steps["b"]["outputs"]["prev"] == "failed");
 }
 
@@ -247,7 +247,7 @@ TEST_CASE("for_each: every item runs, at most `concurrency` at a time", "[execut
       - {id: w, type: work, with: {n: "${{ n }}"}}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kSucceeded);
   CHECK(total == 8);
   CHECK(peak <= 3);
   CHECK(peak >= 2);
@@ -282,7 +282,7 @@ TEST_CASE("for_each: a failure stops new items unless tolerated; per-item finall
   std::snprintf(buf, sizeof buf, yaml, "concurrency: 1");
   REQUIRE(h.load(buf) == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error == "1 of 4 items failed");
   CHECK(cleanups == 2);  // items 1 and 2 ran; 3 and 4 never started
   CHECK(r.steps["each"]["outputs"]["not_started"] == 2);
@@ -300,7 +300,7 @@ TEST_CASE("for_each: a failure stops new items unless tolerated; per-item finall
   std::snprintf(buf, sizeof buf, yaml, "tolerate: {count: 1}");
   REQUIRE(tolerant.load(buf) == "");
   RunResult t = tolerant.run();
-  CHECK(t.status == RunStatus::kSucceeded);
+  CHECK(t.status == RunState::kSucceeded);
   CHECK(tolerant_cleanups == 4);
   CHECK(t.steps["each"]["outputs"]["failed_items"] == Json({2}));
 }
@@ -316,7 +316,7 @@ TEST_CASE("polling steps: the executor owns the loop", "[executor][poll]") {
   }));
   REQUIRE(h.load("steps:\n  - {id: p, type: ready_at_5, with: {interval: 30s}}\n") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kSucceeded);
   CHECK(r.steps["p"]["outputs"]["polls"] == 5);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{30s, 30s, 30s, 30s});
 }
@@ -325,7 +325,7 @@ TEST_CASE("expression errors at run time name the step and the file", "[executor
   Harness h;
   REQUIRE(h.load("steps:\n  - {id: a, type: set, with: {x: \"${{ nil + 1 }}\"}}\n") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error.rfind("test.yaml:2: parameters of step 'a': in ${{ nil + 1 }}: attempt to perform arithmetic on a nil value", 0) == 0);
 }
 

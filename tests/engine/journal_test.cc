@@ -182,7 +182,7 @@ TEST_CASE("a step's timeout runs from its first start, across a resume", "[journ
   ExecutorOptions options;
   options.recorder = rec.get();
   RunResult r = h.run(Json::object(), options);
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error.find("timed out after 1m") == 0);
   REQUIRE(h.virtual_clock.sleeps().size() == 1);
   CHECK(h.virtual_clock.sleeps()[0] <= Duration(10s));

@@ -23,7 +23,7 @@ TEST_CASE("exec: argv, env, cwd, stdin; outputs capture stdout, stderr and exit 
       stdin: "from stdin"
 )Y") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   const Json& out = r.steps["a"]["outputs"];
   CHECK(out["stdout"] == "out:hello:" + dir.path() + "\nfrom stdin\n");
   CHECK(out["stderr"] == "err\n");
@@ -40,7 +40,7 @@ TEST_CASE("exec: a non-zero exit is an error of kind exit:N, retried only when a
     with: {argv: [sh, -c, 'echo broken >&2; exit 7']}
 )") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error == "sh exited with code 7: broken (exit:7)");
 }
 
@@ -51,7 +51,7 @@ TEST_CASE("exec: no shell unless asked; a string argv is split into words", "[st
   - {id: b, type: exec, with: {argv: "echo $((1+2))", shell: true}}
 )Y") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["a"]["outputs"]["stdout"] == "two words $HOME;ls\n");
   CHECK(r.steps["b"]["outputs"]["stdout"] == "3\n");
 }
@@ -81,7 +81,7 @@ TEST_CASE("exec: a timeout kills the whole process group", "[steps][exec]") {
   auto t0 = std::chrono::steady_clock::now();
   RunResult r = h.run();
   CHECK(std::chrono::steady_clock::now() - t0 < 1500ms);
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error == "sh did not finish within 200ms (its timeout) (timeout)");
   std::this_thread::sleep_for(2500ms);
   CHECK_FALSE(std::filesystem::exists(dir.file("survived")));
@@ -101,5 +101,5 @@ TEST_CASE("sleep is cancellable within well under a second", "[steps][sleep]") {
   Duration took{0};
   RunResult r = h.run_cancelled_after(100ms, &took);
   CHECK(took < 1s);
-  CHECK(r.status == RunStatus::kCancelled);
+  CHECK(r.status == RunState::kCancelled);
 }

@@ -31,7 +31,7 @@ steps:
   - {id: after, type: set, with: {id: "${{ steps.create.outputs.json.id }}"}}
 )") == "");
   RunResult r = h.run({{"url", sim.url()}});
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["create"]["outputs"]["status"] == 201);
   CHECK(r.steps["after"]["outputs"]["id"] == 42);
   auto reqs = sim.requests();

@@ -87,7 +87,7 @@ steps:
     with: {provider: vastai, api_key: secret-key-1, api_url: "${{ inputs.url }}", instance: "55"}
 )Y") == "");
   RunResult r = h.run({{"url", sim.url()}});
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["gone"]["outputs"]["already_gone"] == Json::array({"55"}));
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{500ms, 1000ms});  // no Retry-After on Vast: backoff
   for (const auto& req : sim.requests()) {
@@ -108,7 +108,7 @@ steps:
     with: {provider: vastai, api_key: k, api_url: "${{ inputs.url }}", instance: "56"}
 )Y") == "");
   RunResult r = h.run({{"url", sim.url()}});
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["gone"]["outputs"]["destroyed"] == Json::array({"56"}));
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{7s});
 }
@@ -144,7 +144,7 @@ steps:
       ready_interval: 10s
 )Y") == "");
   RunResult r = h.run({{"url", sim.url()}}, run_named("r1"));
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   const Json out = r.steps["gpu"]["outputs"];
   CHECK(out["instance_id"] == "9002");
   CHECK(out["price_per_hour"] == Approx(0.40));
@@ -175,7 +175,7 @@ steps:
     with: {provider: vastai, api_key: k, api_url: "${{ inputs.url }}", start_command: "true"}
 )Y") == "");
   RunResult r = h.run({{"url", sim.url()}}, run_named("r2"));
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["gpu"]["outputs"]["instance_id"] == "77");
   CHECK(r.steps["gpu"]["outputs"]["reused"] == true);
   for (const auto& req : sim.requests()) CHECK(req["method"] == "GET");  // no search, no create
@@ -205,22 +205,22 @@ steps:
     return h.run({{"file", dir.file("job.log")}});
   };
   RunResult ok = run_on("start\nRESULT_URL=ftp://bad\nRESULT_URL=https://r/x.mp4\nALL DONE\n");
-  REQUIRE(ok.status == RunStatus::kSucceeded);
+  REQUIRE(ok.status == RunState::kSucceeded);
   CHECK(ok.steps["done"]["outputs"]["result_url"] == "https://r/x.mp4");
   CHECK(ok.steps["done"]["outputs"]["marker_line"] == "ALL DONE");
   CHECK_FALSE(ok.steps["done"]["outputs"].contains("frames"));
   CHECK(h.log_contains("does not match ^https://; ignored"));
 
   RunResult failed = run_on("start\nTraceback (most recent call last):\nALL DONE\n");
-  REQUIRE(failed.status == RunStatus::kFailed);
+  REQUIRE(failed.status == RunState::kFailed);
   CHECK(failed.error.find("Traceback (most recent call last):") != std::string::npos);
 
   RunResult missing = run_on("ALL DONE\n");
-  REQUIRE(missing.status == RunStatus::kFailed);
+  REQUIRE(missing.status == RunState::kFailed);
   CHECK(missing.error.find("result_url was never captured") != std::string::npos);
 
   RunResult timed_out = run_on("still working\n");
-  REQUIRE(timed_out.status == RunStatus::kFailed);
+  REQUIRE(timed_out.status == RunState::kFailed);
   CHECK(timed_out.error.find("no result after 1m") != std::string::npos);
 }
 
@@ -253,7 +253,7 @@ finally:
     with: {provisioned_by: gpu}
 )Y") == "");
   RunResult r = h.run(Json::object(), run_named("r3"));
-  REQUIRE(r.status == RunStatus::kFailed);
+  REQUIRE(r.status == RunState::kFailed);
   CHECK(r.error.find("exited with code 3") != std::string::npos);
   CHECK(r.error.find("last log line: hello from") != std::string::npos);  // in its own directory
   CHECK(r.steps["cleanup"]["outputs"]["destroyed"].size() == 1);
@@ -271,7 +271,7 @@ steps:
     with: {start_command: "true", max_price: "${{ inputs.cap }}"}
 )Y") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kFailed);
+  REQUIRE(r.status == RunState::kFailed);
   CHECK(r.error.find("'max_price' must be a number") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir.file("local-instances")));
 }
@@ -292,16 +292,16 @@ TEST_CASE("wait-for-marker, logs not shown: a fail_on line deep in a large log i
     return h.run();
   };
   RunResult failed = run_on(noise + "RuntimeError: CUDA out of memory (tried 2 GiB)\n" + noise + "PIPELINE_DONE\n");
-  REQUIRE(failed.status == RunStatus::kFailed);
+  REQUIRE(failed.status == RunState::kFailed);
   CHECK(failed.error.find("fail_on 'CUDA out of memory': RuntimeError: CUDA out of memory (tried 2 GiB)") !=
         std::string::npos);
 
   RunResult ok = run_on(noise + noise + "stage 3 PIPELINE_DONE ok\n" + "after the marker\n");
-  REQUIRE(ok.status == RunStatus::kSucceeded);
+  REQUIRE(ok.status == RunState::kSucceeded);
   CHECK(ok.steps["done"]["outputs"]["marker_line"] == "stage 3 PIPELINE_DONE ok");
 
   RunResult waiting = run_on(noise + "PIPELINE_DO");  // the marker's line is not complete yet
-  REQUIRE(waiting.status == RunStatus::kFailed);
+  REQUIRE(waiting.status == RunState::kFailed);
   CHECK(waiting.error.find("no result after 1m") != std::string::npos);
 }
 
@@ -357,7 +357,7 @@ TEST_CASE("wait-for-marker on a URL: Range requests read only what was appended;
   REQUIRE(h.load("steps:\n  - {id: w, type: wait-for-marker, with: {url: '" + sim.url("/log") +
                  "', marker: MARKER, interval: 1s, timeout: 1m}}\n") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   std::vector<std::string> ranges;
   for (const auto& req : sim.requests()) ranges.push_back(req["headers"].value("Range", "-"));
   CHECK(ranges == std::vector<std::string>{"-", "bytes=7-", "bytes=11-", "bytes=11-", "bytes=2-"});

@@ -30,7 +30,7 @@ return {
   Harness h;
   REQUIRE(h.load("steps:\n  - {id: c, lua: " + dir.file("count.lua") + ", with: {text: 'a b  c'}}\n") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   const Json& out = r.steps["c"]["outputs"];
   CHECK(out["words"] == 3);
   CHECK(out["echoed"] == "hi\n");
@@ -66,7 +66,7 @@ end
   REQUIRE(h.load("steps:\n  - {id: f, lua: " + dir.file("flaky.lua") + ", with: {counter: " + dir.file("n") +
                  "}, retry: {attempts: 5, backoff: {initial: 1s}}}\n") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kSucceeded);
+  CHECK(r.status == RunState::kSucceeded);
   CHECK(r.steps["f"]["outputs"]["calls"] == 3);
   CHECK(h.log_contains("attempt 1/5 failed (transient): " + dir.file("flaky.lua") + ":5: not yet (1); retrying in 1s"));
 }
@@ -77,7 +77,7 @@ TEST_CASE("lua: errors report script:line", "[steps][lua]") {
   Harness h;
   REQUIRE(h.load("steps:\n  - {id: b, lua: " + dir.file("bad.lua") + "}\n") == "");
   RunResult r = h.run();
-  CHECK(r.status == RunStatus::kFailed);
+  CHECK(r.status == RunState::kFailed);
   CHECK(r.error.find("bad.lua:3: attempt to index a nil value (local 't')") != std::string::npos);
 }
 
@@ -104,7 +104,7 @@ TEST_CASE("lua: flow.sleep honours cancellation", "[steps][lua]") {
   Duration took{0};
   RunResult r = h.run_cancelled_after(100ms, &took);
   CHECK(took < 1s);
-  CHECK(r.status == RunStatus::kCancelled);
+  CHECK(r.status == RunState::kCancelled);
 }
 
 TEST_CASE("lua: a poller keeps its state between polls", "[steps][lua][poll]") {
@@ -122,7 +122,7 @@ return {
   Harness h;
   REQUIRE(h.load("steps:\n  - {id: p, lua: " + dir.file("count_to.lua") + ", with: {target: 4, interval: 1m}}\n") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["p"]["outputs"]["n"] == 4);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{1min, 1min, 1min});
 }

@@ -41,7 +41,7 @@ steps:
       params: {from: "${{ steps.schema.outputs.last_insert_id - 1 }}"}
 )Y") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["schema"]["outputs"]["changes"] == 2);
   CHECK(r.steps["schema"]["outputs"]["last_insert_id"] == 2);
   const Json& rows = r.steps["read"]["outputs"]["rows"];
@@ -69,7 +69,7 @@ steps:
       statements: ["INSERT INTO t VALUES ('a')", "INSERT INTO t VALUES ('a')"]
 )Y") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kFailed);
+  REQUIRE(r.status == RunState::kFailed);
   CHECK(r.steps["two"]["error"].get<std::string>().find("UNIQUE constraint failed") != std::string::npos);
   CHECK(r.steps["two"]["error"].get<std::string>().find(dir.file("app.db")) != std::string::npos);
   REQUIRE(r.records.size() == 1);
@@ -87,7 +87,7 @@ TEST_CASE("sql: a missing database, a misspelt parameter and two statements in o
     Harness h;
     REQUIRE(h.load("steps:\n  - {id: s, type: sql, with: " + with + "}\n") == "");
     RunResult r = h.run();
-    REQUIRE(r.status == RunStatus::kFailed);
+    REQUIRE(r.status == RunState::kFailed);
     return r.steps["s"]["error"].get<std::string>();
   };
   CHECK(error_of("{database: " + dir.file("nope.db") + ", statement: 'SELECT 1'}") ==
@@ -135,7 +135,7 @@ end
   REQUIRE(h.load("steps:\n  - {id: w, lua: " + dir.file("write.lua") + ", with: {db: " + dir.file("app.db") + "}}\n") ==
           "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   const Json& out = r.steps["w"]["outputs"];
   CHECK(out["ok"] == false);
   CHECK(out["err"].get<std::string>().find("stop half-way") != std::string::npos);
@@ -161,7 +161,7 @@ end
 )L");
   Harness h;
   REQUIRE(h.load("steps:\n  - {id: d, lua: " + dir.file("die.lua") + ", with: {db: " + dir.file("app.db") + "}}\n") == "");
-  REQUIRE(h.run().status == RunStatus::kFailed);
+  REQUIRE(h.run().status == RunState::kFailed);
   CHECK(query(dir.file("app.db"), "SELECT * FROM t").empty());
 }
 
@@ -191,7 +191,7 @@ end
   REQUIRE(h.load("steps:\n  - {id: s, lua: " + dir.file("sum.lua") + ", with: {url: '" + sim.url("/results") +
                  "', broken: '" + sim.url("/broken") + "'}}\n") == "");
   RunResult r = h.run();
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   const Json& out = r.steps["s"]["outputs"];
   CHECK(out["ids"] == 2001);
   CHECK(out["lines"] == 2001);

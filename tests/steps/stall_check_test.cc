@@ -50,7 +50,7 @@ steps:
       - {id: act, type: record, with: {pending: "${{ observation.pending }}", n: "${{ recoveries }}"}}
 )Y") == "");
   RunResult r = h.run({{"dir", dir.path()}, {"script", script}});
-  REQUIRE(r.status == RunStatus::kSucceeded);
+  REQUIRE(r.status == RunState::kSucceeded);
   // Checks 1-2 stalled, 3 moving (reset), 4-6 stalled: act; 7-9 stalled: act; 10 done.
   REQUIRE(seen.size() == 2);
   CHECK(seen[0] == Json({{"pending", 5}, {"n", 1}}));
@@ -90,12 +90,12 @@ steps:
     return std::make_pair(r, acts);
   };
   auto [guarded, acts] = run("10m");  // recoveries at 0m and 4m; at 8m both are within 10m
-  CHECK(guarded.status == RunStatus::kFailed);
+  CHECK(guarded.status == RunState::kFailed);
   CHECK(acts == 2);
   CHECK(guarded.error.find("stalled again after 2 recoveries within 10m") != std::string::npos);
 
   auto [loose, loose_acts] = run("5m");  // each recovery leaves the window before the next-but-one
-  CHECK(loose.status == RunStatus::kFailed);
+  CHECK(loose.status == RunState::kFailed);
   CHECK(loose.error.find("timed out") != std::string::npos);  // only the step's own timeout ends it
   CHECK(loose_acts >= 7);
 }
