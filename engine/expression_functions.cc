@@ -2,6 +2,7 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -124,10 +125,32 @@ int fn_to_json(lua_State* L) {
   return 1;
 }
 
+// The deepest nesting of [ and { outside strings: converting a deeper value to Lua would recurse
+// once per level on the C stack.
+size_t json_depth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 int fn_from_json(lua_State* L) {
   if (lua_type(L, 1) != LUA_TSTRING) throw FunctionError(std::string("expected a JSON text, got ") + luaL_typename(L, 1));
   size_t len = 0;
   const char* s = lua_tolstring(L, 1, &len);
+  if (json_depth({s, len}) > 64) throw FunctionError("the JSON text is nested more than 64 levels deep");
   Json value = Json::parse(s, s + len, nullptr, false);
   if (value.is_discarded()) throw FunctionError("not JSON: " + std::string(s, std::min<size_t>(len, 80)));
   lua_owner(L).push_json(value);

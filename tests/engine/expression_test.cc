@@ -116,6 +116,9 @@ TEST_CASE("toJSON and fromJSON round-trip a value", "[expression][functions]") {
     CHECK(std::string(err.what()) == "in ${{ fromJSON('{nope') }}: fromJSON: not JSON: {nope");
   }
   CHECK_THROWS_WITH(e.evaluate("toJSON(print)"), Catch::Contains("toJSON: cannot convert a Lua function to JSON"));
+  CHECK_THROWS_WITH(e.evaluate("fromJSON(string.rep('[', 100000))"),
+                    Catch::EndsWith("fromJSON: the JSON text is nested more than 64 levels deep"));
+  CHECK(e.evaluate("fromJSON('[\"[[[[\"]')") == Json::array({"[[[["}));  // brackets inside strings do not count
 }
 
 TEST_CASE("format replaces {N} with the arguments", "[expression][functions]") {
