@@ -1,6 +1,7 @@
 #include "engine/diagnostics.h"
 
 #include <algorithm>
+#include <cctype>
 #include <sstream>
 #include <tuple>
 
@@ -50,6 +51,13 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  auto lower = [](std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  // A difference in case only ("tojson" for "toJSON") is the closest of all.
+  for (const auto& c : candidates)
+    if (c != word && lower(c) == lower(word)) return c;
   std::string best;
   size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
   for (const auto& c : candidates) {

@@ -35,7 +35,8 @@ class Diagnostics {
 // "  hint: ..." when there is a hint. `source` is the file's text (may be empty).
 std::string format_diagnostic(const Diagnostic& d, const std::string& source);
 
-// The closest candidate within a small edit distance ("retyr" -> "retry"), or empty.
+// The closest candidate within a small edit distance ("retyr" -> "retry"), or empty; a candidate
+// that differs in case only ("tojson" -> "toJSON") wins over any other.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
 }  // namespace flowrun

@@ -2,8 +2,10 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
 
+#include "engine/expression_functions.h"
 #include "engine/lua_state.h"
 
 namespace flowrun {
@@ -79,7 +81,14 @@ int lazy_index(lua_State* L) {
     auto it = object->find(lua_tostring(L, 2));
     if (it != object->end()) value = &*it;
   }
-  if (!value) return 0;
+  if (!value) {
+    // Not in the scope: maybe an expression function, installed on first use like the scope.
+    if (object != lazy->scope || !push_expression_function(L, lua_tostring(L, 2))) return 0;
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+  }
   const bool is_steps = object == lazy->scope && std::string_view(lua_tostring(L, 2)) == "steps";
   if (is_steps && value->is_object()) {
     lua_newtable(L);
@@ -179,6 +188,39 @@ Json ExpressionEvaluator::resolve(const Json& value) {
     return out;
   }
   return value;
+}
+
+namespace {
+
+// The sandbox's own globals, read from a fresh state: `functions_only` keeps the callable ones.
+std::vector<std::string> sandbox_globals(bool functions_only) {
+  LuaState lua(kExpressionLimits);
+  lua_State* L = lua.get();
+  std::vector<std::string> out;
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING && (!functions_only || lua_type(L, -1) == LUA_TFUNCTION))
+      out.push_back(lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  std::sort(out.begin(), out.end());
+  const auto& functions = expression_function_names();
+  out.insert(out.end(), functions.begin(), functions.end());
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& expression_callable_names() {
+  static const std::vector<std::string> names = sandbox_globals(true);
+  return names;
+}
+
+const std::vector<std::string>& expression_builtin_names() {
+  static const std::vector<std::string> names = sandbox_globals(false);
+  return names;
 }
 
 std::string interpolation_text(const Json& value) {

@@ -33,7 +33,10 @@ class ExpressionError : public std::runtime_error {
 };
 
 // Evaluates Lua expressions in a fresh sandbox whose globals are the keys of `scope` (inputs,
-// steps, env, run, the loop variable, or a probe's fields). Cheap enough to build per step: the
+// steps, env, run, the loop variable, or a probe's fields) and the expression functions of
+// expression_functions.h (contains, startsWith, endsWith, format, toJSON, fromJSON, and the
+// status functions always, success, failure and cancelled, which read `run.status`: "running" or
+// "succeeded" -> success(), "failed" -> failure(), "cancelled" -> cancelled()). Cheap enough to build per step: the
 // scope becomes Lua values only as expressions use it. A scope passed as an lvalue is borrowed
 // (it must outlive the evaluator and not change meanwhile: the executor's scope, which grows with
 // every step, is never copied); a temporary is moved in and owned. `steps` is filled in per
@@ -59,6 +62,15 @@ class ExpressionEvaluator {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// The names an expression may call as a plain `name(...)`: the sandbox's global Lua functions
+// (tostring, type, pairs, select, ...) and the expression functions (contains, toJSON, always, ...;
+// see expression_functions.h).
+const std::vector<std::string>& expression_callable_names();
+
+// Every global an expression sees besides its scope: the callable names above and the library
+// tables (string, math, table, utf8, os) and values (_G, _VERSION) of the sandbox.
+const std::vector<std::string>& expression_builtin_names();
 
 // Text form used when an expression is interpolated into a string: nil -> "", numbers without
 // a trailing ".0" when integral, tables as JSON.

@@ -2,25 +2,28 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "engine/expression.h"
+#include "engine/expression_functions.h"
 #include "engine/lua_step.h"
 #include "engine/step_registry.h"
 
 namespace flowrun {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"version",  "name",  "description", "inputs",  "secrets",
-                                           "defaults", "steps", "finally",     "schedule"};
+const std::vector<std::string> kTopKeys = {"version",  "name",  "description", "inputs",   "secrets",
+                                           "env",      "defaults", "steps",    "finally", "schedule"};
 const std::vector<std::string> kScheduleKeys = {"every"};
 const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "lua",     "with",
                                             "if",      "retry",    "timeout",  "attempt_timeout",
                                             "continue_on_error",   "for_each", "as",      "concurrency",
-                                            "tolerate", "steps",   "finally"};
+                                            "tolerate", "steps",   "finally",  "env"};
 const std::vector<std::string> kRetryKeys = {"attempts", "on", "backoff", "max_elapsed"};
 const std::vector<std::string> kBackoffKeys = {"initial", "factor", "max", "jitter"};
 const std::vector<std::string> kInputKeys = {"default", "required", "description", "type"};
@@ -32,10 +35,27 @@ bool is_identifier(const std::string& s) {
   return std::regex_match(s, re);
 }
 
+// The globals every expression has besides the built-in functions and libraries; a loop
+// variable of the same name would hide them.
+const std::vector<std::string> kScopeNames = {"inputs", "steps", "env", "run", "secrets", "loop"};
+
+const std::set<std::string> kLuaKeywords = {"and",   "break", "do",  "else", "elseif", "end",   "false",
+                                            "for",   "function", "goto", "if", "in",   "local", "nil",
+                                            "not",   "or",    "repeat", "return", "then", "true", "until", "while"};
+
 // An expression written somewhere in the file, checked once every step id is known.
 struct ExpressionSite {
   std::string code;
   Location loc;
+  std::string owner;                // the step it belongs to; empty for the workflow's `env`
+  std::vector<std::string> loops;   // the for_each steps around it, outermost first
+  std::vector<std::string> unseen;  // ids of `steps.X` it names that do not run before it
+};
+
+// Where a step sits: what encloses it decides which expressions may read its outputs.
+struct StepPlace {
+  std::vector<std::string> ancestors;  // enclosing steps (groups, loops, owners of nested lists)
+  std::vector<std::string> loops;      // enclosing for_each steps, outermost first
 };
 
 class Loader {
@@ -71,6 +91,7 @@ class Loader {
     if (doc["description"]) wf.description = scalar(doc["description"]);
     if (auto n = doc["inputs"]) parse_inputs(n, wf);
     if (auto n = doc["secrets"]) parse_secrets(n, wf);
+    if (auto n = doc["env"]) wf.env = parse_env(n, "the workflow");
     if (auto n = doc["defaults"]) {
       if (!n.IsMap()) {
         diags.error(loc(n), "`defaults` must be a mapping", "for example `defaults: {retry: {attempts: 3}}`");
@@ -85,7 +106,10 @@ class Loader {
     } else {
       wf.steps = parse_step_list(doc["steps"], "steps");
     }
-    if (auto n = doc["finally"]) wf.finally = parse_step_list(n, "finally");
+    if (auto n = doc["finally"]) {
+      all_visible_ = true;  // cleanup may read any step; one that did not run reads as nil
+      wf.finally = parse_step_list(n, "finally");
+    }
     check_expressions(wf);
     diags.sort_by_position();
     wf.script_types = std::move(script_types_);
@@ -228,6 +252,36 @@ class Loader {
     for (const auto& item : n) wf.secrets.push_back(scalar(item));
   }
 
+  // `env:` of the workflow or of a step: NAME -> a single value, which may hold ${{ }}.
+  Json parse_env(const YAML::Node& n, const std::string& whose) {
+    Json env = Json::object();
+    if (!n.IsMap()) {
+      diags_->error(loc(n), "`env` of " + whose + " must be a mapping of names to values",
+                    "for example `env: {LOG_LEVEL: debug, TOKEN: \"${{ secrets.TOKEN }}\"}`");
+      return env;
+    }
+    for (const auto& kv : n) {
+      std::string name = kv.first.Scalar();
+      if (!is_identifier(name)) {
+        diags_->error(loc(kv.first), "env name '" + name + "' is not an identifier",
+                      "use letters, digits and underscores (e.g. `" + sanitize(name) + "`), so `env." +
+                          sanitize(name) + "` works in expressions");
+        continue;
+      }
+      if (!kv.second.IsScalar() && !kv.second.IsNull()) {
+        diags_->error(loc(kv.second), "env value '" + name + "' must be a single value, not a " +
+                                          std::string(kv.second.IsMap() ? "mapping" : "list"),
+                      "environment variables are text: quote it, or write `${{ toJSON(...) }}`");
+        continue;
+      }
+      Json value = to_json(kv.second);
+      if (value.is_null()) value = "";
+      if (value.is_string()) note_expression_text(value.get<std::string>(), loc(kv.second), false);
+      env[name] = value;
+    }
+    return env;
+  }
+
   bool bool_value(const YAML::Node& n, const std::string& what) {
     Json v = to_json(n);
     if (!v.is_boolean()) {
@@ -319,6 +373,7 @@ class Loader {
         continue;
       }
       out.push_back(parse_step(item));
+      see(out.back().id);
     }
     return out;
   }
@@ -354,6 +409,9 @@ class Loader {
         diags_->error(loc(id), "duplicate step id '" + s.id + "'", "every step id must be unique in the workflow");
     }
     if (auto nm = n["name"]) s.name = scalar(nm);
+    if (s.id.empty()) s.id = sanitize(s.type.empty() ? "group" : s.type) + "_" + std::to_string(++anonymous_);
+    places_[s.id] = {ancestors_, loops_};
+    std::string outer_owner = std::exchange(owner_, s.id);
 
     if (n["for_each"]) {
       s.kind = Step::Kind::kForEach;
@@ -367,6 +425,7 @@ class Loader {
       if (auto as = n["as"]) {
         s.as = scalar(as);
         if (!is_identifier(s.as)) diags_->error(loc(as), "`as` must be an identifier", "for example `as: video`");
+        else check_loop_variable(s.as, loc(as));
       }
       if (auto c = n["concurrency"]) {
         if (c.IsScalar() && c.Scalar().find("${{") != std::string::npos) {
@@ -388,7 +447,6 @@ class Loader {
     for (const char* key : {"as", "concurrency", "tolerate"})
       if (n[key] && !n["for_each"]) diags_->error(loc(n[key]), std::string("`") + key + "` only applies to a `for_each` step");
 
-    if (s.id.empty()) s.id = sanitize(s.type.empty() ? "group" : s.type) + "_" + std::to_string(++anonymous_);
 
     if (auto w = n["with"]) {
       s.with_loc = loc(w);
@@ -407,8 +465,16 @@ class Loader {
       s.if_expr = scalar(c);
       note_expression_text(s.if_expr, loc(c), true);
     }
+    if (auto e = n["env"]) s.env = parse_env(e, "step '" + s.id + "'");
     parse_policies(n, s.policies);
     if (auto c = n["continue_on_error"]) s.continue_on_error = bool_value(c, "continue_on_error");
+
+    // What runs inside the step sees the steps before it, not the step itself. A loop's body
+    // and its finally run per item: after the loop, only the loop's own outputs are visible.
+    ancestors_.push_back(s.id);
+    const bool loop = s.kind == Step::Kind::kForEach;
+    const size_t visible_mark = seen_order_.size();
+    if (loop) loops_.push_back(s.id);
     if (auto st = n["steps"]) s.steps = parse_step_list(st, "steps");
     if (auto f = n["finally"]) {
       if (s.kind == Step::Kind::kAction)
@@ -416,8 +482,14 @@ class Loader {
                       "wrap the step in `steps:` or put the cleanup in the workflow's `finally`");
       s.finally = parse_step_list(f, "finally");
     }
+    if (loop) {
+      loops_.pop_back();
+      forget_since(visible_mark);
+    }
     for (const auto& key : nested)
       if (auto list = n[key]) s.nested[key] = parse_step_list(list, key);
+    ancestors_.pop_back();
+    owner_ = outer_owner;
     return s;
   }
 
@@ -531,6 +603,28 @@ class Loader {
 
   static std::string to_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
+  // From now on expressions may read steps.<id> (the step has run before them).
+  void see(const std::string& id) {
+    if (visible_.insert(id).second) seen_order_.push_back(id);
+  }
+
+  // Hides again the steps seen since `mark` (a loop's body, once the loop is parsed).
+  void forget_since(size_t mark) {
+    while (seen_order_.size() > mark) {
+      visible_.erase(seen_order_.back());
+      seen_order_.pop_back();
+    }
+  }
+
+  void check_loop_variable(const std::string& name, const Location& at) {
+    const auto& builtin = expression_builtin_names();
+    bool scope = std::find(kScopeNames.begin(), kScopeNames.end(), name) != kScopeNames.end();
+    if (!scope && std::find(builtin.begin(), builtin.end(), name) == builtin.end()) return;
+    diags_->error(at, "loop variable '" + name + "' hides the expression global '" + name + "'",
+                  "inside the loop `" + name + "` would be the item; choose another name, for example `as: " +
+                      name + "_item`");
+  }
+
   // Records every ${{ }} inside a YAML subtree for the reference check.
   void note_expressions(const YAML::Node& n) {
     if (n.IsScalar()) {
@@ -550,16 +644,36 @@ class Loader {
     if (unterminated)
       diags_->error(at, "`${{` without a closing `}}`", "close the expression with `}}`");
     if (spans.empty() && bare) {
-      sites_.push_back({text, at});
+      add_site(text, at);
       return;
     }
-    for (const auto& span : spans) sites_.push_back({span.code, at});
+    for (const auto& span : spans) add_site(span.code, at);
+  }
+
+  // The site remembers which steps it names that have not run before it; whether they exist at
+  // all is known only at the end.
+  void add_site(const std::string& code, const Location& at) {
+    ExpressionSite site{code, at, owner_, loops_, {}};
+    if (!all_visible_) {
+      std::string stripped = strip_strings(code);
+      for (std::sregex_iterator it(stripped.begin(), stripped.end(), steps_re()), end; it != end; ++it) {
+        std::string id = (*it)[2];
+        if (!visible_.count(id) && std::find(site.unseen.begin(), site.unseen.end(), id) == site.unseen.end())
+          site.unseen.push_back(id);
+      }
+    }
+    sites_.push_back(std::move(site));
+  }
+
+  static const std::regex& steps_re() {
+    static const std::regex re("(^|[^\\w.])steps\\.([A-Za-z_]\\w*)");
+    return re;
   }
 
   void check_expressions(const Workflow& wf) {
     std::set<std::string> inputs;
     for (const auto& in : wf.inputs) inputs.insert(in.name);
-    static const std::regex steps_re("(^|[^\\w.])steps\\.([A-Za-z_]\\w*)");
+    std::set<std::string> secrets(wf.secrets.begin(), wf.secrets.end());
     static const std::regex inputs_re("(^|[^\\w.])inputs\\.([A-Za-z_]\\w*)");
     for (const auto& site : sites_) {
       if (auto err = expression_syntax_error(site.code)) {
@@ -568,7 +682,7 @@ class Loader {
         continue;
       }
       std::string code = strip_strings(site.code);
-      for (std::sregex_iterator it(code.begin(), code.end(), steps_re), end; it != end; ++it) {
+      for (std::sregex_iterator it(code.begin(), code.end(), steps_re()), end; it != end; ++it) {
         std::string id = (*it)[2];
         if (!ids_.count(id)) {
           std::string guess = closest_match(id, std::vector<std::string>(ids_.begin(), ids_.end()));
@@ -576,6 +690,10 @@ class Loader {
                         guess.empty() ? "step ids are set with `id:`" : "did you mean '" + guess + "'?");
         }
       }
+      for (const auto& id : site.unseen)
+        if (ids_.count(id)) check_runs_before(site, id);
+      check_secrets(site, code, secrets);
+      check_calls(site, code);
       for (std::sregex_iterator it(code.begin(), code.end(), inputs_re), end; it != end; ++it) {
         std::string name = (*it)[2];
         if (!inputs.count(name)) {
@@ -584,6 +702,64 @@ class Loader {
                         guess.empty() ? "declare it under `inputs:`" : "did you mean '" + guess + "'?");
         }
       }
+    }
+  }
+
+  // `id` exists but does not run before the site: say why.
+  void check_runs_before(const ExpressionSite& site, const std::string& id) {
+    const std::string who = site.owner.empty() ? "the workflow's `env`" : "step '" + site.owner + "'";
+    const StepPlace& target = places_[id];
+    if (site.owner.empty()) {
+      diags_->error(site.loc, who + " refers to steps." + id + ", which runs after it",
+                    "the workflow's `env` is evaluated before any step; use the step's own `env`");
+      return;
+    }
+    if (id == site.owner) {
+      diags_->error(site.loc, who + " refers to its own outputs (steps." + id + "), which are set only after it has run",
+                    "read them in a later step");
+      return;
+    }
+    const auto& around = places_[site.owner].ancestors;
+    if (std::find(around.begin(), around.end(), id) != around.end()) {
+      diags_->error(site.loc, who + " refers to steps." + id + ", which contains it and finishes after it",
+                    "read steps." + id + " in a step after '" + id + "'");
+      return;
+    }
+    for (const auto& loop : target.loops) {
+      if (std::find(site.loops.begin(), site.loops.end(), loop) != site.loops.end()) continue;
+      diags_->error(site.loc, who + " refers to steps." + id + ", which is not run before it (it is inside for_each '" +
+                                  loop + "')",
+                    "a loop's steps run once per item; after the loop read steps." + loop + ".outputs.items");
+      return;
+    }
+    diags_->error(site.loc, who + " refers to steps." + id + ", which runs after it",
+                  "a step reads the outputs of the steps before it; move '" + id + "' earlier");
+  }
+
+  void check_secrets(const ExpressionSite& site, const std::string& code, const std::set<std::string>& secrets) {
+    static const std::regex secrets_re("(^|[^\\w.])secrets\\.([A-Za-z_]\\w*)");
+    for (std::sregex_iterator it(code.begin(), code.end(), secrets_re), end; it != end; ++it) {
+      std::string name = (*it)[2];
+      if (secrets.count(name)) continue;
+      std::string guess = closest_match(name, std::vector<std::string>(secrets.begin(), secrets.end()));
+      diags_->error(site.loc, "expression refers to undeclared secret '" + name + "'",
+                    (guess.empty() ? "" : "did you mean '" + guess + "'? If not, ") + "add " + name +
+                        " to `secrets:` (it is read from the environment variable of that name)");
+    }
+  }
+
+  // Every plain call `name(` must name a function the sandbox has; `x.f(` and `x:f(` are not checked.
+  void check_calls(const ExpressionSite& site, const std::string& code) {
+    static const std::regex call_re("(^|[^\\w.:])([A-Za-z_]\\w*)\\s*\\(");
+    const auto& known = expression_callable_names();
+    for (std::sregex_iterator it(code.begin(), code.end(), call_re), end; it != end; ++it) {
+      std::string name = (*it)[2];
+      if (kLuaKeywords.count(name) || std::find(known.begin(), known.end(), name) != known.end()) continue;
+      std::string guess = closest_match(name, known);
+      diags_->error(site.loc, "expression calls unknown function '" + name + "'",
+                    guess.empty() ? "expressions can call " + join(expression_function_names()) +
+                                        " and Lua's base functions (tostring, tonumber, type, pairs, ...)"
+                                  : "did you mean '" + guess + "'?");
     }
   }
 
@@ -614,6 +790,13 @@ class Loader {
   Diagnostics* diags_ = nullptr;
   std::set<std::string> ids_;
   std::vector<ExpressionSite> sites_;
+  std::map<std::string, StepPlace> places_;
+  std::string owner_;                    // the step being parsed
+  std::vector<std::string> ancestors_;   // the steps around it
+  std::vector<std::string> loops_;       // the for_each steps around it
+  std::set<std::string> visible_;        // steps that run before the expressions being read
+  std::vector<std::string> seen_order_;  // visible_ in the order seen, to hide a loop's body again
+  bool all_visible_ = false;             // in the workflow's `finally`
   std::map<std::string, std::shared_ptr<StepType>> script_types_;
   int anonymous_ = 0;
 };

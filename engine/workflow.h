@@ -56,6 +56,9 @@ struct Step {
   // Step lists a type declares besides `steps`/`finally` (stall-check's `on_stall`).
   std::map<std::string, std::vector<Step>> nested;
 
+  // `env:` NAME -> scalar, values may hold ${{ }}: added to the workflow's env for this step.
+  Json env = Json::object();
+
   std::string if_expr;  // empty: always runs
   StepPolicies policies;
   bool continue_on_error = false;
@@ -81,6 +84,8 @@ struct Workflow {
   std::string description;
   std::vector<InputSpec> inputs;
   std::vector<std::string> secrets;
+  // `env:` NAME -> scalar (string, number or bool), values may hold ${{ }}: every step's env.
+  Json env = Json::object();
   StepPolicies defaults;
   // `schedule: {every: 5m}`: run a tick every period until stopped (--once runs one).
   std::optional<Duration> schedule_every;

@@ -339,7 +339,8 @@ TEST_CASE("dry run prints resolved parameters and runs nothing with side effects
   REQUIRE(h.load(R"(inputs: {n: 2}
 steps:
   - {id: a, type: set, with: {x: "${{ inputs.n + 1 }}"}}
-  - {id: b, type: effect, with: {value: "${{ steps.a.outputs.x }}", later: "${{ steps.b.outputs.y }}"}}
+  - {id: b, type: effect, with: {value: "${{ steps.a.outputs.x }}"}}
+  - {id: c, type: effect, with: {later: "${{ steps.b.outputs.y }}"}}
 )") == "");
   std::vector<std::string> printed;
   ExecutorOptions options;
@@ -347,8 +348,8 @@ steps:
   options.print = [&](const std::string& line) { printed.push_back(line); };
   RunResult r = h.run(Json::object(), options);
   CHECK(calls == 0);
-  CHECK(printed == std::vector<std::string>{"a (set)", "    x: 3", "b (effect)", "    later: ${{ steps.b.outputs.y }}",
-                                            "    value: 3"});
+  CHECK(printed == std::vector<std::string>{"a (set)", "    x: 3", "b (effect)", "    value: 3", "c (effect)",
+                                            "    later: ${{ steps.b.outputs.y }}"});
 }
 
 TEST_CASE("secrets never reach a log line", "[executor][secrets]") {

@@ -267,3 +267,217 @@ TEST_CASE("loader: schedule takes a period", "[loader][schedule]") {
   CHECK(diags[0].find("1:19: bad duration '5x' for schedule.every") == 0);
   CHECK(diags[1].find("unknown key 'at'") != std::string::npos);
 }
+
+TEST_CASE("calls to unknown functions, with the closest known one", "[loader][functions]") {
+  auto d = diagnostics_of(R"(steps:
+  - id: a
+    type: log
+    if: always() and success() or failure() or cancelled()
+    with:
+      message: "${{ toJson(inputs) }} ${{ format('{0}', tostring(1)) }} ${{ string.upper('x') }} ${{ ('x'):rep(2) }}"
+  - id: b
+    type: log
+    if: ${{ not(contains('ab', 'a')) and startsWith('a', 'a') and endsWith(type(1), 'r') }}
+    with: {message: "${{ 'alwayss() is text' }} ${{ fromJSON('[1]')[1] }} ${{ select('#', 1, 2) }}"}
+  - id: c
+    type: log
+    if: alwayss()
+    with: {message: "${{ frobnicate(1) }}"}
+)");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0] == "6:16: expression calls unknown function 'toJson' | did you mean 'toJSON'?");
+  CHECK(d[1] == "13:9: expression calls unknown function 'alwayss' | did you mean 'always'?");
+  CHECK(d[2] == "14:21: expression calls unknown function 'frobnicate' | expressions can call contains, startsWith, "
+                "endsWith, format, toJSON, fromJSON, always, success, failure, cancelled and Lua's base functions "
+                "(tostring, tonumber, type, pairs, ...)");
+}
+
+TEST_CASE("functions the sandbox removed are unknown", "[loader][functions]") {
+  auto d = diagnostics_of(R"(steps:
+  - {id: a, type: log, with: {message: "${{ dofile('x') }}"}}
+)");
+  REQUIRE(d.size() == 1);
+  CHECK(d[0] == "2:40: expression calls unknown function 'dofile' | expressions can call contains, startsWith, "
+                "endsWith, format, toJSON, fromJSON, always, success, failure, cancelled and Lua's base functions "
+                "(tostring, tonumber, type, pairs, ...)");
+}
+
+TEST_CASE("a step may not read a later step", "[loader][order]") {
+  auto d = diagnostics_of(R"(steps:
+  - id: b
+    type: log
+    with: {message: "${{ steps.c.outputs.x }}"}
+  - id: c
+    type: log
+    if: steps.c.status == 'ok'
+    with: {message: "${{ steps.b.status }}"}
+)");
+  REQUIRE(d.size() == 2);
+  CHECK(d[0] == "4:21: step 'b' refers to steps.c, which runs after it | a step reads the outputs of the steps "
+                "before it; move 'c' earlier");
+  CHECK(d[1] == "7:9: step 'c' refers to its own outputs (steps.c), which are set only after it has run | read "
+                "them in a later step");
+}
+
+TEST_CASE("a loop's steps are visible inside the loop and its finally, not after it", "[loader][order]") {
+  auto d = diagnostics_of(R"(steps:
+  - id: first
+    type: log
+    with: {message: x}
+  - id: videos
+    for_each: "${{ fromJSON(steps.first.outputs.text or '[]') }}"
+    if: steps.gpu == nil
+    steps:
+      - {id: gpu, type: log, with: {message: "${{ steps.first.status }} ${{ steps.job.status }}"}}
+      - {id: job, type: log, with: {message: "${{ steps.gpu.status }} ${{ steps.videos.status }}"}}
+    finally:
+      - {id: destroy, type: log, with: {message: "${{ steps.gpu.status }} ${{ steps.job.status }}"}}
+  - id: report
+    type: log
+    with: {message: "${{ steps.videos.outputs.items }} ${{ steps.job.outputs }}"}
+  - id: other
+    for_each: [1]
+    steps:
+      - {id: peek, type: log, with: {message: "${{ steps.destroy.status }}"}}
+finally:
+  - {id: cleanup, type: log, with: {message: "${{ steps.job.status }} ${{ steps.peek.status }} ${{ steps.late.status }}"}}
+  - {id: late, type: log, with: {message: "${{ run.status }}"}}
+)");
+  REQUIRE(d.size() == 5);
+  CHECK(d[0] == "7:9: step 'videos' refers to steps.gpu, which is not run before it (it is inside for_each "
+                "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
+  CHECK(d[1] == "9:46: step 'gpu' refers to steps.job, which runs after it | a step reads the outputs of the "
+                "steps before it; move 'job' earlier");
+  CHECK(d[2] == "10:46: step 'job' refers to steps.videos, which contains it and finishes after it | read "
+                "steps.videos in a step after 'videos'");
+  CHECK(d[3] == "15:21: step 'report' refers to steps.job, which is not run before it (it is inside for_each "
+                "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
+  CHECK(d[4] == "19:47: step 'peek' refers to steps.destroy, which is not run before it (it is inside for_each "
+                "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
+}
+
+TEST_CASE("groups and nested lists: their steps run in order with the rest", "[loader][order]") {
+  auto d = diagnostics_of(R"(inputs:
+  url: http://x
+steps:
+  - id: before
+    type: log
+    with: {message: x}
+  - id: group
+    steps:
+      - {id: inner, type: log, with: {message: "${{ steps.before.status }}"}}
+    finally:
+      - {id: inner_cleanup, type: log, with: {message: "${{ steps.inner.status }}"}}
+  - id: watch
+    type: stall-check
+    with:
+      probe: {http: {url: "${{ inputs.url }}"}}
+      stalled: "processing == 0"
+      done: "pending == 0"
+    on_stall:
+      - {id: fix, type: log, with: {message: "${{ steps.before.status }} ${{ steps.inner.status }} ${{ steps.check.status }}"}}
+      - {id: check, type: log, with: {message: "${{ steps.fix.status }} ${{ steps.watch.status }} ${{ steps.after.status }}"}}
+  - id: after
+    type: log
+    with: {message: "${{ steps.inner_cleanup.status }} ${{ steps.fix.status }} ${{ steps.watch.outputs }}"}
+)");
+  REQUIRE(d.size() == 3);  // `after` reads inner_cleanup, fix and watch freely
+  CHECK(d[0] == "19:46: step 'fix' refers to steps.check, which runs after it | a step reads the outputs of the "
+                "steps before it; move 'check' earlier");
+  CHECK(d[1] == "20:48: step 'check' refers to steps.watch, which contains it and finishes after it | read "
+                "steps.watch in a step after 'watch'");
+  CHECK(d[2] == "20:48: step 'check' refers to steps.after, which runs after it | a step reads the outputs of the "
+                "steps before it; move 'after' earlier");
+}
+
+TEST_CASE("undeclared secrets", "[loader][secrets]") {
+  auto d = diagnostics_of(R"(secrets: [API_TOKEN]
+steps:
+  - id: a
+    type: log
+    with: {message: "${{ secrets.API_TOKEN }} ${{ secrets.API_TOKNE }} ${{ secrets.OTHER }} ${{ 'secrets.X' }}"}
+)");
+  REQUIRE(d.size() == 2);
+  CHECK(d[0] == "5:21: expression refers to undeclared secret 'API_TOKNE' | did you mean 'API_TOKEN'? If not, add "
+                "API_TOKNE to `secrets:` (it is read from the environment variable of that name)");
+  CHECK(d[1] == "5:21: expression refers to undeclared secret 'OTHER' | add OTHER to `secrets:` (it is read from "
+                "the environment variable of that name)");
+}
+
+TEST_CASE("a loop variable may not hide a global", "[loader][loop]") {
+  auto d = diagnostics_of(R"(steps:
+  - id: a
+    for_each: [1]
+    as: os
+    steps: [{id: x, type: log, with: {message: "${{ os }}"}}]
+  - id: b
+    for_each: [1]
+    as: inputs
+    steps: [{id: y, type: log, with: {message: hi}}]
+  - id: c
+    for_each: [1]
+    as: toJSON
+    steps: [{id: z, type: log, with: {message: hi}}]
+  - id: d
+    for_each: [1]
+    as: video
+    steps: [{id: w, type: log, with: {message: "${{ video }}"}}]
+)");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0] == "4:9: loop variable 'os' hides the expression global 'os' | inside the loop `os` would be the item; "
+                "choose another name, for example `as: os_item`");
+  CHECK(d[1] == "8:9: loop variable 'inputs' hides the expression global 'inputs' | inside the loop `inputs` would "
+                "be the item; choose another name, for example `as: inputs_item`");
+  CHECK(d[2] == "12:9: loop variable 'toJSON' hides the expression global 'toJSON' | inside the loop `toJSON` would "
+                "be the item; choose another name, for example `as: toJSON_item`");
+}
+
+TEST_CASE("env at workflow and step level", "[loader][env]") {
+  Harness h;
+  REQUIRE(h.load(R"(secrets: [TOKEN]
+env:
+  LOG_LEVEL: debug
+  RETRIES: 3
+  EMPTY:
+steps:
+  - id: a
+    type: exec
+    env: {TOKEN: "${{ secrets.TOKEN }}", QUIET: true}
+    with: {argv: [env]}
+)") == "");
+  const Workflow& wf = *h.loaded.workflow;
+  CHECK(wf.env == Json({{"LOG_LEVEL", "debug"}, {"RETRIES", 3}, {"EMPTY", ""}}));
+  REQUIRE(wf.steps.size() == 1);
+  CHECK(wf.steps[0].env == Json({{"TOKEN", "${{ secrets.TOKEN }}"}, {"QUIET", true}}));
+  CHECK(wf.steps[0].with == Json({{"argv", {"env"}}}));
+}
+
+TEST_CASE("env: names are identifiers, values single, expressions checked", "[loader][env]") {
+  auto d = diagnostics_of(R"(env:
+  my-var: x
+  LIST: [1, 2]
+  FIRST: "${{ steps.a.outputs.x }}"
+steps:
+  - id: a
+    type: log
+    env: {OK: "${{ steps.b.status }}", MAP: {x: 1}}
+    with: {message: hi}
+  - id: b
+    type: log
+    env: "A=1"
+    with: {message: hi}
+)");
+  REQUIRE(d.size() == 6);
+  CHECK(d[0] == "2:3: env name 'my-var' is not an identifier | use letters, digits and underscores (e.g. `my_var`), "
+                "so `env.my_var` works in expressions");
+  CHECK(d[1] == "3:9: env value 'LIST' must be a single value, not a list | environment variables are text: quote "
+                "it, or write `${{ toJSON(...) }}`");
+  CHECK(d[2] == "4:10: the workflow's `env` refers to steps.a, which runs after it | the workflow's `env` is "
+                "evaluated before any step; use the step's own `env`");
+  CHECK(d[3] == "8:15: step 'a' refers to steps.b, which runs after it | a step reads the outputs of the steps "
+                "before it; move 'b' earlier");
+  CHECK(d[4] == "8:45: env value 'MAP' must be a single value, not a mapping | environment variables are text: "
+                "quote it, or write `${{ toJSON(...) }}`");
+  CHECK(d[5] == "12:10: `env` of step 'b' must be a mapping of names to values | for example `env: {LOG_LEVEL: "
+                "debug, TOKEN: \"${{ secrets.TOKEN }}\"}`");
+}
