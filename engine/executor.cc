@@ -66,8 +66,11 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   scope["secrets"] = secrets;
 
   run_log_.info("run " + options_.run_id + ": " + workflow_.name + (options_.dry_run ? " (dry run)" : ""));
-  Outcome body = options_.cleanup_only ? run_cleanup(workflow_.steps, scope, "")
-                                       : run_sequence(workflow_.steps, scope, cancel, "");
+  std::string env_error = apply_env(workflow_.env, scope);
+  Outcome body = !env_error.empty()        ? Outcome::failed("env of the workflow: " + env_error)
+                 : options_.cleanup_only ? run_cleanup(workflow_.steps, scope, "")
+                                         : run_sequence(workflow_.steps, scope, cancel, "");
+  if (!env_error.empty()) run_log_.error(body.error);
   Outcome final_outcome = body;
   if (!workflow_.finally.empty()) final_outcome = run_finally(workflow_.finally, scope, "finally", body);
 
@@ -90,6 +93,17 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   return result;
 }
 
+std::string Executor::apply_env(const Json& env, Json& scope) {
+  for (const auto& [name, value] : env.items()) {
+    try {
+      scope["env"][name] = interpolation_text(ExpressionEvaluator(scope).resolve(value));
+    } catch (const ExpressionError& e) {
+      return name + ": " + e.what();
+    }
+  }
+  return {};
+}
+
 Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel,
                                          const std::string& prefix) {
   Outcome result = Outcome::ok();
@@ -97,7 +111,18 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
     if (cancel.cancelled()) return Outcome::cancelled(cancel.reason());
     if (result.is(StepState::kFailed) && !runs_after_failure(step)) continue;
     std::string path = prefix.empty() ? step.id : prefix + "." + step.id;
-    Outcome o = run_step(step, scope, cancel, path);
+    Outcome o;
+    if (step.env.empty()) {
+      o = run_step(step, scope, cancel, path);
+    } else {
+      // The step's env holds for it and the steps inside it, then the sequence's env is back.
+      Json outer_env = scope["env"];
+      std::string env_error = apply_env(step.env, scope);
+      o = env_error.empty() ? run_step(step, scope, cancel, path)
+                            : Outcome::failed("env of step '" + step.id + "': " + env_error);
+      if (!env_error.empty()) logs_.logger(path).error(o.error);
+      scope["env"] = std::move(outer_env);
+    }
     result.finally_failed = result.finally_failed || o.finally_failed;
     if (o.is(StepState::kCancelled)) return o;
     if (o.is(StepState::kFailed) && step.continue_on_error) o.state = StepState::kPartial;
@@ -369,6 +394,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
     if (options_.recorder && type->info().side_effects) options_.recorder->step_started(path, attempts);
     StepContext ctx(step, with, path, attempts, services_, attempt_cancel, deadline, log);
     ctx.run_id = options_.run_id;
+    ctx.env = &scope["env"];
     int nested_runs = 0;
     ctx.run_nested = [&, this](const std::string& list, const Json& extra) -> Json {
       auto it = step.nested.find(list);

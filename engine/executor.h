@@ -88,6 +88,8 @@ class Executor {
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
   static bool runs_after_failure(const Step& step);
+  // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
+  static std::string apply_env(const Json& env, Json& scope);
   // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
   // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
   std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;

@@ -177,7 +177,7 @@ int fn_always(lua_State* L) {
 
 int fn_success(lua_State* L) {
   std::string s = run_status(L);
-  lua_pushboolean(L, s == "running" || s == "succeeded");
+  lua_pushboolean(L, s == "running" || s == "succeeded" || s == "partial");
   return 1;
 }
 

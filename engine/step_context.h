@@ -63,6 +63,9 @@ class StepContext {
   std::function<Json(const std::string& list, const Json& extra_scope)> run_nested;
   // The run this attempt belongs to; set by the executor (labels instances for re-entry).
   std::string run_id;
+  // The environment programs started by the step get: the process's, with the workflow's and
+  // the enclosing steps' `env:` over it. Set by the executor; null in tests that build a context.
+  const Json* env = nullptr;
 
   // Parameter helpers: the value, or `fallback` when absent or null.
   std::string string_param(const std::string& key, const std::string& fallback = {}) const;
