@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "engine/expression.h"
+#include "engine/json_parse.h"
 
 extern char** environ;
 
@@ -34,7 +35,7 @@ Json coerce(const std::string& text, const Json& like) {
     return text;
   }
   if (like.is_array() || like.is_object()) {
-    Json parsed = Json::parse(text, nullptr, false);
+    Json parsed = parse_json_limited(text);
     if (!parsed.is_discarded()) return parsed;
   }
   return text;

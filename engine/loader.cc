@@ -10,6 +10,7 @@
 #include "engine/expression.h"
 #include "engine/lua_step.h"
 #include "engine/step_registry.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -615,6 +616,7 @@ LoadResult load_workflow_text(const std::string& text, const std::string& path, 
                               const std::filesystem::path& project_root) {
   LoadResult result;
   result.source = text;
+  check_valid_utf8(text, path, result.diagnostics);
   Loader loader(path, registry, project_root);
   result.workflow = loader.load(text, result.diagnostics);
   return result;
