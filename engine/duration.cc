@@ -2,6 +2,8 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 
 namespace flowrun {
@@ -29,6 +31,8 @@ std::optional<Duration> parse_duration(std::string_view text) {
     else if (unit == "d") scale = 86'400'000;
     else return std::nullopt;
     total_ms += value * scale;
+    // Checked per part, before llround, which is undefined past the range of long long.
+    if (!(total_ms <= static_cast<double>(kMaxDuration.count()))) return std::nullopt;
     any = true;
   }
   if (!any) return std::nullopt;
@@ -36,18 +40,19 @@ std::optional<Duration> parse_duration(std::string_view text) {
 }
 
 std::string format_duration(Duration d) {
-  auto ms = d.count();
-  if (ms < 0) return "-" + format_duration(Duration(-ms));
-  if (ms < 1000) return std::to_string(ms) + "ms";
+  const auto count = d.count();
+  // The magnitude as unsigned, so the most negative count has one too.
+  const uint64_t ms = count < 0 ? 0 - static_cast<uint64_t>(count) : static_cast<uint64_t>(count);
+  std::string out = count < 0 ? "-" : "";
+  if (ms < 1000) return out + std::to_string(ms) + "ms";
   if (ms < 60'000) {
-    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+    if (ms % 1000 == 0) return out + std::to_string(ms / 1000) + "s";
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-    return buf;
+    return out + buf;
   }
-  auto total_s = ms / 1000;
-  auto h = total_s / 3600, m = (total_s % 3600) / 60, s = total_s % 60;
-  std::string out;
+  const uint64_t total_s = ms / 1000;
+  const uint64_t h = total_s / 3600, m = (total_s % 3600) / 60, s = total_s % 60;
   if (h) out += std::to_string(h) + "h";
   if (m) out += std::to_string(m) + "m";
   if (s) out += std::to_string(s) + "s";

@@ -9,10 +9,12 @@
 
 #include "engine/expression.h"
 #include "engine/inputs.h"
+#include "engine/json_parse.h"
 #include "engine/poll_loop.h"
 #include "engine/retry_policy.h"
 #include "engine/step_error.h"
 #include "engine/step_registry.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -344,7 +346,7 @@ Json Executor::dry_run_action(const Step& step, Json& scope, const std::string& 
   if (!step.if_expr.empty()) line += " if " + step.if_expr;
   options_.print(line);
   for (const auto& [key, value] : shown.items())
-    options_.print("    " + key + ": " + services_.redactor.redact(value.is_string() ? value.get<std::string>() : value.dump()));
+    options_.print("    " + key + ": " + services_.redactor.redact(value.is_string() ? value.get<std::string>() : dump_json(value)));
   return shown;
 }
 
@@ -423,6 +425,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
         outputs = type->run(ctx);
       }
       if (!outputs.is_object()) outputs = Json{{"result", outputs}};
+      make_valid_utf8(outputs);  // outside text is bytes until here: later steps and the journal need UTF-8
       Duration took = clock.now() - started;
       if (attempts > 1)
         log.info("succeeded on attempt " + std::to_string(attempts) + "/" + std::to_string(retry.attempts) + " after " +
@@ -503,7 +506,7 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
   if (!step.concurrency_expr.empty()) {
     try {
       Json v = ExpressionEvaluator(scope).resolve(step.concurrency_expr);
-      if (v.is_string()) v = Json::parse(v.get<std::string>(), nullptr, false);
+      if (v.is_string()) v = parse_json_limited(v.get<std::string>());
       if (!v.is_number_integer() || v.get<int>() < 1) throw ExpressionError("gave " + v.dump() + ", not a whole number of at least 1");
       concurrency = v.get<int>();
     } catch (const ExpressionError& e) {

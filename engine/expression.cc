@@ -7,6 +7,7 @@
 
 #include "engine/expression_functions.h"
 #include "engine/lua_state.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -232,7 +233,7 @@ std::string interpolation_text(const Json& value) {
     if (std::abs(d) < 1e15 && d == std::trunc(d))
       return std::to_string(static_cast<int64_t>(d));
   }
-  return value.dump();
+  return dump_json(value);
 }
 
 bool is_truthy(const Json& value) {

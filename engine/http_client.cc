@@ -10,6 +10,7 @@
 
 #include "engine/expression.h"
 #include "engine/step_error.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -213,10 +214,10 @@ HttpRequest request_from_json(const Json& spec, const std::string& default_metho
   for (const auto& [k, v] : headers.items())
     request.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
   if (spec.contains("json")) {
-    request.body = spec["json"].dump();
+    request.body = dump_json(spec["json"]);
     request.headers.emplace_back("Content-Type", "application/json");
   } else if (spec.contains("body")) {
-    request.body = spec["body"].is_string() ? spec["body"].get<std::string>() : spec["body"].dump();
+    request.body = spec["body"].is_string() ? spec["body"].get<std::string>() : dump_json(spec["body"]);
   }
   if (const Json sig = spec.value("aws_sigv4", Json()); sig.is_object()) {
     request.aws_sigv4 = "aws:amz:" + sig.value("region", std::string("us-east-1")) + ":" + sig.value("service", std::string("s3"));

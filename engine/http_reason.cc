@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "engine/json.h"
+#include "engine/json_parse.h"
 
 namespace flowrun {
 namespace {
@@ -67,7 +68,12 @@ std::string error_reason(std::string_view body) {
   size_t first = body.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return {};
   if (body[first] == '{' && body.size() <= (1u << 20)) {
-    Json j = Json::parse(body, nullptr, false);
+    Json j;
+    try {
+      j = parse_json_limited(body);
+    } catch (const std::exception&) {
+      j = Json(Json::value_t::discarded);  // nested too deep: read as text
+    }
     if (!j.is_discarded()) {
       std::string reason = one_line(json_reason(j));
       if (!reason.empty()) return reason;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "engine/expression.h"
+#include "engine/json_parse.h"
 
 extern char** environ;
 
@@ -50,7 +51,12 @@ std::optional<Json> coerce(const std::string& text, const std::string& type) {
     return std::nullopt;
   }
   if (type == "list" || type == "map") {
-    Json parsed = Json::parse(text, nullptr, false);
+    Json parsed;
+    try {
+      parsed = parse_json_limited(text);
+    } catch (const std::exception&) {
+      return std::nullopt;  // nested too deep
+    }
     if (parsed.is_discarded() || (type == "list" ? !parsed.is_array() : !parsed.is_object())) return std::nullopt;
     return parsed;
   }

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "engine/redactor.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -87,7 +88,7 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
       // Reading the schema fails on a file that is not a database; quick_check finds damage.
       auto check = db.query("PRAGMA quick_check");
       if (check.empty() || check[0].begin().value() != "ok")
-        throw SqliteError(check.empty() ? "quick_check returned nothing" : check[0].begin().value().dump());
+        throw SqliteError(check.empty() ? "quick_check returned nothing" : dump_json(check[0].begin().value()));
     }
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     db.exec(kSchema);
@@ -113,7 +114,7 @@ void Journal::create_run(const RunRow& run) {
   db_.query(
       "INSERT INTO runs (id, workflow_path, workflow_name, content_hash, inputs, status, started_ms, updated_ms) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      {run.id, run.workflow_path, run.workflow_name, run.content_hash, run.inputs.dump(), run.status, run.started_ms,
+      {run.id, run.workflow_path, run.workflow_name, run.content_hash, dump_json(run.inputs), run.status, run.started_ms,
        run.started_ms});
 }
 
@@ -137,7 +138,7 @@ std::vector<RunRow> Journal::recent_runs(int limit) {
 void Journal::set_run_status(const std::string& id, const std::string& status, const std::string& error) {
   std::lock_guard lock(mutex_);
   commit_waiting_locked();
-  db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, error, wall_clock_ms(), id});
+  db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, valid_utf8(error), wall_clock_ms(), id});
 }
 
 int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep) {
@@ -322,8 +323,10 @@ class JournalRecorder final : public ExecutionRecorder {
 
   void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
                      const std::string& error_kind, const std::string& error, Durability durability) override {
-    std::string redacted_outputs = redactor_.redact_json(outputs).dump();
-    std::string redacted_error = redactor_.redact(error);
+    // Outputs and messages hold bytes from outside: stored as valid UTF-8, so reading them back
+    // as JSON and printing them never throws.
+    std::string redacted_outputs = dump_json(redactor_.redact_json(outputs));
+    std::string redacted_error = valid_utf8(redactor_.redact(error));
     std::lock_guard lock(journal_.mutex_);
     const int64_t now = wall_clock_ms();
     Journal::StepRow& row = row_for(path, now);
@@ -337,7 +340,7 @@ class JournalRecorder final : public ExecutionRecorder {
   }
 
   void event(const std::string& path, const std::string& kind, const std::string& message) override {
-    std::string redacted = redactor_.redact(message);
+    std::string redacted = valid_utf8(redactor_.redact(message));
     std::lock_guard lock(journal_.mutex_);
     journal_.commit_waiting_locked([&] {
       journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/duration.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -42,7 +43,7 @@ std::string run_details(const RunRow& run, const std::vector<Json>& steps) {
       << "workflow  " << run.workflow_name << " (" << run.workflow_path << ")\n"
       << "status    " << run.status << (run.error.empty() ? "" : ": " + run.error) << "\n"
       << "started   " << format_time_ms(run.started_ms) << ", last change " << format_time_ms(run.updated_ms) << "\n"
-      << "inputs    " << run.inputs.dump() << "\n\n";
+      << "inputs    " << dump_json(run.inputs) << "\n\n";
   out << pad("STEP", 40) << pad("STATUS", 11) << pad("TRIES", 6) << "TIME\n";
   for (const auto& s : steps) {
     std::string path = s["path"];

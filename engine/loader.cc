@@ -13,6 +13,7 @@
 #include "engine/expression_functions.h"
 #include "engine/lua_step.h"
 #include "engine/step_registry.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -814,6 +815,7 @@ LoadResult load_workflow_text(const std::string& text, const std::string& path, 
                               const std::filesystem::path& project_root) {
   LoadResult result;
   result.source = text;
+  check_valid_utf8(text, path, result.diagnostics);
   Loader loader(path, registry, project_root);
   result.workflow = loader.load(text, result.diagnostics);
   return result;

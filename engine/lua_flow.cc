@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "engine/http_client.h"
+#include "engine/json_parse.h"
 #include "engine/line_splitter.h"
 #include "engine/lua_flow_support.h"
 #include "engine/process_runner.h"
@@ -74,7 +75,7 @@ int flow_json_encode(lua_State* L, FlowRuntime& rt) {
 
 int flow_json_decode(lua_State* L, FlowRuntime& rt) {
   std::string text = arg_string(L, 1, "JSON text");
-  Json value = Json::parse(text, nullptr, false);
+  Json value = parse_json_limited(text);
   if (value.is_discarded()) throw StepError::permanent("flow.json.decode: not valid JSON");
   rt.lua->push_json(value);
   return 1;
@@ -89,7 +90,7 @@ int flow_http(lua_State* L, FlowRuntime& rt) {
   request.timeout = rt.ctx->bounded(request.timeout);
   HttpResponse response = rt.ctx->services().http.send(request, rt.ctx->cancel());
   Json out = {{"status", response.status}, {"headers", response.headers}, {"body", response.body}};
-  Json parsed = Json::parse(response.body, nullptr, false);
+  Json parsed = parse_json_limited(response.body);
   if (!parsed.is_discarded()) out["json"] = parsed;
   if (auto ra = parse_retry_after(response)) out["retry_after"] = static_cast<double>(ra->count()) / 1000.0;
   rt.lua->push_json(out);
@@ -141,7 +142,7 @@ int flow_http_lines(lua_State* L, FlowRuntime& rt) {
     if (jsonl && line.find_first_not_of(" \t") == std::string_view::npos) return;
     lua_pushvalue(L, 2);
     if (jsonl) {
-      Json value = Json::parse(line, nullptr, false);
+      Json value = parse_json_limited(line);
       if (value.is_discarded())
         throw StepError::permanent("line " + std::to_string(splitter.lines()) + " of " + request.url +
                                    " is not JSON: " + std::string(line.substr(0, 80)));

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/json_parse.h"
+#include "engine/utf8.h"
+
 namespace flowrun {
 namespace {
 
@@ -201,7 +204,22 @@ void push_flow_error(lua_State* L, const std::string& message, ErrorKind kind) {
 }
 
 void LuaState::push_json(const Json& value) {
-  luaL_checkstack(L_, 4, "JSON nesting");
+  const int top = lua_gettop(L_);
+  try {
+    push_json_at(value, 0);
+  } catch (...) {
+    lua_settop(L_, top);  // the tables made so far are dropped
+    throw;
+  }
+}
+
+void LuaState::push_json_at(const Json& value, int depth) {
+  // Recursion per level: bounded like parsed JSON, so no value overflows the C++ stack here.
+  if (depth > kMaxJsonDepth)
+    throw LuaError("value nested deeper than " + std::to_string(kMaxJsonDepth) + " levels to convert to Lua",
+                   ErrorKind::kPermanent);
+  // lua_checkstack, not luaL_checkstack: a Lua error would longjmp over C++ frames.
+  if (!lua_checkstack(L_, 4)) throw LuaError("out of Lua stack converting JSON to Lua", ErrorKind::kPermanent);
   switch (value.type()) {
     case Json::value_t::null:
     case Json::value_t::discarded: lua_pushnil(L_); break;
@@ -219,7 +237,7 @@ void LuaState::push_json(const Json& value) {
       lua_createtable(L_, static_cast<int>(value.size()), 0);
       lua_Integer i = 1;
       for (const auto& item : value) {
-        push_json(item);
+        push_json_at(item, depth + 1);
         lua_rawseti(L_, -2, i++);
       }
       luaL_setmetatable(L_, kArrayMarker);
@@ -228,7 +246,7 @@ void LuaState::push_json(const Json& value) {
     case Json::value_t::object: {
       lua_createtable(L_, 0, static_cast<int>(value.size()));
       for (const auto& [k, v] : value.items()) {
-        push_json(v);
+        push_json_at(v, depth + 1);
         lua_setfield(L_, -2, k.c_str());
       }
       break;
@@ -236,10 +254,20 @@ void LuaState::push_json(const Json& value) {
   }
 }
 
-Json LuaState::to_json(int index) { return to_json_at(lua_absindex(L_, index), 0); }
+Json LuaState::to_json(int index) {
+  const int top = lua_gettop(L_);
+  try {
+    return to_json_at(lua_absindex(L_, index), 0);
+  } catch (...) {
+    lua_settop(L_, top);  // an error deep inside leaves keys and values pushed: drop them
+    throw;
+  }
+}
 
 Json LuaState::to_json_at(int index, int depth) {
   if (depth > kMaxDepth) throw LuaError("value nested too deeply to convert to JSON", ErrorKind::kPermanent);
+  // Each level pushes a key and a value; Lua guarantees only LUA_MINSTACK free slots.
+  if (!lua_checkstack(L_, 4)) throw LuaError("out of Lua stack converting a value to JSON", ErrorKind::kPermanent);
   switch (lua_type(L_, index)) {
     case LUA_TNIL:
     case LUA_TNONE: return nullptr;
@@ -254,7 +282,7 @@ Json LuaState::to_json_at(int index, int depth) {
     case LUA_TSTRING: {
       size_t len = 0;
       const char* s = lua_tolstring(L_, index, &len);
-      return std::string(s, len);
+      return valid_utf8(std::string_view(s, len));  // Lua strings are bytes; JSON strings are UTF-8
     }
     case LUA_TTABLE: {
       bool marked_array = false;
@@ -284,7 +312,9 @@ Json LuaState::to_json_at(int index, int depth) {
       while (lua_next(L_, index)) {
         std::string key;
         if (lua_type(L_, -2) == LUA_TSTRING) {
-          key = lua_tostring(L_, -2);
+          size_t len = 0;
+          const char* k = lua_tolstring(L_, -2, &len);
+          key = valid_utf8(std::string_view(k, len));
         } else if (lua_type(L_, -2) == LUA_TNUMBER) {
           lua_pushvalue(L_, -2);
           key = lua_tostring(L_, -1);

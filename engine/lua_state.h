@@ -59,9 +59,10 @@ class LuaState {
   void protected_call(int nargs, int nresults);
 
   // Pushes a JSON value: objects and arrays become tables (arrays keep a marker so that an
-  // empty one converts back to []), null becomes nil.
+  // empty one converts back to []), null becomes nil. Throws LuaError past 512 levels.
   void push_json(const Json& value);
-  // Converts the value at `index`. Throws LuaError for functions, userdata or deep nesting.
+  // Converts the value at `index`; strings and keys become valid UTF-8 (invalid bytes turn into
+  // U+FFFD). Throws LuaError for functions, userdata or nesting deeper than 64 levels.
   Json to_json(int index);
 
   // Sets a global in the sandbox.
@@ -74,6 +75,7 @@ class LuaState {
   static void hook(lua_State* L, ::lua_Debug* ar);
   void open_sandbox();
   Json to_json_at(int index, int depth);
+  void push_json_at(const Json& value, int depth);
 
   lua_State* L_ = nullptr;
   LuaLimits limits_;

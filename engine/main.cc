@@ -575,7 +575,7 @@ int cmd_runs(int argc, char** argv) {
     for (const auto& r : runs)
       out.push_back({{"id", r.id}, {"workflow", r.workflow_name}, {"path", r.workflow_path}, {"status", r.status},
                      {"started_ms", r.started_ms}, {"owner_pid", r.owner_pid}, {"error", r.error}});
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
     std::cout << runs_table(runs);
   }
@@ -601,7 +601,7 @@ int cmd_show(int argc, char** argv) {
   if (json) {
     std::cout << Json{{"id", run->id}, {"status", run->status}, {"workflow", run->workflow_name}, {"steps", steps},
                       {"events", journal->events(run_id)}}
-                     .dump(2)
+                     .dump(2, ' ', false, Json::error_handler_t::replace)
               << "\n";
   } else {
     std::cout << run_details(*run, steps);

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "engine/utf8.h"
+
 namespace flowrun {
 namespace {
 
@@ -20,7 +22,7 @@ void bind(sqlite3* db, sqlite3_stmt* stmt, int index, const Json& value) {
     const auto& s = value.get_ref<const std::string&>();
     rc = sqlite3_bind_text(stmt, index, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   } else {
-    std::string s = value.dump();
+    std::string s = dump_json(value);
     rc = sqlite3_bind_text(stmt, index, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
   }
   if (rc != SQLITE_OK) throw SqliteError(std::string("cannot bind parameter: ") + sqlite3_errmsg(db));

@@ -7,6 +7,7 @@
 #include "engine/cancel_token.h"
 #include "engine/clock.h"
 #include "engine/json.h"
+#include "engine/json_parse.h"  // steps parse JSON from outside with parse_json_limited
 #include "engine/logging.h"
 
 namespace flowrun {

@@ -122,7 +122,7 @@ class ExecStep final : public StepType {
                                              (detail.empty() ? "" : ": " + detail));
     }
     if (ctx.bool_param("parse_json", false)) {
-      Json parsed = Json::parse(r.out, nullptr, false);
+      Json parsed = parse_json_limited(r.out);
       if (parsed.is_discarded()) throw StepError::permanent(spec.argv[0] + " did not print valid JSON");
       outputs["json"] = parsed;
     }

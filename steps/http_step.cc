@@ -42,7 +42,7 @@ class HttpStep final : public StepType {
     ctx.log().debug(req.method + " " + req.url);
     HttpResponse resp = ctx.services().http.send(req, ctx.cancel());
     Json outputs = {{"status", resp.status}, {"headers", resp.headers}};
-    Json parsed = resp.body.empty() ? Json() : Json::parse(resp.body, nullptr, false);
+    Json parsed = resp.body.empty() ? Json() : parse_json_limited(resp.body);
     if (!parsed.is_discarded() && !resp.body.empty()) outputs["json"] = parsed;
     else outputs["body"] = resp.body;
 

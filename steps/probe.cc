@@ -10,7 +10,7 @@ namespace flowrun {
 namespace {
 
 Json object_from(const std::string& text, const std::string& what) {
-  Json j = Json::parse(text, nullptr, false);
+  Json j = parse_json_limited(text);
   if (j.is_discarded() || !j.is_object())
     throw StepError::transient(what + " gave no JSON object: " + text.substr(0, 200));
   return j;

@@ -40,7 +40,7 @@ class QueueStep final : public StepType {
       throw StepError::http(r.status, req.method + " " + req.url + " returned HTTP " + std::to_string(r.status) + ": " +
                                           error_reason(r.body),
                             parse_retry_after(r));
-    Json body = Json::parse(r.body, nullptr, false);
+    Json body = parse_json_limited(r.body);
     Json out = {{"status", r.status}, {"count", nullptr}};
     if (!body.is_discarded()) out["json"] = body;
     std::string field = ctx.string_param("count_field");

@@ -6,6 +6,7 @@
 #include "engine/process_runner.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
+#include "engine/utf8.h"
 #include "engine/workflow.h"
 #include "steps/probe.h"
 #include "steps/simple_steps.h"
@@ -110,7 +111,7 @@ class RestartContainerStep final : public StepType {
           ctx.log().info("healthy after " + format_duration(ctx.clock().now() - started));
           return true;
         }
-        last = "not yet: " + obs.dump();
+        last = "not yet: " + dump_json(obs);
       } catch (const StepError& e) {
         if (e.kind() != ErrorKind::kTransient) throw;
         last = e.what();

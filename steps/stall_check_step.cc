@@ -8,6 +8,7 @@
 #include "engine/expression.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
+#include "engine/utf8.h"
 #include "engine/workflow.h"
 #include "steps/probe.h"
 #include "steps/simple_steps.h"
@@ -40,7 +41,7 @@ std::string progress_line(const Json& obs, std::optional<double> per_minute) {
     name[0] = static_cast<char>(std::toupper(name[0]));
     line += (line.empty() ? "" : " | ") + name + ": " + number_text(obs[field]);
   }
-  return line.empty() ? obs.dump() : line;
+  return line.empty() ? dump_json(obs) : line;
 }
 
 struct RecoveryGuard {
@@ -102,7 +103,7 @@ class StallPoller final : public Poller {
     try {
       return probe_condition(condition, obs);
     } catch (const ExpressionError& e) {
-      throw StepError::permanent("condition `" + condition + "` on " + obs.dump() + ": " + e.what());
+      throw StepError::permanent("condition `" + condition + "` on " + dump_json(obs) + ": " + e.what());
     }
   }
 

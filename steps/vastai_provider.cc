@@ -67,7 +67,7 @@ class VastaiProvider final : public InstanceProvider {
     if (f.max_price) q["dph_total"] = {{"lte", *f.max_price}};
     if (f.min_reliability) q["reliability"] = {{"gte", *f.min_reliability}};
     HttpResponse r = call_json(ctx, "POST", "/bundles/", q);
-    Json j = Json::parse(r.body, nullptr, false);
+    Json j = parse_json_limited(r.body);
     if (!j.is_object() || !j.value("offers", Json()).is_array())
       throw StepError::transient("offer search returned no offers list");
     std::vector<Offer> offers;
@@ -97,7 +97,7 @@ class VastaiProvider final : public InstanceProvider {
     // Not retried on 5xx or a lost connection: the instance may exist all the same, and the
     // caller looks for it by label before renting again. A 429 was not processed: retried.
     HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
-    Json j = Json::parse(r.body, nullptr, false);
+    Json j = parse_json_limited(r.body);
     if (r.status == 404 || r.status == 410 || (j.is_object() && j.value("error", Json()) == "no_such_ask"))
       throw OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
     // A 2xx that is not JSON is a reply lost on the way (a proxy, a dropped connection): the
@@ -114,7 +114,7 @@ class VastaiProvider final : public InstanceProvider {
   std::optional<InstanceState> get(const std::string& id, StepContext& ctx) override {
     HttpResponse r = call_json(ctx, "GET", "/instances/" + id + "/", Json(), {{"owner", "me"}}, {404});
     if (r.status == 404) return std::nullopt;
-    Json j = Json::parse(r.body, nullptr, false);
+    Json j = parse_json_limited(r.body);
     if (!j.is_object()) throw StepError::transient("instance " + id + ": the API returned no JSON");
     const Json row = j.value("instances", Json());
     if (!row.is_object()) return std::nullopt;  // {"instances": null}: unknown or destroyed
@@ -129,7 +129,7 @@ class VastaiProvider final : public InstanceProvider {
       Json query = {{"select_filters", filters.dump()}, {"limit", 25}};
       if (!token.empty()) query["after_token"] = token;
       HttpResponse r = call_json(ctx, "GET", "/api/v1/instances/", Json(), query);
-      Json j = Json::parse(r.body, nullptr, false);
+      Json j = parse_json_limited(r.body);
       if (!j.is_object()) throw StepError::transient("instance list: the API returned no JSON");
       const Json rows = j.value("instances", Json::array());
       for (const Json& row : rows)
@@ -144,7 +144,7 @@ class VastaiProvider final : public InstanceProvider {
     HttpResponse r = call_json(ctx, "PUT", "/instances/request_logs/" + id + "/",
                                {{"tail", std::to_string(tail_lines)}}, Json(), {404});
     if (r.status == 404) throw StepError::permanent("instance " + id + " does not exist: " + reply_message(r));
-    Json j = Json::parse(r.body, nullptr, false);
+    Json j = parse_json_limited(r.body);
     std::string url = j.is_object() ? text_of(j.value("result_url", Json())) : "";
     if (url.empty()) throw StepError::transient("instance " + id + " logs: " + reply_message(r));
     // The log is uploaded to result_url a moment later; until then it answers 403/404.
@@ -163,7 +163,7 @@ class VastaiProvider final : public InstanceProvider {
   bool destroy(const std::string& id, StepContext& ctx) override {
     HttpResponse r = call_json(ctx, "DELETE", "/instances/" + id + "/", Json::object(), Json(), {404});
     if (r.status == 404) return false;
-    Json j = Json::parse(r.body, nullptr, false);
+    Json j = parse_json_limited(r.body);
     if (j.is_object() && j.value("success", Json()) == false) {
       if (j.value("error", Json()) == "not_found" || j.value("error", Json()) == "no_such_instance") return false;
       throw StepError::transient("destroying instance " + id + " failed: " + reply_message(r));
@@ -207,7 +207,7 @@ class VastaiProvider final : public InstanceProvider {
         HttpResponse r = ctx.services().http.send(req, ctx.cancel());
         const bool success = r.status >= 200 && r.status < 300;
         bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
-        if (ok && success && want_json && Json::parse(r.body, nullptr, false).is_discarded())
+        if (ok && success && want_json && parse_json_limited(r.body).is_discarded())
           throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
                                      std::to_string(r.body.size()) + " bytes)");
         if (ok) return r;

@@ -5,13 +5,13 @@
 
 #include <cstdlib>
 #include <functional>
-#include <regex>
 
 #include "engine/http_client.h"
 #include "engine/poll_loop.h"
 #include "engine/process_runner.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
+#include "engine/user_regex.h"
 #include "engine/workflow.h"
 #include "steps/instance_steps.h"
 #include "steps/file_follower.h"
@@ -20,8 +20,6 @@
 namespace flowrun {
 namespace {
 
-constexpr size_t kMatchLimit = 16 * 1024;  // std::regex recurses per character: bound what it sees
-
 // A literal substring, or {regex: "..."}.
 class LinePattern {
  public:
@@ -29,8 +27,7 @@ class LinePattern {
     LinePattern p;
     if (v.is_object() && v.value("regex", Json()).is_string()) {
       p.text_ = v["regex"];
-      p.regex_ = std::regex(p.text_, std::regex::ECMAScript);
-      p.is_regex_ = true;
+      p.regex_.emplace(p.text_);
     } else if (v.is_string()) {
       p.text_ = v;
     } else {
@@ -39,11 +36,11 @@ class LinePattern {
     return p;
   }
   bool matches(std::string_view line) const {
-    if (!is_regex_) return line.find(text_) != std::string_view::npos;
-    return std::regex_search(line.data(), line.data() + std::min(line.size(), kMatchLimit), regex_);
+    if (!regex_) return line.find(text_) != std::string_view::npos;
+    return regex_->search(line);
   }
   const std::string& text() const { return text_; }
-  bool is_regex() const { return is_regex_; }
+  bool is_regex() const { return regex_.has_value(); }
   // For a substring: whether it occurs anywhere in `text` (many lines at once).
   bool occurs_in(std::string_view text) const {
     return ::memmem(text.data(), text.size(), text_.data(), text_.size()) != nullptr;
@@ -51,16 +48,14 @@ class LinePattern {
 
  private:
   std::string text_;
-  std::regex regex_;
-  bool is_regex_ = false;
+  std::optional<UserRegex> regex_;
 };
 
 // capture: NAME: "regex with one group" | {pattern, validate, required}
 struct Capture {
   std::string name;
-  std::regex pattern;
-  std::optional<std::regex> validate;
-  std::string validate_text;
+  std::optional<UserRegex> pattern;
+  std::optional<UserRegex> validate;
   bool required = true;
 };
 
@@ -72,11 +67,8 @@ std::vector<Capture> captures_from(const Json& spec) {
     c.name = name;
     const Json pattern = v.is_object() ? v.value("pattern", Json()) : v;
     if (!pattern.is_string()) throw StepError::permanent("capture '" + name + "' needs a pattern");
-    c.pattern = std::regex(pattern.get<std::string>(), std::regex::ECMAScript);
-    if (v.is_object() && v.value("validate", Json()).is_string()) {
-      c.validate_text = v["validate"];
-      c.validate = std::regex(c.validate_text, std::regex::ECMAScript);
-    }
+    c.pattern.emplace(pattern.get<std::string>());
+    if (v.is_object() && v.value("validate", Json()).is_string()) c.validate.emplace(v["validate"].get<std::string>());
     if (v.is_object() && v.value("required", Json()).is_boolean()) c.required = v["required"];
     out.push_back(std::move(c));
   }
@@ -105,7 +97,7 @@ class MarkerPoller final : public Poller {
     marker_ = LinePattern::from(with.value("marker", Json()));
     for (const Json& p : with.value("fail_on", Json::array())) fail_on_.push_back(LinePattern::from(p));
     captures_ = captures_from(with.value("capture", Json()));
-    if (with.value("progress", Json()).is_string()) progress_ = std::regex(with["progress"].get<std::string>());
+    if (with.value("progress", Json()).is_string()) progress_.emplace(with["progress"].get<std::string>());
     std::string show = ctx.string_param("show_logs", "all");
     show_ = show == "none" ? ShowLogs::kNone : show == "new" ? ShowLogs::kNew : ShowLogs::kAll;
     prefix_ = ctx.string_param("prefix", "| ");
@@ -180,14 +172,12 @@ class MarkerPoller final : public Poller {
 
   // Checks one new line; returns why the step fails, if it does.
   std::optional<std::string> scan(std::string_view line, StepContext& ctx) {
-    std::string probe;
-    if (!captures_.empty() || progress_) probe.assign(line.substr(0, kMatchLimit));
     for (auto& c : captures_) {
-      std::smatch m;
-      if (!std::regex_search(probe, m, c.pattern)) continue;
-      std::string value = m.size() > 1 ? m[1].str() : m[0].str();
-      if (c.validate && !std::regex_search(value, *c.validate)) {
-        ctx.log().warn("captured " + c.name + " '" + value + "' does not match " + c.validate_text + "; ignored");
+      if (!c.pattern->search(line, groups_)) continue;
+      // The first group when the pattern has one (empty if it did not take part), else the match.
+      std::string value(groups_.size() > 1 ? groups_[1].value_or("") : groups_[0].value_or(""));
+      if (c.validate && !c.validate->search(value)) {
+        ctx.log().warn("captured " + c.name + " '" + value + "' does not match " + c.validate->pattern() + "; ignored");
         continue;
       }
       captured_[c.name] = value;
@@ -195,19 +185,18 @@ class MarkerPoller final : public Poller {
     if (!marker_line_.empty()) return std::nullopt;  // after the marker only captures count
     for (const auto& p : fail_on_)
       if (p.matches(line)) return "the log matched fail_on '" + p.text() + "': " + std::string(line);
-    if (progress_) report_progress(probe, ctx);
+    if (progress_) report_progress(line, ctx);
     if (marker_.matches(line)) marker_line_.assign(line);
     return std::nullopt;
   }
 
-  void report_progress(const std::string& line, StepContext& ctx) {
-    std::smatch m;
-    if (!std::regex_search(line, m, *progress_) || m.size() < 2) return;
+  void report_progress(std::string_view line, StepContext& ctx) {
+    if (!progress_->search(line, groups_) || groups_.size() < 2) return;
     // (done)/(total) when two groups matched, (percent) when one did; alternatives may leave
     // groups unmatched, so take the matched ones in order.
     std::vector<std::string> groups;
-    for (size_t i = 1; i < m.size(); ++i)
-      if (m[i].matched) groups.push_back(m[i].str());
+    for (size_t i = 1; i < groups_.size(); ++i)
+      if (groups_[i]) groups.emplace_back(*groups_[i]);
     double percent = 0;
     try {
       if (groups.size() >= 2) percent = 100.0 * std::stod(groups[0]) / std::stod(groups[1]);
@@ -223,7 +212,7 @@ class MarkerPoller final : public Poller {
     last_decile_ = decile;
     char pct[16];
     std::snprintf(pct, sizeof pct, "%3.0f%%", percent);
-    ctx.log().info("progress " + progress_bar(percent) + " " + pct + " (" + m[0].str() + ")");
+    ctx.log().info("progress " + progress_bar(percent) + " " + pct + " (" + std::string(groups_[0].value_or("")) + ")");
   }
 
   PollResult finish() {
@@ -367,7 +356,8 @@ class MarkerPoller final : public Poller {
   LinePattern marker_;
   std::vector<LinePattern> fail_on_;
   std::vector<Capture> captures_;
-  std::optional<std::regex> progress_;
+  std::optional<UserRegex> progress_;
+  RegexGroups groups_;  // reused by every search, so a line costs no allocation for it
   ShowLogs show_ = ShowLogs::kAll;
   std::string prefix_;
   int tail_ = 1000;
@@ -429,11 +419,9 @@ class WaitForMarkerStep final : public StepType {
     if (sources != 1) problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");
     auto check_regex = [&](const std::string& param, const Json& v) {
       if (!v.is_string() || v.get<std::string>().find("${{") != std::string::npos) return;
-      try {
-        std::regex re(v.get<std::string>());
-      } catch (const std::regex_error& e) {
-        problems.emplace_back(param, "'" + v.get<std::string>() + "' is not a valid regex: " + e.what());
-      }
+      if (auto error = UserRegex::syntax_error(v.get<std::string>()))
+        problems.emplace_back(param, "'" + v.get<std::string>() + "' is not a valid regex: " + *error +
+                                         " (RE2 syntax: no backreferences or lookaround)");
     };
     if (with.contains("marker") && with["marker"].is_object()) check_regex("marker", with["marker"].value("regex", Json()));
     if (with.contains("progress")) check_regex("progress", with["progress"]);
@@ -455,8 +443,8 @@ class WaitForMarkerStep final : public StepType {
   std::unique_ptr<Poller> start_polling(StepContext& ctx) const override {
     try {
       return std::make_unique<MarkerPoller>(ctx);
-    } catch (const std::regex_error& e) {
-      throw StepError::permanent(std::string("a pattern is not a valid regex: ") + e.what());
+    } catch (const RegexError& e) {
+      throw StepError::permanent(e.what());
     }
   }
 };

@@ -14,9 +14,9 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
   cat build-fuzz/configure.log
   exit 1
 }
-cmake --build build-fuzz -j2 --target fuzz_loader fuzz_expression
+cmake --build build-fuzz -j2 --target fuzz_loader fuzz_expression fuzz_json_body fuzz_log_scanner
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
-for target in loader expression; do
+for target in loader expression json_body log_scanner; do
   corpus=build-fuzz/corpus/$target
   findings=build-fuzz/findings/$target
   mkdir -p "$corpus" "$findings"

@@ -7,6 +7,8 @@ packages=(
   # libraries (see shared BUILD-NOTES)
   libyaml-cpp-dev libboost-dev libboost-filesystem-dev libboost-system-dev libcurl4-openssl-dev
   nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
+  # RE2: the linear-time engine for user-supplied regexes
+  libre2-dev
   # the test simulators are small Python programs (standard library only)
   python3
   # the short libFuzzer run in the suite (tools/fuzz.sh): clang with its sanitizer and fuzzer runtimes

@@ -28,3 +28,21 @@ TEST_CASE("durations format for people", "[duration]") {
   CHECK(format_duration(Duration(90s)) == "1m30s");
   CHECK(format_duration(Duration(2h)) == "2h");
 }
+
+TEST_CASE("hostile: durations over 100 years are refused, however many digits", "[hostile][duration]") {
+  CHECK(parse_duration("36525d") == kMaxDuration);
+  for (const char* bad : {"36526d", "106752d", "99999999999999999999d", "1e400s", "876601h",
+                          "36525d1ms"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_duration(bad).has_value());
+  }
+  CHECK_FALSE(parse_duration(std::string(400, '9') + "ms").has_value());
+}
+
+TEST_CASE("hostile: format_duration is total: any count gives a string", "[hostile][duration]") {
+  CHECK(format_duration(Duration(-1500)) == "-1.5s");
+  CHECK(format_duration(Duration(-90'000)) == "-1m30s");
+  CHECK(format_duration(Duration::min()) == "-2562047788015h12m55s");
+  CHECK(format_duration(Duration::max()) == "2562047788015h12m55s");
+  CHECK(format_duration(kMaxDuration) == "876600h");
+}

@@ -107,3 +107,31 @@ TEST_CASE("JSON round-trips through Lua tables", "[lua]") {
   CHECK(run(lua, "return {[1]='a', x='b'}") == Json({{"1", "a"}, {"x", "b"}}));
   CHECK_THROWS_AS(run(lua, "return {f = print}"), LuaError);
 }
+
+TEST_CASE("hostile: Lua strings that are not UTF-8 convert to valid JSON, keys included", "[hostile][lua]") {
+  LuaState lua;
+  Json v = run(lua, "return {s = string.char(99, 97, 102, 233), [string.char(255)] = 1}");
+  CHECK(v["s"] == "caf\xEF\xBF\xBD");
+  CHECK(v.contains("\xEF\xBF\xBD"));
+  CHECK_NOTHROW(v.dump());
+}
+
+TEST_CASE("hostile: a Lua table nested 100,000 deep is a clear error, not a stack overflow", "[hostile][lua]") {
+  LuaState lua;
+  CHECK(error_of(lua, "local t = {} for i = 1, 100000 do t = {t} end return t") ==
+        "value nested too deeply to convert to JSON");
+  // A cycle is the same error.
+  CHECK(error_of(lua, "local t = {} t.self = t return t") == "value nested too deeply to convert to JSON");
+  // A JSON value deeper than the parse limit is refused on the way into Lua as well.
+  Json deep = Json::array();
+  for (int i = 0; i < 600; ++i) {
+    Json outer = Json::array();
+    outer.push_back(std::move(deep));
+    deep = std::move(outer);
+  }
+  const int top = lua_gettop(lua.get());
+  CHECK_THROWS_WITH(lua.push_json(deep), "value nested deeper than 512 levels to convert to Lua");
+  CHECK(lua_gettop(lua.get()) == top);  // the stack is balanced after the error
+  // The state still works after both errors.
+  CHECK(run(lua, "return {a = {b = {c = 1}}}")["a"]["b"]["c"] == 1);
+}

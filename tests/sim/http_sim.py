@@ -5,9 +5,10 @@ Usage: http_sim.py SCRIPT.json [--log REQUESTS.jsonl] [--lifetime SECONDS]
 
 SCRIPT maps "METHOD /path" (or "/path" for any method) to a list of responses, served in
 order; the last one repeats. A response is {"status": 200, "headers": {...}, "json": ...}
-or {"body": "text"}, with an optional "delay" in seconds and "drop": true to close the
-connection without answering. Every request is appended to the log as one JSON line
-{"method", "path", "query", "headers", "body"}. The first line on stdout is the port.
+or {"body": "text"} (or {"body_hex": "636166e9"}: bytes that need not be UTF-8), with an
+optional "delay" in seconds and "drop": true to close the connection without answering.
+Every request is appended to the log as one JSON line {"method", "path", "query", "headers",
+"body"}. The first line on stdout is the port.
 """
 import json
 import threading
@@ -56,6 +57,9 @@ def main():
             if "json" in response:
                 payload = json.dumps(response["json"]).encode()
                 content_type = "application/json"
+            elif "body_hex" in response:
+                payload = bytes.fromhex(response["body_hex"])
+                content_type = "text/plain"
             else:
                 payload = response.get("body", "").encode()
                 content_type = "text/plain"

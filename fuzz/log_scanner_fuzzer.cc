@@ -1,0 +1,50 @@
+// libFuzzer target: a log arriving in chunks, split into lines and scanned as wait-for-marker
+// scans them (a marker, fail_on, a capture with validate, progress) on RE2. The first byte picks
+// where the chunks are cut; the first line of the input is also compiled as a pattern, so
+// pattern syntax is fuzzed too. A RegexError for a bad pattern is expected; a crash, a
+// sanitizer report or a hang (a match that is not linear) is a finding.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/line_splitter.h"
+#include "engine/user_regex.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using flowrun::UserRegex;
+  static const UserRegex marker(R"(^DONE (\w+)$)");
+  static const UserRegex fail_on("^(x|y)*z");
+  static const UserRegex capture(R"(url=(\S+?)(?:\s|$))");
+  static const UserRegex validate(R"(^https?://)");
+  static const UserRegex progress(R"((\d+)/(\d+)|(\d+(?:\.\d+)?)%)");
+  if (size == 0) return 0;
+  const size_t cut = 1 + data[0] % 64;
+  const std::string_view log(reinterpret_cast<const char*>(data) + 1, size - 1);
+
+  std::optional<UserRegex> own;
+  const std::string first_line(log.substr(0, log.find('\n')));
+  try {
+    own.emplace(first_line);
+  } catch (const flowrun::RegexError&) {
+  }
+
+  flowrun::RegexGroups groups;
+  size_t hits = 0;
+  auto scan = [&](std::string_view line) {
+    if (marker.search(line, groups) && groups.size() != 2) __builtin_trap();
+    if (fail_on.search(line)) ++hits;
+    if (capture.search(line, groups) && groups[1] && validate.search(*groups[1])) ++hits;
+    if (progress.search(line, groups)) {
+      for (const auto& g : groups)
+        if (g && (g->data() < line.data() || g->data() + g->size() > line.data() + line.size())) __builtin_trap();
+    }
+    if (own && own->search(line, groups) && static_cast<int>(groups.size()) != own->groups() + 1) __builtin_trap();
+  };
+  flowrun::LineSplitter splitter;
+  for (size_t at = 0; at < log.size(); at += cut) splitter.feed(log.substr(at, cut), scan);
+  splitter.finish(scan);
+  (void)hits;
+  return 0;
+}
