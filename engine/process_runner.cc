@@ -229,7 +229,7 @@ class Supervision {
       tick = std::min(tick * 2, std::chrono::milliseconds(25));
       pump();
       if (group_gone()) break;
-      if (leader_reaped_) result.outlived = true;
+      if (leader_reaped_ && !stopping_) result.outlived = true;  // not the moments a stop takes
       const auto now = Clock::now();
       if (!stopping_ && cancel_.cancelled()) {
         cancelled = true;
