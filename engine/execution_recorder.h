@@ -34,6 +34,13 @@ class ExecutionRecorder {
   virtual void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
                              const std::string& error_kind, const std::string& error, Durability durability) = 0;
   virtual void event(const std::string& path, const std::string& kind, const std::string& message) = 0;
+  // A process group started by the step at `path` (its leader's pid and start time, /proc/PID/stat
+  // field 22), durable before its program runs, so that a later `resume` or `cancel` can stop it
+  // after a crash; process_ended clears it once the group is empty.
+  virtual void process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) {
+    (void)path, (void)pgid, (void)start_ticks;
+  }
+  virtual void process_ended(const std::string& path, int64_t pgid) { (void)path, (void)pgid; }
 };
 
 }  // namespace flowrun

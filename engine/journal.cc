@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
   path TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS process_groups (
+  run_id TEXT NOT NULL, pgid INTEGER NOT NULL, path TEXT NOT NULL, start_ticks TEXT NOT NULL,
+  PRIMARY KEY (run_id, pgid));
 )SQL";
 
 RunRow to_run(const Json& r) {
@@ -218,6 +221,31 @@ void Journal::release(const std::string& run_id, int64_t pid) {
             {run_id, pid});
 }
 
+void Journal::record_process_group(const std::string& run_id, const std::string& path, int64_t pgid,
+                                   const std::string& start_ticks) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked([&] {
+    db_.query("INSERT OR REPLACE INTO process_groups (run_id, pgid, path, start_ticks) VALUES (?, ?, ?, ?)",
+              {run_id, pgid, path, start_ticks});
+  });
+}
+
+void Journal::clear_process_group(const std::string& run_id, int64_t pgid) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.query("DELETE FROM process_groups WHERE run_id = ? AND pgid = ?", {run_id, pgid});
+}
+
+std::vector<ProcessGroupRow> Journal::process_groups(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  std::vector<ProcessGroupRow> out;
+  for (const auto& r : db_.query("SELECT path, pgid, start_ticks FROM process_groups WHERE run_id = ? ORDER BY pgid",
+                                 {run_id}))
+    out.push_back({r["path"], r["pgid"], r["start_ticks"]});
+  return out;
+}
+
 void Journal::write_step_locked(StepRow row, Durability durability) {
   waiting_.push_back(std::move(row));
   if (durability == Durability::kNow) commit_waiting_locked();
@@ -347,6 +375,12 @@ class JournalRecorder final : public ExecutionRecorder {
                          {run_id_, wall_clock_ms(), path, kind, redacted});
     });
   }
+
+  void process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) override {
+    journal_.record_process_group(run_id_, path, pgid, start_ticks);
+  }
+
+  void process_ended(const std::string&, int64_t pgid) override { journal_.clear_process_group(run_id_, pgid); }
 
  private:
   // The row of `path`, made (with the next seq, started now) the first time it is asked for.

@@ -42,6 +42,13 @@ struct RunRow {
   int64_t lease_until_ms = 0;
 };
 
+// A process group a run started and has not seen end (see ExecutionRecorder::process_started).
+struct ProcessGroupRow {
+  std::string path;
+  int64_t pgid = 0;
+  std::string start_ticks;
+};
+
 // Durable record of runs, step executions and events in SQLite (WAL) at
 // STATE_DIR/journal.db. Written at every state change; the records of side-effect-free steps wait
 // for the next write that cannot (see Durability) and every method commits them before it acts,
@@ -69,6 +76,13 @@ class Journal {
                    std::string* holder);
   void renew(const std::string& run_id, int64_t pid, int64_t lease_ms);
   void release(const std::string& run_id, int64_t pid);
+
+  // Process groups of a run, recorded (at once, durably) before their programs start and
+  // cleared when they are gone; what is left after a crash may still run.
+  void record_process_group(const std::string& run_id, const std::string& path, int64_t pgid,
+                            const std::string& start_ticks);
+  void clear_process_group(const std::string& run_id, int64_t pgid);
+  std::vector<ProcessGroupRow> process_groups(const std::string& run_id);
 
   // A recorder for one run; secrets are redacted from everything it stores.
   std::unique_ptr<ExecutionRecorder> recorder(const std::string& run_id, const Redactor& redactor);

@@ -26,6 +26,7 @@
 #include "engine/loader.h"
 #include "engine/logging.h"
 #include "engine/monitor_lock.h"
+#include "engine/orphan_processes.h"
 #include "engine/lua_step.h"
 #include "engine/poll_workers.h"
 #include "engine/process_runner.h"
@@ -336,6 +337,8 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
       return kExitUsage;
     }
     recorder = journal->recorder(run_id, redactor);
+    if (mode == Mode::kResume || mode == Mode::kCancel)  // before anything of the run starts again
+      stop_orphaned_process_groups(*journal, run_id, std::chrono::seconds(10), logs->logger(workflow.name));
     journal->set_run_status(run_id, to_string(RunState::kRunning));
   }
 
@@ -345,6 +348,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   SystemRandom random;
   PollWorkers poll_workers;
   Services services{http, processes, clock, redactor, workflow.project_root, o.state_dir, &poll_workers};
+  services.recorder = recorder.get();
   ExecutorOptions options;
   options.run_id = run_id;
   options.dry_run = mode == Mode::kDryRun;

@@ -17,28 +17,41 @@ struct ProcessSpec {
   bool inherit_env = true;
   std::string cwd;                            // empty: the current directory
   std::optional<std::string> stdin_data;      // empty: stdin is /dev/null
-  std::optional<Duration> timeout;            // real time; the process group is killed after it
-  // Called with each complete line (and a final partial one), from a reader thread.
+  std::optional<Duration> timeout;            // real time; the process group is stopped after it
+  // How long a stopped group has between SIGTERM and SIGKILL (to save its state and exit).
+  Duration kill_grace = std::chrono::seconds(10);
+  // Called with each line (and a final partial one, each cut at OutputCapture::kMaxLine bytes),
+  // on the thread that called run().
   std::function<void(std::string_view line, bool is_stderr)> on_line;
   size_t capture_limit = 4u << 20;            // bytes kept of each stream; the rest is counted
+  // Called once the process exists and before its program starts (it waits until this returns),
+  // with its process group (= its pid) and start time (/proc/PID/stat field 22): a journal can
+  // record the group before it can do anything. A throw stops the process; run() rethrows it.
+  std::function<void(int pgid, const std::string& start_ticks)> on_started;
+  // Called when the group announced by on_started is gone (also when the program failed to start).
+  std::function<void(int pgid)> on_ended;
 };
 
 struct ProcessResult {
   int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
   bool timed_out = false;
-  std::string out;
+  bool outlived = false;   // processes the program left in its group ran on after it exited
+  std::string out;         // at most capture_limit bytes
   std::string err;
+  size_t out_dropped = 0;  // bytes written beyond capture_limit, not kept
+  size_t err_dropped = 0;
 };
 
 // Starts processes from an argument vector, never through a shell. Thread-safe.
 class ProcessRunner {
  public:
   virtual ~ProcessRunner() = default;
-  // Runs to completion, a time-out (result.timed_out) or cancellation (throws
-  // StepError::cancelled). The process gets its own process group, which is sent SIGTERM and,
-  // after a grace period, SIGKILL, so a shell's children stop too. Throws StepError::permanent
-  // when the program cannot be found or started.
+  // Runs until the process group is empty (the program and everything it left behind), a
+  // time-out (result.timed_out) or cancellation (throws StepError::cancelled). The program starts
+  // in a process group of its own with an empty signal mask and default signal dispositions; a
+  // time-out or cancel sends the group SIGTERM and, after spec.kill_grace, SIGKILL. Throws
+  // StepError::permanent when the program cannot be found or started.
   virtual ProcessResult run(const ProcessSpec& spec, const CancelToken& cancel) = 0;
 };
 

@@ -12,6 +12,7 @@
 
 namespace flowrun {
 
+class ExecutionRecorder;
 class HttpClient;
 class ProcessRunner;
 class Redactor;
@@ -29,6 +30,9 @@ struct Services {
   std::filesystem::path project_root;  // where scripts/ and relative paths resolve
   std::filesystem::path state_dir = {};  // the run journal's directory; local instances live under it
   PollWorkers* poll_workers = nullptr;   // where polls run; none: on the caller's thread
+  // The run's journal (none without one), where steps record what must outlive a crash of
+  // flowrun: the process groups they start.
+  ExecutionRecorder* recorder = nullptr;
 };
 
 // What one attempt of one step sees. Created by the executor for each attempt.

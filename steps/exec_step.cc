@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "engine/execution_recorder.h"
 #include "engine/process_runner.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
@@ -48,6 +49,25 @@ std::string last_line(const std::string& text) {
   return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
+// Records the program's process group in the run's journal before the program starts, so a
+// later resume or cancel can stop it if flowrun dies; clears it once the group is gone.
+void record_process_group(const StepContext& ctx, ProcessSpec& spec) {
+  ExecutionRecorder* recorder = ctx.services().recorder;
+  if (!recorder) return;
+  std::string path = ctx.path();
+  spec.on_started = [recorder, path](int pgid, const std::string& ticks) {
+    recorder->process_started(path, pgid, ticks);
+  };
+  const StepLog& log = ctx.log();
+  spec.on_ended = [recorder, path, &log](int pgid) {
+    try {
+      recorder->process_ended(path, pgid);
+    } catch (const std::exception& e) {  // the group is gone; a stale record only costs a check on resume
+      log.warn("cannot clear process group " + std::to_string(pgid) + " from the journal: " + e.what());
+    }
+  };
+}
+
 class ExecStep final : public StepType {
  public:
   const StepInfo& info() const override {
@@ -59,7 +79,8 @@ class ExecStep final : public StepType {
          {"env", "map", false, "extra environment variables"},
          {"cwd", "string", false, "working directory (relative to the project root)"},
          {"stdin", "string", false, "text written to the program's standard input"},
-         {"timeout", "duration", false, "kill the program (its whole process group) after this long"},
+         {"timeout", "duration", false, "stop the program (its whole process group) after this long"},
+         {"kill_grace", "duration", false, "time between SIGTERM and SIGKILL when stopping it (default 10s)"},
          {"ok_exit_codes", "list", false, "exit codes that count as success (default [0])"},
          {"parse_json", "bool", false, "parse stdout as JSON into outputs.json"},
          {"show_output", "bool", false, "log each output line (default true)"}}};
@@ -87,6 +108,10 @@ class ExecStep final : public StepType {
       spec.argv = split_words(argv.is_string() ? argv.get<std::string>() : argv.dump());
     }
     if (spec.argv.empty()) throw StepError::permanent("argv is empty");
+    // The workflow's and enclosing steps' `env:` (in ctx.env), then this step's `with.env`.
+    if (ctx.env)
+      for (const auto& [k, v] : ctx.env->items())
+        if (v.is_string()) spec.env[k] = v.get<std::string>();
     const Json env = with.value("env", Json::object());
     for (const auto& [k, v] : env.items())
       spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
@@ -104,12 +129,20 @@ class ExecStep final : public StepType {
         log.info(std::string(is_stderr ? "! " : "| ") + std::string(line));
       };
     }
+    if (auto grace = ctx.duration_param("kill_grace")) spec.kill_grace = *grace;
+    record_process_group(ctx, spec);
     ProcessResult r = ctx.services().processes.run(spec, ctx.cancel());
     if (r.timed_out) {
       bool step_deadline = !timeout || (ctx.remaining() && *ctx.remaining() <= Duration::zero());
-      throw StepError::timeout(spec.argv[0] + " did not finish within " +
-                               format_duration(*spec.timeout) + (step_deadline ? "" : " (its timeout)"));
+      throw StepError::timeout(spec.argv[0] + " did not finish within " + format_duration(*spec.timeout) +
+                               (step_deadline ? "" : " (its timeout)") +
+                               (r.outlived ? "; processes it left in the background were still running" : ""));
     }
+    if (r.outlived)
+      ctx.log().debug(spec.argv[0] + " exited before processes it left in the background; the step waited for them");
+    if (r.out_dropped || r.err_dropped)
+      ctx.log().warn("output beyond " + std::to_string(spec.capture_limit) + " bytes was not kept (stdout: " +
+                     std::to_string(r.out_dropped) + ", stderr: " + std::to_string(r.err_dropped) + " bytes)");
     Json outputs = {{"exit_code", r.exit_code}, {"stdout", r.out}, {"stderr", r.err}};
     if (r.signal) {
       throw StepError::exit(128 + r.signal, spec.argv[0] + " was killed by signal " + std::to_string(r.signal));

@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/process_group.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
 #include "steps/instance_provider.h"
@@ -78,6 +79,8 @@ std::optional<ProcessRecord> read_process_record(const fs::path& dir) {
 }
 
 bool alive(const ProcessRecord& r) {
+  // flowrun is a subreaper (see process_runner.cc), so an ended supervisor may be its zombie.
+  if (!r.ticks.empty() && is_zombie_of(r.supervisor, r.ticks)) ::waitpid(r.supervisor, nullptr, WNOHANG);
   return ::kill(r.supervisor, 0) == 0 && !r.ticks.empty() && start_ticks(r.supervisor) == r.ticks;
 }
 
@@ -218,6 +221,9 @@ class LocalProvider final : public InstanceProvider {
                 exit_s = dir_s + "/exit_code";
     sigset_t none;
     sigemptyset(&none);
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
 
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) throw StepError::transient(std::string("pipe: ") + std::strerror(errno));
@@ -225,12 +231,22 @@ class LocalProvider final : public InstanceProvider {
     if (first < 0) throw StepError::transient(std::string("fork: ") + std::strerror(errno));
     if (first == 0) {
       ::setsid();  // a session and process group of its own; its id is `first`
+      // Nothing of it may hold flowrun's stdin, stdout or stderr: whoever reads flowrun's
+      // output (a pipe, a terminal multiplexer) would otherwise wait for the instance too.
+      int null_fd = ::open("/dev/null", O_RDWR);
+      if (null_fd >= 0) {
+        ::dup2(null_fd, 0);
+        ::dup2(null_fd, 1);
+        ::dup2(null_fd, 2);
+        if (null_fd > 2) ::close(null_fd);
+      }
       pid_t supervisor = ::fork();
       if (supervisor != 0) {
         (void)!::write(pipefd[1], &supervisor, sizeof supervisor);
         ::_exit(0);
       }
       ::sigprocmask(SIG_SETMASK, &none, nullptr);  // flowrun blocks SIGINT/SIGTERM for its signal thread
+      for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &dfl, nullptr);  // and ignores SIGPIPE
       pid_t job = ::fork();
       if (job == 0) {
         int log = ::open(log_s.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);

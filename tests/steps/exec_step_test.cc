@@ -25,7 +25,7 @@ TEST_CASE("exec: argv, env, cwd, stdin; outputs capture stdout, stderr and exit 
   RunResult r = h.run();
   REQUIRE(r.status == RunState::kSucceeded);
   const Json& out = r.steps["a"]["outputs"];
-  CHECK(out["stdout"] == "out:hello:" + dir.path() + "\nfrom stdin\n");
+  CHECK(out["stdout"] == "out:hello:" + dir.path() + "\nfrom stdin");  // as written: no newline added
   CHECK(out["stderr"] == "err\n");
   CHECK(out["exit_code"] == 0);
   CHECK(h.log_contains("INFO [a] | out:hello:"));
