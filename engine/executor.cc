@@ -211,15 +211,21 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
     try {
       run_it = ExpressionEvaluator(scope).condition(step.if_expr);  // with or without ${{ }}
     } catch (const ExpressionError& e) {
-      std::string msg = "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) +
-                        "): " + e.what();
-      log.error(msg);
-      rec.status = StepState::kFailed;
-      scope["steps"][step.id] = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)},
-                                 {"outputs", Json::object()}, {"error", msg}};
-      rec.error = msg;
-      record(rec);
-      return Outcome::failed(msg);
+      if (options_.dry_run) {
+        // It reads outputs of steps a dry run did not run: show what the step would do.
+        options_.print(path + ": `if` depends on what a dry run does not know; shown as if true");
+        run_it = true;
+      } else {
+        std::string msg = "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) +
+                          "): " + e.what();
+        log.error(msg);
+        rec.status = StepState::kFailed;
+        scope["steps"][step.id] = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)},
+                                   {"outputs", Json::object()}, {"error", msg}};
+        rec.error = msg;
+        record(rec);
+        return Outcome::failed(msg);
+      }
     }
     if (!run_it) {
       log.info("skipped: `if: " + step.if_expr + "` is false");
@@ -357,6 +363,8 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
 
   if (options_.dry_run) {
     dry_run_action(step, scope, path);
+    // It would act: not run. Its outputs stay empty, so what later steps read from them is
+    // shown as written.
     if (type->info().side_effects) return Outcome::ok();
   }
 
@@ -364,6 +372,10 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
   try {
     with = ExpressionEvaluator(scope).resolve(step.with);
   } catch (const ExpressionError& e) {
+    if (options_.dry_run) {
+      options_.print("    (not run: its parameters read outputs a dry run does not have)");
+      return Outcome::ok();
+    }
     std::string msg = step.loc.file + ":" + std::to_string(step.with_loc.line) + ": parameters of step '" + step.id +
                       "': " + e.what();
     log.error(msg);
@@ -487,11 +499,23 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
       ExpressionEvaluator evaluator(scope);
       items = is_single_expression(code) ? evaluator.resolve(code) : evaluator.evaluate(code);
     } catch (const ExpressionError& e) {
-      return Outcome::failed("for_each of step '" + step.id + "': " + e.what());
+      if (!options_.dry_run) {
+        log.error("for_each of step '" + step.id + "': " + e.what());
+        return Outcome::failed("for_each of step '" + step.id + "': " + e.what());
+      }
+      items = Json();
     }
     if (items.is_object() && items.empty()) items = Json::array();  // an empty Lua table
-    if (!items.is_array())
-      return Outcome::failed("for_each of step '" + step.id + "' must give a list, not " + std::string(items.type_name()));
+    if (!items.is_array() && options_.dry_run) {
+      // The list comes from steps a dry run did not run: show the body once, for a stand-in item.
+      options_.print(path + ": its items come from what a dry run does not run; its steps, for one item:");
+      items = Json::array({"<an item of " + step.id + ">"});
+    }
+    if (!items.is_array()) {
+      std::string msg = "for_each of step '" + step.id + "' must give a list, not " + std::string(items.type_name());
+      log.error(msg);
+      return Outcome::failed(msg);
+    }
   }
   const size_t n = items.size();
   std::set<std::string> body_ids;
@@ -510,6 +534,7 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
       if (!v.is_number_integer() || v.get<int>() < 1) throw ExpressionError("gave " + v.dump() + ", not a whole number of at least 1");
       concurrency = v.get<int>();
     } catch (const ExpressionError& e) {
+      log.error("concurrency of step '" + step.id + "': " + e.what());
       return Outcome::failed("concurrency of step '" + step.id + "': " + e.what());
     }
   }
@@ -595,9 +620,12 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
     o.finally_failed = true;
     return o;
   }
-  if (failures > allowed_failures)
-    return Outcome::failed(failed_text +
-                           (allowed_failures ? " (tolerating " + std::to_string(allowed_failures) + ")" : ""));
+  if (failures > allowed_failures) {
+    Outcome o = Outcome::failed(failed_text +
+                                (allowed_failures ? " (tolerating " + std::to_string(allowed_failures) + ")" : ""));
+    log.error(o.error);
+    return o;
+  }
   if (failures > 0 && step.tolerate && step.tolerate->partial_is_success) {
     log.info(failed_text + ", tolerated (tolerate.outcome: succeeded)");
     return Outcome::ok();

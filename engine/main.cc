@@ -69,6 +69,27 @@ exit codes: 0 success, 1 the workflow failed, 2 bad usage, an invalid workflow o
 monitor of the workflow running, 130 stopped by a signal
 )";
 
+// With --log-format json every line flowrun writes is a JSON object, errors too.
+bool json_output = false;
+
+// An error of the CLI itself (not of a step), on stderr.
+void print_error(const std::string& message) {
+  if (json_output)
+    std::cerr << Json{{"level", "ERROR"}, {"message", message}}.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+  else
+    std::cerr << "flowrun: " << message << "\n";
+}
+
+void print_diagnostic(const Diagnostic& d, const std::string& source) {
+  if (json_output)
+    std::cerr << Json{{"level", "ERROR"}, {"file", d.loc.file}, {"line", d.loc.line}, {"column", d.loc.col},
+                      {"message", d.message}, {"hint", d.hint}}
+                     .dump(-1, ' ', false, Json::error_handler_t::replace)
+              << "\n";
+  else
+    std::cerr << format_diagnostic(d, source);
+}
+
 // Parses a command's arguments. Returns nothing to go on, or the exit code: 0 after --help, 2
 // after a usage error (one line naming it, and where to look), never the parser's own codes.
 std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
@@ -89,7 +110,7 @@ std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
 void build_registry(StepRegistry& registry, const std::filesystem::path& root) {
   register_builtin_steps(registry);
   for (const auto& error : register_lua_step_types(registry, root / "scripts" / "steps", root))
-    std::cerr << "warning: Lua step type not loaded: " << error << "\n";
+    print_error("warning: Lua step type not loaded: " + error);
 }
 
 // Loads a workflow with the registry of its project, printing its diagnostics to stderr; the
@@ -97,7 +118,7 @@ void build_registry(StepRegistry& registry, const std::filesystem::path& root) {
 LoadResult load(const std::string& file, StepRegistry& registry) {
   build_registry(registry, find_project_root(file));
   LoadResult result = load_workflow_file(file, registry);
-  for (const auto& d : result.diagnostics.items()) std::cerr << format_diagnostic(d, result.source);
+  for (const auto& d : result.diagnostics.items()) print_diagnostic(d, result.source);
   return result;
 }
 
@@ -181,7 +202,7 @@ std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector
   }
   Diagnostics problems;
   Json inputs = resolve_inputs(*loaded.workflow, overrides, problems);
-  for (const auto& d : problems.items()) std::cerr << format_diagnostic(d, loaded.source);
+  for (const auto& d : problems.items()) print_diagnostic(d, loaded.source);
   if (!problems.empty()) return std::nullopt;
   return inputs;
 }
@@ -253,7 +274,7 @@ std::unique_ptr<Journal> open_journal(const std::string& state_dir) {
   try {
     return Journal::open(state_dir);
   } catch (const JournalError& e) {
-    std::cerr << "flowrun: " << e.what() << "\n";
+    print_error(e.what());
     return nullptr;
   }
 }
@@ -325,7 +346,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   CancelToken cleanup_cancel;
   CancelToken cancel(monitor ? monitor->stop : cleanup_cancel);
   std::optional<SignalWatcher> signals;
-  if (!monitor) signals.emplace(cancel);  // before any other thread starts
+  if (!monitor) signals.emplace(cancel, o.log_format == "json");  // before any other thread starts
 
   std::unique_ptr<RunLease> lease;
   std::unique_ptr<ExecutionRecorder> recorder;
@@ -333,7 +354,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
     try {
       lease = std::make_unique<RunLease>(*journal, run_id);
     } catch (const std::exception& e) {
-      std::cerr << "flowrun: " << e.what() << "\n";
+      print_error(e.what());
       return kExitUsage;
     }
     recorder = journal->recorder(run_id, redactor);
@@ -352,7 +373,11 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   ExecutorOptions options;
   options.run_id = run_id;
   options.dry_run = mode == Mode::kDryRun;
-  options.print = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
+  options.print = [json = o.log_format == "json"](const std::string& line) {
+    if (json) std::cout << Json{{"event", "dry_run"}, {"text", line}}.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+    else std::cout << line << "\n";
+    std::cout << std::flush;
+  };
   options.recorder = recorder.get();
   // A monitor's tick is not resumed later (the next tick does its work), so a signal cancels it
   // and runs its finally steps instead of detaching.
@@ -409,7 +434,7 @@ int run_monitor(const LoadResult& loaded, const std::string& file, const Json& i
   if (!logs) return kExitUsage;
   StepLog log = logs->logger(workflow.name);
   CancelToken stop;
-  SignalWatcher signals(stop);  // before any other thread starts
+  SignalWatcher signals(stop, o.log_format == "json");  // before any other thread starts
   Monitor monitor{stop, *logs};
   RealClock clock;
   int failed = 0;
@@ -451,6 +476,7 @@ int cmd_run(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   add_exec_options(app, o);
   if (auto rc = parse_args(app, argc, argv)) return *rc;
+  json_output = o.log_format == "json";
   if (once && !every_text.empty()) {
     std::cerr << "flowrun: --once and --every exclude each other\n";
     return kExitUsage;
@@ -484,7 +510,7 @@ int cmd_run(int argc, char** argv) {
     try {
       lock = MonitorLock::try_acquire(o.state_dir, workflow.name, &holder);
     } catch (const std::exception& e) {
-      std::cerr << "flowrun: " << e.what() << "\n";
+      print_error(e.what());
       return kExitUsage;
     }
     if (!lock) {
@@ -522,6 +548,7 @@ int cmd_continue(int argc, char** argv, Mode mode) {
   app.add_option("run", run_id, "run id (see flowrun runs)")->required();
   add_exec_options(app, o);
   if (auto rc = parse_args(app, argc, argv)) return *rc;
+  json_output = o.log_format == "json";
 
   if (!o.env_file.empty() && !load_env_file(o.env_file)) return kExitUsage;
   auto journal = open_journal(o.state_dir);
@@ -704,7 +731,7 @@ int main(int argc, char** argv) {
     if (first == "service") return cmd_service(argc - 1, argv + 1);
     return cmd_run(argc, argv);
   } catch (const std::exception& e) {
-    std::cerr << "flowrun: " << e.what() << "\n";
+    print_error(e.what());
     return kExitFailed;
   }
 }

@@ -8,7 +8,7 @@
 
 namespace flowrun {
 
-SignalWatcher::SignalWatcher(CancelToken& token) : token_(token) {
+SignalWatcher::SignalWatcher(CancelToken& token, bool json_messages) : token_(token), json_messages_(json_messages) {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
@@ -23,6 +23,11 @@ SignalWatcher::~SignalWatcher() {
   thread_.join();
 }
 
+void SignalWatcher::say(const std::string& text) const {
+  if (json_messages_) std::cerr << "{\"level\":\"WARN\",\"message\":\"" << text << "\"}\n" << std::flush;
+  else std::cerr << "\n" << text << "\n" << std::flush;
+}
+
 void SignalWatcher::loop() {
   for (;;) {
     int sig = 0;
@@ -33,10 +38,10 @@ void SignalWatcher::loop() {
     }
     const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
     if (++count_ == 1) {
-      std::cerr << "\n" << name << ": stopping (again to exit at once)\n" << std::flush;
+      say(std::string(name) + ": stopping (again to exit at once)");
       token_.cancel(std::string("interrupted by ") + name);
     } else {
-      std::cerr << "\n" << name << " again: exiting now\n" << std::flush;
+      say(std::string(name) + " again: exiting now");
       _exit(130);
     }
   }

@@ -14,7 +14,8 @@ namespace flowrun {
 // signals for every thread created afterwards.
 class SignalWatcher {
  public:
-  explicit SignalWatcher(CancelToken& token);
+  // `json_messages`: what it prints on a signal is a JSON object (--log-format json).
+  explicit SignalWatcher(CancelToken& token, bool json_messages = false);
   ~SignalWatcher();
   SignalWatcher(const SignalWatcher&) = delete;
   SignalWatcher& operator=(const SignalWatcher&) = delete;
@@ -22,7 +23,9 @@ class SignalWatcher {
 
  private:
   void loop();
+  void say(const std::string& text) const;
   CancelToken& token_;
+  bool json_messages_;
   sigset_t set_;
   std::atomic<int> count_{0};
   std::atomic<bool> stopping_{false};
