@@ -1,6 +1,7 @@
 // flowrun: the command-line front end. Parses arguments, loads and validates the workflow,
-// wires the real clock, HTTP client and process runner, and maps the outcome to an exit code:
-// 0 success, 1 the workflow failed, 2 bad usage or an invalid workflow, 130 stopped by a signal.
+// wires the real clock, HTTP client and process runner, and maps the run's state to an exit code
+// (engine/run_state.h): 0 succeeded, 1 failed, 2 bad usage or an invalid workflow, 3 partial,
+// 130 stopped by a signal.
 #include <CLI/CLI.hpp>
 #include <signal.h>
 #include <unistd.h>
@@ -45,18 +46,21 @@ constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitSignal = 130;
 const char* const kOverview = R"(flowrun - declarative workflows with retries, timeouts, polling and cleanup
 
 usage:
-  flowrun FILE [--set k=v]... [--dry-run] [--log-file F] [--log-format text|json] [-v|-q]
+  flowrun FILE [--set k=v]... [--env-file F] [--dry-run] [--log-file F] [--log-format text|json] [-v|-q]
   flowrun FILE --every 5m | --once   run on a schedule (or one tick of it); one monitor per workflow
   flowrun validate FILE...     check workflow files; errors name FILE:LINE:COL
   flowrun steps [--json]       list every step type and its parameters
   flowrun graph FILE           print the step tree as a Mermaid flowchart
   flowrun runs                 recent runs from the journal
   flowrun show RUN             one run's steps, attempts, outputs and durations
-  flowrun resume RUN           carry on with an interrupted or failed run
+  flowrun resume RUN           carry on with a detached, killed or failed run
   flowrun cancel RUN           run the finally steps a run still owes, and mark it cancelled
   flowrun service unit FILE    print a systemd unit that keeps a scheduled workflow running
   flowrun COMMAND --help       help on one command
   flowrun --version
+
+A run ends succeeded, failed, partial (tolerated items or continue_on_error steps failed),
+cancelled or detached. A failed finally step fails the run.
 
 Ctrl+C or SIGTERM detaches: the run is saved and flowrun prints how to resume or cancel it
 (--on-interrupt cleanup runs the finally steps instead); a second Ctrl+C exits at once.
@@ -65,8 +69,8 @@ Runs are journaled in --state-dir (default $FLOWRUN_STATE_DIR or .flowrun).
 A scheduled workflow (`schedule: {every: 5m}` or --every) runs a tick, each its own run in the
 journal, every period until Ctrl+C or SIGTERM, which cancels the tick in progress and exits 0.
 
-exit codes: 0 success, 1 the workflow failed, 2 bad usage, an invalid workflow or another
-monitor of the workflow running, 130 stopped by a signal
+exit codes: 0 succeeded, 1 failed, 2 bad usage, an invalid workflow or another monitor of the
+workflow running, 3 partial, 130 stopped by a signal (detached or cancelled)
 )";
 
 // With --log-format json every line flowrun writes is a JSON object, errors too.
@@ -540,7 +544,7 @@ std::vector<std::string> ids_in_path(const std::string& path) {
 // resume and cancel: reload the recorded workflow, refusing when its step ids changed.
 int cmd_continue(int argc, char** argv, Mode mode) {
   const bool resume = mode == Mode::kResume;
-  CLI::App app{resume ? "Carry on with an interrupted or failed run: finished steps are not run again"
+  CLI::App app{resume ? "Carry on with a detached, killed or failed run: finished steps are not run again"
                       : "Cancel a run: run the finally steps it still owes, then mark it cancelled",
                resume ? "flowrun resume" : "flowrun cancel"};
   std::string run_id;
