@@ -13,6 +13,7 @@
 
 using flowrun::Json;
 using flowrun::test::FlowrunProcess;
+using flowrun::test::newest_run_id;
 using flowrun::test::run_flowrun;
 using flowrun::test::TempDir;
 using flowrun::test::wait_for_file;
@@ -22,12 +23,6 @@ namespace {
 
 size_t lines_in(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
 
-std::string newest_run(const std::string& state_dir) {
-  auto r = run_flowrun({"runs", "--json"}, {{"FLOWRUN_STATE_DIR", state_dir}});
-  Json runs = Json::parse(r.out);
-  REQUIRE(!runs.empty());
-  return runs[0]["id"];
-}
 
 // Three steps: `first` counts its executions in a file and prints a value later steps use,
 // `wait` blocks until a file appears (so the test decides when it ends), `last` uses `first`'s
@@ -64,7 +59,7 @@ std::string killed_run(const TempDir& dir, const std::map<std::string, std::stri
   REQUIRE(wait_for_file(dir.file("waiting")));
   run.signal(SIGKILL);
   CHECK(run.wait().exit_code == 128 + SIGKILL);
-  return newest_run(dir.file("state"));
+  return newest_run_id(dir.file("state"));
 }
 
 }  // namespace
@@ -188,7 +183,7 @@ TEST_CASE("secret values given as inputs are not stored in the journal", "[e2e][
                       "  - {id: a, type: set, with: {t: \"${{ inputs.token }}\"}}\n");
   std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}, {"FLOWRUN_TEST_SECRET", "pa55-word-9"}};
   CHECK(run_flowrun({dir.file("s.yaml"), "--set", "token=pa55-word-9"}, env).exit_code == 0);
-  auto show = run_flowrun({"show", newest_run(dir.file("state")), "--json"}, env);
+  auto show = run_flowrun({"show", newest_run_id(dir.file("state")), "--json"}, env);
   CHECK(show.out.find("pa55-word-9") == std::string::npos);
   std::string raw = dir.read("state/journal.db") + dir.read("state/journal.db-wal");
   CHECK(raw.find("pa55-word-9") == std::string::npos);

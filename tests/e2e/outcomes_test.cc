@@ -11,6 +11,7 @@
 
 using flowrun::Json;
 using flowrun::test::CliResult;
+using flowrun::test::newest_run_status;
 using flowrun::test::run_flowrun;
 using flowrun::test::TempDir;
 
@@ -26,14 +27,6 @@ std::string three_items(const std::string& tolerate, const std::string& failing)
          ") echo \"no luck for $0\" >&2; exit 5;; esac', \"${{ it }}\"]}}\n";
 }
 
-// The status `flowrun runs --json` lists for the newest run in `state`.
-std::string newest_run_status(const std::string& state) {
-  CliResult runs = run_flowrun({"runs", "--json", "--state-dir", state});
-  REQUIRE(runs.exit_code == 0);
-  Json list = Json::parse(runs.out);
-  REQUIRE_FALSE(list.empty());
-  return list[0]["status"];
-}
 
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
@@ -67,7 +60,7 @@ TEST_CASE("outcomes: tolerated item failures end the run partial, exit 3, and sa
   CHECK(count(r.out, "no luck for b") == 1);
   CHECK(r.err.find("item 1 (b) failed") != std::string::npos);
   // A partial run is over: resume refuses it with a hint.
-  std::string id = Json::parse(run_flowrun({"runs", "--json", "--state-dir", dir.file("state")}).out)[0]["id"];
+  std::string id = flowrun::test::newest_run_id(dir.file("state"));
   CliResult resume = run_flowrun({"resume", id, "--state-dir", dir.file("state")});
   CHECK(resume.exit_code == 2);
   CHECK(resume.err.find("already ended partial") != std::string::npos);

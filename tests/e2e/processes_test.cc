@@ -18,6 +18,7 @@
 
 using flowrun::Json;
 using flowrun::test::FlowrunProcess;
+using flowrun::test::newest_run_id;
 using flowrun::test::run_flowrun;
 using flowrun::test::TempDir;
 using flowrun::test::wait_for_file;
@@ -39,12 +40,6 @@ std::vector<int> pids_in(const std::string& text) {
   return pids;
 }
 
-std::string newest_run(const std::string& state_dir) {
-  auto r = run_flowrun({"runs", "--json"}, {{"FLOWRUN_STATE_DIR", state_dir}});
-  Json runs = Json::parse(r.out);
-  REQUIRE(!runs.empty());
-  return runs[0]["id"];
-}
 
 const char* const kTrapTerm = R"Y(
 name: trap_term
@@ -148,7 +143,7 @@ steps:
   auto first = pids_in(dir.read("pids"));
   REQUIRE(first.size() == 1);
   REQUIRE(running(first[0]));  // flowrun died; its child did not
-  std::string id = newest_run(dir.file("state"));
+  std::string id = newest_run_id(dir.file("state"));
 
   FlowrunProcess resumed({"resume", id}, env);
   auto until = std::chrono::steady_clock::now() + 10s;

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/json.h"
+
 namespace bp = boost::process;
 
 namespace flowrun::test {
@@ -70,6 +72,18 @@ CliResult run_flowrun(const std::vector<std::string>& args, const std::map<std::
   }
   return p.wait();
 }
+
+namespace {
+std::string newest_run_field(const std::string& state_dir, const std::string& field) {
+  CliResult r = run_flowrun({"runs", "--json", "--state-dir", state_dir});
+  Json runs = Json::parse(r.out, nullptr, false);
+  if (r.exit_code != 0 || !runs.is_array() || runs.empty()) return {};
+  return runs[0].value(field, "");
+}
+}  // namespace
+
+std::string newest_run_id(const std::string& state_dir) { return newest_run_field(state_dir, "id"); }
+std::string newest_run_status(const std::string& state_dir) { return newest_run_field(state_dir, "status"); }
 
 bool wait_for_file(const std::string& path, std::chrono::milliseconds limit) {
   auto until = std::chrono::steady_clock::now() + limit;

@@ -33,6 +33,11 @@ class FlowrunProcess {
 CliResult run_flowrun(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {},
                       std::optional<std::chrono::milliseconds> interrupt_after = std::nullopt);
 
+// The id and the status of the newest run in the journal of `state_dir` (`flowrun runs`); empty
+// when there is none.
+std::string newest_run_id(const std::string& state_dir);
+std::string newest_run_status(const std::string& state_dir);
+
 // Waits (up to `limit`) until `path` exists; false on time-out.
 bool wait_for_file(const std::string& path, std::chrono::milliseconds limit = std::chrono::seconds(10));
 
