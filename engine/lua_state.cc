@@ -2,6 +2,7 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -203,11 +204,21 @@ void LuaState::protected_call(int nargs, int nresults) {
   } else if (status == LUA_ERRMEM) {
     message = "memory limit exceeded (" + std::to_string(limits_.memory_bytes >> 20) + " MiB)";
   } else if (lua_type(L_, -1) == LUA_TTABLE) {
-    lua_getfield(L_, -1, "message");
-    message = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
-    lua_getfield(L_, -2, "kind");
-    kind = static_cast<ErrorKind>(lua_tointeger(L_, -1));
-    lua_pop(L_, 2);
+    // Raw reads: this runs outside any protected call, where a script's __index must not run.
+    lua_pushstring(L_, kFlowErrorField);
+    const bool flow_error = lua_rawget(L_, -2) == LUA_TBOOLEAN;
+    lua_pop(L_, 1);
+    if (flow_error) {
+      lua_pushstring(L_, "message");
+      lua_rawget(L_, -2);
+      message = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
+      lua_pushstring(L_, "kind");
+      lua_rawget(L_, -3);
+      kind = static_cast<ErrorKind>(lua_tointeger(L_, -1));
+      lua_pop(L_, 2);
+    } else {
+      message = "error (the error object is a table, not a string)";
+    }
   } else {
     std::string full = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
     auto cut = full.find("\nstack traceback:");
@@ -246,7 +257,8 @@ void LuaState::push_json(const Json& value) {
   try {
     push_json_at(value, 0);
   } catch (...) {
-    lua_settop(L_, top);  // the tables made so far are dropped
+    // The tables made so far are dropped (after a panic Lua has already emptied the stack).
+    lua_settop(L_, std::min(top, lua_gettop(L_)));
     throw;
   }
 }

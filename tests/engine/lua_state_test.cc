@@ -224,3 +224,21 @@ TEST_CASE("hostile: to_json stops at its byte limit", "[hostile][lua]") {
   lua_pop(lua.get(), 1);
   CHECK(run(lua, "return {n = 1, [2.5] = 'f', [3] = 'i'}") == Json{{"n", 1}, {"2.5", "f"}, {"3", "i"}});
 }
+
+TEST_CASE("hostile: running out of Lua memory outside a protected call is an error, not abort()", "[hostile][lua]") {
+  LuaState lua(LuaLimits{1u << 20, 1'000'000});
+  CHECK_THROWS_AS(lua.push_json(Json{{"big", std::string(2u << 20, 'x')}}), LuaError);
+  CHECK_THROWS_WITH(lua.push_json(Json::array({std::string(2u << 20, 'x')})), Catch::Contains("not enough memory"));
+  CHECK(run(lua, "return 1 + 1") == 2);  // the state is still usable
+}
+
+TEST_CASE("hostile: a table thrown as an error is read raw, and is permanent", "[hostile][lua]") {
+  LuaState lua(LuaLimits{64u << 20, 1'000'000});
+  try {
+    run(lua, "error(setmetatable({}, {__index = function() while true do end end}))");
+    FAIL("no error");
+  } catch (const LuaError& e) {
+    CHECK(std::string(e.what()) == "error (the error object is a table, not a string)");
+    CHECK(e.kind() == ErrorKind::kPermanent);
+  }
+}
