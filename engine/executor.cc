@@ -10,6 +10,7 @@
 #include "engine/expression.h"
 #include "engine/inputs.h"
 #include "engine/json_parse.h"
+#include "engine/output_limit.h"
 #include "engine/poll_loop.h"
 #include "engine/retry_policy.h"
 #include "engine/step_error.h"
@@ -438,6 +439,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
       }
       if (!outputs.is_object()) outputs = Json{{"result", outputs}};
       make_valid_utf8(outputs);  // outside text is bytes until here: later steps and the journal need UTF-8
+      check_output_size(outputs, step.max_output.value_or(kDefaultMaxOutput));
       Duration took = clock.now() - started;
       if (attempts > 1)
         log.info("succeeded on attempt " + std::to_string(attempts) + "/" + std::to_string(retry.attempts) + " after " +

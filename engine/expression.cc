@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "engine/expression_functions.h"
 #include "engine/lua_state.h"
@@ -63,19 +64,71 @@ std::optional<std::string> expression_syntax_error(std::string_view code) {
 namespace {
 
 // The scope is turned into Lua values lazily: a global when an expression first names it, and
-// each entry of `steps` when it is first used. A workflow's scope holds every earlier step's
-// outputs; converting all of it for every step made a run of n steps cost n² (found by the
-// step-overhead benchmark: 4,000 steps took 29 s).
+// `steps`, each `steps.X` and each `steps.X.outputs` field by field when first used. A
+// workflow's scope holds every earlier step's outputs; converting all of it for every step made
+// a run of n steps cost n² (found by the step-overhead benchmark: 4,000 steps took 29 s), and
+// converting a whole `steps.X` entry to read `steps.each.outputs.count` after a 100,000-item
+// for_each ran into the expression memory limit.
 struct LazyScope {
   LuaState* lua;
   const Json* scope;
 };
 
-// __index of a lazy table: upvalue 1 the LazyScope, upvalue 2 the JSON object behind the table.
+// The levels of lazy tables: the globals, `steps`, `steps.X`, `steps.X.outputs`.
+enum Level : lua_Integer { kGlobals = 0, kSteps = 1, kStep = 2, kOutputs = 3 };
+
+int lazy_index(lua_State* L);
+int lazy_pairs(lua_State* L);
+
+// Pushes a table whose fields come from `object` on first access, at `level`.
+void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Integer level) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 3);
+  lua_pushlightuserdata(L, lazy);
+  lua_pushlightuserdata(L, const_cast<Json*>(object));
+  lua_pushinteger(L, level);
+  lua_pushcclosure(L, lazy_index, 3);
+  lua_setfield(L, -2, "__index");
+  lua_pushlightuserdata(L, lazy);
+  lua_pushlightuserdata(L, const_cast<Json*>(object));
+  lua_pushinteger(L, level);
+  lua_pushcclosure(L, lazy_pairs, 3);
+  lua_setfield(L, -2, "__pairs");
+  if (level != kGlobals) {  // toJSON(steps.x.outputs) converts the JSON behind it (lua_state.cc)
+    lua_pushlightuserdata(L, const_cast<Json*>(object));
+    lua_rawsetp(L, -2, &kLazyJsonKey);
+  }
+  lua_setmetatable(L, -2);
+}
+
+// Pushes the Lua value of `value`, found under `key` of a lazy table at `level`.
+void push_entry(lua_State* L, LazyScope* lazy, const Json& value, std::string_view key, lua_Integer level) {
+  const bool lazy_child = value.is_object() && ((level == kGlobals && key == "steps") || level == kSteps ||
+                                                 (level == kStep && key == "outputs"));
+  if (lazy_child) {
+    push_lazy_table(L, lazy, &value, level + 1);
+    return;
+  }
+  // A C++ exception must not cross the Lua frames above: keep its message, raise it as a Lua
+  // error once the exception is gone.
+  char message[200] = {0};
+  try {
+    lazy->lua->push_json(value);
+    return;
+  } catch (const std::bad_alloc&) {
+    std::snprintf(message, sizeof message, "not enough memory");
+  } catch (const std::exception& e) {
+    std::snprintf(message, sizeof message, "%s", e.what());
+  }
+  luaL_error(L, "%s", message);
+}
+
+// __index of a lazy table: upvalues the LazyScope, the JSON object behind the table, its level.
 // Converts the entry, caches it in the table, returns it.
 int lazy_index(lua_State* L) {
   auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
   const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
+  const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
   const Json* value = nullptr;
   {
@@ -84,28 +137,38 @@ int lazy_index(lua_State* L) {
   }
   if (!value) {
     // Not in the scope: maybe an expression function, installed on first use like the scope.
-    if (object != lazy->scope || !push_expression_function(L, lua_tostring(L, 2))) return 0;
-    lua_pushvalue(L, 2);
-    lua_pushvalue(L, -2);
-    lua_rawset(L, 1);
-    return 1;
-  }
-  const bool is_steps = object == lazy->scope && std::string_view(lua_tostring(L, 2)) == "steps";
-  if (is_steps && value->is_object()) {
-    lua_newtable(L);
-    lua_newtable(L);
-    lua_pushlightuserdata(L, lazy);
-    lua_pushlightuserdata(L, const_cast<Json*>(value));
-    lua_pushcclosure(L, lazy_index, 2);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
+    if (level != kGlobals || !push_expression_function(L, lua_tostring(L, 2))) return 0;
   } else {
-    lazy->lua->push_json(*value);  // may raise a Lua error: no C++ object with a destructor is alive
+    push_entry(L, lazy, *value, lua_tostring(L, 2), level);
   }
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
   lua_rawset(L, 1);
   return 1;
+}
+
+// __pairs of a lazy table: converts the fields not read yet, then iterates like pairs.
+int lazy_pairs(lua_State* L) {
+  auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
+  const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
+  luaL_checkstack(L, 4, "pairs");
+  for (auto it = object->begin(); it != object->end(); ++it) {
+    const std::string& key = it.key();
+    lua_pushlstring(L, key.data(), key.size());
+    if (lua_rawget(L, 1) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushlstring(L, key.data(), key.size());
+      push_entry(L, lazy, it.value(), key, level);
+      lua_rawset(L, 1);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_getglobal(L, "next");
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
 }
 
 }  // namespace
@@ -128,13 +191,10 @@ void ExpressionEvaluator::install_scope(const Json& scope) {
   impl_->lazy.scope = &scope;
   lua_State* L = impl_->lua.get();
   lua_pushglobaltable(L);
-  lua_newtable(L);
-  lua_pushlightuserdata(L, &impl_->lazy);
-  lua_pushlightuserdata(L, const_cast<Json*>(&scope));
-  lua_pushcclosure(L, lazy_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_setmetatable(L, -2);
-  lua_pop(L, 1);
+  push_lazy_table(L, &impl_->lazy, &scope, kGlobals);
+  lua_getmetatable(L, -1);
+  lua_setmetatable(L, -3);  // the globals get the lazy metatable; the table made for it goes
+  lua_pop(L, 2);
 }
 
 ExpressionEvaluator::~ExpressionEvaluator() = default;

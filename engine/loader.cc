@@ -12,6 +12,7 @@
 #include "engine/expression.h"
 #include "engine/expression_functions.h"
 #include "engine/lua_step.h"
+#include "engine/output_limit.h"
 #include "engine/step_registry.h"
 #include "engine/utf8.h"
 
@@ -24,7 +25,7 @@ const std::vector<std::string> kScheduleKeys = {"every"};
 const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "lua",     "with",
                                             "if",      "retry",    "timeout",  "attempt_timeout",
                                             "continue_on_error",   "for_each", "as",      "concurrency",
-                                            "tolerate", "steps",   "finally",  "env"};
+                                            "tolerate", "steps",   "finally",  "env",     "max_output"};
 const std::vector<std::string> kRetryKeys = {"attempts", "on", "backoff", "max_elapsed"};
 const std::vector<std::string> kBackoffKeys = {"initial", "factor", "max", "jitter"};
 const std::vector<std::string> kInputKeys = {"default", "required", "description", "type"};
@@ -469,6 +470,10 @@ class Loader {
     if (auto e = n["env"]) s.env = parse_env(e, "step '" + s.id + "'");
     parse_policies(n, s.policies);
     if (auto c = n["continue_on_error"]) s.continue_on_error = bool_value(c, "continue_on_error");
+    if (auto m = n["max_output"]) {
+      s.max_output = m.IsScalar() ? parse_byte_size(m.Scalar()) : std::nullopt;
+      if (!s.max_output) diags_->error(loc(m), "bad size for max_output", "for example `max_output: 64MiB`");
+    }
 
     // What runs inside the step sees the steps before it, not the step itself. A loop's body
     // and its finally run per item: after the loop, only the loop's own outputs are visible.

@@ -42,6 +42,21 @@ int flow_log(lua_State* L, FlowRuntime& rt) {
   return 0;
 }
 
+int flow_print(lua_State* L, FlowRuntime& rt) {
+  // Every argument becomes a string first: __tostring may raise, and no C++ object lives yet.
+  const int n = lua_gettop(L);
+  for (int i = 1; i <= n; ++i) luaL_tolstring(L, i, nullptr);
+  std::string line;
+  for (int i = 1; i <= n; ++i) {
+    size_t len = 0;
+    const char* s = lua_tolstring(L, n + i, &len);
+    if (i > 1) line += '\t';
+    line.append(s, len);
+  }
+  rt.ctx->log().info(line);
+  return 0;
+}
+
 int flow_fail(lua_State* L, FlowRuntime&) {
   std::string message = lua_isnoneornil(L, 1) ? "failed" : arg_string(L, 1, "message");
   std::string kind_name = lua_isnoneornil(L, 2) ? "permanent" : arg_string(L, 2, "kind");
@@ -202,6 +217,12 @@ void push_flow_api(lua_State* L, FlowRuntime* rt) {
   lua_setfield(L, -2, "json");
   rt->lua->push_json({{"id", rt->ctx->step().id}, {"path", rt->ctx->path()}, {"attempt", rt->ctx->attempt()}});
   lua_setfield(L, -2, "step");
+}
+
+void set_print(lua_State* L, FlowRuntime* rt) {
+  lua_pushglobaltable(L);
+  set_function(L, rt, "print", trampoline<flow_print>);
+  lua_pop(L, 1);
 }
 
 

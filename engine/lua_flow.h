@@ -18,4 +18,8 @@ struct FlowRuntime {
 // Pushes the `flow` table; `rt` must outlive the state's use of it.
 void push_flow_api(lua_State* L, FlowRuntime* rt);
 
+// Sets the global `print`: its arguments, tostring'ed and tab-separated, become one info line of
+// the step's log (which redacts secrets), never raw bytes on stdout.
+void set_print(lua_State* L, FlowRuntime* rt);
+
 }  // namespace flowrun

@@ -2,11 +2,15 @@
 
 #include <lua.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "engine/json_parse.h"
+#include "engine/lua_sandbox.h"
+#include "engine/output_limit.h"
 #include "engine/utf8.h"
 
 namespace flowrun {
@@ -42,6 +46,24 @@ int sandbox_load(lua_State* L) {
   return 1;
 }
 
+// A number key as Lua's tostring writes it ("%.14g" for floats).
+std::string number_key(lua_State* L, int index) {
+  if (lua_isinteger(L, index)) return std::to_string(lua_tointeger(L, index));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, LUA_NUMBER_FMT, static_cast<double>(lua_tonumber(L, index)));
+  std::string s = buf;
+  if (s.find_first_of(".eninf") == std::string::npos) s += ".0";
+  return s;
+}
+
+// Lua calls this for an error outside any protected call (an allocation failing while the engine
+// pushes or reads values); it must not return, and abort() would lose the run: throw instead.
+int throw_on_panic(lua_State* L) {
+  const char* msg = lua_tostring(L, -1);
+  throw LuaError(std::string("Lua error outside a protected call: ") + (msg ? msg : "not enough memory"),
+                 ErrorKind::kPermanent);
+}
+
 }  // namespace
 
 LuaState& lua_owner(lua_State* L) {
@@ -52,6 +74,7 @@ LuaState::LuaState(LuaLimits limits) : limits_(limits) {
   L_ = lua_newstate(&LuaState::allocate, this);
   if (!L_) throw std::runtime_error("cannot create a Lua state");
   *static_cast<LuaState**>(lua_getextraspace(L_)) = this;
+  lua_atpanic(L_, throw_on_panic);
   open_sandbox();
   lua_sethook(L_, &LuaState::hook, LUA_MASKCOUNT, kHookEvery);
 }
@@ -75,29 +98,33 @@ void* LuaState::allocate(void* self_ptr, void* ptr, size_t old_size, size_t new_
   return p;
 }
 
-void LuaState::hook(lua_State* L, lua_Debug*) {
-  LuaState& self = lua_owner(L);
-  self.instructions_ += kHookEvery;
-  if (self.kill_reason_.empty()) {
-    if (self.instructions_ > self.limits_.instructions) {
-      self.kill_reason_ = "instruction limit exceeded (" + std::to_string(self.limits_.instructions) +
-                          " instructions)";
-      self.kill_kind_ = ErrorKind::kPermanent;
-    } else if (self.cancel_ && self.cancel_->cancelled()) {
-      self.kill_reason_ = "cancelled";
-      self.kill_kind_ = ErrorKind::kCancelled;
-    } else if (self.deadline_ && self.clock_ && self.clock_->now() >= *self.deadline_) {
-      self.kill_reason_ = "timed out";
-      self.kill_kind_ = ErrorKind::kTimeout;
-    }
+void LuaState::check_limits() {
+  if (!kill_reason_.empty()) return;
+  if (instructions_ > limits_.instructions) {
+    kill_reason_ = "instruction limit exceeded (" + std::to_string(limits_.instructions) + " instructions)";
+    kill_kind_ = ErrorKind::kPermanent;
+  } else if (cancel_ && cancel_->cancelled()) {
+    kill_reason_ = "cancelled";
+    kill_kind_ = ErrorKind::kCancelled;
+  } else if (deadline_ && clock_ && clock_->now() >= *deadline_) {
+    kill_reason_ = "timed out";
+    kill_kind_ = ErrorKind::kTimeout;
   }
+}
+
+void LuaState::charge(lua_State* L, uint64_t work) {
+  LuaState& self = lua_owner(L);
+  self.instructions_ += work;
+  self.check_limits();
   if (!self.kill_reason_.empty()) {
-    // From now on fire at every instruction: the first one executed outside a pcall raises
-    // an error that nothing in the script can catch.
+    // From now on the hook fires at every instruction: the first one executed outside a pcall
+    // raises an error that nothing in the script can catch.
     lua_sethook(L, &LuaState::hook, LUA_MASKCOUNT, 1);
     luaL_error(L, "%s", self.kill_reason_.c_str());
   }
 }
+
+void LuaState::hook(lua_State* L, lua_Debug*) { charge(L, kHookEvery); }
 
 void LuaState::set_interrupts(const CancelToken* cancel, Clock* clock, std::optional<TimePoint> deadline) {
   cancel_ = cancel;
@@ -120,6 +147,9 @@ void LuaState::open_sandbox() {
   }
   lua_pushcfunction(L_, sandbox_load);
   lua_setfield(L_, -2, "load");
+  lua_pop(L_, 1);
+  harden_sandbox(L_);
+  lua_pushglobaltable(L_);
   // os: keep only the clock functions; execute, exit, getenv, remove, rename, tmpname go.
   lua_newtable(L_);
   lua_getfield(L_, -2, LUA_OSLIBNAME);
@@ -137,7 +167,10 @@ void LuaState::open_sandbox() {
   // The loaded-modules table still holds the full os library: drop it.
   lua_pushnil(L_);
   lua_setfield(L_, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  // Hidden from getmetatable: a script adding __gc to it would make every later array finalizable.
   luaL_newmetatable(L_, kArrayMarker);
+  lua_pushboolean(L_, 0);
+  lua_setfield(L_, -2, "__metatable");
   lua_pop(L_, 1);
 }
 
@@ -157,7 +190,11 @@ void LuaState::protected_call(int nargs, int nresults) {
   lua_insert(L_, base);
   int status = lua_pcall(L_, nargs, nresults, base);
   lua_remove(L_, base);
-  if (status == LUA_OK) return;
+  if (status == LUA_OK && kill_reason_.empty()) return;
+  if (status == LUA_OK) {  // the script caught the kill and returned at once: it still stopped
+    lua_settop(L_, base - 1);
+    throw LuaError(kill_reason_, kill_kind_);
+  }
 
   ErrorKind kind = ErrorKind::kPermanent;
   std::string message, traceback;
@@ -167,11 +204,21 @@ void LuaState::protected_call(int nargs, int nresults) {
   } else if (status == LUA_ERRMEM) {
     message = "memory limit exceeded (" + std::to_string(limits_.memory_bytes >> 20) + " MiB)";
   } else if (lua_type(L_, -1) == LUA_TTABLE) {
-    lua_getfield(L_, -1, "message");
-    message = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
-    lua_getfield(L_, -2, "kind");
-    kind = static_cast<ErrorKind>(lua_tointeger(L_, -1));
-    lua_pop(L_, 2);
+    // Raw reads: this runs outside any protected call, where a script's __index must not run.
+    lua_pushstring(L_, kFlowErrorField);
+    const bool flow_error = lua_rawget(L_, -2) == LUA_TBOOLEAN;
+    lua_pop(L_, 1);
+    if (flow_error) {
+      lua_pushstring(L_, "message");
+      lua_rawget(L_, -2);
+      message = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
+      lua_pushstring(L_, "kind");
+      lua_rawget(L_, -3);
+      kind = static_cast<ErrorKind>(lua_tointeger(L_, -1));
+      lua_pop(L_, 2);
+    } else {
+      message = "error (the error object is a table, not a string)";
+    }
   } else {
     std::string full = lua_tostring(L_, -1) ? lua_tostring(L_, -1) : "error";
     auto cut = full.find("\nstack traceback:");
@@ -193,6 +240,8 @@ void push_flow_error(lua_State* L, const std::string& message, ErrorKind kind) {
   if (luaL_newmetatable(L, "flowrun.error")) {
     lua_pushcfunction(L, flow_error_text);
     lua_setfield(L, -2, "__tostring");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
   }
   lua_setmetatable(L, -2);
   lua_pushboolean(L, 1);
@@ -208,7 +257,8 @@ void LuaState::push_json(const Json& value) {
   try {
     push_json_at(value, 0);
   } catch (...) {
-    lua_settop(L_, top);  // the tables made so far are dropped
+    // The tables made so far are dropped (after a panic Lua has already emptied the stack).
+    lua_settop(L_, std::min(top, lua_gettop(L_)));
     throw;
   }
 }
@@ -254,20 +304,31 @@ void LuaState::push_json_at(const Json& value, int depth) {
   }
 }
 
-Json LuaState::to_json(int index) {
+Json LuaState::to_json(int index, std::optional<size_t> max_bytes) {
   const int top = lua_gettop(L_);
+  json_limit_ = json_budget_ = max_bytes.value_or(limits_.memory_bytes);
   try {
     return to_json_at(lua_absindex(L_, index), 0);
+  } catch (const std::bad_alloc&) {
+    lua_settop(L_, top);
+    throw LuaError("out of memory converting a value to JSON", ErrorKind::kPermanent);
   } catch (...) {
     lua_settop(L_, top);  // an error deep inside leaves keys and values pushed: drop them
     throw;
   }
 }
 
+void LuaState::spend_json_bytes(size_t n) {
+  if (n > json_budget_)
+    throw JsonTooLarge("value larger than " + format_bytes(json_limit_) + " as JSON");
+  json_budget_ -= n;
+}
+
 Json LuaState::to_json_at(int index, int depth) {
   if (depth > kMaxDepth) throw LuaError("value nested too deeply to convert to JSON", ErrorKind::kPermanent);
   // Each level pushes a key and a value; Lua guarantees only LUA_MINSTACK free slots.
   if (!lua_checkstack(L_, 4)) throw LuaError("out of Lua stack converting a value to JSON", ErrorKind::kPermanent);
+  spend_json_bytes(8);  // a scalar, or the brackets and commas of a container
   switch (lua_type(L_, index)) {
     case LUA_TNIL:
     case LUA_TNONE: return nullptr;
@@ -282,11 +343,19 @@ Json LuaState::to_json_at(int index, int depth) {
     case LUA_TSTRING: {
       size_t len = 0;
       const char* s = lua_tolstring(L_, index, &len);
+      spend_json_bytes(len);
       return valid_utf8(std::string_view(s, len));  // Lua strings are bytes; JSON strings are UTF-8
     }
     case LUA_TTABLE: {
       bool marked_array = false;
       if (lua_getmetatable(L_, index)) {
+        if (lua_rawgetp(L_, -1, &kLazyJsonKey) == LUA_TLIGHTUSERDATA) {
+          const auto* behind = static_cast<const Json*>(lua_touserdata(L_, -1));
+          lua_pop(L_, 2);
+          spend_json_bytes(json_size_within(*behind, json_budget_));
+          return *behind;
+        }
+        lua_pop(L_, 1);
         luaL_getmetatable(L_, kArrayMarker);
         marked_array = lua_rawequal(L_, -1, -2);
         lua_pop(L_, 2);
@@ -314,11 +383,10 @@ Json LuaState::to_json_at(int index, int depth) {
         if (lua_type(L_, -2) == LUA_TSTRING) {
           size_t len = 0;
           const char* k = lua_tolstring(L_, -2, &len);
+          spend_json_bytes(len);
           key = valid_utf8(std::string_view(k, len));
         } else if (lua_type(L_, -2) == LUA_TNUMBER) {
-          lua_pushvalue(L_, -2);
-          key = lua_tostring(L_, -1);
-          lua_pop(L_, 1);
+          key = number_key(L_, -2);  // not lua_tostring: an allocation failure here would be unprotected
         } else {
           lua_pop(L_, 1);
           continue;

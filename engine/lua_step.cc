@@ -7,6 +7,7 @@
 
 #include "engine/lua_flow.h"
 #include "engine/lua_state.h"
+#include "engine/output_limit.h"
 #include "engine/step_context.h"
 #include "engine/step_error.h"
 #include "engine/step_registry.h"
@@ -53,6 +54,7 @@ class LuaExecution final : public Poller {
   LuaExecution(const std::string& code, const std::string& chunk_name, StepContext& ctx)
       : lua_(kStepLimits), rt_{&ctx, &lua_} {
     lua_.set_interrupts(&ctx.cancel(), &ctx.clock(), ctx.deadline());
+    set_print(lua_.get(), &rt_);
     push_module(lua_, code, chunk_name);
     module_ref_ = luaL_ref(lua_.get(), LUA_REGISTRYINDEX);
     lua_newtable(lua_.get());
@@ -66,7 +68,7 @@ class LuaExecution final : public Poller {
     lua_.push_json(ctx.with());
     push_flow_api(L, &rt_);
     call(2, 1);
-    Json out = lua_.to_json(-1);
+    Json out = outputs_to_json(ctx, -1);
     lua_pop(L, 1);
     if (out.is_null()) return Json::object();
     if (!out.is_object()) return Json{{"result", out}};
@@ -83,7 +85,7 @@ class LuaExecution final : public Poller {
     call(3, 3);
     PollResult r;
     std::string status = lua_tostring(L, -3) ? lua_tostring(L, -3) : "";
-    if (lua_type(L, -2) == LUA_TTABLE) r.outputs = lua_.to_json(-2);
+    if (lua_type(L, -2) == LUA_TTABLE) r.outputs = outputs_to_json(ctx, -2);
     if (lua_tostring(L, -1)) r.message = lua_tostring(L, -1);
     lua_pop(L, 3);
     if (status == "done") r.status = PollStatus::kDone;
@@ -94,6 +96,17 @@ class LuaExecution final : public Poller {
   }
 
  private:
+  // The returned value as JSON, stopping as soon as it passes the step's max_output.
+  Json outputs_to_json(StepContext& ctx, int index) {
+    const size_t limit = ctx.step().max_output.value_or(kDefaultMaxOutput);
+    try {
+      return lua_.to_json(index, limit);
+    } catch (const JsonTooLarge&) {
+      throw StepError::permanent("outputs are larger than max_output (" + format_bytes(limit) +
+                                 "): return less, or raise `max_output:` on the step");
+    }
+  }
+
   bool push_member(const char* name) {
     lua_State* L = lua_.get();
     lua_rawgeti(L, LUA_REGISTRYINDEX, module_ref_);

@@ -62,6 +62,8 @@ struct Step {
   std::string if_expr;  // empty: always runs
   StepPolicies policies;
   bool continue_on_error = false;
+  // `max_output:` bytes of JSON the step's outputs may take (kDefaultMaxOutput when unset).
+  std::optional<size_t> max_output;
 
   // kForEach
   Json for_each;  // a list, or an expression (string) giving one

@@ -115,7 +115,7 @@ TEST_CASE("toJSON and fromJSON round-trip a value", "[expression][functions]") {
   } catch (const ExpressionError& err) {
     CHECK(std::string(err.what()) == "in ${{ fromJSON('{nope') }}: fromJSON: not JSON: {nope");
   }
-  CHECK_THROWS_WITH(e.evaluate("toJSON(print)"), Catch::Contains("toJSON: cannot convert a Lua function to JSON"));
+  CHECK_THROWS_WITH(e.evaluate("toJSON(tostring)"), Catch::Contains("toJSON: cannot convert a Lua function to JSON"));
   CHECK_THROWS_WITH(e.evaluate("fromJSON(string.rep('[', 100000))"),
                     Catch::EndsWith("fromJSON: the JSON text is nested more than 64 levels deep"));
   CHECK(e.evaluate("fromJSON('[\"[[[[\"]')") == Json::array({"[[[["}));  // brackets inside strings do not count
@@ -166,4 +166,26 @@ TEST_CASE("the scope wins over a function of the same name; the names are listed
   const auto& builtin = expression_builtin_names();
   for (const char* name : {"string", "os", "math", "table", "utf8", "tostring", "cancelled"})
     CHECK(std::find(builtin.begin(), builtin.end(), name) != builtin.end());
+}
+
+TEST_CASE("hostile: reading one output of a huge step converts only that output", "[hostile][expression]") {
+  // 20,000 items of 1 KB: 20 MB, past the 16 MiB expression memory limit as a whole.
+  Json items = Json::array();
+  const std::string padding(1000, 'p');
+  for (int i = 0; i < 20000; ++i) items.push_back({{"item", "video-" + std::to_string(i)}, {"outputs", {{"p", padding}}}});
+  Json scope = {{"steps", {{"each", {{"status", "succeeded"}, {"outputs", {{"items", items}, {"count", 20000}}}}}}}};
+  ExpressionEvaluator ev(scope);
+  CHECK(ev.evaluate("steps.each.outputs.count") == 20000);
+  CHECK(ev.evaluate("steps.each.status") == "succeeded");
+  // All of it is still past the expression memory limit (16 MiB), as a clear error.
+  CHECK_THROWS_WITH(ev.evaluate("#steps.each.outputs.items"), Catch::Contains("memory"));
+}
+
+TEST_CASE("lazily converted step outputs still iterate and convert to JSON", "[expression]") {
+  ExpressionEvaluator ev(scope());
+  CHECK(ev.evaluate("toJSON(steps.fetch.outputs)") == R"({"json":{"ok":true},"status":200})");
+  CHECK(ev.evaluate("(function() local n = 0 for k, v in pairs(steps.fetch.outputs) do n = n + 1 end return n end)()") ==
+        2);
+  CHECK(ev.evaluate("steps.fetch.outputs.json.ok") == true);
+  CHECK(ev.evaluate("steps.nothing == nil and steps.fetch.outputs.nothing == nil") == true);
 }

@@ -105,7 +105,7 @@ TEST_CASE("JSON round-trips through Lua tables", "[lua]") {
   CHECK(run(lua, "return {}") == Json::object());
   CHECK(run(lua, "return {10, 20}") == Json({10, 20}));
   CHECK(run(lua, "return {[1]='a', x='b'}") == Json({{"1", "a"}, {"x", "b"}}));
-  CHECK_THROWS_AS(run(lua, "return {f = print}"), LuaError);
+  CHECK_THROWS_AS(run(lua, "return {f = tostring}"), LuaError);
 }
 
 TEST_CASE("hostile: Lua strings that are not UTF-8 convert to valid JSON, keys included", "[hostile][lua]") {
@@ -134,4 +134,111 @@ TEST_CASE("hostile: a Lua table nested 100,000 deep is a clear error, not a stac
   CHECK(lua_gettop(lua.get()) == top);  // the stack is balanced after the error
   // The state still works after both errors.
   CHECK(run(lua, "return {a = {b = {c = 1}}}")["a"]["b"]["c"] == 1);
+}
+
+// Runs `code` with the instruction limit of a step and a cancel token that is already set:
+// whatever C loop or handler the script is in, it must stop.
+static std::string stopped_by_cancel(const std::string& code) {
+  CancelToken cancel;
+  cancel.cancel("stop");
+  LuaState lua(LuaLimits{64u << 20, 1'000'000'000'000});
+  lua.set_interrupts(&cancel, nullptr, std::nullopt);
+  return error_of(lua, code);
+}
+
+TEST_CASE("hostile: an xpcall message handler that loops is stopped", "[hostile][lua]") {
+  LuaState lua(LuaLimits{64u << 20, 1'000'000});
+  CHECK(error_of(lua, "return xpcall(function() while true do end end, function() while true do end end)") ==
+        "instruction limit exceeded (1000000 instructions)");
+  CHECK(stopped_by_cancel("xpcall(function() while true do end end, function() while true do end end)") ==
+        "cancelled");
+  LuaState tail(LuaLimits{64u << 20, 1'000'000});  // a caught kill as the chunk's last act
+  CHECK(error_of(tail, "return pcall(function() while true do end end)") ==
+        "instruction limit exceeded (1000000 instructions)");
+  LuaState plain;  // an ordinary handler still works
+  CHECK(run(plain, "local ok, e = xpcall(function() error('x', 0) end, function(m) return 'got ' .. m end) "
+                   "return {ok, e}") == Json::array({false, "got x"}));
+}
+
+TEST_CASE("hostile: __gc metamethods are refused", "[hostile][lua]") {
+  LuaState lua;
+  CHECK(error_of(lua, "setmetatable({}, {__gc = function() while true do end end})") ==
+        "scripts/test.lua:1: __gc metamethods are not allowed in the sandbox");
+  CHECK(run(lua, "return getmetatable(setmetatable({}, {__index = {a = 1}})).__index.a") == 1);
+  // The marker metatable of arrays is hidden, so nobody can add a __gc to it.
+  lua.set_global("arr", Json::array({1}));
+  CHECK(run(lua, "return getmetatable(arr)") == false);
+  CHECK(error_of(lua, "getmetatable(arr).__gc = tostring") == "scripts/test.lua:1: attempt to index a boolean value");
+}
+
+TEST_CASE("hostile: Lua pattern backtracking counts against the limits", "[hostile][lua]") {
+  for (const char* call : {"s:find('.-.-.-.-.-.-b')", "s:match('.-.-.-.-.-.-b')", "s:gsub('.-.-.-.-.-.-b', '')",
+                           "(function() for m in s:gmatch('.-.-.-.-.-.-b') do end end)()",
+                           "s:find('a*a*a*a*a*a*b')", "s:gsub('%b()', '')"}) {
+    INFO(call);
+    LuaState lua(LuaLimits{64u << 20, 5'000'000});
+    CHECK(error_of(lua, std::string("local s = ('a'):rep(5000) .. ('('):rep(5000) return ") + call) ==
+          "instruction limit exceeded (5000000 instructions)");
+    CHECK(stopped_by_cancel(std::string("local s = ('a'):rep(5000) .. ('('):rep(5000) return ") + call) == "cancelled");
+  }
+  LuaState lua;  // Lua's own behaviour otherwise
+  CHECK(run(lua, "return {('key=value'):match('(%w+)=(%w+)')}") == Json::array({"key", "value"}));
+  CHECK(run(lua, "return {('hello world'):find('o w')}") == Json::array({5, 7}));
+  CHECK(run(lua, "return {('a,b,,c'):gsub(',', ';')}") == Json::array({"a;b;;c", 3}));
+  CHECK(run(lua, "local t = {} for w in ('one two three'):gmatch('%a+') do t[#t+1] = w end return t") ==
+        Json::array({"one", "two", "three"}));
+  CHECK(run(lua, "return (' x '):match('^%s*(.-)%s*$')") == "x");
+}
+
+TEST_CASE("hostile: table.move and string.rep cannot loop in C past the limits", "[hostile][lua]") {
+  LuaState lua(LuaLimits{64u << 20, 5'000'000});
+  CHECK(error_of(lua, "table.move({}, 1, 1e14, 1, {})") == "instruction limit exceeded (5000000 instructions)");
+  CHECK(stopped_by_cancel("table.move({}, 1, 1e14, 1, {})") == "cancelled");
+  LuaState rep;
+  CHECK(run(rep, "return ('').rep('', 1e15) .. '|' .. ('ab'):rep(3, ',')") == "|ab,ab,ab");
+  CHECK(error_of(rep, "return ('x'):rep(1e9)") == "memory limit exceeded (64 MiB)");
+  CHECK(error_of(rep, "return ('x'):rep(1e12)") == "resulting string too large");
+  CHECK(run(rep, "return table.concat(table.move({1, 2, 3}, 1, 3, 2), ',')") == "1,1,2,3");
+}
+
+TEST_CASE("hostile: print is not in the sandbox", "[hostile][lua]") {
+  LuaState lua;
+  CHECK(run(lua, "return print == nil") == true);
+}
+
+TEST_CASE("hostile: to_json stops at its byte limit", "[hostile][lua]") {
+  LuaState lua;
+  lua.load("local big = ('x'):rep(8 << 20) local t = {} for i = 1, 100 do t[i] = big end return t",
+           "@scripts/test.lua");
+  lua.protected_call(0, 1);
+  const size_t before = lua.memory_used();
+  CHECK_THROWS_AS(lua.to_json(-1, size_t{16} << 20), JsonTooLarge);
+  CHECK_THROWS_WITH(lua.to_json(-1, size_t{16} << 20), "value larger than 16 MiB as JSON");
+  CHECK(lua.memory_used() == before);
+  CHECK(lua_gettop(lua.get()) == 1);
+  lua_pop(lua.get(), 1);
+  // A table doubled 40 times is 2^40 leaves as JSON: stopped by the default (memory) limit.
+  lua.load("local t = {'x'} for i = 1, 40 do t = {t, t} end return t", "@scripts/test.lua");
+  lua.protected_call(0, 1);
+  CHECK_THROWS_AS(lua.to_json(-1), JsonTooLarge);
+  lua_pop(lua.get(), 1);
+  CHECK(run(lua, "return {n = 1, [2.5] = 'f', [3] = 'i'}") == Json{{"n", 1}, {"2.5", "f"}, {"3", "i"}});
+}
+
+TEST_CASE("hostile: running out of Lua memory outside a protected call is an error, not abort()", "[hostile][lua]") {
+  LuaState lua(LuaLimits{1u << 20, 1'000'000});
+  CHECK_THROWS_AS(lua.push_json(Json{{"big", std::string(2u << 20, 'x')}}), LuaError);
+  CHECK_THROWS_WITH(lua.push_json(Json::array({std::string(2u << 20, 'x')})), Catch::Contains("not enough memory"));
+  CHECK(run(lua, "return 1 + 1") == 2);  // the state is still usable
+}
+
+TEST_CASE("hostile: a table thrown as an error is read raw, and is permanent", "[hostile][lua]") {
+  LuaState lua(LuaLimits{64u << 20, 1'000'000});
+  try {
+    run(lua, "error(setmetatable({}, {__index = function() while true do end end}))");
+    FAIL("no error");
+  } catch (const LuaError& e) {
+    CHECK(std::string(e.what()) == "error (the error object is a table, not a string)");
+    CHECK(e.kind() == ErrorKind::kPermanent);
+  }
 }
