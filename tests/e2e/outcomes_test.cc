@@ -179,7 +179,7 @@ TEST_CASE("dry run exits 0 on every shipped workflow and runs nothing", "[e2e][d
   CHECK(video.out.find("<an item of videos>") != std::string::npos);
 }
 
-TEST_CASE("-q prints nothing on success and the failure summary on failure", "[e2e][output]") {
+TEST_CASE("quiet (-q): nothing on success, the failure summary on failure", "[e2e][output]") {
   TempDir dir;
   dir.write("ok.yaml", "steps:\n  - {id: a, type: exec, with: {argv: [echo, hello]}}\n");
   dir.write("bad.yaml", "steps:\n  - {id: a, type: exec, with: {argv: [sh, -c, 'exit 3']}}\n");
@@ -192,7 +192,7 @@ TEST_CASE("-q prints nothing on success and the failure summary on failure", "[e
   CHECK(bad.out.find("a: sh exited with code 3") != std::string::npos);
 }
 
-TEST_CASE("--log-format json writes only JSON lines, the summary included", "[e2e][output]") {
+TEST_CASE("JSON output (--log-format json): only JSON lines, the summary included", "[e2e][output]") {
   TempDir dir;
   dir.write("w.yaml", "steps:\n  - {id: a, type: exec, with: {argv: [sh, -c, 'echo out; echo err >&2; exit 4']}}\n");
   CliResult r = run_flowrun({dir.file("w.yaml"), "--log-format", "json"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
