@@ -1,7 +1,9 @@
 // `wait-for-marker`: follow a log (an instance's, a file, a URL or a command's output) until a
 // marker line appears; capture values from it, fail on known error lines, show progress, and
 // notice an instance that stopped, exited or vanished first.
+#include <fcntl.h>
 #include <string.h>  // memmem (GNU)
+#include <unistd.h>
 
 #include <cstdlib>
 #include <functional>
@@ -15,6 +17,7 @@
 #include "engine/workflow.h"
 #include "steps/instance_steps.h"
 #include "steps/file_follower.h"
+#include "steps/log_capture.h"
 #include "steps/log_follower.h"
 
 namespace flowrun {
@@ -51,30 +54,6 @@ class LinePattern {
   std::optional<UserRegex> regex_;
 };
 
-// capture: NAME: "regex with one group" | {pattern, validate, required}
-struct Capture {
-  std::string name;
-  std::optional<UserRegex> pattern;
-  std::optional<UserRegex> validate;
-  bool required = true;
-};
-
-std::vector<Capture> captures_from(const Json& spec) {
-  std::vector<Capture> out;
-  if (!spec.is_object()) return out;
-  for (const auto& [name, v] : spec.items()) {
-    Capture c;
-    c.name = name;
-    const Json pattern = v.is_object() ? v.value("pattern", Json()) : v;
-    if (!pattern.is_string()) throw StepError::permanent("capture '" + name + "' needs a pattern");
-    c.pattern.emplace(pattern.get<std::string>());
-    if (v.is_object() && v.value("validate", Json()).is_string()) c.validate.emplace(v["validate"].get<std::string>());
-    if (v.is_object() && v.value("required", Json()).is_boolean()) c.required = v["required"];
-    out.push_back(std::move(c));
-  }
-  return out;
-}
-
 std::string progress_bar(double percent) {
   int filled = static_cast<int>(percent / 5);
   return "[" + std::string(static_cast<size_t>(std::clamp(filled, 0, 20)), '#') +
@@ -104,6 +83,12 @@ class MarkerPoller final : public Poller {
     tail_ = std::max(1, ctx.int_param("tail", 1000));
     max_recoveries_ = ctx.int_param("max_recoveries", 0);
     follower_ = LogFollower(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2));
+    recent_ = RecentLines(static_cast<size_t>(std::clamp(ctx.int_param("context_lines", 20), 0, 1000)) + 1);
+    std::filesystem::path log_file = ctx.string_param("log_file");
+    if (!log_file.empty()) {
+      if (log_file.is_relative()) log_file = ctx.services().project_root / log_file;
+      open_log_file(log_file);
+    }
 
     if (with.contains("file")) {
       file_path_ = ctx.string_param("file");
@@ -119,16 +104,38 @@ class MarkerPoller final : public Poller {
     }
   }
 
+  ~MarkerPoller() override {
+    if (log_fd_ >= 0) ::close(log_fd_);
+  }
+
   PollResult poll(StepContext& ctx) override {
     const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
     first_ = false;
-    std::optional<std::string> failure;
+    std::optional<std::string> failure;  // the fail_on headline
+    std::string failed_line;
+    std::vector<std::string> after;  // what the poll returned after the failing line
     // The hot path of a large log: no allocation per line unless it is printed or captured.
     auto take = [&](std::string_view line) {
-      if (print) ctx.log().info(prefix_ + std::string(line));
+      if (log_fd_ >= 0) log_buffer_.append(line).push_back('\n');
+      if (failure) {
+        // The rest of this poll is context (a traceback's last line names the error).
+        if (print) ctx.log().info(prefix_ + std::string(line));
+        after.push_back(clip_line(line));
+        return after.size() < kMaxLinesAfter;
+      }
       last_line_.assign(line);
-      failure = scan(line, ctx);
-      return !failure;
+      recent_.push(line);
+      failure = check_fail_on(line);
+      // A progress line is shown as the bar (once per change), not as itself too.
+      const bool progress_line = !failure && marker_line_.empty() && progress_ && report_progress(line, ctx);
+      if (print && !progress_line) ctx.log().info(prefix_ + std::string(line));
+      if (failure) {
+        failed_line.assign(line);
+        return true;
+      }
+      capture(line, ctx);
+      if (marker_line_.empty() && marker_.matches(line)) marker_line_.assign(line);
+      return true;
     };
     Observation seen;
     const auto may_matter = prefilter(print);
@@ -147,19 +154,60 @@ class MarkerPoller final : public Poller {
       for (const auto& line : update.lines)
         if (!take(line)) break;
     }
-    if (failure) return {PollStatus::kFailed, Json::object(), *failure};
+    flush_log_file(ctx);
+    if (failure) {
+      std::vector<std::string> context = recent_.lines();
+      context.insert(context.end(), after.begin(), after.end());
+      return fail(*failure + failure_line(failed_line, after), std::move(context));
+    }
     if (!marker_line_.empty()) return finish();
     if (!seen.ended.empty()) return instance_lost(seen.ended, ctx);
     return {};
   }
 
  private:
+  static constexpr size_t kMaxLinesAfter = 200;
+
+  // A failure whose message is one line, then the log lines around it (see message_with_context);
+  // the same lines are the outputs' failure_context.
+  static PollResult fail(const std::string& headline, std::vector<std::string> context) {
+    Json out = Json::object();
+    out["failure_context"] = context;
+    return {PollStatus::kFailed, out, message_with_context(headline, context)};
+  }
+
+  void open_log_file(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+    log_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (log_fd_ < 0)
+      throw StepError::permanent("cannot open log_file " + path.string() + ": " + std::string(::strerror(errno)));
+    log_path_ = path.string();
+  }
+
+  // Appends what this poll read: a crash loses at most one poll's lines.
+  void flush_log_file(StepContext& ctx) {
+    if (log_fd_ < 0 || log_buffer_.empty()) return;
+    std::string_view rest = log_buffer_;
+    while (!rest.empty()) {
+      ssize_t n = ::write(log_fd_, rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ctx.log().warn("could not write to " + log_path_ + ": " + std::string(::strerror(errno)));
+        break;
+      }
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+    log_buffer_.clear();
+  }
+
   // When no line needs printing, capturing or a progress look, only lines holding the marker or
   // a fail_on string matter, and a run of lines without any of them (found by one search over
   // the run, as grep does) need not be split and scanned line by line. Empty when every line
   // must be looked at (a regex cannot be searched for this way).
   std::function<bool(std::string_view)> prefilter(bool print) const {
-    if (print || !captures_.empty() || progress_ || !marker_line_.empty() || marker_.is_regex()) return {};
+    if (print || !captures_.empty() || progress_ || !marker_line_.empty() || marker_.is_regex() || log_fd_ >= 0)
+      return {};
     for (const auto& p : fail_on_)
       if (p.is_regex()) return {};
     return [this](std::string_view lines) {
@@ -170,28 +218,26 @@ class MarkerPoller final : public Poller {
     };
   }
 
-  // Checks one new line; returns why the step fails, if it does.
-  std::optional<std::string> scan(std::string_view line, StepContext& ctx) {
-    for (auto& c : captures_) {
-      if (!c.pattern->search(line, groups_)) continue;
-      // The first group when the pattern has one (empty if it did not take part), else the match.
-      std::string value(groups_.size() > 1 ? groups_[1].value_or("") : groups_[0].value_or(""));
-      if (c.validate && !c.validate->search(value)) {
-        ctx.log().warn("captured " + c.name + " '" + value + "' does not match " + c.validate->pattern() + "; ignored");
-        continue;
-      }
-      captured_[c.name] = value;
-    }
+  // The start of the message when `line` matches a fail_on pattern before the marker.
+  std::optional<std::string> check_fail_on(std::string_view line) const {
     if (!marker_line_.empty()) return std::nullopt;  // after the marker only captures count
     for (const auto& p : fail_on_)
-      if (p.matches(line)) return "the log matched fail_on '" + p.text() + "': " + std::string(line);
-    if (progress_) report_progress(line, ctx);
-    if (marker_.matches(line)) marker_line_.assign(line);
+      if (p.matches(line)) return "the log matched fail_on '" + p.text() + "': ";
     return std::nullopt;
   }
 
-  void report_progress(std::string_view line, StepContext& ctx) {
-    if (!progress_->search(line, groups_) || groups_.size() < 2) return;
+  void capture(std::string_view line, StepContext& ctx) {
+    for (const auto& c : captures_) {
+      auto value = c.take(line, groups_);
+      if (!value) continue;
+      ctx.log().debug("captured " + c.name + " = " + *value);
+      captured_[c.name] = std::move(*value);
+    }
+  }
+
+  // Whether `line` is a progress line; logs the bar when the progress moved to another tenth.
+  bool report_progress(std::string_view line, StepContext& ctx) {
+    if (!progress_->search(line, groups_) || groups_.size() < 2) return false;
     // (done)/(total) when two groups matched, (percent) when one did; alternatives may leave
     // groups unmatched, so take the matched ones in order.
     std::vector<std::string> groups;
@@ -201,25 +247,26 @@ class MarkerPoller final : public Poller {
     try {
       if (groups.size() >= 2) percent = 100.0 * std::stod(groups[0]) / std::stod(groups[1]);
       else if (groups.size() == 1) percent = std::stod(groups[0]);
-      else return;
+      else return false;
     } catch (const std::exception&) {
-      return;
+      return false;
     }
     percent = std::clamp(percent, 0.0, 100.0);
     progress_percent_ = percent;
     int decile = static_cast<int>(percent / 10);
-    if (decile == last_decile_) return;
+    if (decile == last_decile_) return true;
     last_decile_ = decile;
     char pct[16];
     std::snprintf(pct, sizeof pct, "%3.0f%%", percent);
     ctx.log().info("progress " + progress_bar(percent) + " " + pct + " (" + std::string(groups_[0].value_or("")) + ")");
+    return true;
   }
 
   PollResult finish() {
     for (const auto& c : captures_)
       if (c.required && !captured_.contains(c.name))
-        return {PollStatus::kFailed, Json::object(),
-                "the marker appeared but " + c.name + " was never captured (pattern " + c.name + " missing from the log)"};
+        return fail("the marker appeared but " + c.name + " was never captured (no line of the log gave it)",
+                    recent_.lines());
     Json out = captured_;
     out["marker_line"] = marker_line_;
     out["lines"] = follower_.lines_seen();
@@ -328,12 +375,11 @@ class MarkerPoller final : public Poller {
           switch_to(s);
           return {};
         }
-    std::string last = last_line_.empty() ? "" : "; last log line: " + last_line_;
-    if (recoveries_ >= max_recoveries_)
-      return {PollStatus::kFailed, Json::object(), why + " before the marker" + last};
+    std::string last = last_line_.empty() ? "" : "; last log line: " + clip_line(last_line_);
+    if (recoveries_ >= max_recoveries_) return fail(why + " before the marker" + last, recent_.lines());
     const Json spec_json = instance_.value("spec", Json());
     if (!spec_json.is_object())
-      return {PollStatus::kFailed, Json::object(), why + " before the marker, and no spec to re-provision from" + last};
+      return fail(why + " before the marker, and no spec to re-provision from" + last, recent_.lines());
     ++recoveries_;
     ctx.log().warn(why + " before the marker; re-provisioning (" + std::to_string(recoveries_) + " of " +
                    std::to_string(max_recoveries_) + ")");
@@ -375,6 +421,10 @@ class MarkerPoller final : public Poller {
   LogFollower follower_;
   bool first_ = true;
   std::string last_line_;  // for the message when the instance is lost
+  RecentLines recent_;     // the lines before a failure, and the failing one
+  int log_fd_ = -1;        // log_file, appended per poll
+  std::string log_path_;
+  std::string log_buffer_;
   Json captured_ = Json::object();
   std::string marker_line_;
   std::optional<double> progress_percent_;
@@ -398,9 +448,11 @@ class WaitForMarkerStep final : public StepType {
            {"file", "string", false, "or follow a file"},
            {"url", "string", false, "or follow a URL's text"},
            {"command", "list", false, "or follow what a command prints (argument vector)"},
-           {"capture", "map", false, "NAME: regex with one group, or {pattern, validate, required}"},
+           {"capture", "map", false, "NAME: regex, {pattern, validate, required} or a list of {pattern, validate}; the last accepted value wins"},
            {"fail_on", "list", false, "lines that fail the step at once (substrings or {regex})"},
-           {"progress", "string", false, "regex: (done)/(total) or (percent), shown as a progress bar"},
+           {"progress", "string", false, "regex: (done)/(total) or (percent), shown as a progress bar instead of the line"},
+           {"context_lines", "integer", false, "log lines before a failure kept in its message (default 20)"},
+           {"log_file", "string", false, "append every log line read to this file (created 0600)"},
            {"show_logs", "string", false, "all (default), new (not what was there at the first check) or none"},
            {"prefix", "string", false, "printed before each log line (default \"| \")"},
            {"tail", "integer", false, "lines asked for on each check (default 1000)"},
@@ -426,10 +478,8 @@ class WaitForMarkerStep final : public StepType {
     if (with.contains("marker") && with["marker"].is_object()) check_regex("marker", with["marker"].value("regex", Json()));
     if (with.contains("progress")) check_regex("progress", with["progress"]);
     if (with.contains("capture") && with["capture"].is_object())
-      for (const auto& [name, v] : with["capture"].items()) {
-        check_regex("capture", v.is_object() ? v.value("pattern", Json()) : v);
-        if (v.is_object()) check_regex("capture", v.value("validate", Json()));
-      }
+      for (const auto& [name, v] : with["capture"].items())
+        for (const Json& re : capture_regexes(v)) check_regex("capture", re);
     if (with.contains("fail_on") && with["fail_on"].is_array())
       for (const auto& v : with["fail_on"])
         if (v.is_object()) check_regex("fail_on", v.value("regex", Json()));

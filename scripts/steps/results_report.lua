@@ -1,5 +1,27 @@
 -- Turns a for_each's item outputs into a results document and a summary table: per input its
--- status, instance, result URL, how long the instance worked and what that cost.
+-- status, instance, result URL, how long the instance worked and what that cost, and for a
+-- failed one the log lines around the failure.
+
+-- wait-for-marker ends a failure's message with the log lines around it, in a block
+-- ("--- log context (N lines) ---" ... "--- end of log context ---") that the engine may follow
+-- with more of the message (" (permanent)"). Returns the message without the block, and its lines.
+local function split_context(message)
+  if type(message) ~= "string" then return message, nil end
+  local head, count, rest = string.match(message, "^([^\n]*)\n%-%-%- log context %((%d+) lines%) %-%-%-\n(.*)$")
+  if not head then return message, nil end
+  local lines, pos = {}, 1
+  for _ = 1, tonumber(count) do
+    local nl = string.find(rest, "\n", pos, true)
+    if not nl then return message, nil end
+    table.insert(lines, string.sub(rest, pos, nl - 1))
+    pos = nl + 1
+  end
+  local tail = string.sub(rest, pos)
+  local after = string.match(tail, "^%-%-%- end of log context %-%-%-(.*)$")
+  if not after then return message, nil end
+  return head .. after, lines
+end
+
 return {
   description = "Summarise for_each results as JSON and a table",
   params = {
@@ -15,11 +37,14 @@ return {
       local steps = item.steps or {}
       local result = (steps[with.result_step] or {}).outputs or {}
       local instance = with.instance_step and ((steps[with.instance_step] or {}).outputs or {}) or {}
+      local error, context = split_context(item.error)
+      context = result.failure_context or context
       local row = {
         input = item.item,
         status = item.status,
         result_url = result.result_url,
-        error = item.error,
+        error = error,
+        error_context = context,
         instance_id = result.instance_id or instance.instance_id,
         gpu = instance.gpu,
         price_per_hour = instance.price_per_hour,
@@ -37,6 +62,7 @@ return {
       table.insert(lines, string.format("%-24s %-10s %-14s %8s %9s  %s", name, item.status,
         tostring(row.instance_id or "-"), row.duration_s and (row.duration_s .. "s") or "-",
         row.cost_usd and string.format("$%.4f", row.cost_usd) or "-", row.result_url or row.error or ""))
+      for _, line in ipairs(context or {}) do table.insert(lines, "    | " .. line) end
     end
     local summary = table.concat(lines, "\n")
     flow.log(ok .. " succeeded, " .. failed .. " failed, estimated cost $" .. string.format("%.4f", total_cost) .. "\n" .. summary)

@@ -7,6 +7,8 @@
 
 #include <random>
 #include <regex>
+#include <sstream>
+#include <sys/stat.h>
 #include <thread>
 
 #include "engine/json.h"
@@ -79,7 +81,25 @@ size_t count_of(const std::string& text, const std::string& needle) {
   return n;
 }
 
-// Every line of every instance's log appears exactly once in flowrun's output.
+// Lines of `text` holding both `a` and `b`.
+size_t lines_with(const std::string& text, const std::string& a, const std::string& b) {
+  size_t n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(a) != std::string::npos && line.find(b) != std::string::npos) ++n;
+  return n;
+}
+
+// The step path ("videos[1]") of the item that processed `input`.
+std::string item_path(const std::string& out, const std::string& input) {
+  std::smatch m;
+  std::regex item("\\[(videos\\[\\d\\])\\.result\\] \\| starting job for [^\\n]*" +
+                  std::regex_replace(input, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&"));
+  if (!std::regex_search(out, m, item)) return "(no item for " + input + ")";
+  return m[1].str();
+}
+
+// Every line of every instance's log appears exactly once in flowrun's output (a progress line as its bar).
 void check_each_line_once(const std::string& out, const Json& results) {
   for (const auto& r : results["results"]) {
     if (r["status"] != "succeeded") continue;
@@ -88,11 +108,13 @@ void check_each_line_once(const std::string& out, const Json& results) {
     CHECK(count_of(out, "| starting job for " + input) == 1);
     for (int k = 1; k <= 4; ++k) {
       std::smatch m;
-      std::string needle = "| frame " + std::to_string(k) + "/4";
+      std::string frame = "frame " + std::to_string(k) + "/4";
       // The same frame lines come from each instance; tell them apart by the step path.
       std::regex item("\\[(videos\\[\\d\\])\\.result\\] \\| starting job for " + std::regex_replace(input, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&"));
       REQUIRE(std::regex_search(out, m, item));
-      CHECK(count_of(out, "[" + m[1].str() + ".result] " + needle) == 1);
+      // A progress line is shown once, as the bar, not as itself too.
+      CHECK(count_of(out, "[" + m[1].str() + ".result] | " + frame) == 0);
+      CHECK(lines_with(out, "[" + m[1].str() + ".result] progress [", "(" + frame + ")") == 1);
     }
     CHECK(count_of(out, "| RESULT_URL=https://results.sim/" + stem + ".mp4") == 1);
   }
@@ -336,6 +358,100 @@ TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObject
   CHECK(auth.rfind("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/", 0) == 0);
   CHECK(auth.find("/us-west-004/s3/aws4_request") != std::string::npos);
   CHECK(r.err.find("s3-secret-value") == std::string::npos);
+}
+
+// The seed's job format: no RESULT_URL= line; progress lines, URLs of other folders around the
+// result ("Uploading to B2... URL" or the bare URL), then the marker.
+const char* const kBucket = "https://noxfvr-videos.s3.us-west-004.backblazeb2.com";
+
+TEST_CASE("video_batch, the seed's log format: the last URL under output/ or both/ is the result; progress shown once per change; log_dir",
+          "[e2e][vastai][seed]") {
+  Json jobs = {{"bravo", {{"url", "bare"}}}, {"charlie", {{"folder", "both"}}}};
+  SimServer sim(scenario({{"log_format", "seed"}, {"jobs", jobs}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args({"--set", "log_dir=" + batch.dir.file("logs")}), batch.env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 3);
+  // The download URL (input/) before it and the log URL (logs/) after it are not results.
+  CHECK(result_for(results, "alpha")["result_url"] == std::string(kBucket) + "/output/alpha_result.mp4");
+  CHECK(result_for(results, "bravo")["result_url"] == std::string(kBucket) + "/output/bravo_result.mp4");
+  CHECK(result_for(results, "charlie")["result_url"] == std::string(kBucket) + "/both/charlie_result.mp4");
+  check_no_instance_left(sim_state(sim), 3);
+
+  for (const char* name : kInputs) {
+    const std::string item = item_path(r.err, name);
+    INFO(name << " is " << item);
+    // "progress: 10%" (twice), 35%, 60%, 100%: four bars, and no raw progress line.
+    CHECK(lines_with(r.err, "[" + item + ".result] progress [", "%") == 4);
+    CHECK(lines_with(r.err, "[" + item + ".result] progress [", "(10%)") == 1);
+    CHECK(lines_with(r.err, "[" + item + ".result] | progress:", "%") == 0);
+    CHECK(count_of(r.err, "[" + item + ".result] | Uploading to B2... ") == (std::string(name) == "bravo.mp4" ? 0 : 1));
+
+    // Each instance's whole log, as it arrived, readable by its owner only.
+    const std::string log = batch.dir.file(std::string("logs/") + name + ".log");
+    REQUIRE(std::filesystem::exists(log));
+    struct stat st {};
+    REQUIRE(::stat(log.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+    const std::string text = batch.dir.read(std::string("logs/") + name + ".log");
+    CHECK(count_of(text, "starting job for ") == 1);
+    CHECK(count_of(text, "progress: 10%\n") == 2);
+    CHECK(count_of(text, "progress: 100%\n") == 1);
+    CHECK(count_of(text, "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY\n") == 1);
+  }
+}
+
+TEST_CASE("video_batch, the seed's log format: a traceback is reported with its lines; a URL outside output/ is no result",
+          "[e2e][vastai][seed]") {
+  Json jobs = {{"alpha", {{"behaviour", "fail"}}}, {"charlie", {{"folder", "scratch"}}}};
+  SimServer sim(scenario({{"log_format", "seed"}, {"jobs", jobs}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args(), batch.env);
+  INFO(r.err);
+  CHECK(r.exit_code == 3);  // partial: failed items are tolerated and reported
+  Json results = batch.results();
+  CHECK(results["succeeded"] == 1);
+  CHECK(results["failed"] == 2);
+
+  // The error is one line naming the traceback's last line; the lines around it are beside it.
+  Json alpha = result_for(results, "alpha");
+  CHECK(alpha["status"] == "failed");
+  const std::string error = alpha["error"];
+  CHECK(error.rfind("the log matched fail_on 'Traceback (most recent call last)': RuntimeError: CUDA out of memory", 0) == 0);
+  CHECK(error.find('\n') == std::string::npos);
+  REQUIRE(alpha["error_context"].is_array());
+  const Json& context = alpha["error_context"];
+  REQUIRE(context.size() == 10);  // start, download, progress x2, then the traceback's 6 lines
+  CHECK(context[0].get<std::string>().rfind("starting job for ", 0) == 0);
+  CHECK(context[3] == "progress: 10%");
+  CHECK(context[4] == "Traceback (most recent call last):");
+  CHECK(context[5] == "  File \"/workspace/process.py\", line 88, in <module>");
+  CHECK(context[9] == "RuntimeError: CUDA out of memory");
+  // The summary table shows them under the failed row.
+  CHECK(r.err.find("    | RuntimeError: CUDA out of memory") != std::string::npos);
+
+  // charlie's only URLs are outside output/ and both/: the marker came, the result did not.
+  Json charlie = result_for(results, "charlie");
+  CHECK(charlie["status"] == "failed");
+  CHECK(charlie["error"].get<std::string>().find("result_url was never captured") != std::string::npos);
+  CHECK(charlie.value("result_url", Json()).is_null());
+  CHECK(result_for(results, "bravo")["result_url"] == std::string(kBucket) + "/output/bravo_result.mp4");
+  check_no_instance_left(sim_state(sim), 3);
+}
+
+TEST_CASE("video_batch --set input=...: one input, one instance", "[e2e][vastai][seed]") {
+  SimServer sim(scenario({{"log_format", "seed"}}), "vast_sim.py");
+  Batch batch(sim);
+  CliResult r = run_flowrun(batch.args({"--set", "input=" + batch.dir.file("in/bravo.mp4")}), batch.env);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  Json results = batch.results();
+  REQUIRE(results["results"].size() == 1);
+  CHECK(results["results"][0]["input"] == batch.dir.file("in/bravo.mp4"));
+  CHECK(results["results"][0]["result_url"] == std::string(kBucket) + "/output/bravo_result.mp4");
+  check_no_instance_left(sim_state(sim), 1);
 }
 
 // The fault suite (tag [faults]): every kind of trouble the simulators can make, at once, and the

@@ -22,7 +22,14 @@ SCENARIO (every key optional):
                    B: ok (default), fail (a Traceback, no marker), hang (never the marker),
                    exit (actual_status "exited" after `after`), vanish (gone after `after`),
                    stuck_loading (never leaves "loading"), chatty (N progress lines, fast);
-                   "times": N applies it to the first N instances of that input only
+                   "times": N applies it to the first N instances of that input only;
+                   "format": "seed" prints the log as the seed's real job does (below), with
+                   "url": "upload" (default: "Uploading to B2... URL") or "bare" (the URL alone)
+                   and "folder": the bucket folder of the result (default "output")
+  log_format       "seed" for every job: progress lines ("progress: 35%"), a download URL
+                   outside output/, the result URL, a log URL outside output/ after it, then the
+                   marker; a failing job prints a Python traceback (all at once) ending
+                   "RuntimeError: CUDA out of memory"
   faults           {"search"|"create"|"show"|"list"|"logs"|"destroy": [status, ...]}: the next
                    requests of that kind answer these statuses first (429 carries no
                    Retry-After, as on Vast, unless given as {"status": 429, "retry_after": S});
@@ -102,12 +109,35 @@ class Sim:
     def job_for(self, inst):
         return inst["job"]
 
+    def seed_lines(self, job, b, name, stem, start):
+        """The seed's job: what a real Vast.ai video job prints (entries may hold several lines, printed at once)."""
+        bucket = "https://s3.us-west-004.backblazeb2.com/noxfvr-videos"
+        start = start + [f"Downloading {bucket}/input/{name.rsplit('/', 1)[-1]}"]
+        progress = [f"progress: {p}%" for p in (10, 10, 35, 60)]
+        if b == "fail":
+            return start + progress[:2] + ["\n".join([
+                "Traceback (most recent call last):",
+                '  File "/workspace/process.py", line 88, in <module>',
+                "    main()",
+                '  File "/workspace/process.py", line 61, in main',
+                "    frames = model(batch)",
+                "RuntimeError: CUDA out of memory"])]
+        if b in ("hang", "exit", "vanish"):
+            return start + progress[:1]
+        url = f"https://noxfvr-videos.s3.us-west-004.backblazeb2.com/{job.get('folder', 'output')}/{stem}_result.mp4"
+        result = url if job.get("url") == "bare" else f"Uploading to B2... {url}"
+        return start + progress + ["progress: 100%", result,
+                                   f"log kept at https://noxfvr-videos.s3.us-west-004.backblazeb2.com/logs/{stem}.txt",
+                                   MARKER]
+
     def job_lines(self, inst):
         job = self.job_for(inst)
         b = job.get("behaviour", "ok")
         name = inst["extra_env_dict"].get("INPUT_VIDEO", "input")
         stem = re.sub(r"\.[^./]*$", "", name.rsplit("/", 1)[-1])
         start = [f"starting job for {name} on instance {inst['id']}"]
+        if job.get("format", self.s.get("log_format")) == "seed":
+            return self.seed_lines(job, b, name, stem, start)
         if b == "fail":
             return start + ["frame 1/4", "Traceback (most recent call last):", "RuntimeError: CUDA out of memory"]
         if b in ("hang", "exit", "vanish"):
@@ -141,7 +171,7 @@ class Sim:
         interval = self.s.get("line_interval", 0.1) if b != "chatty" else 0.01
         lines = self.job_lines(inst)
         shown = min(len(lines), int(run_age / interval) + 1)
-        inst["log"] = lines[:shown]
+        inst["log"] = [line for entry in lines[:shown] for line in entry.split("\n")]
 
     def row(self, inst):
         public = {k: v for k, v in inst.items() if k not in ("log", "created_mono", "extra_env_dict", "vanished", "job")}

@@ -204,12 +204,12 @@ steps:
 )Y") == "");
     return h.run({{"file", dir.file("job.log")}});
   };
-  RunResult ok = run_on("start\nRESULT_URL=ftp://bad\nRESULT_URL=https://r/x.mp4\nALL DONE\n");
+  // A value failing `validate` is skipped: the last one that passes stands.
+  RunResult ok = run_on("start\nRESULT_URL=https://r/x.mp4\nRESULT_URL=ftp://bad\nALL DONE\n");
   REQUIRE(ok.status == RunState::kSucceeded);
   CHECK(ok.steps["done"]["outputs"]["result_url"] == "https://r/x.mp4");
   CHECK(ok.steps["done"]["outputs"]["marker_line"] == "ALL DONE");
   CHECK_FALSE(ok.steps["done"]["outputs"].contains("frames"));
-  CHECK(h.log_contains("does not match ^https://; ignored"));
 
   RunResult failed = run_on("start\nTraceback (most recent call last):\nALL DONE\n");
   REQUIRE(failed.status == RunState::kFailed);
@@ -222,6 +222,49 @@ steps:
   RunResult timed_out = run_on("still working\n");
   REQUIRE(timed_out.status == RunState::kFailed);
   CHECK(timed_out.error.find("no result after 1m") != std::string::npos);
+}
+
+TEST_CASE("wait-for-marker: a capture's rules, the lines around a failure, and log_file", "[steps][marker]") {
+  TempDir dir;
+  Harness h;
+  auto run_on = [&](const std::string& text) {
+    dir.write("job.log", text);
+    std::filesystem::remove(dir.file("logs/job.log"));
+    REQUIRE(h.load(R"Y(inputs: {file: "", log: ""}
+steps:
+  - id: done
+    type: wait-for-marker
+    with:
+      file: "${{ inputs.file }}"
+      marker: ALL DONE
+      capture:
+        result_url:
+          - {pattern: "RESULT_URL=(\\S+)"}
+          - {pattern: "https://\\S+", validate: "/(output|both)/"}
+      fail_on: [Traceback]
+      context_lines: 2
+      log_file: "${{ inputs.log }}"
+      interval: 5s
+      timeout: 1m
+)Y") == "");
+    return h.run({{"file", dir.file("job.log")}, {"log", dir.file("logs/job.log")}});
+  };
+  const std::string seed = "get https://b/input/a.mp4\nUploading https://b/output/a.mp4 and https://b/logs/a.txt\n"
+                           "https://b/tmp/z\nALL DONE\nhttps://b/logs/after.txt\n";
+  RunResult ok = run_on(seed);
+  REQUIRE(ok.status == RunState::kSucceeded);
+  CHECK(ok.steps["done"]["outputs"]["result_url"] == "https://b/output/a.mp4");
+  CHECK(dir.read("logs/job.log") == seed);  // every line, as read
+
+  RunResult declared = run_on("https://b/output/a.mp4\nRESULT_URL=file:///r/x.json\nALL DONE\n");
+  REQUIRE(declared.status == RunState::kSucceeded);
+  CHECK(declared.steps["done"]["outputs"]["result_url"] == "file:///r/x.json");
+
+  RunResult failed = run_on("a\nb\nc\nTraceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad\nmore\n");
+  REQUIRE(failed.status == RunState::kFailed);
+  CHECK(failed.error.find("the log matched fail_on 'Traceback': ValueError: bad\n"
+                          "--- log context (6 lines) ---\nb\nc\nTraceback (most recent call last):\n"
+                          "  File \"x.py\", line 1\nValueError: bad\nmore\n--- end of log context ---") != std::string::npos);
 }
 
 TEST_CASE("wait-for-marker: a bad regex and a missing source are load errors", "[steps][marker]") {
