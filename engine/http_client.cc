@@ -159,6 +159,8 @@ HttpResponse perform(const HttpRequest& request, const CancelToken& cancel, std:
   if (rc == CURLE_WRITE_ERROR && transfer.too_large)
     throw StepError::permanent(request.method + " " + request.url + ": the response body is larger than max_body (" +
                                format_bytes(request.max_body) + ", counted after decompression); raise max_body to accept it");
+  if (rc == CURLE_BAD_CONTENT_ENCODING)  // the server's choice: asking again gets the same
+    throw StepError::permanent(request.method + " " + request.url + ": " + (error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
   if (rc == CURLE_UNSUPPORTED_PROTOCOL)
     throw StepError::permanent(request.method + " " + request.url + ": only http and https URLs are fetched");
   if (rc != CURLE_OK) {
