@@ -7,6 +7,7 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <strings.h>
 
 #include "engine/expression.h"
 #include "engine/step_error.h"
@@ -21,19 +22,29 @@ struct Transfer {
   const CancelToken* cancel;
   CURL* handle;
   bool aborted_by_consumer = false;
+  bool too_large = false;
 };
+
+bool is_redirect(long status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
 
 size_t on_write(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
+  long status = 0;
+  curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
+  // The body of a redirect we follow is not the answer.
+  if (is_redirect(status) && !t->response->header("location").empty()) return n;
   if (t->request->on_body) {
-    long status = 0;
-    curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
     if (!t->request->on_body(static_cast<int>(status), std::string_view(data, n))) {
       t->aborted_by_consumer = true;
       return 0;
     }
   } else {
+    // Counted after decompression: 300 KB of gzip can be 300 MiB of zeros.
+    if (n > t->request->max_body - std::min(t->request->max_body, t->response->body.size())) {
+      t->too_large = true;
+      return 0;
+    }
     t->response->body.append(data, n);
   }
   return n;
@@ -80,7 +91,21 @@ CurlHttpClient::CurlHttpClient() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken& cancel) {
+namespace {
+
+constexpr int kMaxRedirects = 5;
+
+// The scheme of `url` in lower case, or "" when it names none.
+std::string scheme_of(const std::string& url) {
+  auto colon = url.find("://");
+  if (colon == std::string::npos) return "";
+  std::string scheme = url.substr(0, colon);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  return scheme;
+}
+
+// One request, no redirect followed; `redirect_to` gets where a 3xx answer points.
+HttpResponse perform(const HttpRequest& request, const CancelToken& cancel, std::string* redirect_to) {
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw StepError::transient("cannot initialise libcurl");
@@ -113,11 +138,13 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // followed in send(), which knows what to drop
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+  // What we ask for, not "" (every encoding this libcurl knows): see docs/security.md.
+  curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip, deflate");
   curl_easy_setopt(c, CURLOPT_USERAGENT, "flowrun/" FLOWRUN_VERSION);
   if (!request.aws_sigv4.empty()) {
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, request.aws_sigv4.c_str());
@@ -129,6 +156,13 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
     throw StepError::cancelled(request.method + " " + request.url + " cancelled");
   if (rc == CURLE_WRITE_ERROR && transfer.aborted_by_consumer)
     throw StepError::permanent(request.method + " " + request.url + ": body consumer stopped the transfer");
+  if (rc == CURLE_WRITE_ERROR && transfer.too_large)
+    throw StepError::permanent(request.method + " " + request.url + ": the response body is larger than max_body (" +
+                               format_bytes(request.max_body) + ", counted after decompression); raise max_body to accept it");
+  if (rc == CURLE_BAD_CONTENT_ENCODING)  // the server's choice: asking again gets the same
+    throw StepError::permanent(request.method + " " + request.url + ": " + (error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
+  if (rc == CURLE_UNSUPPORTED_PROTOCOL)
+    throw StepError::permanent(request.method + " " + request.url + ": only http and https URLs are fetched");
   if (rc != CURLE_OK) {
     std::string detail = error_buffer[0] ? error_buffer : curl_easy_strerror(rc);
     auto err = StepError::transient(request.method + " " + request.url + ": " + detail);
@@ -138,8 +172,98 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   response.status = static_cast<int>(status);
+  if (is_redirect(status)) {
+    char* location = nullptr;
+    if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) *redirect_to = location;
+  }
   return response;
 }
+
+}  // namespace
+
+HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken& cancel) {
+  HttpRequest hop = request;
+  const auto deadline = std::chrono::steady_clock::now() + request.timeout;
+  for (int redirects = 0;; ++redirects) {
+    const std::string scheme = scheme_of(hop.url);
+    if (!scheme.empty() && scheme != "http" && scheme != "https")
+      throw StepError::permanent(hop.method + " " + hop.url + ": only http and https URLs are fetched, not " + scheme +
+                                 "://");
+    std::string next;
+    HttpResponse response = perform(hop, cancel, &next);
+    if (next.empty()) return response;
+    if (redirects == kMaxRedirects)
+      throw StepError::permanent(request.method + " " + request.url + ": more than " + std::to_string(kMaxRedirects) +
+                                 " redirects (the last to " + next + ")");
+    // Credentials are for the origin they were written for: another one gets none of our headers.
+    if (!same_origin(hop.url, next)) {
+      hop.headers.clear();
+      hop.aws_sigv4.clear();
+      hop.credentials.clear();
+    }
+    // As browsers and curl do: 303, and 301/302 after a POST, become a GET without a body.
+    if (response.status == 303 || ((response.status == 301 || response.status == 302) && hop.method == "POST")) {
+      if (hop.method != "HEAD") hop.method = "GET";
+      hop.body.clear();
+      std::erase_if(hop.headers, [](const auto& h) { return strcasecmp(h.first.c_str(), "content-type") == 0; });
+    }
+    hop.url = next;
+    hop.timeout = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+    if (hop.timeout <= Duration::zero()) throw StepError::timeout(request.method + " " + request.url + ": timed out following redirects");
+  }
+}
+
+bool same_origin(const std::string& a, const std::string& b) {
+  auto parts = [](const std::string& url, std::string out[3]) {
+    CURLU* u = curl_url();
+    bool ok = u && curl_url_set(u, CURLUPART_URL, url.c_str(), CURLU_DEFAULT_SCHEME) == CURLUE_OK;
+    const CURLUPart which[3] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT};
+    for (int i = 0; ok && i < 3; ++i) {
+      char* p = nullptr;
+      ok = curl_url_get(u, which[i], &p, i == 2 ? CURLU_DEFAULT_PORT : 0) == CURLUE_OK;
+      if (ok) out[i] = p;
+      curl_free(p);
+    }
+    curl_url_cleanup(u);
+    std::transform(out[1].begin(), out[1].end(), out[1].begin(), [](unsigned char c) { return std::tolower(c); });
+    return ok;
+  };
+  std::string pa[3], pb[3];
+  return parts(a, pa) && parts(b, pb) && pa[0] == pb[0] && pa[1] == pb[1] && pa[2] == pb[2];
+}
+
+std::optional<size_t> parse_byte_size(const Json& value) {
+  if (value.is_number_unsigned() || value.is_number_integer()) {
+    if (value.get<int64_t>() <= 0) return std::nullopt;
+    return static_cast<size_t>(value.get<int64_t>());
+  }
+  if (!value.is_string()) return std::nullopt;
+  const std::string& text = value.get_ref<const std::string&>();
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && n < (uint64_t{1} << 40))
+    n = n * 10 + static_cast<uint64_t>(text[i++] - '0');
+  if (i == 0 || n == 0 || n >= (uint64_t{1} << 40)) return std::nullopt;
+  while (i < text.size() && text[i] == ' ') ++i;
+  std::string unit = text.substr(i);
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
+  int shift = -1;
+  if (unit.empty() || unit == "b" || unit == "bytes") shift = 0;
+  else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
+  if (shift < 0) return std::nullopt;
+  return static_cast<size_t>(n << shift);
+}
+
+std::string format_bytes(size_t n) {
+  if (n >= (size_t{1} << 30) && n % (size_t{1} << 30) == 0) return std::to_string(n >> 30) + " GiB";
+  if (n >= (size_t{1} << 20) && n % (size_t{1} << 20) == 0) return std::to_string(n >> 20) + " MiB";
+  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
+  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
+}
+
+
 
 std::optional<Duration> parse_retry_after(const HttpResponse& response, std::chrono::system_clock::time_point now) {
   std::string ms = response.header("retry-after-ms");
@@ -222,6 +346,11 @@ HttpRequest request_from_json(const Json& spec, const std::string& default_metho
   if (const Json sig = spec.value("aws_sigv4", Json()); sig.is_object()) {
     request.aws_sigv4 = "aws:amz:" + sig.value("region", std::string("us-east-1")) + ":" + sig.value("service", std::string("s3"));
     request.credentials = sig.value("access_key_id", std::string()) + ":" + sig.value("secret_access_key", std::string());
+  }
+  if (spec.contains("max_body")) {
+    auto limit = parse_byte_size(spec["max_body"]);
+    if (!limit) throw StepError::permanent("max_body must be a positive size such as 1048576 or \"100MiB\", not " + dump_json(spec["max_body"]));
+    request.max_body = *limit;
   }
   return request;
 }

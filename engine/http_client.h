@@ -25,6 +25,10 @@ struct HttpRequest {
   // S3-compatible stores) using `credentials`, "ACCESS_KEY_ID:SECRET_ACCESS_KEY".
   std::string aws_sigv4;
   std::string credentials;
+  // The largest response body kept, counted after decompression; a larger one aborts the transfer
+  // with a permanent error. Not applied to `on_body`, whose consumer bounds what it keeps.
+  size_t max_body = kDefaultMaxBody;
+  static constexpr size_t kDefaultMaxBody = size_t{64} << 20;
   // When set, the body is handed over chunk by chunk, with the response's status, instead of
   // kept in the response; returning false aborts the transfer.
   std::function<bool(int status, std::string_view chunk)> on_body;
@@ -46,7 +50,10 @@ class HttpClient {
   virtual HttpResponse send(const HttpRequest& request, const CancelToken& cancel) = 0;
 };
 
-// libcurl, TLS peers and host names always verified.
+// libcurl, TLS peers and host names always verified. Only http and https; up to 5 redirects,
+// followed here rather than by curl so that a redirect to another origin (scheme, host, port)
+// carries none of the request's own headers (Authorization, x-api-key, ...) nor its AWS signature.
+// Accepts gzip and deflate bodies and decodes them.
 class CurlHttpClient final : public HttpClient {
  public:
   CurlHttpClient();
@@ -60,7 +67,8 @@ std::optional<Duration> parse_retry_after(const HttpResponse& response,
 // A request from {url, method, headers, query, json | body, aws_sigv4}, as the http step and
 // flow.http take it: `method` defaults to `default_method`, a `json` body sets Content-Type, and
 // values that are not strings (header values, a body) are written as JSON. aws_sigv4 is
-// {region, access_key_id, secret_access_key, service = "s3"}. The timeout is left to the caller.
+// {region, access_key_id, secret_access_key, service = "s3"}. `max_body` (parse_byte_size) bounds
+// the response body. The timeout is left to the caller.
 HttpRequest request_from_json(const Json& spec, const std::string& default_method);
 
 // Whether `status` is what a step's `expect` asks for: a status, a list of them, or (null) any 2xx.
@@ -69,5 +77,15 @@ bool status_expected(int status, const Json& expect);
 // Appends `query` (an object of scalars or arrays of scalars) to `url`, percent-encoded.
 std::string url_with_query(const std::string& url, const Json& query);
 std::string percent_encode(std::string_view text);
+
+// Whether two absolute URLs have the same scheme, host and port (false when either cannot be parsed).
+bool same_origin(const std::string& a, const std::string& b);
+
+// A byte count: a whole number, or a string such as "512KiB", "100 MiB", "2GiB" (KB, MB and GB
+// mean the same powers of 1024); nullopt when it is neither or not positive.
+std::optional<size_t> parse_byte_size(const Json& value);
+
+// "64 MiB", "300 KiB", "17 bytes".
+std::string format_bytes(size_t n);
 
 }  // namespace flowrun

@@ -1,10 +1,13 @@
 #include "engine/journal.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <map>
 
@@ -81,10 +84,20 @@ std::string content_hash(const std::string& text) {
 
 std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
   std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
+  // The journal holds what steps printed and returned: readable by its owner only.
+  if (!std::filesystem::exists(state_dir)) {
+    std::filesystem::create_directories(state_dir, ec);
+    if (!ec) std::filesystem::permissions(state_dir, std::filesystem::perms::owner_all, ec);
+  }
   if (ec) throw JournalError("cannot create the state directory " + state_dir.string() + ": " + ec.message());
   auto file = (state_dir / "journal.db").string();
   bool existed = std::filesystem::exists(file);
+  if (!existed) {
+    // SQLite gives its WAL and SHM files the mode of the database file.
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((file + suffix).c_str(), 0600);  // older journals were 0644
   try {
     SqliteDb db(file, !existed);
     if (existed) {
@@ -100,9 +113,15 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
     auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
     if (version.empty()) {
       db.query("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {std::to_string(kSchemaVersion)});
-    } else if (std::stoi(version[0]["value"].get<std::string>()) > kSchemaVersion) {
-      throw JournalError("the journal " + file + " was written by a newer flowrun (schema " +
-                         version[0]["value"].get<std::string>() + "); use that version");
+    } else {
+      const std::string text = version[0]["value"].is_string() ? version[0]["value"].get<std::string>() : dump_json(version[0]["value"]);
+      int found = 0;
+      auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), found);
+      if (err != std::errc() || end != text.data() + text.size() || found < 1)
+        throw JournalError("the journal " + file + " has a schema_version that is not a version number ('" +
+                           valid_utf8(text.substr(0, 40)) + "'); it was left untouched: move it aside (or point --state-dir elsewhere) to start a new one");
+      if (found > kSchemaVersion)
+        throw JournalError("the journal " + file + " was written by a newer flowrun (schema " + text + "); use that version");
     }
     return std::unique_ptr<Journal>(new Journal(std::move(db)));
   } catch (const SqliteError& e) {

@@ -156,7 +156,32 @@ class Loader {
     return out;
   }
 
+  // YAML aliases share a node, but JSON copies it: nine levels of ten aliases ("billion laughs")
+  // are 695 bytes of YAML and 10^9 JSON values. The whole file may expand to this many.
+  static constexpr size_t kMaxYamlNodes = 1'000'000;
+  struct TooManyNodes {
+    YAML::Mark at;
+  };
+
+  // Reports the expansion past kMaxYamlNodes once, where it crossed the limit, and gives null.
   Json to_json(const YAML::Node& n) {
+    if (too_many_nodes_) return nullptr;
+    try {
+      return to_json_node(n);
+    } catch (const TooManyNodes& e) {
+      report_too_many_nodes(e.at);
+      return nullptr;
+    }
+  }
+
+  void report_too_many_nodes(const YAML::Mark& at) {
+    too_many_nodes_ = true;
+    diags_->error(loc(at), "this value expands to more than " + std::to_string(kMaxYamlNodes) + " YAML nodes",
+                  "its aliases (*name) repeat other aliases; write the data out or load it from a file");
+  }
+
+  Json to_json_node(const YAML::Node& n) {
+    if (++yaml_nodes_ > kMaxYamlNodes) throw TooManyNodes{expanding_key_ ? *expanding_key_ : n.Mark()};
     switch (n.Type()) {
       case YAML::NodeType::Null: return nullptr;
       case YAML::NodeType::Scalar: {
@@ -179,12 +204,15 @@ class Loader {
       }
       case YAML::NodeType::Sequence: {
         Json arr = Json::array();
-        for (const auto& item : n) arr.push_back(to_json(item));
+        for (const auto& item : n) arr.push_back(to_json_node(item));
         return arr;
       }
       case YAML::NodeType::Map: {
         Json obj = Json::object();
-        for (const auto& kv : n) obj[kv.first.Scalar()] = to_json(kv.second);
+        for (const auto& kv : n) {
+          expanding_key_ = kv.first.Mark();  // the key whose value was expanding names the place
+          obj[kv.first.Scalar()] = to_json_node(kv.second);
+        }
         return obj;
       }
       default: return nullptr;
@@ -633,6 +661,8 @@ class Loader {
 
   // Records every ${{ }} inside a YAML subtree for the reference check.
   void note_expressions(const YAML::Node& n) {
+    if (too_many_nodes_) return;  // walking the expansion again would take as long
+    if (++noted_nodes_ > kMaxYamlNodes) return report_too_many_nodes(n.Mark());
     if (n.IsScalar()) {
       note_expression_text(n.Scalar(), loc(n), false);
     } else if (n.IsSequence() || n.IsMap()) {
@@ -794,6 +824,10 @@ class Loader {
   const StepRegistry& registry_;
   std::filesystem::path root_;
   Diagnostics* diags_ = nullptr;
+  size_t yaml_nodes_ = 0;  // converted to JSON so far, aliases expanded
+  std::optional<YAML::Mark> expanding_key_;  // the last map key converted to JSON
+  size_t noted_nodes_ = 0;  // walked by note_expressions, aliases expanded
+  bool too_many_nodes_ = false;
   std::set<std::string> ids_;
   std::vector<ExpressionSite> sites_;
   std::map<std::string, StepPlace> places_;

@@ -5,6 +5,7 @@
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -129,7 +130,10 @@ LogHub::LogHub(const LogOptions& options, const Redactor& redactor) : redactor_(
   if (!options.file.empty()) {
     // Rotated (FILE, FILE.1 .. FILE.3 at 64 MiB each): a service logging for months must not
     // fill the disk.
-    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file, 64u << 20, 3);
+    // Owner-only like the journal, the rotated files too: the log holds what steps printed.
+    spdlog::file_event_handlers handlers;
+    handlers.after_open = [](const spdlog::filename_t&, std::FILE* f) { ::fchmod(::fileno(f), 0600); };
+    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(options.file, 64u << 20, 3, false, handlers);
     sink->set_formatter(make_formatter());
     sink->set_level(spdlog::level::debug);
     sinks_.push_back(sink);

@@ -31,6 +31,7 @@
 #include "engine/lua_step.h"
 #include "engine/poll_workers.h"
 #include "engine/process_runner.h"
+#include "engine/failsafe_recorder.h"
 #include "engine/redactor.h"
 #include "engine/scheduler.h"
 #include "engine/service_unit.h"
@@ -131,7 +132,7 @@ LoadResult load(const std::string& file, StepRegistry& registry) {
 Redactor secrets_redactor(const Workflow& workflow) {
   Redactor redactor;
   for (const auto& name : workflow.secrets)
-    if (const char* v = std::getenv(name.c_str())) redactor.add_secret(v);
+    if (const char* v = std::getenv(name.c_str()); v && !redactor.add_secret(v)) throw SecretTooShort(name);
   return redactor;
 }
 
@@ -354,6 +355,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
 
   std::unique_ptr<RunLease> lease;
   std::unique_ptr<ExecutionRecorder> recorder;
+  const FailsafeRecorder* failsafe_recorder = nullptr;
   if (journal) {
     try {
       lease = std::make_unique<RunLease>(*journal, run_id);
@@ -361,7 +363,10 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
       print_error(e.what());
       return kExitUsage;
     }
-    recorder = journal->recorder(run_id, redactor);
+    auto failsafe = std::make_unique<FailsafeRecorder>(journal->recorder(run_id, redactor), journal->path(), run_id,
+                                                       logs->logger(workflow.name));
+    failsafe_recorder = failsafe.get();
+    recorder = std::move(failsafe);
     if (mode == Mode::kResume || mode == Mode::kCancel)  // before anything of the run starts again
       stop_orphaned_process_groups(*journal, run_id, std::chrono::seconds(10), logs->logger(workflow.name));
     journal->set_run_status(run_id, to_string(RunState::kRunning));
@@ -394,7 +399,10 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
 
   RunState state = result.status;
   if (mode == Mode::kCancel && state != RunState::kFailed) state = RunState::kCancelled;
-  if (journal) journal->set_run_status(run_id, to_string(state), result.error);
+  if (journal && !record_run_end(*journal, run_id, to_string(state), redactor.redact(result.error), failsafe_recorder)) {
+    if (mode != Mode::kDryRun) print_summary(result, state, run_id, o, redactor);
+    return kExitFailed;
+  }
   if (mode != Mode::kDryRun) print_summary(result, state, run_id, o, redactor);
   if (state == RunState::kDetached && journal) print_detached(run_id, *journal, o);
   if (mode == Mode::kCancel) return state == RunState::kFailed ? kExitFailed : kExitOk;
@@ -734,6 +742,9 @@ int main(int argc, char** argv) {
     if (first == "show") return cmd_show(argc - 1, argv + 1);
     if (first == "service") return cmd_service(argc - 1, argv + 1);
     return cmd_run(argc, argv);
+  } catch (const SecretTooShort& e) {
+    std::cerr << "flowrun: " << e.what() << "\n";
+    return kExitUsage;
   } catch (const std::exception& e) {
     print_error(e.what());
     return kExitFailed;

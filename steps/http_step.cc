@@ -22,12 +22,17 @@ class HttpStep final : public StepType {
          {"json", "any", false, "a JSON request body (sets Content-Type)"},
          {"body", "string", false, "a raw request body"},
          {"expect", "any", false, "expected status code(s); default any 2xx"},
-         {"timeout", "duration", false, "time limit of one request (default 60s)"}}};
+         {"timeout", "duration", false, "time limit of one request (default 60s)"},
+         {"max_body", "any", false, "largest response body kept, after decompression (default 64MiB)"}}};
     return info;
   }
 
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
     if (with.contains("json") && with.contains("body")) problems.emplace_back("body", "give either json or body, not both");
+    // An expression is checked when it is evaluated.
+    if (with.contains("max_body") && !(with["max_body"].is_string() && with["max_body"].get<std::string>().find("${{") != std::string::npos) &&
+        !parse_byte_size(with["max_body"]))
+      problems.emplace_back("max_body", "give a positive size such as 1048576 or \"100MiB\"");
   }
 
   Json run(StepContext& ctx) const override {

@@ -5,7 +5,8 @@ Usage: http_sim.py SCRIPT.json [--log REQUESTS.jsonl] [--lifetime SECONDS]
 
 SCRIPT maps "METHOD /path" (or "/path" for any method) to a list of responses, served in
 order; the last one repeats. A response is {"status": 200, "headers": {...}, "json": ...}
-or {"body": "text"} (or {"body_hex": "636166e9"}: bytes that need not be UTF-8), with an
+or {"body": "text"} (or {"body_hex": "636166e9"}: bytes that need not be UTF-8, or
+{"gzip_zeros": N}: N zero bytes gzip-compressed, sent with Content-Encoding: gzip), with an
 optional "delay" in seconds and "drop": true to close the connection without answering.
 Every request is appended to the log as one JSON line {"method", "path", "query", "headers",
 "body"}. The first line on stdout is the port.
@@ -13,10 +14,29 @@ Every request is appended to the log as one JSON line {"method", "path", "query"
 import json
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 from sim_common import command_line, serve
+
+
+_gzip_cache = {}
+
+
+def gzip_zeros(n):
+    """N zero bytes as a gzip stream (a "gzip bomb": about 1000 to 1), compressed a MiB at a time."""
+    if n not in _gzip_cache:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+        chunk = bytes(1 << 20)
+        parts = []
+        left = n
+        while left > 0:
+            parts.append(packer.compress(chunk[:min(left, len(chunk))]))
+            left -= min(left, len(chunk))
+        parts.append(packer.flush())
+        _gzip_cache[n] = b"".join(parts)
+    return _gzip_cache[n]
 
 
 def main():
@@ -57,6 +77,10 @@ def main():
             if "json" in response:
                 payload = json.dumps(response["json"]).encode()
                 content_type = "application/json"
+            elif "gzip_zeros" in response:
+                payload = gzip_zeros(response["gzip_zeros"])
+                content_type = "application/octet-stream"
+                response = dict(response, headers=dict(response.get("headers", {}), **{"Content-Encoding": "gzip"}))
             elif "body_hex" in response:
                 payload = bytes.fromhex(response["body_hex"])
                 content_type = "text/plain"
