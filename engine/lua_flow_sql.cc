@@ -6,12 +6,16 @@
 //   db:transaction(function()                  -- all or nothing: an error rolls back
 //     db:exec("UPDATE t SET s = :s WHERE id = :id", {s = "done", id = 1})
 //   end)
+//   db:exec_many("UPDATE t SET s = :s WHERE id = :id", {{s = "a", id = 1}, {s = "b", id = 2}},
+//                {names = {"s", "id"}, key = "id"})  -- prepared once, run per row -> changes
 //   db:close()                                 -- also closed (and rolled back) when collected
 #include <optional>
+#include <vector>
 
 #include "engine/lua_flow_support.h"
 #include "engine/sql_access.h"
 #include "engine/step_context.h"
+#include "engine/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -77,6 +81,41 @@ int db_exec(lua_State* L, FlowRuntime& rt) {
   return run_statement(L, rt, db, arg_string(L, 2, "db:exec: the statement"), params_at(L, rt, 3));
 }
 
+// db:exec_many(statements, rows [, {names = {...}, key = "id"}]) -> changes: the statements
+// (several may be `;`-separated) prepared once and run for each row, binding :name from row.name
+// (NULL when absent). `names` lists the only parameters the statements may use; `key` names the
+// row field that identifies a row in an error message.
+int db_exec_many(lua_State* L, FlowRuntime& rt) {
+  SqliteDb& db = checked_db(L);
+  const std::string sql = arg_string(L, 2, "db:exec_many: the statements");
+  if (lua_type(L, 3) != LUA_TTABLE) throw StepError::permanent("db:exec_many: the rows are a list of tables");
+  const Json rows = rt.lua->to_json(3);
+  const Json options = lua_type(L, 4) == LUA_TTABLE ? rt.lua->to_json(4) : Json::object();
+  std::vector<std::string> names;
+  const bool restricted = options.contains("names") && options["names"].is_array();
+  if (restricted)
+    for (const auto& n : options["names"]) names.push_back(n.is_string() ? n.get<std::string>() : dump_json(n));
+  const std::string key = options.value("key", std::string());
+  int64_t changes = 0;
+  with_sql_errors(db.path(), [&] {
+    PreparedScript script(db, sql, restricted ? &names : nullptr);
+    if (!rows.is_array()) return Json();  // an empty table converts to {}: nothing to run
+    for (size_t i = 0; i < rows.size(); ++i) {
+      try {
+        changes += script.run(rows[i]);
+      } catch (const SqliteError& e) {
+        std::string which = "row " + std::to_string(i + 1);
+        if (!key.empty() && rows[i].is_object() && rows[i].contains(key))
+          which += " (" + key + " " + (rows[i][key].is_string() ? rows[i][key].get<std::string>() : dump_json(rows[i][key])) + ")";
+        throw SqliteError(std::string(e.what()) + ", at " + which, e.code());
+      }
+    }
+    return Json();
+  });
+  lua_pushinteger(L, static_cast<lua_Integer>(changes));
+  return 1;
+}
+
 int db_simple(lua_State* L, const char* sql) {
   SqliteDb& db = checked_db(L);
   with_sql_errors(db.path(), [&] {
@@ -126,6 +165,7 @@ void add_sql_api(lua_State* L, FlowRuntime* rt) {
   if (luaL_newmetatable(L, kDbMetatable)) {
     lua_newtable(L);
     set_function(L, rt, "exec", trampoline<db_exec>);
+    set_function(L, rt, "exec_many", trampoline<db_exec_many>);
     set_function(L, rt, "begin", trampoline<db_begin>);
     set_function(L, rt, "commit", trampoline<db_commit>);
     set_function(L, rt, "rollback", trampoline<db_rollback>);

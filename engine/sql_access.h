@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "engine/json.h"
 #include "engine/sqlite_db.h"
@@ -34,6 +35,29 @@ class SqlTransaction {
  private:
   SqliteDb& db_;
   bool open_;
+};
+
+// Statements (one or several, `;`-separated) compiled once and run for many rows of named
+// parameters, so a chunk of thousands of rows pays for one prepare, not thousands. A row binds
+// each :name (or @name, $name) the statements use from its key of that name, NULL when absent;
+// with `allowed`, a statement using any other name is refused when compiled (a misspelt
+// :custom_ic must not quietly bind NULL), and positional ? parameters always are.
+class PreparedScript {
+ public:
+  PreparedScript(SqliteDb& db, const std::string& sql, const std::vector<std::string>* allowed);
+  ~PreparedScript();
+  PreparedScript(const PreparedScript&) = delete;
+  PreparedScript& operator=(const PreparedScript&) = delete;
+  // Runs every statement for `row` (an object), in order; returns the rows they changed.
+  int64_t run(const Json& row);
+
+ private:
+  struct Compiled {
+    sqlite3_stmt* stmt;
+    std::vector<std::pair<int, std::string>> params;  // index, name without its prefix
+  };
+  SqliteDb& db_;
+  std::vector<Compiled> statements_;
 };
 
 // Runs `body`, turning a SqliteError into a StepError: transient when the database is busy

@@ -46,6 +46,8 @@ class SqliteDb {
   int64_t last_insert_rowid() const;
   bool in_transaction() const;
   const std::string& path() const { return path_; }
+  // The raw connection, for statements prepared once and run many times (sql_access.h).
+  sqlite3* handle() const { return db_; }
 
  private:
   sqlite3* db_ = nullptr;

@@ -1,11 +1,36 @@
 -- store_batch_results: write an ended Message Batch's results into the database, exactly once.
 --
--- Everything happens in one transaction: claim the batch (submitted -> completed), stream its
--- JSONL results line by line (never the whole file in memory), update one `requests` row per
--- custom_id. An error anywhere (a dropped download, a kill, a bad line) rolls all of it back,
--- so the batch stays `submitted` and the next attempt or tick starts it afresh. A batch that
--- another monitor already completed is claimed by nobody and left alone.
--- Schema: workflows/sql/batch_results.sql.
+-- The JSONL results are streamed line by line (never the whole file in memory) and written in
+-- short transactions of `chunk_rows` rows, each running `result_sql` once per result with its
+-- statements prepared once per chunk. The batch is marked `completed` in the transaction of the
+-- last chunk. A crash or a dropped download mid-way leaves some chunks committed and the batch
+-- still `submitted`, so the next attempt or tick downloads it again and rewrites those rows:
+-- that is harmless because `result_sql` must be idempotent per custom_id (UPDATE ... WHERE key =
+-- :custom_id, or INSERT ... ON CONFLICT DO UPDATE). No result is lost (the batch is completed
+-- only with its last row) and none is doubled (a rewrite replaces the row). The application
+-- sharing the database waits for one chunk at most, never for the whole download.
+-- Schema of the default: workflows/sql/batch_results.sql.
+
+-- The parameters result_sql may use (anything else is refused before the download starts).
+local NAMES = {"custom_id", "batch_id", "status", "text", "value", "error", "input_tokens", "output_tokens",
+               "stop_reason"}
+
+-- The default: today's `requests` row per custom_id; a custom_id the table did not list is
+-- inserted rather than lost. `value` keeps the text as canonical JSON when the text is JSON.
+local DEFAULT_SQL = [[
+INSERT INTO requests (custom_id, batch_id, status, output, value, stop_reason, input_tokens, output_tokens,
+  error, updated_at)
+VALUES (:custom_id, :batch_id, :status, :text,
+  CASE WHEN json_valid(:text) AND substr(ltrim(:text, ' ' || char(9, 10, 13)), 1, 1) IN ('{', '[')
+       THEN json(:text) END,
+  :stop_reason, :input_tokens, :output_tokens, :error, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+ON CONFLICT (custom_id) DO UPDATE SET status = excluded.status, output = excluded.output,
+  value = excluded.value, stop_reason = excluded.stop_reason, input_tokens = excluded.input_tokens,
+  output_tokens = excluded.output_tokens, error = excluded.error, updated_at = excluded.updated_at]]
+
+local COMPLETE = [[
+UPDATE batches SET status = 'completed', completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), counts = :counts
+WHERE id = :id AND status = 'submitted']]
 
 local function text_of(message)
   local parts = {}
@@ -15,24 +40,13 @@ local function text_of(message)
   return table.concat(parts)
 end
 
--- The text as canonical JSON when it is JSON (a model asked for JSON), else nil.
-local function json_value(text, json)
-  local first = text:match("^%s*(.)")
-  if first ~= "{" and first ~= "[" then return nil end
-  local ok, value = pcall(json.decode, text)
-  if ok then return json.encode(value) end
-  return nil
-end
-
--- The row values for one result line (nil fields bind as NULL).
+-- The parameters for one result line (nil fields bind as NULL).
 local function row_of(line, batch_id, json)
   local result = line.result or {}
-  local row = {custom_id = line.custom_id, batch = batch_id, status = result.type, output = nil, value = nil,
-               stop_reason = nil, input_tokens = nil, output_tokens = nil, error = nil}
+  local row = {custom_id = line.custom_id, batch_id = batch_id, status = result.type, value = json.encode(result)}
   if result.type == "succeeded" then
     local message = result.message or {}
-    row.output = text_of(message)
-    row.value = json_value(row.output, json)
+    row.text = text_of(message)
     row.stop_reason = message.stop_reason
     row.input_tokens = message.usage and message.usage.input_tokens
     row.output_tokens = message.usage and message.usage.output_tokens
@@ -42,29 +56,27 @@ local function row_of(line, batch_id, json)
   elseif result.type ~= "canceled" and result.type ~= "expired" then
     error("result of " .. tostring(line.custom_id) .. " has an unknown type: " .. tostring(result.type))
   end
+  if type(row.custom_id) ~= "string" then error("a result line has no custom_id") end
   return row
 end
 
-local UPDATE = [[
-UPDATE requests SET status = :status, output = :output, value = :value, stop_reason = :stop_reason,
-  input_tokens = :input_tokens, output_tokens = :output_tokens, error = :error,
-  updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-WHERE custom_id = :custom_id AND batch_id = :batch]]
-
-local INSERT = [[
-INSERT INTO requests (custom_id, batch_id, status, output, value, stop_reason, input_tokens, output_tokens,
-  error, updated_at)
-VALUES (:custom_id, :batch, :status, :output, :value, :stop_reason, :input_tokens, :output_tokens, :error,
-  strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))]]
+-- 45952 -> "45,952"
+local function thousands(n)
+  local s = tostring(math.floor(n))
+  local out = s:reverse():gsub("(%d%d%d)", "%1,"):reverse()
+  return (out:gsub("^,", ""))
+end
 
 return {
-  description = "Store an ended Message Batch's JSONL results in SQLite in one transaction, and mark it completed",
+  description = "Store an ended Message Batch's JSONL results in SQLite in short idempotent transactions, and mark it completed",
   params = {
     database = {type = "string", required = true, description = "the SQLite file (schema: workflows/sql/batch_results.sql)"},
     batch = {type = "map", required = true, description = "the MessageBatch, as GET /v1/messages/batches/{id} returns it"},
     api_url = {type = "string", required = true, description = "base URL, for a relative results_url"},
     api_key = {type = "string", description = "x-api-key"},
     anthropic_version = {type = "string", description = "anthropic-version header (default 2023-06-01)"},
+    result_sql = {type = "string", description = "statements run per result, idempotent per custom_id (default: the requests table)"},
+    chunk_rows = {type = "number", description = "results written per transaction (default 1000)"},
   },
   run = function(with, flow)
     local batch = with.batch
@@ -74,39 +86,74 @@ return {
     local url = batch.results_url
     if not url then flow.fail("batch " .. batch.id .. " has ended but has no results_url yet", "transient") end
     if url:sub(1, 1) == "/" then url = with.api_url .. url end
+    local sql = with.result_sql
+    if sql == nil or sql == "" then sql = DEFAULT_SQL end
+    local chunk_rows = math.floor(tonumber(with.chunk_rows) or 1000)
+    if chunk_rows < 1 then flow.fail("chunk_rows must be at least 1, not " .. tostring(with.chunk_rows)) end
+    local options = {names = NAMES, key = "custom_id"}
 
-    local counts = {succeeded = 0, errored = 0, canceled = 0, expired = 0, unlisted = 0}
     local db = flow.db(with.database)
-    local claimed = db:transaction(function()
-      local _, n = db:exec([[UPDATE batches SET status = 'completed', completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                             WHERE id = :id AND status = 'submitted']], {id = batch.id})
-      if n == 0 then return false end
-      flow.http_lines({
-        url = url,
-        headers = {["x-api-key"] = with.api_key, ["anthropic-version"] = with.anthropic_version or "2023-06-01"},
-        jsonl = true,
-      }, function(line)
-        local row = row_of(line, batch.id, flow.json)
-        local _, updated = db:exec(UPDATE, row)
-        if updated == 0 then  -- a custom_id the table did not list: keep it rather than lose it
-          db:exec(INSERT, row)
-          counts.unlisted = counts.unlisted + 1
+    -- Compiled once before the download: a misspelt table or parameter fails here, not mid-way.
+    db:exec_many(sql, {}, options)
+    local current = db:exec("SELECT status FROM batches WHERE id = :id", {id = batch.id})
+    if #current == 0 or current[1].status ~= "submitted" then
+      db:close()
+      flow.log("batch " .. batch.id .. " is " .. (#current == 0 and "not in the batches table" or "already completed") ..
+        "; nothing written")
+      return {batch_id = batch.id, stored = false}
+    end
+
+    local counts = {succeeded = 0, errored = 0, canceled = 0, expired = 0}
+    local chunk, written, chunks, changed = {}, 0, 0, 0
+    local expected = 0
+    for k, n in pairs(batch.request_counts or {}) do
+      if counts[k] then expected = expected + n end
+    end
+    local next_progress = 10000
+    local function write(last)
+      local done = false
+      db:transaction(function()
+        if #chunk > 0 then changed = changed + db:exec_many(sql, chunk, options) end
+        if last then
+          local _, n = db:exec(COMPLETE, {id = batch.id, counts = flow.json.encode(counts)})
+          done = n > 0
         end
-        counts[row.status] = counts[row.status] + 1
       end)
-      db:exec("UPDATE batches SET counts = :counts WHERE id = :id", {counts = flow.json.encode(counts), id = batch.id})
-      return true
+      written = written + #chunk
+      chunks = chunks + 1
+      chunk = {}
+      if written >= next_progress and not last then
+        flow.log(string.format("batch %s: %s of %s result(s) written", batch.id, thousands(written), thousands(expected)))
+        next_progress = next_progress + 10000
+      end
+      return done
+    end
+
+    local started = os.clock()
+    flow.http_lines({
+      url = url,
+      headers = {["x-api-key"] = with.api_key, ["anthropic-version"] = with.anthropic_version or "2023-06-01"},
+      jsonl = true,
+    }, function(line)
+      local row = row_of(line, batch.id, flow.json)
+      chunk[#chunk + 1] = row
+      counts[row.status] = counts[row.status] + 1
+      if #chunk >= chunk_rows then write(false) end
     end)
+    local completed = write(true)
+    local seconds = os.clock() - started
     db:close()
 
-    if not claimed then
-      flow.log("batch " .. batch.id .. " is already completed; nothing written")
+    if not completed then  -- another writer completed it meanwhile; our rewrites were idempotent
+      flow.log("batch " .. batch.id .. " was completed by someone else during the download")
       return {batch_id = batch.id, stored = false}
     end
     local total = counts.succeeded + counts.errored + counts.canceled + counts.expired
-    flow.log(string.format("batch %s: stored %d result(s): %d succeeded, %d errored, %d canceled, %d expired%s",
-      batch.id, total, counts.succeeded, counts.errored, counts.canceled, counts.expired,
-      counts.unlisted > 0 and string.format(" (%d not listed before, added)", counts.unlisted) or ""))
-    return {batch_id = batch.id, stored = true, results = total, counts = counts}
+    flow.log(string.format("batch %s: stored %d result(s): %d succeeded, %d errored, %d canceled, %d expired " ..
+      "(%d transaction(s) of up to %d rows, %d row(s) changed, %.0f results/s CPU)",
+      batch.id, total, counts.succeeded, counts.errored, counts.canceled, counts.expired, chunks, chunk_rows, changed,
+      seconds > 0 and total / seconds or 0))
+    return {batch_id = batch.id, stored = true, results = total, counts = counts, changed = changed,
+            transactions = chunks}
   end,
 }

@@ -9,9 +9,13 @@ real API gives it), errors as {"type": "error", "error": {"type", "message"}, "r
 
 SCENARIO (every key optional but "batches"):
   api_key        the x-api-key the API requires (default "sk-test"); anthropic-version is required
-  batches        {ID: {"ends_after": N, "results": [RESULT, ...]}}: the batch is in_progress for
-                 its first N retrieves, then ended. RESULT is {"custom_id", "type":
-                 succeeded|errored|canceled|expired, "text" (succeeded), "error" (errored)}
+  batches        {ID: {"ends_after": N, "results": [RESULT, ...], "generate": {"prefix": P,
+                 "count": C}}}: the batch is in_progress for its first N retrieves (its
+                 request_counts advancing by 1/(N+1) of the results each time), then ended.
+                 RESULT is {"custom_id", "type": succeeded|errored|canceled|expired, "text"
+                 (succeeded), "error" (errored)}. "generate" appends C succeeded results P0..P{C-1}
+                 whose text is the JSON {"sentiment": S} with S = ((i % 201) - 100) / 100, and
+                 every 97th errored ("overloaded")
   faults         [{"status": 429|500|529|..., "retry_after": S}, ...]: the first retrieves (of any
                  batch) answer these, in order, before any real answer
   line_delay     seconds between results lines (to kill a reader mid-stream)
@@ -47,9 +51,27 @@ def result_line(r):
     return json.dumps({"custom_id": r["custom_id"], "result": result}) + "\n"
 
 
+def generated(spec):
+    out = []
+    for i in range(int(spec["count"])):
+        cid = spec["prefix"] + str(i)
+        if i % 97 == 96:
+            out.append({"custom_id": cid, "type": "errored", "error": "overloaded"})
+        else:
+            out.append({"custom_id": cid, "type": "succeeded",
+                        "text": json.dumps({"sentiment": ((i % 201) - 100) / 100})})
+    return out
+
+
 class State:
     def __init__(self, scenario):
         self.s = scenario
+        for spec in scenario["batches"].values():
+            if "generate" in spec:
+                spec["results"] = spec.get("results", []) + generated(spec["generate"])
+        # Encoded once: a 20,000-line download must not spend its time in json.dumps.
+        self.lines = {bid: [result_line(r).encode() for r in spec.get("results", [])]
+                      for bid, spec in scenario["batches"].items()}
         self.lock = threading.Lock()
         self.retrieves = {}
         self.downloads = {}
@@ -62,11 +84,11 @@ class State:
         n = self.retrieves.get(batch_id, 0)
         ended = n > int(spec.get("ends_after", 0))
         results = spec.get("results", [])
-        counts = {"processing": 0 if ended else len(results), "succeeded": 0, "errored": 0, "canceled": 0,
-                  "expired": 0}
-        if ended:
-            for r in results:
-                counts[r.get("type", "succeeded")] += 1
+        # Before the end, the first n/(N+1) of the results count as processed.
+        done = len(results) if ended else len(results) * n // (int(spec.get("ends_after", 0)) + 1)
+        counts = {"processing": len(results) - done, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        for r in results[:done]:
+            counts[r.get("type", "succeeded")] += 1
         return {"id": batch_id, "type": "message_batch",
                 "processing_status": "ended" if ended else "in_progress", "request_counts": counts,
                 "ended_at": "2026-11-23T10:00:00Z" if ended else None,
@@ -137,13 +159,23 @@ class Handler(BaseHTTPRequestHandler):
                 return self.api_error(400, f"Batch {batch_id} has not ended")
             st.downloads[batch_id] = st.downloads.get(batch_id, 0) + 1
             first = st.downloads[batch_id] == 1
-        lines = [result_line(r).encode() for r in st.s["batches"][batch_id].get("results", [])]
+        lines = st.lines[batch_id]
         drop_after = st.s.get("drop_after", {}).get(batch_id) if first else None
         self.send_response(200)
         self.send_header("Content-Type", "application/binary")
         self.send_header("Content-Length", str(sum(len(line) for line in lines)))
         self.end_headers()
         delay = float(st.s.get("line_delay", 0))
+        if not delay and drop_after is None:  # the whole file in large writes, as a real server would
+            try:
+                for i in range(0, len(lines), 500):
+                    self.wfile.write(b"".join(lines[i:i + 500]))
+                    with st.lock:
+                        st.lines_sent[batch_id] = st.lines_sent.get(batch_id, 0) + len(lines[i:i + 500])
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            return
         for i, line in enumerate(lines):
             if drop_after is not None and i == drop_after:
                 self.close_connection = True

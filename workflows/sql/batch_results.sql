@@ -1,8 +1,9 @@
 -- The example schema behind workflows/batch_results.yaml. Create it with:
 --   flowrun workflows/batch_results_setup.yaml [--set database=data/batch_results.db]
 -- Whatever submits batches inserts a `batches` row ('submitted') and one `requests` row per
--- custom_id ('pending'); the monitor fills in the results and marks the batch 'completed', all
--- in one transaction.
+-- custom_id ('pending'); the monitor fills in the results in short transactions and marks the
+-- batch 'completed' with the last one. (This table is only the default of the monitor's
+-- `result_sql` input: your own tables work too, docs/steps.md#store_batch_results.)
 CREATE TABLE IF NOT EXISTS batches (
   id           TEXT PRIMARY KEY,                       -- msgbatch_...
   status       TEXT NOT NULL DEFAULT 'submitted' CHECK (status IN ('submitted', 'completed')),
