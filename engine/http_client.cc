@@ -1,5 +1,7 @@
 #include "engine/http_client.h"
 
+#include "engine/byte_size.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -232,39 +234,6 @@ bool same_origin(const std::string& a, const std::string& b) {
   return parts(a, pa) && parts(b, pb) && pa[0] == pb[0] && pa[1] == pb[1] && pa[2] == pb[2];
 }
 
-std::optional<size_t> parse_byte_size(const Json& value) {
-  if (value.is_number_unsigned() || value.is_number_integer()) {
-    if (value.get<int64_t>() <= 0) return std::nullopt;
-    return static_cast<size_t>(value.get<int64_t>());
-  }
-  if (!value.is_string()) return std::nullopt;
-  const std::string& text = value.get_ref<const std::string&>();
-  size_t i = 0;
-  uint64_t n = 0;
-  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) && n < (uint64_t{1} << 40))
-    n = n * 10 + static_cast<uint64_t>(text[i++] - '0');
-  if (i == 0 || n == 0 || n >= (uint64_t{1} << 40)) return std::nullopt;
-  while (i < text.size() && text[i] == ' ') ++i;
-  std::string unit = text.substr(i);
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](unsigned char c) { return std::tolower(c); });
-  int shift = -1;
-  if (unit.empty() || unit == "b" || unit == "bytes") shift = 0;
-  else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
-  else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
-  else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
-  if (shift < 0) return std::nullopt;
-  return static_cast<size_t>(n << shift);
-}
-
-std::string format_bytes(size_t n) {
-  if (n >= (size_t{1} << 30) && n % (size_t{1} << 30) == 0) return std::to_string(n >> 30) + " GiB";
-  if (n >= (size_t{1} << 20) && n % (size_t{1} << 20) == 0) return std::to_string(n >> 20) + " MiB";
-  if (n >= 1024 && n % 1024 == 0) return std::to_string(n >> 10) + " KiB";
-  return std::to_string(n) + (n == 1 ? " byte" : " bytes");
-}
-
-
-
 std::optional<Duration> parse_retry_after(const HttpResponse& response, std::chrono::system_clock::time_point now) {
   std::string ms = response.header("retry-after-ms");
   if (!ms.empty()) {
@@ -348,7 +317,7 @@ HttpRequest request_from_json(const Json& spec, const std::string& default_metho
     request.credentials = sig.value("access_key_id", std::string()) + ":" + sig.value("secret_access_key", std::string());
   }
   if (spec.contains("max_body")) {
-    auto limit = parse_byte_size(spec["max_body"]);
+    auto limit = byte_size_param(spec["max_body"]);
     if (!limit) throw StepError::permanent("max_body must be a positive size such as 1048576 or \"100MiB\", not " + dump_json(spec["max_body"]));
     request.max_body = *limit;
   }

@@ -67,7 +67,7 @@ std::optional<Duration> parse_retry_after(const HttpResponse& response,
 // A request from {url, method, headers, query, json | body, aws_sigv4}, as the http step and
 // flow.http take it: `method` defaults to `default_method`, a `json` body sets Content-Type, and
 // values that are not strings (header values, a body) are written as JSON. aws_sigv4 is
-// {region, access_key_id, secret_access_key, service = "s3"}. `max_body` (parse_byte_size) bounds
+// {region, access_key_id, secret_access_key, service = "s3"}. `max_body` (byte_size_param) bounds
 // the response body. The timeout is left to the caller.
 HttpRequest request_from_json(const Json& spec, const std::string& default_method);
 
@@ -80,12 +80,5 @@ std::string percent_encode(std::string_view text);
 
 // Whether two absolute URLs have the same scheme, host and port (false when either cannot be parsed).
 bool same_origin(const std::string& a, const std::string& b);
-
-// A byte count: a whole number, or a string such as "512KiB", "100 MiB", "2GiB" (KB, MB and GB
-// mean the same powers of 1024); nullopt when it is neither or not positive.
-std::optional<size_t> parse_byte_size(const Json& value);
-
-// "64 MiB", "300 KiB", "17 bytes".
-std::string format_bytes(size_t n);
 
 }  // namespace flowrun

@@ -1,3 +1,4 @@
+#include "engine/byte_size.h"
 #include "engine/loader.h"
 
 #include <yaml-cpp/yaml.h>
@@ -499,7 +500,7 @@ class Loader {
     parse_policies(n, s.policies);
     if (auto c = n["continue_on_error"]) s.continue_on_error = bool_value(c, "continue_on_error");
     if (auto m = n["max_output"]) {
-      s.max_output = m.IsScalar() ? parse_byte_size(m.Scalar()) : std::nullopt;
+      s.max_output = m.IsScalar() ? parse_byte_size(std::string_view(m.Scalar())) : std::nullopt;
       if (!s.max_output) diags_->error(loc(m), "bad size for max_output", "for example `max_output: 64MiB`");
     }
 

@@ -1,3 +1,4 @@
+#include "engine/byte_size.h"
 #include "engine/lua_step.h"
 
 #include <lua.hpp>

@@ -1,5 +1,5 @@
 #pragma once
-// The bound on a step's outputs (`max_output:`) and byte sizes as users write them.
+// The bound on a step's outputs (`max_output:`).
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -11,13 +11,6 @@ namespace flowrun {
 
 // A step's outputs may be at most this much JSON unless the step sets `max_output:`.
 constexpr size_t kDefaultMaxOutput = size_t{16} << 20;
-
-// "16MiB", "512KiB", "1GiB", "2MB", "100kB" or a number of bytes; nullopt when it is none of
-// these, zero, or over 1 TiB.
-std::optional<size_t> parse_byte_size(std::string_view text);
-
-// "16 MiB", "512 KiB", "100 bytes": the exact size in the largest unit that divides it.
-std::string format_bytes(size_t bytes);
 
 // The length of `value` as compact JSON text (strings counted as their bytes plus quotes,
 // escapes ignored), counting stops once past `limit`: any result over `limit` means "too big".

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "engine/byte_size.h"
 #include "engine/http_reason.h"
 #include "engine/http_client.h"
 #include "engine/step_context.h"
@@ -31,7 +32,7 @@ class HttpStep final : public StepType {
     if (with.contains("json") && with.contains("body")) problems.emplace_back("body", "give either json or body, not both");
     // An expression is checked when it is evaluated.
     if (with.contains("max_body") && !(with["max_body"].is_string() && with["max_body"].get<std::string>().find("${{") != std::string::npos) &&
-        !parse_byte_size(with["max_body"]))
+        !byte_size_param(with["max_body"]))
       problems.emplace_back("max_body", "give a positive size such as 1048576 or \"100MiB\"");
   }
 
