@@ -120,9 +120,9 @@ TEST_CASE("reprocess_images: two stalls, each restarted and requeued exactly at 
   REQUIRE(std::regex_search(r.err, m, std::regex("recovery time min (\\S+), median (\\S+), max (\\S+)\n")));
   auto sim = sim_recovery_times(p.events());
   REQUIRE(sim.size() == 2);
-  CHECK(seconds_of(m[1]) == Approx(sim[0]).margin(0.1));
-  CHECK(seconds_of(m[3]) == Approx(sim[1]).margin(0.1));
-  CHECK(seconds_of(m[2]) == Approx((sim[0] + sim[1]) / 2).margin(0.1));
+  CHECK(seconds_of(m[1]) == Approx(sim[0]).margin(0.15));
+  CHECK(seconds_of(m[3]) == Approx(sim[1]).margin(0.15));
+  CHECK(seconds_of(m[2]) == Approx((sim[0] + sim[1]) / 2).margin(0.15));
   CHECK(seconds_of(m[1]) >= 0.1);  // at least the settle time
   CHECK(r.err.find("healthy after recovery 2: `processing > 0 or pending == 0` after") != std::string::npos);
 }
