@@ -463,6 +463,13 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
         if (options_.recorder) options_.recorder->event(path, "timeout", msg);
         return Outcome::failed(msg);
       }
+      // The last attempt's findings stay with the failed step (bounded like any outputs).
+      if (error.outputs().is_object()) {
+        outputs = error.outputs();
+        make_valid_utf8(outputs);
+        if (json_size_within(outputs, step.max_output.value_or(kDefaultMaxOutput)) > step.max_output.value_or(kDefaultMaxOutput))
+          outputs = Json::object();
+      }
       RetryDecision decision = decide_retry(retry, attempts, error, now - started, random_);
       if (decision.retry && step_deadline && now + decision.delay >= *step_deadline) {
         decision.retry = false;

@@ -71,7 +71,8 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
       if (probe_failures > 0) ctx.log().info("probe recovered after " + std::to_string(probe_failures) + " failed checks");
       probe_failures = 0;
       if (r.status == PollStatus::kFailed)
-        throw StepError::permanent(r.message.empty() ? "the poller reported failure" : r.message);
+        throw StepError::permanent(r.message.empty() ? "the poller reported failure" : r.message)
+            .with_outputs(std::move(r.outputs));
       if (r.status == PollStatus::kDone) {
         if (++consecutive_done >= settings.threshold) return r.outputs;
         ctx.log().debug("done " + std::to_string(consecutive_done) + "/" + std::to_string(settings.threshold));

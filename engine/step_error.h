@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/duration.h"
+#include "engine/json.h"
 
 namespace flowrun {
 
@@ -33,6 +34,10 @@ class StepError : public std::runtime_error {
   int http_status() const { return http_status_; }
   std::optional<Duration> retry_after() const { return retry_after_; }
   StepError& with_retry_after(std::optional<Duration> d) { retry_after_ = d; return *this; }
+  // What the step found before it failed (a poller's failure context, a supervisor's report):
+  // kept as the failed step's outputs, so `finally` steps and reports can read them.
+  StepError& with_outputs(Json outputs) { outputs_ = std::move(outputs); return *this; }
+  const Json& outputs() const { return outputs_; }
 
   // "transient", "permanent", "timeout", "cancelled", "exit:3"; HTTP errors add "(http 429)".
   std::string kind_name() const;
@@ -42,6 +47,7 @@ class StepError : public std::runtime_error {
   int exit_code_ = 0;
   int http_status_ = 0;
   std::optional<Duration> retry_after_;
+  Json outputs_;  // null: none
 };
 
 // Parses a kind name as written in YAML or by flow.fail(): transient, permanent, timeout.

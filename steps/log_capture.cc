@@ -96,11 +96,5 @@ std::string failure_line(std::string_view matched, const std::vector<std::string
   return clip_line(matched);
 }
 
-std::string message_with_context(const std::string& headline, const std::vector<std::string>& context) {
-  if (context.empty()) return headline;
-  std::string out = headline + "\n--- log context (" + std::to_string(context.size()) + " lines) ---\n";
-  for (const auto& line : context) out += line + "\n";
-  return out + "--- end of log context ---";
-}
 
 }  // namespace flowrun

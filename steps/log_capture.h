@@ -59,9 +59,5 @@ std::string clip_line(std::string_view line);
 // else the matched line itself.
 std::string failure_line(std::string_view matched, const std::vector<std::string>& after);
 
-// "HEADLINE\n--- log context (N lines) ---\nLINE...\n--- end of log context ---": the one-line
-// message, then the context in a block scripts/steps/results_report.lua takes apart again.
-// The headline alone when there is no context.
-std::string message_with_context(const std::string& headline, const std::vector<std::string>& context);
 
 }  // namespace flowrun

@@ -116,7 +116,7 @@ class StallPoller final : public Poller {
     if (!stalled_since_) stalled_since_ = now;
     prune(now);
     if (guard_.count > 0 && static_cast<int>(recoveries_at_.size()) >= guard_.count)
-      return {PollStatus::kFailed, Json::object(),
+      return {PollStatus::kFailed, outputs(obs),
               "restart loop: stalled again after " + std::to_string(recoveries_at_.size()) + " recoveries within " +
                   format_duration(guard_.per) + " (max_recoveries " + std::to_string(guard_.count) +
                   "): the on_stall steps are not helping; last check: " + progress_line(obs, std::nullopt)};
@@ -140,7 +140,7 @@ class StallPoller final : public Poller {
                                    " within " + format_duration(guard_.per)
                              : "no max_recoveries";
         if (guard_.count > 0 && static_cast<int>(recoveries_at_.size()) >= guard_.count)
-          return {PollStatus::kFailed, Json::object(),
+          return {PollStatus::kFailed, outputs(obs),
                   "restart loop: not healthy after " + std::to_string(recoveries_at_.size()) + " recoveries within " +
                       format_duration(guard_.per) + " (max_recoveries " + std::to_string(guard_.count) +
                       "): health check failed: " + h.detail};

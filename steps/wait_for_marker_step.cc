@@ -168,12 +168,12 @@ class MarkerPoller final : public Poller {
  private:
   static constexpr size_t kMaxLinesAfter = 200;
 
-  // A failure whose message is one line, then the log lines around it (see message_with_context);
-  // the same lines are the outputs' failure_context.
+  // A failure: its message is one line; the log lines around it are the failed step's outputs
+  // (failure_context), where results_report finds them.
   static PollResult fail(const std::string& headline, std::vector<std::string> context) {
     Json out = Json::object();
-    out["failure_context"] = context;
-    return {PollStatus::kFailed, out, message_with_context(headline, context)};
+    out["failure_context"] = std::move(context);
+    return {PollStatus::kFailed, out, headline};
   }
 
   void open_log_file(const std::filesystem::path& path) {

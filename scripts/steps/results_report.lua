@@ -2,26 +2,6 @@
 -- status, instance, result URL, how long the instance worked and what that cost, and for a
 -- failed one the log lines around the failure.
 
--- wait-for-marker ends a failure's message with the log lines around it, in a block
--- ("--- log context (N lines) ---" ... "--- end of log context ---") that the engine may follow
--- with more of the message (" (permanent)"). Returns the message without the block, and its lines.
-local function split_context(message)
-  if type(message) ~= "string" then return message, nil end
-  local head, count, rest = string.match(message, "^([^\n]*)\n%-%-%- log context %((%d+) lines%) %-%-%-\n(.*)$")
-  if not head then return message, nil end
-  local lines, pos = {}, 1
-  for _ = 1, tonumber(count) do
-    local nl = string.find(rest, "\n", pos, true)
-    if not nl then return message, nil end
-    table.insert(lines, string.sub(rest, pos, nl - 1))
-    pos = nl + 1
-  end
-  local tail = string.sub(rest, pos)
-  local after = string.match(tail, "^%-%-%- end of log context %-%-%-(.*)$")
-  if not after then return message, nil end
-  return head .. after, lines
-end
-
 return {
   description = "Summarise for_each results as JSON and a table",
   params = {
@@ -37,8 +17,8 @@ return {
       local steps = item.steps or {}
       local result = (steps[with.result_step] or {}).outputs or {}
       local instance = with.instance_step and ((steps[with.instance_step] or {}).outputs or {}) or {}
-      local error, context = split_context(item.error)
-      context = result.failure_context or context
+      -- wait-for-marker keeps the log lines around a failure in its outputs.
+      local error, context = item.error, result.failure_context
       local row = {
         input = item.item,
         status = item.status,

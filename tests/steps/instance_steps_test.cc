@@ -213,7 +213,9 @@ steps:
 
   RunResult failed = run_on("start\nTraceback (most recent call last):\nALL DONE\n");
   REQUIRE(failed.status == RunState::kFailed);
-  CHECK(failed.error.find("Traceback (most recent call last):") != std::string::npos);
+  CHECK(failed.error.find("the log matched fail_on 'Traceback") != std::string::npos);
+  const Json& context = failed.steps["done"]["outputs"]["failure_context"];
+  CHECK(std::find(context.begin(), context.end(), Json("Traceback (most recent call last):")) != context.end());
 
   RunResult missing = run_on("ALL DONE\n");
   REQUIRE(missing.status == RunState::kFailed);
@@ -262,9 +264,11 @@ steps:
 
   RunResult failed = run_on("a\nb\nc\nTraceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad\nmore\n");
   REQUIRE(failed.status == RunState::kFailed);
-  CHECK(failed.error.find("the log matched fail_on 'Traceback': ValueError: bad\n"
-                          "--- log context (6 lines) ---\nb\nc\nTraceback (most recent call last):\n"
-                          "  File \"x.py\", line 1\nValueError: bad\nmore\n--- end of log context ---") != std::string::npos);
+  CHECK(failed.error.rfind("the log matched fail_on 'Traceback': ValueError: bad (permanent)", 0) == 0);
+  // The lines around the failure are the failed step's outputs: two before, the line, the rest.
+  CHECK(failed.steps["done"]["status"] == "failed");
+  CHECK(failed.steps["done"]["outputs"]["failure_context"] ==
+        Json::array({"b", "c", "Traceback (most recent call last):", "  File \"x.py\", line 1", "ValueError: bad", "more"}));
 }
 
 TEST_CASE("wait-for-marker: a bad regex and a missing source are load errors", "[steps][marker]") {
