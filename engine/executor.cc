@@ -96,6 +96,12 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   return result;
 }
 
+bool Executor::reads_missing_outputs(const ExpressionError& e) {
+  // What Lua says when an expression reads through a nil: the outputs a dry run lacks. Any other
+  // error (a loop stopped, a bad call) is as real in a dry run as in a run.
+  return std::string_view(e.what()).find("nil value") != std::string_view::npos;
+}
+
 std::string Executor::apply_env(const Json& env, Json& scope) {
   for (const auto& [name, value] : env.items()) {
     try {
@@ -212,7 +218,7 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
     try {
       run_it = ExpressionEvaluator(scope).condition(step.if_expr);  // with or without ${{ }}
     } catch (const ExpressionError& e) {
-      if (options_.dry_run) {
+      if (options_.dry_run && reads_missing_outputs(e)) {
         // It reads outputs of steps a dry run did not run: show what the step would do.
         options_.print(path + ": `if` depends on what a dry run does not know; shown as if true");
         run_it = true;
@@ -373,7 +379,7 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
   try {
     with = ExpressionEvaluator(scope).resolve(step.with);
   } catch (const ExpressionError& e) {
-    if (options_.dry_run) {
+    if (options_.dry_run && reads_missing_outputs(e)) {
       options_.print("    (not run: its parameters read outputs a dry run does not have)");
       return Outcome::ok();
     }
@@ -508,7 +514,7 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
       ExpressionEvaluator evaluator(scope);
       items = is_single_expression(code) ? evaluator.resolve(code) : evaluator.evaluate(code);
     } catch (const ExpressionError& e) {
-      if (!options_.dry_run) {
+      if (!options_.dry_run || !reads_missing_outputs(e)) {
         log.error("for_each of step '" + step.id + "': " + e.what());
         return Outcome::failed("for_each of step '" + step.id + "': " + e.what());
       }

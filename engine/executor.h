@@ -18,6 +18,7 @@ namespace flowrun {
 
 class StepRegistry;
 class StepError;
+class ExpressionError;
 
 
 // What happened to one step execution, for the summary (and, later, the journal).
@@ -88,6 +89,8 @@ class Executor {
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
   static bool runs_after_failure(const Step& step);
+  // Whether a dry run's expression failed only because it reads outputs of a step it did not run.
+  static bool reads_missing_outputs(const ExpressionError& e);
   // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
   static std::string apply_env(const Json& env, Json& scope);
   // " (not set in the environment: NAME)" for the unset declared secrets that the parameters

@@ -118,7 +118,7 @@ struct BatchMonitor {
 
 }  // namespace
 
-TEST_CASE("batch_results --every: both batches stored exactly once through 429s and 500s; a second monitor refuses",
+TEST_CASE("batch_results --every: both batches stored exactly once through 429s and 500s, a second monitor refuses",
           "[e2e][batch]") {
   Json scenario = {
       {"api_key", kApiKey},
@@ -289,7 +289,7 @@ TEST_CASE("batch_results: a wrong API key fails the tick with the API's message,
 // The original monitor's users scored news articles and reddit posts: their result_sql writes the
 // sentiment a JSON-answering model gave straight into their own tables, while their application
 // keeps writing to the same database file.
-TEST_CASE("batch_results: result_sql writes 2 x 20,000 results into the user's tables; a concurrent writer never waits 1 s",
+TEST_CASE("batch_results: result_sql writes 2 x 20,000 results into the user's tables, a concurrent writer never waits 1 s",
           "[e2e][batch][result_sql]") {
   Json scenario = {{"api_key", kApiKey},
                    {"batches",

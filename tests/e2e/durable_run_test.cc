@@ -93,7 +93,7 @@ TEST_CASE("SIGKILL mid-run, then resume: finished steps ran once, earlier output
   CHECK(again.err.find("already ended succeeded") != std::string::npos);
 }
 
-TEST_CASE("SIGINT detaches: exit 130 and the two commands; cancel then runs finally exactly once", "[e2e][durable]") {
+TEST_CASE("SIGINT detaches: exit 130 and the two commands, cancel then runs finally exactly once", "[e2e][durable]") {
   TempDir dir;
   write_workflow(dir);
   std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}};

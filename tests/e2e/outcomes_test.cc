@@ -244,7 +244,7 @@ steps:
   CHECK(unused.err.find("CLOUD_KEY_FOR_TEST") == std::string::npos);
 }
 
-TEST_CASE("env: at workflow and step level reaches expressions and programs; --env-file sets it", "[e2e][env]") {
+TEST_CASE("env: at workflow and step level reaches expressions and programs, --env-file sets it", "[e2e][env]") {
   TempDir dir;
   dir.write("w.yaml", R"Y(secrets: [TOKEN_FROM_FILE]
 env: {GREETING: "hello ${{ inputs.who }}", SHARED: workflow}

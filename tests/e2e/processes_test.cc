@@ -80,7 +80,7 @@ TEST_CASE("a program's SIGTERM handler runs on timeout and on Ctrl+C", "[e2e][pr
   }
 }
 
-TEST_CASE("a background child keeps the step running; on timeout the whole group stops", "[e2e][processes]") {
+TEST_CASE("a background child keeps the step running, on timeout the whole group stops", "[e2e][processes]") {
   TempDir dir;
   dir.write("bg.yaml", R"Y(
 name: background

@@ -137,7 +137,7 @@ TEST_CASE("reprocess_images: when restarts never help, the restart-loop guard en
   CHECK(p.docker_calls().size() == 2);
 }
 
-TEST_CASE("reprocess_images: a worker still idle after its restart fails the health check; no batch, and it counts toward the loop guard", "[e2e][supervise]") {
+TEST_CASE("reprocess_images: a worker still idle after its restart fails the health check, no batch, and it counts toward the loop guard", "[e2e][supervise]") {
   Pipeline p(Json{{"total", 100}, {"pending", 50}, {"rate", 60}, {"stall_at", {10}}, {"restart_helps", false}});
   CliResult r = p.run({"--set", "max_restarts=2", "--set", "health_grace=500ms"});
   INFO(r.err);

@@ -364,7 +364,7 @@ TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObject
 // result ("Uploading to B2... URL" or the bare URL), then the marker.
 const char* const kBucket = "https://noxfvr-videos.s3.us-west-004.backblazeb2.com";
 
-TEST_CASE("video_batch, the seed's log format: the last URL under output/ or both/ is the result; progress shown once per change; log_dir",
+TEST_CASE("video_batch, the seed's log format: the last URL under output/ or both/ is the result, progress shown once per change, log_dir",
           "[e2e][vastai][seed]") {
   Json jobs = {{"bravo", {{"url", "bare"}}}, {"charlie", {{"folder", "both"}}}};
   SimServer sim(scenario({{"log_format", "seed"}, {"jobs", jobs}}), "vast_sim.py");
@@ -403,7 +403,7 @@ TEST_CASE("video_batch, the seed's log format: the last URL under output/ or bot
   }
 }
 
-TEST_CASE("video_batch, the seed's log format: a traceback is reported with its lines; a URL outside output/ is no result",
+TEST_CASE("video_batch, the seed's log format: a traceback is reported with its lines, a URL outside output/ is no result",
           "[e2e][vastai][seed]") {
   Json jobs = {{"alpha", {{"behaviour", "fail"}}}, {"charlie", {{"folder", "scratch"}}}};
   SimServer sim(scenario({{"log_format", "seed"}, {"jobs", jobs}}), "vast_sim.py");

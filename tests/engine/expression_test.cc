@@ -155,7 +155,7 @@ TEST_CASE("status functions read run.status", "[expression][functions]") {
   CHECK_FALSE(no_run.condition("failure()"));
 }
 
-TEST_CASE("the scope wins over a function of the same name; the names are listed", "[expression][functions]") {
+TEST_CASE("the scope wins over a function of the same name, the names are listed", "[expression][functions]") {
   ExpressionEvaluator e(Json{{"format", "mine"}});
   CHECK(e.evaluate("format") == "mine");
   const auto& callable = expression_callable_names();

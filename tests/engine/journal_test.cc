@@ -51,7 +51,7 @@ TEST_CASE("journal: runs round-trip and list newest first", "[journal]") {
   CHECK(Journal::open(dir.file("state"))->recent_runs(10).size() == 2);
 }
 
-TEST_CASE("journal: one owner; a dead owner on this host or an expired lease is taken over", "[journal]") {
+TEST_CASE("journal: one owner, a dead owner on this host or an expired lease is taken over", "[journal]") {
   TempDir dir;
   auto j = Journal::open(dir.file("state"));
   j->create_run(new_run("r"));

@@ -20,7 +20,7 @@ TEST_CASE("poll workers: work runs on a worker, its exception reaches the caller
   CHECK(workers.threads() == 1);  // one caller at a time needs one worker
 }
 
-TEST_CASE("poll workers: a hanging poll holds up the others for at most the patience; idle workers end",
+TEST_CASE("poll workers: a hanging poll holds up the others for at most the patience, idle workers end",
           "[poll]") {
   PollWorkers::Limits limits;
   limits.core = 1;

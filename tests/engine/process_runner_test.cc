@@ -237,7 +237,7 @@ TEST_CASE("output capture: limits, line ends across chunks, a last line without 
   CHECK(lines == std::vector<std::string>{"!abc", "!abcd [line cut at 4 bytes; 4 more bytes not shown]", "!xy"});
 }
 
-TEST_CASE("orphaned process groups: recorded and alive are stopped; a reused pid is not", "[process_runner][journal]") {
+TEST_CASE("orphaned process groups: recorded and alive are stopped, a reused pid is not", "[process_runner][journal]") {
   TempDir dir;
   auto journal = Journal::open(dir.file("state"));
   Redactor redactor;

@@ -10,7 +10,7 @@ using flowrun::test::Harness;
 using flowrun::test::TempDir;
 using namespace std::chrono_literals;
 
-TEST_CASE("exec: argv, env, cwd, stdin; outputs capture stdout, stderr and exit code", "[steps][exec]") {
+TEST_CASE("exec: argv, env, cwd, stdin, outputs capture stdout, stderr and exit code", "[steps][exec]") {
   Harness h;
   TempDir dir;
   REQUIRE(h.load(R"Y(steps:
@@ -44,7 +44,7 @@ TEST_CASE("exec: a non-zero exit is an error of kind exit:N, retried only when a
   CHECK(r.error == "sh exited with code 7: broken (exit:7)");
 }
 
-TEST_CASE("exec: no shell unless asked; a string argv is split into words", "[steps][exec]") {
+TEST_CASE("exec: no shell unless asked, a string argv is split into words", "[steps][exec]") {
   Harness h;
   REQUIRE(h.load(R"Y(steps:
   - {id: a, type: exec, with: {argv: "echo 'two words' $HOME;ls"}}

@@ -43,7 +43,7 @@ TEST_CASE("log follower: a growing whole log yields each line once, a partial li
   CHECK(f.lines_seen() == 5);
 }
 
-TEST_CASE("log follower: a tail window is de-duplicated; a window past the last line seen is a gap", "[steps][logs]") {
+TEST_CASE("log follower: a tail window is de-duplicated, a window past the last line seen is a gap", "[steps][logs]") {
   LogFollower f;
   CHECK(f.feed("1\n2\n3\n").lines == Lines{"1", "2", "3"});
   auto u = f.feed("3\n4\n5\n");  // the window moved on by two lines
@@ -55,7 +55,7 @@ TEST_CASE("log follower: a tail window is de-duplicated; a window past the last 
   CHECK(u.gap);
 }
 
-TEST_CASE("log follower: repeated lines are matched by the longest overlap; a truncated log starts over", "[steps][logs]") {
+TEST_CASE("log follower: repeated lines are matched by the longest overlap, a truncated log starts over", "[steps][logs]") {
   LogFollower f;
   CHECK(f.feed("x\nx\n").lines == Lines{"x", "x"});
   CHECK(f.feed("x\nx\nx\n").lines == Lines{"x"});
@@ -352,7 +352,7 @@ TEST_CASE("wait-for-marker, logs not shown: a fail_on line deep in a large log i
   CHECK(waiting.error.find("no result after 1m") != std::string::npos);
 }
 
-TEST_CASE("file follower: only appended bytes are read; a partial line waits; rotation and truncation restart",
+TEST_CASE("file follower: only appended bytes are read, a partial line waits, rotation and truncation restart",
           "[steps][logs]") {
   TempDir dir;
   const std::string path = dir.file("job.log");
@@ -389,7 +389,7 @@ TEST_CASE("file follower: only appended bytes are read; a partial line waits; ro
   CHECK(lines == std::vector<std::string>{"fresh 1", "fresh 2", "fresh 3"});
 }
 
-TEST_CASE("wait-for-marker on a URL: Range requests read only what was appended; a cut log is read again",
+TEST_CASE("wait-for-marker on a URL: Range requests read only what was appended, a cut log is read again",
           "[steps][marker]") {
   SimServer sim(Json::parse(R"J({"GET /log": [
     {"status": 200, "body": "a\nb\nhal"},

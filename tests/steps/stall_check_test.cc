@@ -163,7 +163,7 @@ TEST_CASE("stall-check: a health check that always fails counts toward max_recov
                          "recovery time none (the last stall is not over)"));
 }
 
-TEST_CASE("stall-check: a health check over the probe waits out its grace, then on_healthy runs; recovery times", "[steps][stall]") {
+TEST_CASE("stall-check: a health check over the probe waits out its grace, then on_healthy runs, recovery times", "[steps][stall]") {
   TempDir dir;
   // Checks 1-2 stalled: recovery at 1m. The health probe reads 3 (stalled) and, 30s later, 4
   // (moving): healthy, and moving again 30s after the detection. 5 moving, 6-7 stalled: a second
@@ -182,7 +182,7 @@ TEST_CASE("stall-check: a health check over the probe waits out its grace, then 
   CHECK(s.h.log_contains("healthy after recovery 1: `processing > 0` after 30s"));
 }
 
-TEST_CASE("stall-check: a health check that does not hold within its grace fails that recovery; the next one can pass", "[steps][stall]") {
+TEST_CASE("stall-check: a health check that does not hold within its grace fails that recovery, the next one can pass", "[steps][stall]") {
   TempDir dir;
   // Recovery 1 at 1m: the health probe reads 3, 4, 5 (stalled at 0s, 1m, 2m of a 2m grace):
   // not healthy, no requeue. Checks 6-7 stalled: recovery 2, the health probe reads 8: healthy.
