@@ -369,7 +369,12 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
     recorder = std::move(failsafe);
     if (mode == Mode::kResume || mode == Mode::kCancel)  // before anything of the run starts again
       stop_orphaned_process_groups(*journal, run_id, std::chrono::seconds(10), logs->logger(workflow.name));
-    journal->set_run_status(run_id, to_string(RunState::kRunning));
+    try {
+      journal->set_run_status(run_id, to_string(RunState::kRunning));
+    } catch (const std::exception& e) {
+      print_error(journal_write_hint(journal->path(), run_id, e.what()));
+      return kExitFailed;
+    }
   }
 
   RealClock clock;
@@ -420,9 +425,17 @@ int start_run(const LoadResult& loaded, const std::string& file, const Json& inp
   row.content_hash = content_hash(loaded.source);
   // A secret passed through --set must not reach the journal either.
   row.inputs = secrets_redactor(workflow).redact_json(inputs);
-  row.status = "running";
+  row.status = to_string(RunState::kRunning);
   row.started_ms = wall_clock_ms();
-  journal.create_run(row);
+  try {
+    journal.create_run(row);
+  } catch (const std::exception& e) {
+    // Disk full or a read-only journal before anything ran: say where, and that nothing started.
+    const std::string dir = std::filesystem::path(journal.path()).parent_path().string();
+    print_error("cannot write the journal " + journal.path() + ": " + e.what() + "; nothing of the run started. Free space on " +
+                dir + " (or point --state-dir elsewhere) and run it again");
+    return kExitFailed;
+  }
   return execute(workflow, inputs, registry, &journal, row.id, Mode::kRun, o, monitor);
 }
 
