@@ -1,5 +1,5 @@
 // End-to-end: the shipped workflows/batch_results.yaml, run by the real binary on a schedule
-// against the Message Batches simulator (tests/sim/batch_sim.py), writing into SQLite. An audit
+// against the Message Batches simulator (tools/sim/batch_sim.py), writing into SQLite. An audit
 // trigger the test adds records every write to `requests`, so "exactly once" is counted, not
 // assumed. Results are written in chunks of `chunk_rows`: a kill between chunks leaves some
 // committed and the batch `submitted`, and the restart rewrites those rows idempotently. So

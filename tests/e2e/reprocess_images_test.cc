@@ -1,6 +1,6 @@
 // End-to-end: the shipped workflows/reprocess_images.yaml, run by the real binary against the
-// processing API simulator (tests/sim/processing_sim.py) with a `docker` on PATH that records
-// its calls and restarts the simulated worker (tests/sim/fake_docker/docker).
+// processing API simulator (tools/sim/processing_sim.py) with a `docker` on PATH that records
+// its calls and restarts the simulated worker (tools/sim/fake_docker/docker).
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
@@ -27,7 +27,7 @@ struct Pipeline {
     env = {{"FLOWRUN_STATE_DIR", dir.file("state")},
            {"FAKE_DOCKER_LOG", dir.file("docker.log")},
            {"PROCESSING_SIM_URL", sim.url()},
-           {"PATH", std::string(FLOWRUN_SOURCE_DIR) + "/tests/sim/fake_docker:" + std::getenv("PATH")}};
+           {"PATH", std::string(FLOWRUN_SOURCE_DIR) + "/tools/sim/fake_docker:" + std::getenv("PATH")}};
   }
 
   CliResult run(std::vector<std::string> extra = {}) {

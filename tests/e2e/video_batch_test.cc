@@ -1,5 +1,5 @@
 // End-to-end: the shipped workflows/video_batch.yaml, run by the real binary against the Vast.ai
-// simulator (tests/sim/vast_sim.py). What must hold whatever happens: N inputs, exactly N
+// simulator (tools/sim/vast_sim.py). What must hold whatever happens: N inputs, exactly N
 // instances created and N destroyed, result URLs extracted, every log line printed once.
 #include <signal.h>
 

@@ -43,7 +43,7 @@ struct SimServer::Impl {
 
 SimServer::SimServer(const Json& script, const std::string& simulator) : impl_(std::make_unique<Impl>()) {
   impl_->dir.write("script.json", script.dump());
-  impl_->child = bp::child(bp::search_path("python3"), std::string(FLOWRUN_SOURCE_DIR) + "/tests/sim/" + simulator,
+  impl_->child = bp::child(bp::search_path("python3"), std::string(FLOWRUN_SOURCE_DIR) + "/tools/sim/" + simulator,
                            impl_->dir.file("script.json"), "--log", impl_->dir.file("requests.jsonl"), "--lifetime",
                            "120", bp::std_out > impl_->out);
   std::string line;

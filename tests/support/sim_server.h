@@ -7,7 +7,7 @@
 
 namespace flowrun::test {
 
-// Starts a simulator from tests/sim/ (by default http_sim.py, the scripted one) with its JSON
+// Starts a simulator from tools/sim/ (by default http_sim.py, the scripted one) with its JSON
 // script or scenario; stops it on destruction.
 class SimServer {
  public:

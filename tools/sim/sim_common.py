@@ -1,4 +1,4 @@
-"""What every simulator in tests/sim/ shares: its command line and how it serves.
+"""What every simulator in tools/sim/ shares: its command line and how it serves.
 
 Usage of a simulator: NAME.py SCENARIO.json [--log REQUESTS.jsonl] [--lifetime SECONDS]
 """
