@@ -42,14 +42,14 @@ class WatchPoller final : public Poller {
       if (e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kTimeout) ++failures_;
       throw;
     }
-    if (failures_ > 0) ctx.log().info("connection restored after " + std::to_string(failures_) + " failed attempts");
-    failures_ = 0;
+    restored(ctx);
     Json out = {{"instance", id_}, {"status", gone_ ? "gone" : last_status_}, {"completions", completions_},
                 {"old_completions", old_completions_}, {"result_url", last_result_}};
     return {PollStatus::kPending, out, ""};
   }
 
   const std::string& id() const { return id_; }
+  bool destroyed() const { return destroyed_; }
 
  private:
   static std::string instance_id(const Json& v) {
@@ -62,6 +62,7 @@ class WatchPoller final : public Poller {
   void look(StepContext& ctx) {
     if (destroy_owed_) destroy(ctx);  // a destroy that met API trouble is tried again first
     auto state = provider_->get(id_, ctx);
+    restored(ctx);  // the API answers again: said before what the answer shows
     if (!state) {
       if (!gone_) ctx.log().info("instance " + id_ + " is gone (destroyed or vanished); still watching, Ctrl+C to stop");
       gone_ = true;
@@ -113,6 +114,11 @@ class WatchPoller final : public Poller {
                    "; Ctrl+C stops watching");
   }
 
+  void restored(StepContext& ctx) {
+    if (failures_ > 0) ctx.log().info("connection restored after " + std::to_string(failures_) + " failed attempts");
+    failures_ = 0;
+  }
+
   void note_url(const std::string& line) {
     if (auto p = line.find("RESULT_URL="); p != std::string::npos) {
       url_ = line.substr(p + 11);
@@ -145,6 +151,7 @@ class WatchPoller final : public Poller {
   void destroy(StepContext& ctx) {
     bool was_there = provider_->destroy(id_, ctx);
     destroy_owed_ = false;
+    destroyed_ = true;
     ctx.log().info(was_there ? "auto_destroy: instance " + id_ + " destroyed; still watching"
                              : "auto_destroy: instance " + id_ + " was already gone");
   }
@@ -162,6 +169,7 @@ class WatchPoller final : public Poller {
   bool first_ = true;
   bool gone_ = false;
   bool destroy_owed_ = false;
+  bool destroyed_ = false;  // by this monitor
   int failures_ = 0;
   int completions_ = 0;
   int old_completions_ = 0;
@@ -209,8 +217,10 @@ class WatchInstanceStep final : public StepType {
       return run_poll_loop(poller, ctx, poll_settings(info(), ctx.with()));
     } catch (const StepError& e) {
       if (e.kind() == ErrorKind::kCancelled)
-        ctx.log().info("stopped watching instance " + poller.id() + " (it was not destroyed). Watch again: flowrun resume " +
-                       ctx.run_id + "; destroy it: vastai destroy instance " + poller.id());
+        ctx.log().info("stopped watching instance " + poller.id() +
+                       (poller.destroyed() ? " (destroyed by auto_destroy)" : " (left as it is)") +
+                       ". Watch again: flowrun resume " + ctx.run_id +
+                       (poller.destroyed() ? "" : "; destroy it: vastai destroy instance " + poller.id()));
       throw;
     }
   }
