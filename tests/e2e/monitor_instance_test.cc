@@ -48,7 +48,7 @@ std::vector<std::string> args(const TempDir&, std::vector<std::string> extra) {
 
 }  // namespace
 
-TEST_CASE("monitor_instance: a new completion acted on once, old ones not; a 429/5xx burst survived; each status change once",
+TEST_CASE("monitor_instance: a new completion acted on once and old ones not - a 429/5xx burst survived - each status change once",
           "[e2e][vastai][monitor]") {
   // The first show request fails 4 times (all the provider's own tries): one failed check.
   // The monitor attaches after it (about 4 s in); then the instance exits, runs again, and
