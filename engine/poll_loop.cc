@@ -20,6 +20,8 @@ PollSettings poll_settings(const StepInfo& info, const Json& with) {
   };
   if (auto d = read("interval")) s.interval = std::max(*d, Duration(1));
   if (auto d = read("timeout")) s.timeout = d;
+  if (auto d = read("backoff_first")) s.backoff_first = std::max(*d, Duration(1));
+  if (auto d = read("backoff_max")) s.backoff_max = std::max(*d, Duration(1));
   if (!info.own_threshold && with.contains("threshold") && !with["threshold"].is_null()) {
     if (!with["threshold"].is_number_integer() || with["threshold"].get<int>() < 1)
       throw StepError::permanent("'threshold' must be a whole number of at least 1");
@@ -35,7 +37,20 @@ Duration probe_backoff(Duration interval, int failures) {
   return std::min(d, cap);
 }
 
+Duration probe_backoff(Duration first, Duration cap, int failures) {
+  cap = std::max(cap, first);
+  Duration d = first;
+  for (int i = 1; i < failures && d < cap; ++i) d *= 2;
+  return std::min(d, cap);
+}
+
 namespace {
+
+Duration backoff_for(const PollSettings& s, int failures) {
+  if (!s.backoff_first && !s.backoff_max) return probe_backoff(s.interval, failures);
+  const Duration first = s.backoff_first.value_or(s.interval);
+  return probe_backoff(first, s.backoff_max.value_or(probe_backoff(first, 100)), failures);
+}
 
 // One poll, on the shared workers when there are some (see poll_workers.h for why).
 PollResult poll_once(Poller& poller, StepContext& ctx) {
@@ -84,7 +99,7 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
       if (!probe_trouble || ctx.cancel().cancelled()) throw;
       ++probe_failures;
       consecutive_done = 0;
-      wait = std::max(probe_backoff(settings.interval, probe_failures), e.retry_after().value_or(Duration::zero()));
+      wait = std::max(backoff_for(settings, probe_failures), e.retry_after().value_or(Duration::zero()));
       ctx.log().warn("probe failed (" + std::to_string(probe_failures) + " in a row, " + e.kind_name() +
                      "): " + e.what() + "; next check in " + format_duration(wait));
     }

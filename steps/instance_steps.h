@@ -14,6 +14,7 @@ namespace flowrun {
 std::unique_ptr<StepType> make_provision_step();
 std::unique_ptr<StepType> make_wait_for_marker_step();
 std::unique_ptr<StepType> make_destroy_step();
+std::unique_ptr<StepType> make_watch_instance_step();
 
 // An instance as steps hand it on: {provider, id, label, gpu, status, price_per_hour}.
 Json instance_json(const std::string& provider, const InstanceState& state);

@@ -40,6 +40,10 @@ SCENARIO (every key optional):
                    nothing is answered for hang_seconds (default 3), then the connection is
                    closed and the request was never handled
   delay            {"show": SECONDS, ...}: slow responses
+  existing         [{"id", "gpu_name", "dph_total", "label", "log": [lines there from the start],
+                   "later": [[SECONDS, line], ...], "status": [[SECONDS, status], ...]}]: instances
+                   that exist when the simulator starts (a monitor attaches to them); a line or a
+                   status applies from SECONDS after the start (status default "running")
 GET /_sim/state returns {"created", "destroyed", "live", "vanished" (lists of ids), "create_calls"}.
 """
 import json
@@ -94,6 +98,16 @@ class Sim:
         self.logs = {}  # token -> [misses_left, text]
         self.faults = {k: list(v) for k, v in scenario.get("faults", {}).items() if isinstance(v, list)}
         self.create_lost = scenario.get("faults", {}).get("create_lost", 0)
+        for e in scenario.get("existing", []):
+            iid = int(e["id"])
+            self.instances[iid] = {
+                "id": iid, "machine_id": iid, "actual_status": "running", "intended_status": "running",
+                "cur_state": "running", "status_msg": None, "label": e.get("label"), "image_uuid": "vastai/base-image",
+                "onstart": None, "extra_env": [], "extra_env_dict": {}, "gpu_name": e.get("gpu_name", "RTX 4090"),
+                "num_gpus": 1, "dph_total": e.get("dph_total", 0.4), "start_date": time.time(), "end_date": None,
+                "created_mono": time.monotonic(), "log": list(e.get("log", [])), "job": {"behaviour": "ok"},
+                "script": e,
+            }
 
     def pick_job(self, env, label):
         """The scenario's job for a new instance; "times": N limits it to the first N instances of that input."""
@@ -149,6 +163,15 @@ class Sim:
     def refresh(self, inst):
         """Advance an instance along its timeline (real time)."""
         if inst.get("vanished"):
+            return
+        if inst.get("script"):
+            e, age = inst["script"], time.monotonic() - inst["created_mono"]
+            inst["actual_status"] = "running"
+            for at, status in e.get("status", []):
+                if age >= at:
+                    inst["actual_status"] = status
+            inst["status_msg"] = "container exited with code 0" if inst["actual_status"] == "exited" else "running"
+            inst["log"] = list(e.get("log", [])) + [line for at, line in e.get("later", []) if age >= at]
             return
         job = self.job_for(inst)
         b = job.get("behaviour", "ok")
