@@ -90,7 +90,7 @@ Json environment_json() {
 }
 
 Json resolve_inputs(const Workflow& workflow, const std::map<std::string, std::string>& overrides,
-                    Diagnostics& diagnostics) {
+                    Diagnostics& diagnostics, MissingRequired missing) {
   Json inputs = Json::object();
   for (const auto& override_entry : overrides) {
     const std::string& name = override_entry.first;
@@ -122,6 +122,8 @@ Json resolve_inputs(const Workflow& workflow, const std::map<std::string, std::s
       } catch (const ExpressionError& e) {
         diagnostics.error(in.loc, "default of input '" + in.name + "': " + e.what());
       }
+    } else if (in.required && missing == MissingRequired::kPlaceholder) {
+      inputs[in.name] = "<" + in.name + ">";
     } else if (in.required) {
       diagnostics.error(in.loc, "required input '" + in.name + "' has no value",
                         "pass it with --set " + in.name + "=VALUE");

@@ -195,7 +195,8 @@ int cmd_graph(int argc, char** argv) {
 
 // The run's inputs from the workflow and `--set name=value` arguments; nothing (the problems
 // printed, each naming the file) when a name is unknown or a value is not of the input's type.
-std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector<std::string>& sets) {
+std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector<std::string>& sets,
+                                     MissingRequired missing = MissingRequired::kError) {
   std::map<std::string, std::string> overrides;
   for (const auto& s : sets) {
     auto eq = s.find('=');
@@ -206,7 +207,7 @@ std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector
     overrides[s.substr(0, eq)] = s.substr(eq + 1);
   }
   Diagnostics problems;
-  Json inputs = resolve_inputs(*loaded.workflow, overrides, problems);
+  Json inputs = resolve_inputs(*loaded.workflow, overrides, problems, missing);
   for (const auto& d : problems.items()) print_diagnostic(d, loaded.source);
   if (!problems.empty()) return std::nullopt;
   return inputs;
@@ -520,7 +521,8 @@ int cmd_run(int argc, char** argv) {
   LoadResult loaded = load(file, registry);
   if (!loaded.diagnostics.empty()) return kExitUsage;
   const Workflow& workflow = *loaded.workflow;
-  auto inputs = inputs_from_sets(loaded, sets);
+  // A dry run is how a workflow is first looked at: a required input may still be unknown.
+  auto inputs = inputs_from_sets(loaded, sets, dry_run ? MissingRequired::kPlaceholder : MissingRequired::kError);
   if (!inputs) return kExitUsage;
   if (dry_run) return execute(workflow, *inputs, registry, nullptr, new_run_id(), Mode::kDryRun, o);
   if (!every && !once) every = workflow.schedule_every;

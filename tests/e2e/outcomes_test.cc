@@ -167,10 +167,7 @@ TEST_CASE("dry run exits 0 on every shipped workflow and runs nothing", "[e2e][d
   for (const auto& entry : std::filesystem::directory_iterator("workflows")) {
     if (entry.path().extension() != ".yaml") continue;
     ++seen;
-    std::vector<std::string> args = {entry.path().string(), "--dry-run"};
-    // A required input (the instance monitor_instance watches) has no default to stand in.
-    if (entry.path().filename() == "monitor_instance.yaml") args.insert(args.end(), {"--set", "instance_id=1"});
-    CliResult r = run_flowrun(args, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
+    CliResult r = run_flowrun({entry.path().string(), "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
     INFO(entry.path().string() << "\n" << r.out << r.err);
     CHECK(r.exit_code == 0);
     CHECK(r.err.find("ERROR") == std::string::npos);
@@ -180,6 +177,10 @@ TEST_CASE("dry run exits 0 on every shipped workflow and runs nothing", "[e2e][d
   CliResult video = run_flowrun({"workflows/video_batch.yaml", "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
   CHECK(video.out.find("videos[0].gpu (provision)") != std::string::npos);
   CHECK(video.out.find("<an item of videos>") != std::string::npos);
+  // A required input nobody gave stands in as <name>; a real run still refuses it.
+  CliResult monitor = run_flowrun({"workflows/monitor_instance.yaml", "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
+  CHECK(monitor.out.find("<instance_id>") != std::string::npos);
+  CHECK(run_flowrun({"workflows/monitor_instance.yaml"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}}).exit_code == 2);
 }
 
 TEST_CASE("quiet (-q): nothing on success, the failure summary on failure", "[e2e][output]") {
