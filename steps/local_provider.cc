@@ -52,18 +52,6 @@ void write_file_atomically(const fs::path& p, const std::string& text) {
   fs::rename(tmp, p);
 }
 
-// Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot; "" for a
-// process that is gone or a zombie (nobody may reap orphans in a container without an init).
-std::string start_ticks(pid_t pid) {
-  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-  auto close = stat.rfind(')');  // the command name may contain spaces and parentheses
-  if (close == std::string::npos) return "";
-  std::istringstream rest(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 3 && (field == "Z" || field == "X")) return "";
-  return field;
-}
 
 struct ProcessRecord {
   pid_t supervisor = 0;
@@ -81,7 +69,7 @@ std::optional<ProcessRecord> read_process_record(const fs::path& dir) {
 bool alive(const ProcessRecord& r) {
   // flowrun is a subreaper (see process_runner.cc), so an ended supervisor may be its zombie.
   if (!r.ticks.empty() && is_zombie_of(r.supervisor, r.ticks)) ::waitpid(r.supervisor, nullptr, WNOHANG);
-  return ::kill(r.supervisor, 0) == 0 && !r.ticks.empty() && start_ticks(r.supervisor) == r.ticks;
+  return ::kill(r.supervisor, 0) == 0 && !r.ticks.empty() && process_start_ticks(r.supervisor) == r.ticks;
 }
 
 void close_inherited_fds() {
@@ -280,7 +268,7 @@ class LocalProvider final : public InstanceProvider {
     ::waitpid(first, &status, 0);
     if (got != sizeof supervisor) throw StepError::transient("could not start the local instance");
     write_file_atomically(dir / "pid", std::to_string(supervisor) + " " + std::to_string(first) + " " +
-                                           start_ticks(supervisor) + "\n");
+                                           process_start_ticks(supervisor) + "\n");
   }
 
   fs::path root_;
