@@ -11,6 +11,7 @@
 #include "engine/step_error.h"
 #include "engine/user_regex.h"
 #include "steps/instance_steps.h"
+#include "steps/log_capture.h"
 #include "steps/log_follower.h"
 
 namespace flowrun {
@@ -28,11 +29,10 @@ class WatchPoller final : public Poller {
         auto_destroy_(ctx.bool_param("auto_destroy", false)),
         tail_(std::max(1, ctx.int_param("tail", 1000))),
         prefix_(ctx.string_param("prefix", "| ")),
-        url_pattern_("https://[^\\s\"'<>]+"),
+        result_(result_capture(ctx.string_param("result_filter"))),
         follower_(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2)) {
     if (id_.empty()) throw StepError::permanent("watch-instance needs `instance`: an instance id");
     if (marker_.empty()) throw StepError::permanent("the marker must not be empty");
-    if (std::string f = ctx.string_param("result_filter"); !f.empty()) result_filter_.emplace(f);
   }
 
   PollResult poll(StepContext& ctx) override {
@@ -119,19 +119,21 @@ class WatchPoller final : public Poller {
     failures_ = 0;
   }
 
+  // The result URL as video_batch captures it (steps/log_capture): a RESULT_URL= line, else the
+  // last https URL of a line that passes `result_filter`.
+  static Capture result_capture(const std::string& filter) {
+    Capture c;
+    c.name = "result_url";
+    c.required = false;
+    c.rules.push_back({UserRegex("RESULT_URL=(\\S+)"), std::nullopt});
+    c.rules.push_back({UserRegex("https://[^\\s\"'<>]+"), std::nullopt});
+    if (!filter.empty()) c.rules.back().validate.emplace(filter);
+    return c;
+  }
+
   void note_url(const std::string& line) {
-    if (auto p = line.find("RESULT_URL="); p != std::string::npos) {
-      url_ = line.substr(p + 11);
-      if (auto end = url_.find_first_of(" \t\r"); end != std::string::npos) url_.resize(end);
-      return;
-    }
     RegexGroups groups;
-    std::string_view rest = line;
-    while (url_pattern_.search(rest, groups) && groups[0]) {
-      std::string_view found = *groups[0];
-      if (!result_filter_ || result_filter_->search(found)) url_.assign(found);
-      rest.remove_prefix(static_cast<size_t>(found.data() - rest.data()) + found.size());
-    }
+    if (auto value = result_.take(line, groups)) url_ = std::move(*value);
   }
 
   void completed(StepContext& ctx) {
@@ -163,8 +165,7 @@ class WatchPoller final : public Poller {
   bool auto_destroy_;
   int tail_;
   std::string prefix_;
-  UserRegex url_pattern_;
-  std::optional<UserRegex> result_filter_;
+  Capture result_;
   LogFollower follower_;
   bool first_ = true;
   bool gone_ = false;
@@ -192,8 +193,8 @@ class WatchInstanceStep final : public StepType {
           i.params.end(),
           {{"instance", "any", true, "the instance id to watch (or an instance object)"},
            {"marker", "string", false, "the completion line (default VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY)"},
-           {"full", "boolean", false, "print the whole log at attach time too (default false: only new lines)"},
-           {"auto_destroy", "boolean", false, "destroy the instance on a new completion, then keep watching"},
+           {"full", "bool", false, "print the whole log at attach time too (default false: only new lines)"},
+           {"auto_destroy", "bool", false, "destroy the instance on a new completion, then keep watching"},
            {"result_filter", "string", false, "regex a https URL must match to be the result (default: any)"},
            {"prefix", "string", false, "printed before each log line (default \"| \")"},
            {"tail", "integer", false, "lines asked for on each check (default 1000)"},
