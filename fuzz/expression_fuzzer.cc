@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/expression.h"
+#include "engine/sandbox/expression.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const flowrun::Json scope = {

@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "engine/json_parse.h"
-#include "engine/step_error.h"
-#include "engine/utf8.h"
+#include "engine/io/json_parse.h"
+#include "engine/io/step_error.h"
+#include "engine/io/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);

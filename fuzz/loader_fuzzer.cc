@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/loader.h"
-#include "engine/step_registry.h"
-#include "steps/builtin_steps.h"
+#include "engine/load/loader.h"
+#include "engine/step_api/step_registry.h"
+#include "steps/catalog.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const flowrun::StepRegistry* registry = [] {

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine/line_splitter.h"
-#include "engine/user_regex.h"
+#include "engine/io/line_splitter.h"
+#include "engine/io/user_regex.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using flowrun::UserRegex;

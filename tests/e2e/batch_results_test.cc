@@ -17,7 +17,7 @@
 #include <set>
 #include <thread>
 
-#include "engine/sqlite_db.h"
+#include "engine/io/sqlite_db.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

@@ -7,7 +7,7 @@
 #include <regex>
 #include <thread>
 
-#include "engine/json.h"
+#include "engine/io/json.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

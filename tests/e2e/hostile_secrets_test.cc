@@ -13,9 +13,9 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/json.h"
-#include "engine/redactor.h"
-#include "engine/sqlite_db.h"
+#include "engine/io/json.h"
+#include "engine/io/redactor.h"
+#include "engine/io/sqlite_db.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

@@ -5,7 +5,7 @@
 
 #include <fstream>
 
-#include "engine/json.h"
+#include "engine/io/json.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/json.h"
-#include "engine/process_group.h"
+#include "engine/io/json.h"
+#include "engine/io/process_group.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

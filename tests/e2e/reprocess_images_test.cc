@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <regex>
 
-#include "engine/json.h"
+#include "engine/io/json.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <thread>
 
-#include "engine/json.h"
+#include "engine/io/json.h"
 #include "support/run_cli.h"
 #include "support/sim_server.h"
 

@@ -2,8 +2,8 @@
 
 #include <thread>
 
-#include "engine/inputs.h"
-#include "steps/builtin_steps.h"
+#include "engine/load/inputs.h"
+#include "steps/catalog.h"
 
 namespace flowrun::test {
 

@@ -5,15 +5,15 @@
 #include <memory>
 #include <string>
 
-#include "engine/clock.h"
-#include "engine/executor.h"
-#include "engine/http_client.h"
-#include "engine/loader.h"
-#include "engine/logging.h"
-#include "engine/process_runner.h"
-#include "engine/redactor.h"
-#include "engine/step_context.h"
-#include "engine/step_registry.h"
+#include "engine/io/clock.h"
+#include "engine/runtime/executor.h"
+#include "engine/io/http_client.h"
+#include "engine/load/loader.h"
+#include "engine/io/logging.h"
+#include "engine/io/process_runner.h"
+#include "engine/io/redactor.h"
+#include "engine/step_api/step_context.h"
+#include "engine/step_api/step_registry.h"
 
 namespace flowrun::test {
 

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <thread>
 
-#include "engine/json.h"
+#include "engine/io/json.h"
 
 namespace bp = boost::process;
 

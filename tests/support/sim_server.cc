@@ -1,6 +1,6 @@
 #include "support/sim_server.h"
 
-#include "engine/http_client.h"
+#include "engine/io/http_client.h"
 
 #include <boost/process.hpp>
 #include <filesystem>

@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/json.h"
+#include "engine/io/json.h"
 
 namespace flowrun::test {
 

@@ -1,0 +1,42 @@
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/io/duration.h"
+
+namespace flowrun {
+
+// A cancellation flag every wait in the engine honours. Cancelling a token cancels every token
+// created with it as parent (a for_each iteration, an attempt), never the other way round.
+// Thread-safe; a child must not outlive its parent.
+class CancelToken {
+ public:
+  CancelToken() = default;
+  explicit CancelToken(CancelToken& parent);
+  ~CancelToken();
+  CancelToken(const CancelToken&) = delete;
+  CancelToken& operator=(const CancelToken&) = delete;
+
+  void cancel(std::string reason = "cancelled");
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
+  std::string reason() const;
+
+  // Blocks for up to `d` of real time. Returns true as soon as the token is cancelled.
+  bool wait_for(Duration d) const;
+
+ private:
+  void add_child(CancelToken* child);
+  void remove_child(CancelToken* child);
+
+  CancelToken* parent_ = nullptr;
+  std::atomic<bool> cancelled_{false};
+  mutable std::mutex mutex_;
+  mutable std::condition_variable cv_;
+  std::string reason_;                 // GUARDED_BY(mutex_)
+  std::vector<CancelToken*> children_;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace flowrun

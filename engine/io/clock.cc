@@ -1,0 +1,37 @@
+#include "engine/io/clock.h"
+
+namespace flowrun {
+
+TimePoint RealClock::now() {
+  return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
+}
+
+bool RealClock::sleep_for(Duration d, const CancelToken& cancel) {
+  if (d <= Duration::zero()) return !cancel.cancelled();
+  return !cancel.wait_for(d);
+}
+
+TimePoint VirtualClock::now() {
+  std::lock_guard lock(mutex_);
+  return now_;
+}
+
+bool VirtualClock::sleep_for(Duration d, const CancelToken& cancel) {
+  if (cancel.cancelled()) return false;
+  std::lock_guard lock(mutex_);
+  if (d > Duration::zero()) now_ += d;
+  sleeps_.push_back(d);
+  return true;
+}
+
+void VirtualClock::advance(Duration d) {
+  std::lock_guard lock(mutex_);
+  now_ += d;
+}
+
+std::vector<Duration> VirtualClock::sleeps() const {
+  std::lock_guard lock(mutex_);
+  return sleeps_;
+}
+
+}  // namespace flowrun

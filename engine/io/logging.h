@@ -1,0 +1,72 @@
+#pragma once
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/io/redactor.h"
+
+namespace spdlog {
+class logger;
+namespace sinks {
+class sink;
+}
+}  // namespace spdlog
+
+namespace flowrun {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+struct LogOptions {
+  enum class Format { kText, kJson };
+  Format format = Format::kText;
+  LogLevel console_level = LogLevel::kInfo;
+  bool console = true;         // write to stderr
+  std::string file;            // also write here (always at debug level) when not empty
+  bool capture = false;        // keep formatted lines in memory (tests)
+};
+
+class LogHub;
+
+// A logger for one step (or the workflow itself), named by its path. Every message passes
+// through the redactor before any sink sees it. Cheap to copy; thread-safe.
+class StepLog {
+ public:
+  void debug(std::string_view message) const;
+  void info(std::string_view message) const;
+  void warn(std::string_view message) const;
+  void error(std::string_view message) const;
+  void log(LogLevel level, std::string_view message) const;
+  const std::string& name() const { return name_; }
+
+ private:
+  friend class LogHub;
+  StepLog(std::shared_ptr<spdlog::logger> logger, const Redactor* redactor, std::string name)
+      : logger_(std::move(logger)), redactor_(redactor), name_(std::move(name)) {}
+  std::shared_ptr<spdlog::logger> logger_;
+  const Redactor* redactor_;
+  std::string name_;
+};
+
+// Owns the sinks: stderr as "HH:MM:SS LEVEL [step] message" (coloured on a terminal) or JSON
+// lines, an optional log file, and an optional in-memory capture. The redactor is borrowed.
+class LogHub {
+ public:
+  LogHub(const LogOptions& options, const Redactor& redactor);
+  ~LogHub();
+  StepLog logger(const std::string& name) const;
+  std::vector<std::string> captured() const;  // the lines seen so far, when capture is on
+  void flush() const;
+
+ private:
+  struct CaptureBuffer;
+  std::vector<std::shared_ptr<spdlog::sinks::sink>> sinks_;
+  std::shared_ptr<CaptureBuffer> capture_;
+  const Redactor& redactor_;
+};
+
+std::optional<LogLevel> parse_log_level(std::string_view name);
+
+}  // namespace flowrun

@@ -1,0 +1,58 @@
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/io/json.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace flowrun {
+
+class SqliteError : public std::runtime_error {
+ public:
+  explicit SqliteError(const std::string& what, int code = 1) : std::runtime_error(what), code_(code) {}
+  // The SQLite result code (SQLITE_BUSY, SQLITE_CONSTRAINT, ...), primary part only.
+  int code() const { return code_; }
+  // Another connection holds the lock past the busy timeout: worth trying again.
+  bool busy() const;
+
+ private:
+  int code_;
+};
+
+// One SQLite connection (RAII, move-only). Statements bind named or positional parameters from
+// JSON values, never by splicing text. Not thread-safe: callers serialise access.
+class SqliteDb {
+ public:
+  // Opens (creating when `create`) the database. Throws SqliteError naming the path.
+  SqliteDb(const std::string& path, bool create);
+  ~SqliteDb();
+  SqliteDb(SqliteDb&& other) noexcept;
+  SqliteDb(const SqliteDb&) = delete;
+  SqliteDb& operator=(const SqliteDb&) = delete;
+
+  void exec(const std::string& sql);
+  // Runs one statement with `params` (an array for ?, an object for :name, @name or $name) and
+  // returns its rows as objects keyed by column name. A name the statement does not use is an
+  // error, so a misspelt parameter is never silently bound to nothing.
+  std::vector<Json> query(const std::string& sql, const Json& params = Json::array());
+  int64_t changes() const;
+  // Rows the last query() inserted, updated or deleted; 0 for a read-only statement.
+  int64_t statement_changes() const { return statement_changes_; }
+  int64_t last_insert_rowid() const;
+  bool in_transaction() const;
+  const std::string& path() const { return path_; }
+  // The raw connection, for statements prepared once and run many times (sql_access.h).
+  sqlite3* handle() const { return db_; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  int64_t statement_changes_ = 0;
+};
+
+}  // namespace flowrun

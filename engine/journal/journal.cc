@@ -1,0 +1,462 @@
+#include "engine/journal/journal.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <map>
+
+#include "engine/io/redactor.h"
+#include "engine/io/utf8.h"
+
+namespace flowrun {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+const char* const kSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id TEXT PRIMARY KEY, workflow_path TEXT NOT NULL, workflow_name TEXT NOT NULL,
+  content_hash TEXT NOT NULL, inputs TEXT NOT NULL, status TEXT NOT NULL, error TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,
+  owner_pid INTEGER NOT NULL DEFAULT 0, owner_host TEXT NOT NULL DEFAULT '', lease_until_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS steps (
+  run_id TEXT NOT NULL, path TEXT NOT NULL, seq INTEGER NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL,
+  outputs TEXT NOT NULL DEFAULT '{}', error_kind TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '',
+  started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (run_id, path));
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
+  path TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
+CREATE TABLE IF NOT EXISTS process_groups (
+  run_id TEXT NOT NULL, pgid INTEGER NOT NULL, path TEXT NOT NULL, start_ticks TEXT NOT NULL,
+  PRIMARY KEY (run_id, pgid));
+)SQL";
+
+RunRow to_run(const Json& r) {
+  RunRow run;
+  run.id = r["id"];
+  run.workflow_path = r["workflow_path"];
+  run.workflow_name = r["workflow_name"];
+  run.content_hash = r["content_hash"];
+  run.inputs = Json::parse(r["inputs"].get<std::string>(), nullptr, false);
+  run.status = r["status"];
+  run.error = r["error"];
+  run.started_ms = r["started_ms"];
+  run.updated_ms = r["updated_ms"];
+  run.owner_pid = r["owner_pid"];
+  run.owner_host = r["owner_host"];
+  run.lease_until_ms = r["lease_until_ms"];
+  return run;
+}
+
+bool process_gone(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+
+}  // namespace
+
+int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string this_host() {
+  char name[256] = {0};
+  gethostname(name, sizeof name - 1);
+  return name;
+}
+
+std::string content_hash(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
+  std::error_code ec;
+  // The journal holds what steps printed and returned: readable by its owner only.
+  if (!std::filesystem::exists(state_dir)) {
+    std::filesystem::create_directories(state_dir, ec);
+    if (!ec) std::filesystem::permissions(state_dir, std::filesystem::perms::owner_all, ec);
+  }
+  if (ec) throw JournalError("cannot create the state directory " + state_dir.string() + ": " + ec.message());
+  auto file = (state_dir / "journal.db").string();
+  bool existed = std::filesystem::exists(file);
+  if (!existed) {
+    // SQLite gives its WAL and SHM files the mode of the database file.
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+  }
+  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((file + suffix).c_str(), 0600);  // older journals were 0644
+  try {
+    SqliteDb db(file, !existed);
+    if (existed) {
+      // Reading the schema fails on a file that is not a database; quick_check finds damage.
+      auto check = db.query("PRAGMA quick_check");
+      if (check.empty() || check[0].begin().value() != "ok")
+        throw SqliteError(check.empty() ? "quick_check returned nothing" : dump_json(check[0].begin().value()));
+    }
+    db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    db.exec(kSchema);
+    // "interrupted" was the name of detached before flowrun 0.2.
+    db.exec("UPDATE runs SET status = 'detached' WHERE status = 'interrupted'");
+    auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
+    if (version.empty()) {
+      db.query("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {std::to_string(kSchemaVersion)});
+    } else {
+      const std::string text = version[0]["value"].is_string() ? version[0]["value"].get<std::string>() : dump_json(version[0]["value"]);
+      int found = 0;
+      auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), found);
+      if (err != std::errc() || end != text.data() + text.size() || found < 1)
+        throw JournalError("the journal " + file + " has a schema_version that is not a version number ('" +
+                           valid_utf8(text.substr(0, 40)) + "'); it was left untouched: move it aside (or point --state-dir elsewhere) to start a new one");
+      if (found > kSchemaVersion)
+        throw JournalError("the journal " + file + " was written by a newer flowrun (schema " + text + "); use that version");
+    }
+    return std::unique_ptr<Journal>(new Journal(std::move(db)));
+  } catch (const SqliteError& e) {
+    throw JournalError("the journal " + file + " cannot be used: " + e.what() +
+                       ". It was left untouched; move it aside (or point --state-dir elsewhere) to start a new one.");
+  }
+}
+
+void Journal::create_run(const RunRow& run) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.query(
+      "INSERT INTO runs (id, workflow_path, workflow_name, content_hash, inputs, status, started_ms, updated_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      {run.id, run.workflow_path, run.workflow_name, run.content_hash, dump_json(run.inputs), run.status, run.started_ms,
+       run.started_ms});
+}
+
+std::optional<RunRow> Journal::run(const std::string& id) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  auto rows = db_.query("SELECT * FROM runs WHERE id = ?", {id});
+  if (rows.empty()) return std::nullopt;
+  return to_run(rows[0]);
+}
+
+std::vector<RunRow> Journal::recent_runs(int limit) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  std::vector<RunRow> out;
+  for (const auto& r : db_.query("SELECT * FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?", {limit}))
+    out.push_back(to_run(r));
+  return out;
+}
+
+void Journal::set_run_status(const std::string& id, const std::string& status, const std::string& error) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, valid_utf8(error), wall_clock_ms(), id});
+}
+
+int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.exec("BEGIN IMMEDIATE");
+  try {
+    const char* const kOld =
+        "SELECT id FROM runs WHERE workflow_path = :path AND status IN ('succeeded', 'failed', 'cancelled') "
+        "ORDER BY started_ms DESC, id DESC LIMIT -1 OFFSET :keep";
+    const Json params = {{"path", workflow_path}, {"keep", keep}};
+    db_.query(std::string("DELETE FROM events WHERE run_id IN (") + kOld + ")", params);
+    db_.query(std::string("DELETE FROM steps WHERE run_id IN (") + kOld + ")", params);
+    db_.query(std::string("DELETE FROM runs WHERE id IN (") + kOld + ")", params);
+    const int64_t removed = db_.statement_changes();
+    db_.exec("COMMIT");
+    return removed;
+  } catch (...) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::vector<Json> Journal::steps(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  return db_.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", {run_id});
+}
+
+std::vector<Json> Journal::events(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
+}
+
+bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
+                          std::string* holder) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.exec("BEGIN IMMEDIATE");  // a second process waits here (busy timeout) instead of racing
+  try {
+    auto rows = db_.query("SELECT owner_pid, owner_host, lease_until_ms FROM runs WHERE id = ?", {run_id});
+    if (rows.empty()) {
+      db_.exec("ROLLBACK");
+      throw JournalError("no run " + run_id + " in the journal");
+    }
+    int64_t owner = rows[0]["owner_pid"];
+    std::string owner_host = rows[0]["owner_host"];
+    int64_t until = rows[0]["lease_until_ms"];
+    bool held = owner != 0 && until > wall_clock_ms() && !(owner == pid && owner_host == host);
+    if (held && owner_host == host && process_gone(owner)) held = false;
+    if (held) {
+      db_.exec("ROLLBACK");
+      if (holder) *holder = "pid " + std::to_string(owner) + " on " + owner_host;
+      return false;
+    }
+    db_.query("UPDATE runs SET owner_pid = ?, owner_host = ?, lease_until_ms = ? WHERE id = ?",
+              {pid, host, wall_clock_ms() + lease_ms, run_id});
+    db_.exec("COMMIT");
+    return true;
+  } catch (const SqliteError&) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+}
+
+void Journal::renew(const std::string& run_id, int64_t pid, int64_t lease_ms) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.query("UPDATE runs SET lease_until_ms = ? WHERE id = ? AND owner_pid = ?", {wall_clock_ms() + lease_ms, run_id, pid});
+}
+
+void Journal::release(const std::string& run_id, int64_t pid) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.query("UPDATE runs SET owner_pid = 0, owner_host = '', lease_until_ms = 0 WHERE id = ? AND owner_pid = ?",
+            {run_id, pid});
+}
+
+void Journal::record_process_group(const std::string& run_id, const std::string& path, int64_t pgid,
+                                   const std::string& start_ticks) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked([&] {
+    db_.query("INSERT OR REPLACE INTO process_groups (run_id, pgid, path, start_ticks) VALUES (?, ?, ?, ?)",
+              {run_id, pgid, path, start_ticks});
+  });
+}
+
+void Journal::clear_process_group(const std::string& run_id, int64_t pgid) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  db_.query("DELETE FROM process_groups WHERE run_id = ? AND pgid = ?", {run_id, pgid});
+}
+
+std::vector<ProcessGroupRow> Journal::process_groups(const std::string& run_id) {
+  std::lock_guard lock(mutex_);
+  commit_waiting_locked();
+  std::vector<ProcessGroupRow> out;
+  for (const auto& r : db_.query("SELECT path, pgid, start_ticks FROM process_groups WHERE run_id = ? ORDER BY pgid",
+                                 {run_id}))
+    out.push_back({r["path"], r["pgid"], r["start_ticks"]});
+  return out;
+}
+
+void Journal::write_step_locked(StepRow row, Durability durability) {
+  waiting_.push_back(std::move(row));
+  if (durability == Durability::kNow) commit_waiting_locked();
+}
+
+void Journal::commit_waiting_locked(const std::function<void()>& also) {
+  if (waiting_.empty() && !also) return;
+  db_.exec("BEGIN IMMEDIATE");
+  try {
+    std::map<std::string, int64_t> last_change;  // run id -> newest row time
+    for (const auto& r : waiting_) {
+      db_.query(
+          "INSERT INTO steps (run_id, path, seq, status, attempts, outputs, error_kind, error, started_ms, finished_ms) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
+          "outputs = excluded.outputs, error_kind = excluded.error_kind, error = excluded.error, "
+          "finished_ms = excluded.finished_ms",
+          {r.run_id, r.path, r.seq, r.status, r.attempts, r.outputs, r.error_kind, r.error, r.started_ms,
+           r.finished_ms});
+      auto& t = last_change[r.run_id];
+      t = std::max({t, r.started_ms, r.finished_ms});
+    }
+    if (also) also();
+    for (const auto& [run_id, ms] : last_change)
+      db_.query("UPDATE runs SET updated_ms = MAX(updated_ms, ?) WHERE id = ?", {ms, run_id});
+    db_.exec("COMMIT");
+  } catch (...) {
+    try {
+      db_.exec("ROLLBACK");
+    } catch (...) {
+      // Already rolled back by SQLite (a full disk, say): nothing to undo.
+    }
+    throw;
+  }
+  waiting_.clear();
+}
+
+Journal::~Journal() {
+  try {
+    std::lock_guard lock(mutex_);
+    commit_waiting_locked();
+  } catch (...) {
+    // Lost records are of side-effect-free steps: a resume runs them again.
+  }
+}
+
+// The run's only writer (its lease says so), so it keeps the run's step rows in memory: what a
+// resume asks (recorded, started_under) costs no query, and a row's seq is a counter.
+class JournalRecorder final : public ExecutionRecorder {
+ public:
+  JournalRecorder(Journal& journal, std::string run_id, const Redactor& redactor)
+      : journal_(journal), run_id_(std::move(run_id)), redactor_(redactor) {
+    std::lock_guard lock(journal_.mutex_);
+    journal_.commit_waiting_locked();
+    for (const auto& r : journal_.db_.query("SELECT * FROM steps WHERE run_id = ?", {run_id_})) {
+      Journal::StepRow row;
+      row.run_id = run_id_;
+      row.path = r["path"];
+      row.seq = r["seq"];
+      row.status = r["status"];
+      row.attempts = static_cast<int>(r["attempts"].get<int64_t>());
+      row.outputs = r["outputs"];
+      row.error_kind = r["error_kind"];
+      row.error = r["error"];
+      row.started_ms = r["started_ms"];
+      row.finished_ms = r["finished_ms"];
+      next_seq_ = std::max(next_seq_, row.seq + 1);
+      std::string path = row.path;
+      rows_.emplace(std::move(path), std::move(row));
+    }
+  }
+
+  std::optional<RecordedStep> recorded(const std::string& path) override {
+    std::lock_guard lock(journal_.mutex_);
+    auto it = rows_.find(path);
+    if (it == rows_.end()) return std::nullopt;
+    const Journal::StepRow& row = it->second;
+    RecordedStep s;
+    s.status = row.status;
+    s.outputs = Json::parse(row.outputs, nullptr, false);
+    s.error = row.error;
+    s.attempts = row.attempts;
+    s.started_ms = row.started_ms;
+    return s;
+  }
+
+  bool started_under(const std::string& path) override {
+    std::lock_guard lock(journal_.mutex_);
+    auto has_prefix = [this](const std::string& prefix) {
+      auto it = rows_.lower_bound(prefix);
+      return it != rows_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+    };
+    return rows_.count(path) > 0 || has_prefix(path + ".") || has_prefix(path + "[");
+  }
+
+  void step_started(const std::string& path, int attempt) override {
+    std::lock_guard lock(journal_.mutex_);
+    Journal::StepRow& row = row_for(path, wall_clock_ms());
+    row.status = "running";  // the first start is kept across attempts and resumes: a timeout runs from it
+    row.attempts = attempt;
+    journal_.write_step_locked(row, Durability::kNow);
+  }
+
+  void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
+                     const std::string& error_kind, const std::string& error, Durability durability) override {
+    // Outputs and messages hold bytes from outside: stored as valid UTF-8, so reading them back
+    // as JSON and printing them never throws.
+    std::string redacted_outputs = dump_json(redactor_.redact_json(outputs));
+    std::string redacted_error = valid_utf8(redactor_.redact(error));
+    std::lock_guard lock(journal_.mutex_);
+    const int64_t now = wall_clock_ms();
+    Journal::StepRow& row = row_for(path, now);
+    row.status = status;
+    row.attempts = attempts;
+    row.outputs = std::move(redacted_outputs);
+    row.error_kind = error_kind;
+    row.error = std::move(redacted_error);
+    row.finished_ms = now;
+    journal_.write_step_locked(row, durability);
+  }
+
+  void event(const std::string& path, const std::string& kind, const std::string& message) override {
+    std::string redacted = valid_utf8(redactor_.redact(message));
+    std::lock_guard lock(journal_.mutex_);
+    journal_.commit_waiting_locked([&] {
+      journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",
+                         {run_id_, wall_clock_ms(), path, kind, redacted});
+    });
+  }
+
+  void process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) override {
+    journal_.record_process_group(run_id_, path, pgid, start_ticks);
+  }
+
+  void process_ended(const std::string&, int64_t pgid) override { journal_.clear_process_group(run_id_, pgid); }
+
+ private:
+  // The row of `path`, made (with the next seq, started now) the first time it is asked for.
+  Journal::StepRow& row_for(const std::string& path, int64_t now) {
+    auto [it, made] = rows_.try_emplace(path);
+    if (made) {
+      it->second.run_id = run_id_;
+      it->second.path = path;
+      it->second.seq = next_seq_++;
+      it->second.outputs = "{}";
+      it->second.started_ms = now;
+    }
+    return it->second;
+  }
+
+  Journal& journal_;
+  std::string run_id_;
+  const Redactor& redactor_;
+  std::map<std::string, Journal::StepRow> rows_;  // GUARDED_BY(journal_.mutex_); ordered for prefixes
+  int64_t next_seq_ = 1;                          // GUARDED_BY(journal_.mutex_)
+};
+
+std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, const Redactor& redactor) {
+  return std::make_unique<JournalRecorder>(*this, run_id, redactor);
+}
+
+RunLease::RunLease(Journal& journal, std::string run_id)
+    : journal_(journal), run_id_(std::move(run_id)), pid_(::getpid()) {
+  std::string holder;
+  if (!journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs, &holder))
+    throw std::runtime_error("run " + run_id_ + " is owned by " + holder +
+                             "; it is still running there (a run has one owner at a time)");
+  heartbeat_ = std::thread([this] {
+    std::unique_lock lock(mutex_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(kLeaseMs / 3), [this] { return stopping_; })) {
+      lock.unlock();
+      try {
+        journal_.renew(run_id_, pid_, kLeaseMs);
+      } catch (...) {
+        // A failed renewal is retried at the next beat; the lease is long enough for that.
+      }
+      lock.lock();
+    }
+  });
+}
+
+RunLease::~RunLease() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  heartbeat_.join();
+  try {
+    journal_.release(run_id_, pid_);
+  } catch (...) {
+  }
+}
+
+}  // namespace flowrun

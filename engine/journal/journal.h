@@ -1,0 +1,149 @@
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/step_api/execution_recorder.h"
+#include "engine/io/json.h"
+#include "engine/io/sqlite_db.h"
+
+namespace flowrun {
+
+class Redactor;
+
+// The journal cannot be used (unreadable, corrupted, or from a newer flowrun). The message says
+// what to do; the file is never overwritten.
+class JournalError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunRow {
+  std::string id;
+  std::string workflow_path;  // absolute
+  std::string workflow_name;
+  std::string content_hash;
+  Json inputs = Json::object();
+  std::string status;  // a RunState's name (engine/model/run_state.h)
+  std::string error;
+  int64_t started_ms = 0;
+  int64_t updated_ms = 0;
+  int64_t owner_pid = 0;  // 0: nobody holds the run
+  std::string owner_host;
+  int64_t lease_until_ms = 0;
+};
+
+// A process group a run started and has not seen end (see ExecutionRecorder::process_started).
+struct ProcessGroupRow {
+  std::string path;
+  int64_t pgid = 0;
+  std::string start_ticks;
+};
+
+// Durable record of runs, step executions and events in SQLite (WAL) at
+// STATE_DIR/journal.db. Written at every state change; the records of side-effect-free steps wait
+// for the next write that cannot (see Durability) and every method commits them before it acts,
+// so a reader in this process never misses one. Thread-safe (one connection, a mutex).
+class Journal {
+ public:
+  // Opens or creates the journal. Throws JournalError when it cannot be used.
+  static std::unique_ptr<Journal> open(const std::filesystem::path& state_dir);
+
+  void create_run(const RunRow& run);
+  std::optional<RunRow> run(const std::string& id);
+  std::vector<RunRow> recent_runs(int limit);
+  void set_run_status(const std::string& id, const std::string& status, const std::string& error = {});
+  // Deletes the finished runs of a workflow beyond the newest `keep` (a monitor ticking every
+  // few minutes for months must not grow the journal without end). Returns how many went.
+  int64_t prune_finished_runs(const std::string& workflow_path, int keep);
+  // Every step execution of a run, in the order they started.
+  std::vector<Json> steps(const std::string& run_id);
+  std::vector<Json> events(const std::string& run_id);
+
+  // Takes the run for this process unless another live process holds it; on refusal returns
+  // false and fills `holder` with "pid N on HOST". A holder whose lease expired, or that runs on
+  // this host and no longer exists, is taken over.
+  bool try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
+                   std::string* holder);
+  void renew(const std::string& run_id, int64_t pid, int64_t lease_ms);
+  void release(const std::string& run_id, int64_t pid);
+
+  // Process groups of a run, recorded (at once, durably) before their programs start and
+  // cleared when they are gone; what is left after a crash may still run.
+  void record_process_group(const std::string& run_id, const std::string& path, int64_t pgid,
+                            const std::string& start_ticks);
+  void clear_process_group(const std::string& run_id, int64_t pgid);
+  std::vector<ProcessGroupRow> process_groups(const std::string& run_id);
+
+  // A recorder for one run; secrets are redacted from everything it stores.
+  std::unique_ptr<ExecutionRecorder> recorder(const std::string& run_id, const Redactor& redactor);
+
+  const std::string& path() const { return db_.path(); }
+
+  // Commits the records still waiting (best effort).
+  ~Journal();
+
+ private:
+  friend class JournalRecorder;
+  // One row of `steps`, whole: it is written by upsert.
+  struct StepRow {
+    std::string run_id;
+    std::string path;
+    int64_t seq = 0;
+    std::string status;
+    int attempts = 0;
+    std::string outputs;  // JSON, redacted
+    std::string error_kind;
+    std::string error;  // redacted
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;
+  };
+
+  explicit Journal(SqliteDb db) : db_(std::move(db)) {}
+  void write_step_locked(StepRow row, Durability durability);
+  // One transaction: the waiting step rows, in order, then `also` (may be empty), then the
+  // runs' last-change times. The rows wait on if it fails.
+  void commit_waiting_locked(const std::function<void()>& also = {});
+
+  std::mutex mutex_;
+  SqliteDb db_;                   // GUARDED_BY(mutex_)
+  std::vector<StepRow> waiting_;  // GUARDED_BY(mutex_)
+};
+
+// Holds a run for this process while alive: acquires in the constructor (throws
+// std::runtime_error naming the holder when refused), renews the lease every few seconds on a
+// thread of its own, and releases in the destructor.
+class RunLease {
+ public:
+  RunLease(Journal& journal, std::string run_id);
+  ~RunLease();
+  RunLease(const RunLease&) = delete;
+  RunLease& operator=(const RunLease&) = delete;
+
+  static constexpr int64_t kLeaseMs = 30'000;
+
+ private:
+  Journal& journal_;
+  std::string run_id_;
+  int64_t pid_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mutex_)
+  std::thread heartbeat_;
+};
+
+int64_t wall_clock_ms();
+std::string this_host();
+// A stable 64-bit FNV-1a hash of a text, as 16 hex digits (std::hash differs between builds).
+std::string content_hash(const std::string& text);
+
+}  // namespace flowrun

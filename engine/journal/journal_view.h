@@ -1,0 +1,16 @@
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/journal/journal.h"
+
+namespace flowrun {
+
+// `flowrun runs`: one line per run, newest first.
+std::string runs_table(const std::vector<RunRow>& runs);
+// `flowrun show`: the run, then its step executions as a tree with status, attempts, duration
+// and outputs (shortened).
+std::string run_details(const RunRow& run, const std::vector<Json>& steps);
+std::string format_time_ms(int64_t ms);
+
+}  // namespace flowrun

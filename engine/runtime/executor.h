@@ -1,0 +1,120 @@
+#pragma once
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/io/cancel_token.h"
+#include "engine/step_api/execution_recorder.h"
+#include "engine/io/duration.h"
+#include "engine/io/json.h"
+#include "engine/io/logging.h"
+#include "engine/io/random_source.h"
+#include "engine/model/run_state.h"
+#include "engine/step_api/step_context.h"
+#include "engine/model/workflow.h"
+
+namespace flowrun {
+
+class StepRegistry;
+class StepError;
+class ExpressionError;
+
+
+// What happened to one step execution, for the summary (and, later, the journal).
+struct StepRecord {
+  std::string path;  // "videos[2].provision"
+  std::string type;  // step type, "for_each" or "group"
+  StepState status = StepState::kSucceeded;
+  int attempts = 0;
+  Duration duration{0};
+  std::string error;
+};
+
+struct RunResult {
+  RunState status = RunState::kSucceeded;
+  std::string error;  // the failure to name first: a failed `finally` step, else the first failure
+  std::vector<StepRecord> records;
+  Json steps = Json::object();  // step id -> {status, outputs, error}
+  Duration duration{0};
+};
+
+struct ExecutorOptions {
+  std::string run_id = "local";
+  bool dry_run = false;  // print what would run; only side-effect-free steps execute
+  // Where --dry-run prints its plan (stdout in the CLI).
+  std::function<void(const std::string&)> print = [](const std::string&) {};
+  // Journal of this run (borrowed, may be null). Steps it records as succeeded or skipped are
+  // not run again: their recorded outputs are reused.
+  ExecutionRecorder* recorder = nullptr;
+  // When the run is cancelled: false runs the pending finally steps (the run ends cancelled),
+  // true detaches (they stay owed, for `flowrun resume` or `flowrun cancel`).
+  bool detach_on_cancel = false;
+  // `flowrun cancel`: run no step, only the finally steps owed by what was started.
+  bool cleanup_only = false;
+};
+
+// Runs a loaded workflow: sequences, if, for_each with a bounded pool of threads, groups,
+// finally blocks, retries, timeouts and polling. Borrows everything it is given; one run().
+class Executor {
+ public:
+  Executor(const Workflow& workflow, const StepRegistry& registry, Services& services, RandomSource& random,
+           const LogHub& logs, ExecutorOptions options);
+
+  // Runs `steps`, then `finally`. Cancelling `cancel` stops the steps (finally still runs);
+  // cancelling `cleanup_cancel` as well stops the finally steps too (a second Ctrl+C).
+  RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel);
+
+ private:
+  // How a step, a sequence or an item ended. kPartial: done, but tolerated failures below.
+  struct Outcome {
+    StepState state = StepState::kSucceeded;
+    std::string error;
+    // A `finally` step failed at or below this point: no tolerance hides it.
+    bool finally_failed = false;
+    static Outcome ok() { return {}; }
+    static Outcome failed(std::string e) { return {StepState::kFailed, std::move(e)}; }
+    static Outcome cancelled(std::string e) { return {StepState::kCancelled, std::move(e)}; }
+    bool is(StepState s) const { return state == s; }
+  };
+
+  Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
+  Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
+  // `log` is the step's own logger, made once by run_step.
+  Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
+                     Json& outputs, int& attempts);
+  Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
+                       const StepLog& log, Json& outputs);
+  Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);
+  // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
+  // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
+  static bool runs_after_failure(const Step& step);
+  // Whether a dry run's expression failed only because it reads outputs of a step it did not run.
+  static bool reads_missing_outputs(const ExpressionError& e);
+  // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
+  static std::string apply_env(const Json& env, Json& scope);
+  // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
+  // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
+  std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;
+  Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
+  bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);
+  void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
+  Json dry_run_action(const Step& step, Json& scope, const std::string& path);
+  const StepType* type_of(const Step& step) const;
+  // An action whose type declares no side effects (set, log): running it again is harmless.
+  bool side_effect_free(const Step& step) const;
+  void record(StepRecord r);
+
+  const Workflow& workflow_;
+  const StepRegistry& registry_;
+  Services& services_;
+  RandomSource& random_;
+  const LogHub& logs_;
+  ExecutorOptions options_;
+  CancelToken* cleanup_cancel_ = nullptr;
+  StepLog run_log_;
+  std::mutex mutex_;
+  std::vector<StepRecord> records_;  // GUARDED_BY(mutex_)
+};
+
+}  // namespace flowrun

@@ -1,0 +1,303 @@
+#include "engine/sandbox/expression.h"
+
+#include <lua.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "engine/sandbox/expression_functions.h"
+#include "engine/sandbox/lua_state.h"
+#include "engine/io/utf8.h"
+
+namespace flowrun {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+constexpr LuaLimits kExpressionLimits{16u << 20, 10'000'000};
+
+}  // namespace
+
+std::vector<ExpressionSpan> find_expressions(std::string_view text, std::optional<size_t>* unterminated) {
+  std::vector<ExpressionSpan> spans;
+  size_t pos = 0;
+  while ((pos = text.find("${{", pos)) != std::string_view::npos) {
+    size_t close = text.find("}}", pos + 3);
+    if (close == std::string_view::npos) {
+      if (unterminated) *unterminated = pos;
+      break;
+    }
+    spans.push_back({pos, close + 2, std::string(trim(text.substr(pos + 3, close - pos - 3)))});
+    pos = close + 2;
+  }
+  return spans;
+}
+
+bool is_single_expression(std::string_view text) {
+  auto trimmed = trim(text);
+  auto spans = find_expressions(trimmed);
+  return spans.size() == 1 && spans[0].begin == 0 && spans[0].end == trimmed.size();
+}
+
+std::optional<std::string> expression_syntax_error(std::string_view code) {
+  LuaState lua(kExpressionLimits);
+  std::string chunk = "return (" + std::string(code) + "\n)";
+  try {
+    lua.load(chunk, "=expression");
+  } catch (const LuaError& e) {
+    std::string msg = e.what();
+    if (msg.rfind("expression:", 0) == 0) {  // "expression:2: unexpected symbol" -> "unexpected symbol"
+      auto colon = msg.find(": ");
+      if (colon != std::string::npos) msg = msg.substr(colon + 2);
+    }
+    return msg;
+  }
+  lua_pop(lua.get(), 1);
+  return std::nullopt;
+}
+
+namespace {
+
+// The scope is turned into Lua values lazily: a global when an expression first names it, and
+// `steps`, each `steps.X` and each `steps.X.outputs` field by field when first used. A
+// workflow's scope holds every earlier step's outputs; converting all of it for every step made
+// a run of n steps cost n² (found by the step-overhead benchmark: 4,000 steps took 29 s), and
+// converting a whole `steps.X` entry to read `steps.each.outputs.count` after a 100,000-item
+// for_each ran into the expression memory limit.
+struct LazyScope {
+  LuaState* lua;
+  const Json* scope;
+};
+
+// The levels of lazy tables: the globals, `steps`, `steps.X`, `steps.X.outputs`.
+enum Level : lua_Integer { kGlobals = 0, kSteps = 1, kStep = 2, kOutputs = 3 };
+
+int lazy_index(lua_State* L);
+int lazy_pairs(lua_State* L);
+
+// Pushes a table whose fields come from `object` on first access, at `level`.
+void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Integer level) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 3);
+  lua_pushlightuserdata(L, lazy);
+  lua_pushlightuserdata(L, const_cast<Json*>(object));
+  lua_pushinteger(L, level);
+  lua_pushcclosure(L, lazy_index, 3);
+  lua_setfield(L, -2, "__index");
+  lua_pushlightuserdata(L, lazy);
+  lua_pushlightuserdata(L, const_cast<Json*>(object));
+  lua_pushinteger(L, level);
+  lua_pushcclosure(L, lazy_pairs, 3);
+  lua_setfield(L, -2, "__pairs");
+  if (level != kGlobals) {  // toJSON(steps.x.outputs) converts the JSON behind it (lua_state.cc)
+    lua_pushlightuserdata(L, const_cast<Json*>(object));
+    lua_rawsetp(L, -2, &kLazyJsonKey);
+  }
+  lua_setmetatable(L, -2);
+}
+
+// Pushes the Lua value of `value`, found under `key` of a lazy table at `level`.
+void push_entry(lua_State* L, LazyScope* lazy, const Json& value, std::string_view key, lua_Integer level) {
+  const bool lazy_child = value.is_object() && ((level == kGlobals && key == "steps") || level == kSteps ||
+                                                 (level == kStep && key == "outputs"));
+  if (lazy_child) {
+    push_lazy_table(L, lazy, &value, level + 1);
+    return;
+  }
+  // A C++ exception must not cross the Lua frames above: keep its message, raise it as a Lua
+  // error once the exception is gone.
+  char message[200] = {0};
+  try {
+    lazy->lua->push_json(value);
+    return;
+  } catch (const std::bad_alloc&) {
+    std::snprintf(message, sizeof message, "not enough memory");
+  } catch (const std::exception& e) {
+    std::snprintf(message, sizeof message, "%s", e.what());
+  }
+  luaL_error(L, "%s", message);
+}
+
+// __index of a lazy table: upvalues the LazyScope, the JSON object behind the table, its level.
+// Converts the entry, caches it in the table, returns it.
+int lazy_index(lua_State* L) {
+  auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
+  const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  const Json* value = nullptr;
+  {
+    auto it = object->find(lua_tostring(L, 2));
+    if (it != object->end()) value = &*it;
+  }
+  if (!value) {
+    // Not in the scope: maybe an expression function, installed on first use like the scope.
+    if (level != kGlobals || !push_expression_function(L, lua_tostring(L, 2))) return 0;
+  } else {
+    push_entry(L, lazy, *value, lua_tostring(L, 2), level);
+  }
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+// __pairs of a lazy table: converts the fields not read yet, then iterates like pairs.
+int lazy_pairs(lua_State* L) {
+  auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
+  const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
+  luaL_checkstack(L, 4, "pairs");
+  for (auto it = object->begin(); it != object->end(); ++it) {
+    const std::string& key = it.key();
+    lua_pushlstring(L, key.data(), key.size());
+    if (lua_rawget(L, 1) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushlstring(L, key.data(), key.size());
+      push_entry(L, lazy, it.value(), key, level);
+      lua_rawset(L, 1);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  lua_getglobal(L, "next");
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
+}  // namespace
+
+struct ExpressionEvaluator::Impl {
+  LuaState lua{kExpressionLimits};
+  LazyScope lazy{&lua, nullptr};
+  Json owned;  // the scope, when it was handed over rather than lent
+};
+
+ExpressionEvaluator::ExpressionEvaluator(Json&& scope) : impl_(std::make_unique<Impl>()) {
+  impl_->owned = std::move(scope);
+  install_scope(impl_->owned);
+}
+
+ExpressionEvaluator::ExpressionEvaluator(const Json& scope) : impl_(std::make_unique<Impl>()) { install_scope(scope); }
+
+void ExpressionEvaluator::install_scope(const Json& scope) {
+  if (!scope.is_object()) return;
+  impl_->lazy.scope = &scope;
+  lua_State* L = impl_->lua.get();
+  lua_pushglobaltable(L);
+  push_lazy_table(L, &impl_->lazy, &scope, kGlobals);
+  lua_getmetatable(L, -1);
+  lua_setmetatable(L, -3);  // the globals get the lazy metatable; the table made for it goes
+  lua_pop(L, 2);
+}
+
+ExpressionEvaluator::~ExpressionEvaluator() = default;
+
+Json ExpressionEvaluator::evaluate(std::string_view code) {
+  std::string chunk = "return (" + std::string(code) + "\n)";
+  try {
+    impl_->lua.load(chunk, "=expression");
+    impl_->lua.protected_call(0, 1);
+    Json value = impl_->lua.to_json(-1);
+    lua_pop(impl_->lua.get(), 1);
+    return value;
+  } catch (const LuaError& e) {
+    std::string msg = e.what();
+    if (msg.rfind("expression:", 0) == 0) {  // "expression:1: attempt to ..." -> "attempt to ..."
+      auto colon = msg.find(": ");
+      if (colon != std::string::npos) msg = msg.substr(colon + 2);
+    }
+    throw ExpressionError("in ${{ " + std::string(code) + " }}: " + msg);
+  }
+}
+
+bool ExpressionEvaluator::condition(std::string_view code) {
+  std::string_view c = trim(code);
+  if (is_single_expression(c)) c = trim(c.substr(3, c.size() - 5));
+  return is_truthy(evaluate(c));
+}
+
+Json ExpressionEvaluator::resolve(const Json& value) {
+  if (value.is_string()) {
+    const auto& text = value.get_ref<const std::string&>();
+    if (text.find("${{") == std::string::npos) return value;
+    if (is_single_expression(text)) return evaluate(find_expressions(trim(text))[0].code);
+    std::string out;
+    size_t last = 0;
+    for (const auto& span : find_expressions(text)) {
+      out.append(text, last, span.begin - last);
+      out += interpolation_text(evaluate(span.code));
+      last = span.end;
+    }
+    out.append(text, last, std::string::npos);
+    return out;
+  }
+  if (value.is_array()) {
+    Json out = Json::array();
+    for (const auto& item : value) out.push_back(resolve(item));
+    return out;
+  }
+  if (value.is_object()) {
+    Json out = Json::object();
+    for (const auto& [k, v] : value.items()) out[k] = resolve(v);
+    return out;
+  }
+  return value;
+}
+
+namespace {
+
+// The sandbox's own globals, read from a fresh state: `functions_only` keeps the callable ones.
+std::vector<std::string> sandbox_globals(bool functions_only) {
+  LuaState lua(kExpressionLimits);
+  lua_State* L = lua.get();
+  std::vector<std::string> out;
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    if (lua_type(L, -2) == LUA_TSTRING && (!functions_only || lua_type(L, -1) == LUA_TFUNCTION))
+      out.push_back(lua_tostring(L, -2));
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  std::sort(out.begin(), out.end());
+  const auto& functions = expression_function_names();
+  out.insert(out.end(), functions.begin(), functions.end());
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& expression_callable_names() {
+  static const std::vector<std::string> names = sandbox_globals(true);
+  return names;
+}
+
+const std::vector<std::string>& expression_builtin_names() {
+  static const std::vector<std::string> names = sandbox_globals(false);
+  return names;
+}
+
+std::string interpolation_text(const Json& value) {
+  if (value.is_null()) return "";
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number_float()) {
+    double d = value.get<double>();
+    // Range first: converting a double beyond int64 is undefined behaviour (found by fuzzing).
+    if (std::abs(d) < 1e15 && d == std::trunc(d))
+      return std::to_string(static_cast<int64_t>(d));
+  }
+  return dump_json(value);
+}
+
+bool is_truthy(const Json& value) {
+  return !(value.is_null() || (value.is_boolean() && !value.get<bool>()));
+}
+
+}  // namespace flowrun

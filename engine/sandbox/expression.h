@@ -1,0 +1,82 @@
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/io/json.h"
+
+namespace flowrun {
+
+// One `${{ code }}` inside a text: where it starts and ends in the text, and its code.
+struct ExpressionSpan {
+  size_t begin = 0;  // offset of "${{"
+  size_t end = 0;    // offset just past "}}"
+  std::string code;  // trimmed
+};
+
+// Finds every `${{ ... }}` in `text`. An opening without a closing is reported through
+// `unterminated` (set to its offset) and ends the scan.
+std::vector<ExpressionSpan> find_expressions(std::string_view text, std::optional<size_t>* unterminated = nullptr);
+
+// True when the whole text (ignoring surrounding blanks) is a single expression, so its value
+// keeps its type instead of being turned into text.
+bool is_single_expression(std::string_view text);
+
+// A Lua syntax error in `code` used as an expression, or nullopt when it compiles.
+std::optional<std::string> expression_syntax_error(std::string_view code);
+
+// Raised when an expression fails to evaluate; the message names the expression.
+class ExpressionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Evaluates Lua expressions in a fresh sandbox whose globals are the keys of `scope` (inputs,
+// steps, env, run, the loop variable, or a probe's fields) and the expression functions of
+// expression_functions.h (contains, startsWith, endsWith, format, toJSON, fromJSON, and the
+// status functions always, success, failure and cancelled, which read `run.status`: "running" or
+// "succeeded" -> success(), "failed" -> failure(), "cancelled" -> cancelled()). Cheap enough to build per step: the
+// scope becomes Lua values only as expressions use it. A scope passed as an lvalue is borrowed
+// (it must outlive the evaluator and not change meanwhile: the executor's scope, which grows with
+// every step, is never copied); a temporary is moved in and owned. `steps` is filled in per
+// entry, so iterating it with pairs() sees only the entries used so far.
+class ExpressionEvaluator {
+ public:
+  explicit ExpressionEvaluator(const Json& scope);
+  explicit ExpressionEvaluator(Json&& scope);
+  ~ExpressionEvaluator();
+  ExpressionEvaluator(const ExpressionEvaluator&) = delete;
+  ExpressionEvaluator& operator=(const ExpressionEvaluator&) = delete;
+
+  // The value of one expression (without the ${{ }}).
+  Json evaluate(std::string_view code);
+  // Lua truthiness of an expression: everything but nil and false is true.
+  bool condition(std::string_view code);
+  // Strings holding ${{ }} are evaluated: a single expression keeps its type, otherwise each
+  // expression is interpolated as text. Arrays and objects are resolved element by element.
+  Json resolve(const Json& value);
+
+ private:
+  void install_scope(const Json& scope);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The names an expression may call as a plain `name(...)`: the sandbox's global Lua functions
+// (tostring, type, pairs, select, ...) and the expression functions (contains, toJSON, always, ...;
+// see expression_functions.h).
+const std::vector<std::string>& expression_callable_names();
+
+// Every global an expression sees besides its scope: the callable names above and the library
+// tables (string, math, table, utf8, os) and values (_G, _VERSION) of the sandbox.
+const std::vector<std::string>& expression_builtin_names();
+
+// Text form used when an expression is interpolated into a string: nil -> "", numbers without
+// a trailing ".0" when integral, tables as JSON.
+std::string interpolation_text(const Json& value);
+
+// Whether a value counts as true in a condition (Lua rules: only null and false are false).
+bool is_truthy(const Json& value);
+
+}  // namespace flowrun

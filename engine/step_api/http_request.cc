@@ -1,0 +1,80 @@
+#include "engine/step_api/http_request.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "engine/io/byte_size.h"
+#include "engine/io/step_error.h"
+#include "engine/io/utf8.h"
+#include "engine/sandbox/expression.h"
+
+namespace flowrun {
+
+bool status_expected(int status, const Json& expect) {
+  if (expect.is_null()) return status >= 200 && status < 300;
+  if (expect.is_number_integer()) return status == expect.get<int>();
+  if (expect.is_array())
+    return std::any_of(expect.begin(), expect.end(), [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
+  return false;
+}
+
+std::string percent_encode(std::string_view text) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string url_with_query(const std::string& url, const Json& query) {
+  if (!query.is_object() || query.empty()) return url;
+  std::string out = url;
+  char sep = url.find('?') == std::string::npos ? '?' : '&';
+  auto add = [&](const std::string& key, const Json& value) {
+    if (value.is_null()) return;
+    out += sep;
+    out += percent_encode(key) + "=" + percent_encode(interpolation_text(value));
+    sep = '&';
+  };
+  for (const auto& [key, value] : query.items()) {
+    if (value.is_array())
+      for (const auto& v : value) add(key, v);
+    else
+      add(key, value);
+  }
+  return out;
+}
+
+HttpRequest request_from_json(const Json& spec, const std::string& default_method) {
+  HttpRequest request;
+  request.method = spec.value("method", Json()).is_string() ? spec["method"].get<std::string>() : default_method;
+  request.url = url_with_query(spec.value("url", ""), spec.value("query", Json::object()));
+  const Json headers = spec.value("headers", Json::object());
+  for (const auto& [k, v] : headers.items())
+    request.headers.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+  if (spec.contains("json")) {
+    request.body = dump_json(spec["json"]);
+    request.headers.emplace_back("Content-Type", "application/json");
+  } else if (spec.contains("body")) {
+    request.body = spec["body"].is_string() ? spec["body"].get<std::string>() : dump_json(spec["body"]);
+  }
+  if (const Json sig = spec.value("aws_sigv4", Json()); sig.is_object()) {
+    request.aws_sigv4 = "aws:amz:" + sig.value("region", std::string("us-east-1")) + ":" + sig.value("service", std::string("s3"));
+    request.credentials = sig.value("access_key_id", std::string()) + ":" + sig.value("secret_access_key", std::string());
+  }
+  if (spec.contains("max_body")) {
+    auto limit = byte_size_param(spec["max_body"]);
+    if (!limit) throw StepError::permanent("max_body must be a positive size such as 1048576 or \"100MiB\", not " + dump_json(spec["max_body"]));
+    request.max_body = *limit;
+  }
+  return request;
+}
+
+}  // namespace flowrun

@@ -1,0 +1,63 @@
+// `queue`: enqueue work over HTTP (POST by default), e.g. POST /api/processing/batch?limit=10000.
+// Retried like an http step: 429 and 5xx are transient, with the server's Retry-After.
+
+#include "engine/io/http_reason.h"
+#include "engine/step_api/expressions.h"
+#include "engine/io/http_client.h"
+#include "engine/step_api/http_request.h"
+#include "engine/step_api/step_context.h"
+#include "engine/io/step_error.h"
+#include "steps/basic/basic_steps.h"
+
+namespace flowrun {
+namespace {
+
+class QueueStep final : public StepType {
+ public:
+  const StepInfo& info() const override {
+    static const StepInfo info{
+        .name = "queue",
+        .summary = "Enqueue work over HTTP (POST by default); the response's count field becomes outputs.count",
+        .params = {{"url", "string", true, "the enqueue endpoint"},
+                   {"method", "string", false, "default POST"},
+                   {"headers", "map", false, ""},
+                   {"query", "map", false, "e.g. {limit: 10000}"},
+                   {"json", "any", false, "a JSON body"},
+                   {"body", "string", false, "a raw body"},
+                   {"expect", "any", false, "expected status(es); default any 2xx"},
+                   {"count_field", "string", false, "the response field holding how many were queued (default: queued, count or enqueued)"},
+                   {"timeout", "duration", false, "one request (default 60s)"}}};
+    return info;
+  }
+
+  Json run(StepContext& ctx) const override {
+    Json spec = ctx.with();
+    spec.erase("expect");
+    HttpRequest req = request_from_json(spec, "POST");
+    req.timeout = ctx.bounded(ctx.duration_param("timeout").value_or(std::chrono::seconds(60)));
+    if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the request");
+    HttpResponse r = ctx.services().http.send(req, ctx.cancel());
+    if (!status_expected(r.status, ctx.with().value("expect", Json())))
+      throw StepError::http(r.status, req.method + " " + req.url + " returned HTTP " + std::to_string(r.status) + ": " +
+                                          error_reason(r.body),
+                            parse_retry_after(r));
+    Json body = parse_json_limited(r.body);
+    Json out = {{"status", r.status}, {"count", nullptr}};
+    if (!body.is_discarded()) out["json"] = body;
+    std::string field = ctx.string_param("count_field");
+    for (const std::string& f : field.empty() ? std::vector<std::string>{"queued", "count", "enqueued"} : std::vector<std::string>{field})
+      if (body.is_object() && body.contains(f)) {
+        out["count"] = body[f];
+        break;
+      }
+    ctx.log().info(req.method + " " + req.url + ": HTTP " + std::to_string(r.status) +
+                   (out["count"].is_null() ? "" : ", queued " + interpolation_text(out["count"])));
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<StepType> make_queue_step() { return std::make_unique<QueueStep>(); }
+
+}  // namespace flowrun

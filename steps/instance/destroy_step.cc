@@ -1,0 +1,94 @@
+// `destroy`: stop paying for an instance. Idempotent (already gone is success) and stubborn:
+// transient API trouble is retried with backoff for up to `give_up_after`, because an instance
+// left running costs money until someone notices. Besides the instance it is given, it destroys
+// every instance carrying the label of the provision step it names, which also covers an
+// instance whose provision never finished (cancelled while loading, response lost).
+#include <algorithm>
+#include <set>
+
+#include "engine/step_api/step_context.h"
+#include "engine/io/step_error.h"
+#include "steps/instance/instance_steps.h"
+
+namespace flowrun {
+namespace {
+
+class DestroyStep final : public StepType {
+ public:
+  const StepInfo& info() const override {
+    static const StepInfo info = [] {
+      StepInfo i{.name = "destroy",
+                 .summary = "Destroy an instance (already gone is success); normally in finally",
+                 .params = provider_param_specs()};
+      i.params.insert(i.params.end(),
+                      {{"instance", "any", false, "provision's outputs.instance, or an instance id"},
+                       {"provisioned_by", "string", false, "id of the provision step: its label finds its instances"},
+                       {"label", "string", false, "destroy every instance with this label"},
+                       {"give_up_after", "duration", false, "how long to keep retrying API trouble (default 10m)"}});
+      return i;
+    }();
+    return info;
+  }
+
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    if (!with.contains("instance") && !with.contains("provisioned_by") && !with.contains("label"))
+      problems.emplace_back("instance", "destroy needs instance, provisioned_by or label to know what to destroy");
+  }
+
+  Json run(StepContext& ctx) const override {
+    const Json& with = ctx.with();
+    auto provider = provider_for(ctx);
+    std::set<std::string> ids;
+    std::set<std::string> labels;
+    const Json instance = with.value("instance", Json());
+    if (instance.is_object()) {
+      if (instance.value("id", Json()).is_string()) ids.insert(instance["id"].get<std::string>());
+      if (instance.value("label", Json()).is_string()) labels.insert(instance["label"].get<std::string>());
+    } else if (instance.is_string() || instance.is_number()) {
+      ids.insert(instance.is_string() ? instance.get<std::string>() : instance.dump());
+    }
+    if (std::string by = ctx.string_param("provisioned_by"); !by.empty())
+      labels.insert(instance_label(ctx.run_id, ctx.path(), by));
+    if (std::string label = ctx.string_param("label"); !label.empty()) labels.insert(label);
+
+    Duration give_up = ctx.duration_param("give_up_after").value_or(std::chrono::minutes(10));
+    const TimePoint started = ctx.clock().now();
+    Duration delay = std::chrono::seconds(2);
+    for (;;) {
+      try {
+        return destroy_all(*provider, ids, labels, ctx);
+      } catch (const StepError& e) {
+        bool later = e.kind() == ErrorKind::kTransient && ctx.clock().now() - started + delay < give_up;
+        if (!later) throw;
+        ctx.log().warn(std::string(e.what()) + "; trying again in " + format_duration(delay));
+        ctx.sleep(delay);
+        delay = std::min<Duration>(delay * 2, std::chrono::minutes(1));
+      }
+    }
+  }
+
+ private:
+  static Json destroy_all(InstanceProvider& provider, std::set<std::string> ids, const std::set<std::string>& labels,
+                          StepContext& ctx) {
+    for (const auto& label : labels)
+      for (const auto& s : provider.find_by_label(label, ctx)) ids.insert(s.id);
+    Json destroyed = Json::array(), gone = Json::array();
+    for (const auto& id : ids) {
+      if (provider.destroy(id, ctx)) {
+        ctx.log().info("instance " + id + " destroyed");
+        destroyed.push_back(id);
+      } else {
+        ctx.log().info("instance " + id + " was already gone");
+        gone.push_back(id);
+      }
+    }
+    if (ids.empty()) ctx.log().info("no instance to destroy");
+    return {{"destroyed", destroyed}, {"already_gone", gone}};
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<StepType> make_destroy_step() { return std::make_unique<DestroyStep>(); }
+
+}  // namespace flowrun

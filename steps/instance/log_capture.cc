@@ -1,0 +1,100 @@
+#include "steps/instance/log_capture.h"
+
+#include "engine/io/step_error.h"
+
+namespace flowrun {
+namespace {
+
+CaptureRule rule_from(const std::string& name, const Json& v) {
+  const Json pattern = v.is_object() ? v.value("pattern", Json()) : v;
+  if (!pattern.is_string()) throw StepError::permanent("capture '" + name + "' needs a pattern");
+  CaptureRule r{UserRegex(pattern.get<std::string>()), std::nullopt};
+  if (v.is_object() && v.value("validate", Json()).is_string()) r.validate.emplace(v["validate"].get<std::string>());
+  return r;
+}
+
+}  // namespace
+
+std::optional<std::string> Capture::take(std::string_view line, RegexGroups& groups) const {
+  for (const auto& rule : rules) {
+    std::optional<std::string> found;
+    // Every match on the line, so "copy https://a/input/x to https://b/output/y" yields the second.
+    std::string_view rest = line;
+    while (rule.pattern.search(rest, groups)) {
+      std::string_view value = groups[0].value_or("");
+      for (size_t i = 1; i < groups.size(); ++i)
+        if (groups[i]) {
+          value = *groups[i];
+          break;
+        }
+      if (!rule.validate || rule.validate->search(value)) found.emplace(value);
+      const std::string_view whole = groups[0].value_or("");
+      size_t end = static_cast<size_t>(whole.data() - rest.data()) + std::max<size_t>(whole.size(), 1);
+      if (end >= rest.size()) break;
+      rest.remove_prefix(end);
+    }
+    if (found) return found;
+  }
+  return std::nullopt;
+}
+
+std::vector<Capture> captures_from(const Json& spec) {
+  std::vector<Capture> out;
+  if (!spec.is_object()) return out;
+  for (const auto& [name, v] : spec.items()) {
+    Capture c;
+    c.name = name;
+    if (v.is_array()) {
+      if (v.empty()) throw StepError::permanent("capture '" + name + "' has no rules");
+      for (const Json& r : v) c.rules.push_back(rule_from(name, r));
+    } else {
+      c.rules.push_back(rule_from(name, v));
+      if (v.is_object() && v.value("required", Json()).is_boolean()) c.required = v["required"];
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<Json> capture_regexes(const Json& value) {
+  std::vector<Json> out;
+  auto add = [&](const Json& r) {
+    out.push_back(r.is_object() ? r.value("pattern", Json()) : r);
+    if (r.is_object()) out.push_back(r.value("validate", Json()));
+  };
+  if (value.is_array()) {
+    for (const Json& r : value) add(r);
+  } else {
+    add(value);
+  }
+  return out;
+}
+
+void RecentLines::push(std::string_view line) {
+  if (ring_.empty()) return;
+  ring_[next_].assign(line.substr(0, kContextLineMax));
+  next_ = (next_ + 1) % ring_.size();
+  count_ = std::min(count_ + 1, ring_.size());
+}
+
+std::vector<std::string> RecentLines::lines() const {
+  std::vector<std::string> out;
+  out.reserve(count_);
+  for (size_t i = 0; i < count_; ++i) out.push_back(ring_[(next_ + ring_.size() - count_ + i) % ring_.size()]);
+  return out;
+}
+
+std::string clip_line(std::string_view line) {
+  if (line.size() <= kContextLineMax) return std::string(line);
+  return std::string(line.substr(0, kContextLineMax)) + "...";
+}
+
+std::string failure_line(std::string_view matched, const std::vector<std::string>& after) {
+  if (matched.find("Traceback (most recent call last)") != std::string_view::npos)
+    for (const auto& line : after)
+      if (!line.empty() && line[0] != ' ' && line[0] != '\t') return clip_line(line);
+  return clip_line(matched);
+}
+
+
+}  // namespace flowrun
