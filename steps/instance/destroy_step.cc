@@ -21,10 +21,10 @@ class DestroyStep final : public StepType {
                  .summary = "Destroy an instance (already gone is success); normally in finally",
                  .params = provider_param_specs()};
       i.params.insert(i.params.end(),
-                      {{"instance", "any", false, "provision's outputs.instance, or an instance id"},
-                       {"provisioned_by", "string", false, "id of the provision step: its label finds its instances"},
-                       {"label", "string", false, "destroy every instance with this label"},
-                       {"give_up_after", "duration", false, "how long to keep retrying API trouble (default 10m)"}});
+                      {{"instance", ParamType::kAny, false, "provision's outputs.instance, or an instance id"},
+                       {"provisioned_by", ParamType::kString, false, "id of the provision step: its label finds its instances"},
+                       {"label", ParamType::kString, false, "destroy every instance with this label"},
+                       {"give_up_after", ParamType::kDuration, false, "how long to keep retrying API trouble (default 10m)"}});
       return i;
     }();
     return info;

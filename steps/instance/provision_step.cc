@@ -26,18 +26,18 @@ class ProvisionStep final : public StepType {
                  .summary = "Rent the cheapest matching instance, start a job on it, wait until it runs",
                  .params = provider_param_specs()};
       i.params.insert(i.params.end(),
-                      {{"start_command", "string", true, "the shell script the instance runs (Vast's onstart)"},
-                       {"image", "string", false, "container image (default vastai/base-image)"},
-                       {"env", "map", false, "environment variables of the job"},
-                       {"gpu_name", "string", false, "e.g. \"RTX 4090\"; default any"},
-                       {"num_gpus", "integer", false, "default 1"},
-                       {"max_price", "number", false, "dollars per hour, all costs included"},
-                       {"min_reliability", "number", false, "0 to 1"},
-                       {"disk", "number", false, "disk in GB (default 16)"},
-                       {"max_offers", "integer", false, "how many offers to try when they vanish (default 5)"},
-                       {"ready_timeout", "duration", false, "how long it may stay loading (default 20m)"},
-                       {"ready_interval", "duration", false, "how often to check while loading (default 10s)"},
-                       {"label", "string", false, "default flowrun:RUN:ITEM:STEP, which re-entry looks for"}});
+                      {{"start_command", ParamType::kString, true, "the shell script the instance runs (Vast's onstart)"},
+                       {"image", ParamType::kString, false, "container image (default vastai/base-image)"},
+                       {"env", ParamType::kMap, false, "environment variables of the job"},
+                       {"gpu_name", ParamType::kString, false, "e.g. \"RTX 4090\"; default any"},
+                       {"num_gpus", ParamType::kInteger, false, "default 1"},
+                       {"max_price", ParamType::kNumber, false, "dollars per hour, all costs included"},
+                       {"min_reliability", ParamType::kNumber, false, "0 to 1"},
+                       {"disk", ParamType::kNumber, false, "disk in GB (default 16)"},
+                       {"max_offers", ParamType::kInteger, false, "how many offers to try when they vanish (default 5)"},
+                       {"ready_timeout", ParamType::kDuration, false, "how long it may stay loading (default 20m)"},
+                       {"ready_interval", ParamType::kDuration, false, "how often to check while loading (default 10s)"},
+                       {"label", ParamType::kString, false, "default flowrun:RUN:ITEM:STEP, which re-entry looks for"}});
       return i;
     }();
     return info;

@@ -46,10 +46,10 @@ std::string instance_label(const std::string& run_id, const std::string& own_pat
 }
 
 std::vector<ParamSpec> provider_param_specs() {
-  return {{"provider", "string", false, "local (default: a local process) or vastai"},
-          {"api_key", "string", false, "the provider's API key; pass a secret (vastai: VAST_API_KEY)"},
-          {"api_url", "string", false, "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"},
-          {"request_timeout", "duration", false,
+  return {{"provider", ParamType::kString, false, "local (default: a local process) or vastai"},
+          {"api_key", ParamType::kString, false, "the provider's API key; pass a secret (vastai: VAST_API_KEY)"},
+          {"api_url", ParamType::kString, false, "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"},
+          {"request_timeout", ParamType::kDuration, false,
            "how long one API request may take before it is retried as lost (vastai; default 60s)"}};
 }
 
