@@ -31,7 +31,10 @@ const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "
 const std::vector<std::string> kRetryKeys = {"attempts", "on", "backoff", "max_elapsed"};
 const std::vector<std::string> kBackoffKeys = {"initial", "factor", "max", "jitter"};
 const std::vector<std::string> kInputKeys = {"default", "required", "description", "type"};
-const std::vector<std::string> kInputTypes = {"string", "number", "integer", "bool", "list", "map", "duration"};
+// The types `--set` text can be converted to.
+const std::vector<ParamType> kInputTypes = {ParamType::kString, ParamType::kNumber, ParamType::kInteger,
+                                            ParamType::kBool,   ParamType::kList,   ParamType::kMap,
+                                            ParamType::kDuration};
 const std::vector<std::string> kDefaultsKeys = {"retry", "timeout", "attempt_timeout"};
 
 bool is_identifier(const std::string& s) {
@@ -262,11 +265,15 @@ class Loader {
         if (spec["required"]) in.required = bool_value(spec["required"], "required");
         if (spec["description"]) in.description = scalar(spec["description"]);
         if (auto t = spec["type"]) {
-          in.type = scalar(t);
-          if (std::find(kInputTypes.begin(), kInputTypes.end(), in.type) == kInputTypes.end()) {
-            std::string guess = closest_match(in.type, kInputTypes);
-            diags_->error(loc(t), "unknown input type '" + in.type + "'",
-                          guess.empty() ? "use one of: " + join(kInputTypes) : "did you mean '" + guess + "'?");
+          const std::string name = scalar(t);
+          in.type = parse_param_type(name);
+          if (!in.type || std::find(kInputTypes.begin(), kInputTypes.end(), *in.type) == kInputTypes.end()) {
+            in.type.reset();
+            std::vector<std::string> names;
+            for (ParamType known : kInputTypes) names.push_back(to_string(known));
+            std::string guess = closest_match(name, names);
+            diags_->error(loc(t), "unknown input type '" + name + "'",
+                          guess.empty() ? "use one of: " + join(names) : "did you mean '" + guess + "'?");
           }
         }
       } else {

@@ -499,3 +499,18 @@ TEST_CASE("sql: transaction and create are checked as bool, like exec's shell", 
   REQUIRE(exec.size() == 1);
   CHECK(exec[0] == "2:51: expected bool for parameter 'shell' | write true or false");
 }
+
+TEST_CASE("input types: the parameter types --set can convert, nothing else", "[loader][params]") {
+  auto d = diagnostics_of(R"(inputs:
+  a: {type: any}
+  b: {type: string|list}
+  c: {type: boolean}
+  d: {type: duration}
+steps:
+  - {id: s, type: log, with: {message: hi}}
+)");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0] == "2:13: unknown input type 'any' | use one of: string, number, integer, bool, list, map, duration");
+  CHECK(d[1] == "3:13: unknown input type 'string|list' | use one of: string, number, integer, bool, list, map, duration");
+  CHECK(d[2] == "4:13: unknown input type 'boolean' | use one of: string, number, integer, bool, list, map, duration");
+}
