@@ -33,6 +33,7 @@ class DestroyStep final : public StepType {
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
     if (!with.contains("instance") && !with.contains("provisioned_by") && !with.contains("label"))
       problems.emplace_back("instance", "destroy needs instance, provisioned_by or label to know what to destroy");
+    validate_provider_params(with, problems);
   }
 
   Json run(StepContext& ctx) const override {

@@ -43,6 +43,10 @@ class ProvisionStep final : public StepType {
     return info;
   }
 
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    validate_provider_params(with, problems);
+  }
+
   Json run(StepContext& ctx) const override {
     auto provider = provider_for(ctx);
     InstanceRequest req =

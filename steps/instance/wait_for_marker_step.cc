@@ -465,6 +465,7 @@ class WaitForMarkerStep final : public StepType {
   }
 
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    validate_provider_params(with, problems);
     int sources = 0;
     for (const char* k : {"instance", "file", "url", "command"}) sources += with.contains(k) ? 1 : 0;
     if (sources != 1) problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");

@@ -206,6 +206,10 @@ class WatchInstanceStep final : public StepType {
     return info;
   }
 
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    validate_provider_params(with, problems);
+  }
+
   Json run(StepContext& ctx) const override {
     WatchPoller poller = [&] {
       try {

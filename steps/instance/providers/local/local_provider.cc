@@ -24,7 +24,7 @@
 #include "engine/io/process_group.h"
 #include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
-#include "steps/instance/providers/instance_provider.h"
+#include "steps/instance/providers/registry.h"
 #include "steps/instance/logs/log_follower.h"
 
 extern char** environ;
@@ -275,12 +275,16 @@ class LocalProvider final : public InstanceProvider {
   fs::path project_root_;
 };
 
-}  // namespace
-
 std::unique_ptr<InstanceProvider> make_local_provider(StepContext& ctx) {
   const Services& s = ctx.services();
   fs::path state = s.state_dir.empty() ? s.project_root / ".flowrun" : s.state_dir;
   return std::make_unique<LocalProvider>(state / "local-instances", s.project_root);
+}
+
+}  // namespace
+
+ProviderEntry local_provider() {
+  return {.name = "local", .summary = "a local process", .params = {}, .make = make_local_provider};
 }
 
 }  // namespace flowrun
