@@ -129,21 +129,25 @@ InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const 
   std::string last_reason;
   for (const auto& offer : offers) {
     if (tried++ == max_offers) break;
+    CreateResult created;
     try {
       ctx.log().info("renting offer " + offer.id + ": " + offer.gpu_name + " at " + money(offer.price_per_hour));
-      std::string id = provider.create(offer, spec, ctx);
-      ctx.log().info("instance " + id + " created (label " + spec.label + ")");
-      return InstanceState{.id = id, .status = "loading", .message = "", .label = spec.label,
-                           .gpu_name = offer.gpu_name, .price_per_hour = offer.price_per_hour};
-    } catch (const OfferGone& gone) {
-      ctx.log().warn(gone.message + "; trying the next offer");
-      last_reason = gone.message;
+      created = provider.create(offer, spec, ctx);
     } catch (const StepError& e) {
       // The response may have been lost after the instance was made: look before renting again.
       if (e.kind() == ErrorKind::kTransient)
         if (auto made = adopt_existing(provider, spec.label, ctx)) return *made;
       throw;
     }
+    if (const auto* gone = std::get_if<OfferGone>(&created)) {
+      ctx.log().warn(gone->message + "; trying the next offer");
+      last_reason = gone->message;
+      continue;
+    }
+    const std::string& id = std::get<InstanceCreated>(created).id;
+    ctx.log().info("instance " + id + " created (label " + spec.label + ")");
+    return InstanceState{.id = id, .status = "loading", .message = "", .label = spec.label,
+                         .gpu_name = offer.gpu_name, .price_per_hour = offer.price_per_hour};
   }
   throw StepError::transient("every offer tried was gone (" + std::to_string(tried) + "); last: " + last_reason);
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "engine/io/json.h"
@@ -52,11 +53,16 @@ struct InstanceState {
   double price_per_hour = 0;
 };
 
-// Thrown by create() when the offer was taken by someone else in the meantime: the caller
-// falls over to the next offer.
+// create() rented the offer and started the instance.
+struct InstanceCreated {
+  std::string id;
+};
+// create() found the offer taken by someone else in the meantime: the caller falls over to the
+// next offer. An expected outcome of renting, so a value rather than an exception.
 struct OfferGone {
   std::string message;
 };
+using CreateResult = std::variant<InstanceCreated, OfferGone>;
 
 class InstanceProvider {
  public:
@@ -64,8 +70,8 @@ class InstanceProvider {
   virtual std::string name() const = 0;
   // Offers matching the filter, cheapest first.
   virtual std::vector<Offer> search_offers(const OfferFilter& filter, StepContext& ctx) = 0;
-  // Rents `offer` and starts `spec` on it; returns the instance id. Throws OfferGone.
-  virtual std::string create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) = 0;
+  // Rents `offer` and starts `spec` on it: the new instance's id, or OfferGone.
+  virtual CreateResult create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) = 0;
   // The instance, or nullopt when it does not exist (never did, or destroyed).
   virtual std::optional<InstanceState> get(const std::string& id, StepContext& ctx) = 0;
   // Every live instance carrying exactly this label.

@@ -103,7 +103,7 @@ class LocalProvider final : public InstanceProvider {
     return {Offer{.id = "local", .gpu_name = "local", .num_gpus = 1, .price_per_hour = 0, .reliability = 1}};
   }
 
-  std::string create(const Offer&, const InstanceSpec& spec, StepContext& ctx) override {
+  CreateResult create(const Offer&, const InstanceSpec& spec, StepContext& ctx) override {
     fs::create_directories(root_);
     auto [id, dir] = new_instance_dir();
     Json meta = {{"id", id},
@@ -113,7 +113,7 @@ class LocalProvider final : public InstanceProvider {
     write_file_atomically(dir / "meta.json", meta.dump(2));
     start_supervised(dir, spec);
     ctx.log().debug("local instance " + id + " started in " + dir.string());
-    return id;
+    return InstanceCreated{id};
   }
 
   std::optional<InstanceState> get(const std::string& id, StepContext&) override { return state_of(id); }

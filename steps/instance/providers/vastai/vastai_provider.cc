@@ -90,7 +90,7 @@ class VastaiProvider final : public InstanceProvider {
     return offers;
   }
 
-  std::string create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) override {
+  CreateResult create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) override {
     Json env = Json::object();
     for (const auto& [k, v] : spec.env) env[k] = v;
     Json body = {{"client_id", "me"}, {"image", spec.image},     {"env", env},
@@ -101,7 +101,7 @@ class VastaiProvider final : public InstanceProvider {
     HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
     Json j = parse_json_limited(r.body);
     if (r.status == 404 || r.status == 410 || (j.is_object() && j.value("error", Json()) == "no_such_ask"))
-      throw OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
+      return OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
     // A 2xx that is not JSON is a reply lost on the way (a proxy, a dropped connection): the
     // instance may exist, so this is transient and the caller looks for it by label (found by
     // the fault suite: it used to fail the job for good).
@@ -110,7 +110,7 @@ class VastaiProvider final : public InstanceProvider {
                                  std::to_string(r.status) + ", " + std::to_string(r.body.size()) + " bytes)");
     if (!j.value("success", false) || !j.contains("new_contract"))
       throw StepError::permanent("creating an instance on offer " + offer.id + " failed: " + reply_message(r));
-    return id_string(j["new_contract"]);
+    return InstanceCreated{id_string(j["new_contract"])};
   }
 
   std::optional<InstanceState> get(const std::string& id, StepContext& ctx) override {
