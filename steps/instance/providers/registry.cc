@@ -9,7 +9,8 @@
 // The providers, one line each, the default first: NAME's folder defines `NAME_provider()`.
 #define FLOWRUN_PROVIDERS(X) \
   X(local)                   \
-  X(vastai)
+  X(vastai)                  \
+  /* a new provider: one line above this one */
 
 namespace flowrun {
 
