@@ -86,7 +86,7 @@ std::string step_catalogue(const StepRegistry& registry) {
         out << "      (any parameter)  " << p.description << "\n";
         continue;
       }
-      out << "      " << pad_right(p.name, 16) << pad_right(p.type, 12) << (p.required ? "required  " : "optional  ")
+      out << "      " << pad_right(p.name, 16) << pad_right(to_string(p.type), 12) << (p.required ? "required  " : "optional  ")
           << p.description << "\n";
     }
     out << "\n";
@@ -100,7 +100,7 @@ Json step_catalogue_json(const StepRegistry& registry) {
     const auto& info = t->info();
     Json params = Json::array();
     for (const auto& p : info.params)
-      params.push_back({{"name", p.name}, {"type", p.type}, {"required", p.required}, {"description", p.description}});
+      params.push_back({{"name", p.name}, {"type", to_string(p.type)}, {"required", p.required}, {"description", p.description}});
     out.push_back({{"name", info.name}, {"summary", info.summary}, {"poller", info.poller}, {"params", params}});
   }
   return out;

@@ -15,66 +15,74 @@ namespace {
 
 // The input's type: declared with `type:`, else the type of its default (a string when there
 // is none, or when the default is an expression).
-std::string input_type(const InputSpec& in) {
-  if (!in.type.empty()) return in.type;
-  if (!in.default_value) return "string";
+ParamType input_type(const InputSpec& in) {
+  if (in.type) return *in.type;
+  if (!in.default_value) return ParamType::kString;
   const Json& d = *in.default_value;
-  if (d.is_boolean()) return "bool";
-  if (d.is_number_integer()) return "integer";
-  if (d.is_number()) return "number";
-  if (d.is_array()) return "list";
-  if (d.is_object()) return "map";
-  return "string";
+  if (d.is_boolean()) return ParamType::kBool;
+  if (d.is_number_integer()) return ParamType::kInteger;
+  if (d.is_number()) return ParamType::kNumber;
+  if (d.is_array()) return ParamType::kList;
+  if (d.is_object()) return ParamType::kMap;
+  return ParamType::kString;
 }
 
 // `text` as a value of `type`, or nullopt when it is not one.
-std::optional<Json> coerce(const std::string& text, const std::string& type) {
-  if (type == "bool") {
-    if (text == "true" || text == "1" || text == "yes") return true;
-    if (text == "false" || text == "0" || text == "no") return false;
-    return std::nullopt;
-  }
-  if (type == "integer" || type == "number") {
-    // strtod/stoll accept "nan", "inf" and leading blanks: a finite number written plainly only.
-    if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
-    try {
-      size_t used = 0;
-      if (type == "integer") {
-        long long v = std::stoll(text, &used);
-        if (used == text.size()) return v;
-        return std::nullopt;
+std::optional<Json> coerce(const std::string& text, ParamType type) {
+  switch (type) {
+    case ParamType::kBool:
+      if (text == "true" || text == "1" || text == "yes") return true;
+      if (text == "false" || text == "0" || text == "no") return false;
+      return std::nullopt;
+    case ParamType::kInteger:
+    case ParamType::kNumber: {
+      // strtod/stoll accept "nan", "inf" and leading blanks: a finite number written plainly only.
+      if (text.empty() || std::isspace(static_cast<unsigned char>(text[0]))) return std::nullopt;
+      try {
+        size_t used = 0;
+        if (type == ParamType::kInteger) {
+          long long v = std::stoll(text, &used);
+          if (used == text.size()) return v;
+          return std::nullopt;
+        }
+        double v = std::stod(text, &used);
+        if (used == text.size() && std::isfinite(v)) return v;
+      } catch (...) {
       }
-      double v = std::stod(text, &used);
-      if (used == text.size() && std::isfinite(v)) return v;
-    } catch (...) {
+      return std::nullopt;
     }
-    return std::nullopt;
-  }
-  if (type == "list" || type == "map") {
-    Json parsed;
-    try {
-      parsed = parse_json_limited(text);
-    } catch (const std::exception&) {
-      return std::nullopt;  // nested too deep
+    case ParamType::kList:
+    case ParamType::kMap: {
+      Json parsed;
+      try {
+        parsed = parse_json_limited(text);
+      } catch (const std::exception&) {
+        return std::nullopt;  // nested too deep
+      }
+      if (parsed.is_discarded() || !value_has_type(parsed, type)) return std::nullopt;
+      return parsed;
     }
-    if (parsed.is_discarded() || (type == "list" ? !parsed.is_array() : !parsed.is_object())) return std::nullopt;
-    return parsed;
-  }
-  if (type == "duration") {
-    if (!parse_duration(text)) return std::nullopt;
-    return text;
+    case ParamType::kDuration:
+      if (!parse_duration(text)) return std::nullopt;
+      return text;
+    case ParamType::kString:
+    case ParamType::kStringOrList:
+    case ParamType::kAny:
+      return text;
   }
   return text;
 }
 
-std::string type_example(const std::string& type) {
-  if (type == "bool") return "true or false";
-  if (type == "integer") return "a whole number such as 5";
-  if (type == "number") return "a number such as 0.5";
-  if (type == "list") return "a JSON list such as [\"a\", \"b\"]";
-  if (type == "map") return "a JSON object such as {\"k\": 1}";
-  if (type == "duration") return "a duration such as 30s, 5m or 1h30m";
-  return "text";
+std::string type_example(ParamType type) {
+  switch (type) {
+    case ParamType::kBool: return "true or false";
+    case ParamType::kInteger: return "a whole number such as 5";
+    case ParamType::kNumber: return "a number such as 0.5";
+    case ParamType::kList: return "a JSON list such as [\"a\", \"b\"]";
+    case ParamType::kMap: return "a JSON object such as {\"k\": 1}";
+    case ParamType::kDuration: return "a duration such as 30s, 5m or 1h30m";
+    default: return "text";
+  }
 }
 
 }  // namespace
@@ -108,13 +116,13 @@ Json resolve_inputs(const Workflow& workflow, const std::map<std::string, std::s
   for (const auto& in : workflow.inputs) {
     auto it = overrides.find(in.name);
     if (it != overrides.end()) {
-      const std::string type = input_type(in);
+      const ParamType type = input_type(in);
       if (auto value = coerce(it->second, type)) {
         inputs[in.name] = *value;
       } else {
         diagnostics.error(in.loc, "--set " + in.name + "=" + it->second + ": input '" + in.name + "' takes " +
                                       type_example(type),
-                          in.type.empty() ? "its type comes from its default; declare `type:` to change it" : "");
+                          !in.type ? "its type comes from its default; declare `type:` to change it" : "");
       }
     } else if (in.default_value && !in.default_value->is_null()) {
       try {

@@ -31,7 +31,10 @@ const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "
 const std::vector<std::string> kRetryKeys = {"attempts", "on", "backoff", "max_elapsed"};
 const std::vector<std::string> kBackoffKeys = {"initial", "factor", "max", "jitter"};
 const std::vector<std::string> kInputKeys = {"default", "required", "description", "type"};
-const std::vector<std::string> kInputTypes = {"string", "number", "integer", "bool", "list", "map", "duration"};
+// The types `--set` text can be converted to.
+const std::vector<ParamType> kInputTypes = {ParamType::kString, ParamType::kNumber, ParamType::kInteger,
+                                            ParamType::kBool,   ParamType::kList,   ParamType::kMap,
+                                            ParamType::kDuration};
 const std::vector<std::string> kDefaultsKeys = {"retry", "timeout", "attempt_timeout"};
 
 bool is_identifier(const std::string& s) {
@@ -262,11 +265,15 @@ class Loader {
         if (spec["required"]) in.required = bool_value(spec["required"], "required");
         if (spec["description"]) in.description = scalar(spec["description"]);
         if (auto t = spec["type"]) {
-          in.type = scalar(t);
-          if (std::find(kInputTypes.begin(), kInputTypes.end(), in.type) == kInputTypes.end()) {
-            std::string guess = closest_match(in.type, kInputTypes);
-            diags_->error(loc(t), "unknown input type '" + in.type + "'",
-                          guess.empty() ? "use one of: " + join(kInputTypes) : "did you mean '" + guess + "'?");
+          const std::string name = scalar(t);
+          in.type = parse_param_type(name);
+          if (!in.type || std::find(kInputTypes.begin(), kInputTypes.end(), *in.type) == kInputTypes.end()) {
+            in.type.reset();
+            std::vector<std::string> names;
+            for (ParamType known : kInputTypes) names.push_back(to_string(known));
+            std::string guess = closest_match(name, names);
+            diags_->error(loc(t), "unknown input type '" + name + "'",
+                          guess.empty() ? "use one of: " + join(names) : "did you mean '" + guess + "'?");
           }
         }
       } else {
@@ -609,32 +616,13 @@ class Loader {
   void check_param_type(const YAML::Node& v, const ParamSpec& p) {
     Json value = to_json(v);
     if (value.is_string() && value.get<std::string>().find("${{") != std::string::npos) return;
-    bool ok = true;
+    if (value_has_type(value, p.type)) return;
     std::string hint;
-    if (p.type == "duration") {
-      ok = value.is_string() && parse_duration(value.get<std::string>()).has_value();
-      hint = "use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m";
-    } else if (p.type == "number") {
-      ok = value.is_number();
-    } else if (p.type == "integer") {
-      ok = value.is_number_integer();
-    } else if (p.type == "bool") {
-      ok = value.is_boolean();
-      hint = "write true or false";
-    } else if (p.type == "list") {
-      ok = value.is_array();
-    } else if (p.type == "map") {
-      ok = value.is_object();
-    } else if (p.type == "string") {
-      ok = value.is_primitive() && !value.is_null();
-    } else if (p.type == "string|list") {
-      ok = value.is_array() || value.is_string();
-    }
-    if (!ok) {
-      std::string what = p.type == "duration" && value.is_primitive() ? "bad duration '" + to_text(value) + "'"
-                                                                       : "expected " + p.type;
-      diags_->error(loc(v), what + " for parameter '" + p.name + "'", hint);
-    }
+    if (p.type == ParamType::kDuration) hint = "use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m";
+    if (p.type == ParamType::kBool) hint = "write true or false";
+    std::string what = p.type == ParamType::kDuration && value.is_primitive() ? "bad duration '" + to_text(value) + "'"
+                                                                             : "expected " + to_string(p.type);
+    diags_->error(loc(v), what + " for parameter '" + p.name + "'", hint);
   }
 
   static std::string to_text(const Json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }

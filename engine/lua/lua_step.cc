@@ -12,6 +12,7 @@
 #include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "engine/step_api/step_registry.h"
+#include "engine/model/diagnostics.h"
 #include "engine/model/workflow.h"
 
 namespace flowrun {
@@ -163,15 +164,30 @@ class LuaScriptType final : public StepType {
   std::string chunk_name_;
 };
 
+// Throws std::runtime_error for a type that is not one, so a script cannot declare a type the
+// loader would not check.
 ParamSpec param_from_lua(const std::string& name, const Json& spec) {
-  ParamSpec p{name, "any", false, ""};
+  ParamSpec p{name, ParamType::kAny, false, ""};
+  std::string type = "any";
   if (spec.is_string()) {
-    p.type = spec.get<std::string>();
+    type = spec.get<std::string>();
   } else if (spec.is_object()) {
-    p.type = spec.value("type", "any");
+    const Json declared = spec.value("type", Json("any"));
+    type = declared.is_string() ? declared.get<std::string>() : declared.dump();
     p.required = spec.contains("required") && spec["required"] == true;
     p.description = spec.value("description", "");
   }
+  auto parsed = parse_param_type(type);
+  if (!parsed) {
+    std::string hint = closest_match(type, param_type_names());
+    if (hint.empty()) {
+      for (const auto& known : param_type_names()) hint += (hint.empty() ? "use one of: " : ", ") + known;
+    } else {
+      hint = "did you mean '" + hint + "'?";
+    }
+    throw std::runtime_error("parameter '" + name + "' has unknown type '" + type + "' (" + hint + ")");
+  }
+  p.type = *parsed;
   return p;
 }
 
@@ -206,13 +222,14 @@ std::shared_ptr<StepType> load_lua_script_type(const std::filesystem::path& file
       const Json params = lua.to_json(-1);
       for (const auto& [name, spec] : params.items()) info.params.push_back(param_from_lua(name, spec));
     } else {
-      info.params.push_back({"*", "any", false, "any parameter: the script declares none"});
+      info.params.push_back({"*", ParamType::kAny, false, "any parameter: the script declares none"});
     }
     lua_pop(L, 2);
     if (info.poller) {
       for (const char* p : {"interval", "threshold", "timeout"})
         if (std::none_of(info.params.begin(), info.params.end(), [&](const ParamSpec& s) { return s.name == p; }))
-          info.params.push_back({p, std::string(p) == "threshold" ? "integer" : "duration", false, "polling policy"});
+          info.params.push_back(
+              {p, std::string(p) == "threshold" ? ParamType::kInteger : ParamType::kDuration, false, "polling policy"});
     }
     return std::make_shared<LuaScriptType>(std::move(info), std::move(code), display_name);
   } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 #include "engine/model/diagnostics.h"
 #include "engine/io/duration.h"
 #include "engine/io/json.h"
+#include "engine/io/param_type.h"
 #include "engine/io/retry_policy.h"
 
 namespace flowrun {
@@ -19,8 +20,8 @@ struct InputSpec {
   std::string name;
   std::optional<Json> default_value;  // may hold ${{ env.X }} expressions
   bool required = false;
-  // string, number, integer, bool, list, map or duration; empty: the type of the default.
-  std::string type;
+  // Declared with `type:` (any type but `any` and `string|list`); unset: the type of the default.
+  std::optional<ParamType> type;
   std::string description;
   Location loc;
 };

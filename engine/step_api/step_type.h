@@ -7,16 +7,16 @@
 
 #include "engine/io/duration.h"
 #include "engine/io/json.h"
+#include "engine/io/param_type.h"
 
 namespace flowrun {
 
 class StepContext;
 
 // One parameter of a step type, for validation and for `flowrun steps`.
-// type: string, number, integer, bool, duration, list, map, any.
 struct ParamSpec {
   std::string name = {};
-  std::string type = {};
+  ParamType type = ParamType::kAny;
   bool required = false;
   std::string description = {};
 };

@@ -74,16 +74,16 @@ class ExecStep final : public StepType {
     static const StepInfo info{
         .name = "exec",
         .summary = "Run a program from an argument vector (a shell only with shell: true)",
-        .params = {{"argv", "string|list", true, "the command: a list, or a string split into words without a shell"},
-         {"shell", "bool", false, "run argv (a string) with /bin/sh -c; off unless asked"},
-         {"env", "map", false, "extra environment variables"},
-         {"cwd", "string", false, "working directory (relative to the project root)"},
-         {"stdin", "string", false, "text written to the program's standard input"},
-         {"timeout", "duration", false, "stop the program (its whole process group) after this long"},
-         {"kill_grace", "duration", false, "time between SIGTERM and SIGKILL when stopping it (default 10s)"},
-         {"ok_exit_codes", "list", false, "exit codes that count as success (default [0])"},
-         {"parse_json", "bool", false, "parse stdout as JSON into outputs.json"},
-         {"show_output", "bool", false, "log each output line (default true)"}}};
+        .params = {{"argv", ParamType::kStringOrList, true, "the command: a list, or a string split into words without a shell"},
+         {"shell", ParamType::kBool, false, "run argv (a string) with /bin/sh -c; off unless asked"},
+         {"env", ParamType::kMap, false, "extra environment variables"},
+         {"cwd", ParamType::kString, false, "working directory (relative to the project root)"},
+         {"stdin", ParamType::kString, false, "text written to the program's standard input"},
+         {"timeout", ParamType::kDuration, false, "stop the program (its whole process group) after this long"},
+         {"kill_grace", ParamType::kDuration, false, "time between SIGTERM and SIGKILL when stopping it (default 10s)"},
+         {"ok_exit_codes", ParamType::kList, false, "exit codes that count as success (default [0])"},
+         {"parse_json", ParamType::kBool, false, "parse stdout as JSON into outputs.json"},
+         {"show_output", ParamType::kBool, false, "log each output line (default true)"}}};
     return info;
   }
 

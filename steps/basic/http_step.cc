@@ -17,15 +17,15 @@ class HttpStep final : public StepType {
     static const StepInfo info{
         .name = "http",
         .summary = "Send an HTTP request; JSON responses are parsed into outputs.json",
-        .params = {{"url", "string", true, "the address"},
-         {"method", "string", false, "GET (default), or POST when json/body is set"},
-         {"headers", "map", false, "request headers (values may use secrets)"},
-         {"query", "map", false, "query parameters, percent-encoded"},
-         {"json", "any", false, "a JSON request body (sets Content-Type)"},
-         {"body", "string", false, "a raw request body"},
-         {"expect", "any", false, "expected status code(s); default any 2xx"},
-         {"timeout", "duration", false, "time limit of one request (default 60s)"},
-         {"max_body", "any", false, "largest response body kept, after decompression (default 64MiB)"}}};
+        .params = {{"url", ParamType::kString, true, "the address"},
+         {"method", ParamType::kString, false, "GET (default), or POST when json/body is set"},
+         {"headers", ParamType::kMap, false, "request headers (values may use secrets)"},
+         {"query", ParamType::kMap, false, "query parameters, percent-encoded"},
+         {"json", ParamType::kAny, false, "a JSON request body (sets Content-Type)"},
+         {"body", ParamType::kString, false, "a raw request body"},
+         {"expect", ParamType::kAny, false, "expected status code(s); default any 2xx"},
+         {"timeout", ParamType::kDuration, false, "time limit of one request (default 60s)"},
+         {"max_body", ParamType::kAny, false, "largest response body kept, after decompression (default 64MiB)"}}};
     return info;
   }
 

@@ -11,8 +11,8 @@ class LogStep final : public StepType {
   const StepInfo& info() const override {
     static const StepInfo info{.name = "log",
                                .summary = "Write a message to the log",
-                               .params = {{"message", "string", true, "the text; ${{ }} expressions are interpolated"},
-                                          {"level", "string", false, "debug, info (default), warn or error"}},
+                               .params = {{"message", ParamType::kString, true, "the text; ${{ }} expressions are interpolated"},
+                                          {"level", ParamType::kString, false, "debug, info (default), warn or error"}},
                                .side_effects = false};
     return info;
   }
@@ -35,7 +35,7 @@ class SetStep final : public StepType {
   const StepInfo& info() const override {
     static const StepInfo info{.name = "set",
                                .summary = "Declare outputs: every `with` key becomes an output, expressions resolved",
-                               .params = {{"*", "any", false, "any name: its resolved value becomes an output"}},
+                               .params = {{"*", ParamType::kAny, false, "any name: its resolved value becomes an output"}},
                                .side_effects = false};
     return info;
   }

@@ -18,15 +18,15 @@ class QueueStep final : public StepType {
     static const StepInfo info{
         .name = "queue",
         .summary = "Enqueue work over HTTP (POST by default); the response's count field becomes outputs.count",
-        .params = {{"url", "string", true, "the enqueue endpoint"},
-                   {"method", "string", false, "default POST"},
-                   {"headers", "map", false, ""},
-                   {"query", "map", false, "e.g. {limit: 10000}"},
-                   {"json", "any", false, "a JSON body"},
-                   {"body", "string", false, "a raw body"},
-                   {"expect", "any", false, "expected status(es); default any 2xx"},
-                   {"count_field", "string", false, "the response field holding how many were queued (default: queued, count or enqueued)"},
-                   {"timeout", "duration", false, "one request (default 60s)"}}};
+        .params = {{"url", ParamType::kString, true, "the enqueue endpoint"},
+                   {"method", ParamType::kString, false, "default POST"},
+                   {"headers", ParamType::kMap, false, ""},
+                   {"query", ParamType::kMap, false, "e.g. {limit: 10000}"},
+                   {"json", ParamType::kAny, false, "a JSON body"},
+                   {"body", ParamType::kString, false, "a raw body"},
+                   {"expect", ParamType::kAny, false, "expected status(es); default any 2xx"},
+                   {"count_field", ParamType::kString, false, "the response field holding how many were queued (default: queued, count or enqueued)"},
+                   {"timeout", ParamType::kDuration, false, "one request (default 60s)"}}};
     return info;
   }
 

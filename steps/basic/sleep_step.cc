@@ -11,7 +11,7 @@ class SleepStep final : public StepType {
   const StepInfo& info() const override {
     static const StepInfo info{.name = "sleep",
                                .summary = "Wait for a duration (cancellable)",
-                               .params = {{"duration", "duration", true, "how long to wait, e.g. 30s"}}};
+                               .params = {{"duration", ParamType::kDuration, true, "how long to wait, e.g. 30s"}}};
     return info;
   }
   Json run(StepContext& ctx) const override {

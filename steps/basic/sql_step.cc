@@ -42,13 +42,13 @@ class SqlStep final : public StepType {
     static const StepInfo info{
         .name = "sql",
         .summary = "Run statements on a SQLite database with bound parameters; rows into outputs",
-        .params = {{"database", "string", true, "database file (relative to the project root)"},
-                   {"statement", "string", false, "one statement; :name placeholders take `params`"},
-                   {"params", "any", false, "values for the statement's placeholders (a map, or a list for ?)"},
-                   {"statements", "list", false, "several statements: strings or {statement, params}"},
-                   {"script", "string", false, "a .sql file run as is before the statements (a schema), no parameters"},
-                   {"transaction", "boolean", false, "run them all in one transaction (default true)"},
-                   {"create", "boolean", false, "create the database file when missing (default false)"}},
+        .params = {{"database", ParamType::kString, true, "database file (relative to the project root)"},
+                   {"statement", ParamType::kString, false, "one statement; :name placeholders take `params`"},
+                   {"params", ParamType::kAny, false, "values for the statement's placeholders (a map, or a list for ?)"},
+                   {"statements", ParamType::kList, false, "several statements: strings or {statement, params}"},
+                   {"script", ParamType::kString, false, "a .sql file run as is before the statements (a schema), no parameters"},
+                   {"transaction", ParamType::kBool, false, "run them all in one transaction (default true)"},
+                   {"create", ParamType::kBool, false, "create the database file when missing (default false)"}},
         .side_effects = true};
     return info;
   }

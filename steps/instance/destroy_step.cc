@@ -21,10 +21,10 @@ class DestroyStep final : public StepType {
                  .summary = "Destroy an instance (already gone is success); normally in finally",
                  .params = provider_param_specs()};
       i.params.insert(i.params.end(),
-                      {{"instance", "any", false, "provision's outputs.instance, or an instance id"},
-                       {"provisioned_by", "string", false, "id of the provision step: its label finds its instances"},
-                       {"label", "string", false, "destroy every instance with this label"},
-                       {"give_up_after", "duration", false, "how long to keep retrying API trouble (default 10m)"}});
+                      {{"instance", ParamType::kAny, false, "provision's outputs.instance, or an instance id"},
+                       {"provisioned_by", ParamType::kString, false, "id of the provision step: its label finds its instances"},
+                       {"label", ParamType::kString, false, "destroy every instance with this label"},
+                       {"give_up_after", ParamType::kDuration, false, "how long to keep retrying API trouble (default 10m)"}});
       return i;
     }();
     return info;
@@ -33,6 +33,7 @@ class DestroyStep final : public StepType {
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
     if (!with.contains("instance") && !with.contains("provisioned_by") && !with.contains("label"))
       problems.emplace_back("instance", "destroy needs instance, provisioned_by or label to know what to destroy");
+    validate_provider_params(with, problems);
   }
 
   Json run(StepContext& ctx) const override {

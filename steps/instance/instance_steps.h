@@ -7,7 +7,7 @@
 #include "engine/io/duration.h"
 #include "engine/io/json.h"
 #include "engine/step_api/step_type.h"
-#include "steps/instance/providers/instance_provider.h"
+#include "steps/instance/providers/registry.h"
 
 namespace flowrun {
 

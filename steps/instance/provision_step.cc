@@ -26,21 +26,25 @@ class ProvisionStep final : public StepType {
                  .summary = "Rent the cheapest matching instance, start a job on it, wait until it runs",
                  .params = provider_param_specs()};
       i.params.insert(i.params.end(),
-                      {{"start_command", "string", true, "the shell script the instance runs (Vast's onstart)"},
-                       {"image", "string", false, "container image (default vastai/base-image)"},
-                       {"env", "map", false, "environment variables of the job"},
-                       {"gpu_name", "string", false, "e.g. \"RTX 4090\"; default any"},
-                       {"num_gpus", "integer", false, "default 1"},
-                       {"max_price", "number", false, "dollars per hour, all costs included"},
-                       {"min_reliability", "number", false, "0 to 1"},
-                       {"disk", "number", false, "disk in GB (default 16)"},
-                       {"max_offers", "integer", false, "how many offers to try when they vanish (default 5)"},
-                       {"ready_timeout", "duration", false, "how long it may stay loading (default 20m)"},
-                       {"ready_interval", "duration", false, "how often to check while loading (default 10s)"},
-                       {"label", "string", false, "default flowrun:RUN:ITEM:STEP, which re-entry looks for"}});
+                      {{"start_command", ParamType::kString, true, "the shell script the instance runs (Vast's onstart)"},
+                       {"image", ParamType::kString, false, "container image (default vastai/base-image)"},
+                       {"env", ParamType::kMap, false, "environment variables of the job"},
+                       {"gpu_name", ParamType::kString, false, "e.g. \"RTX 4090\"; default any"},
+                       {"num_gpus", ParamType::kInteger, false, "default 1"},
+                       {"max_price", ParamType::kNumber, false, "dollars per hour, all costs included"},
+                       {"min_reliability", ParamType::kNumber, false, "0 to 1"},
+                       {"disk", ParamType::kNumber, false, "disk in GB (default 16)"},
+                       {"max_offers", ParamType::kInteger, false, "how many offers to try when they vanish (default 5)"},
+                       {"ready_timeout", ParamType::kDuration, false, "how long it may stay loading (default 20m)"},
+                       {"ready_interval", ParamType::kDuration, false, "how often to check while loading (default 10s)"},
+                       {"label", ParamType::kString, false, "default flowrun:RUN:ITEM:STEP, which re-entry looks for"}});
       return i;
     }();
     return info;
+  }
+
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    validate_provider_params(with, problems);
   }
 
   Json run(StepContext& ctx) const override {
@@ -125,21 +129,25 @@ InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const 
   std::string last_reason;
   for (const auto& offer : offers) {
     if (tried++ == max_offers) break;
+    CreateResult created;
     try {
       ctx.log().info("renting offer " + offer.id + ": " + offer.gpu_name + " at " + money(offer.price_per_hour));
-      std::string id = provider.create(offer, spec, ctx);
-      ctx.log().info("instance " + id + " created (label " + spec.label + ")");
-      return InstanceState{.id = id, .status = "loading", .message = "", .label = spec.label,
-                           .gpu_name = offer.gpu_name, .price_per_hour = offer.price_per_hour};
-    } catch (const OfferGone& gone) {
-      ctx.log().warn(gone.message + "; trying the next offer");
-      last_reason = gone.message;
+      created = provider.create(offer, spec, ctx);
     } catch (const StepError& e) {
       // The response may have been lost after the instance was made: look before renting again.
       if (e.kind() == ErrorKind::kTransient)
         if (auto made = adopt_existing(provider, spec.label, ctx)) return *made;
       throw;
     }
+    if (const auto* gone = std::get_if<OfferGone>(&created)) {
+      ctx.log().warn(gone->message + "; trying the next offer");
+      last_reason = gone->message;
+      continue;
+    }
+    const std::string& id = std::get<InstanceCreated>(created).id;
+    ctx.log().info("instance " + id + " created (label " + spec.label + ")");
+    return InstanceState{.id = id, .status = "loading", .message = "", .label = spec.label,
+                         .gpu_name = offer.gpu_name, .price_per_hour = offer.price_per_hour};
   }
   throw StepError::transient("every offer tried was gone (" + std::to_string(tried) + "); last: " + last_reason);
 }

@@ -442,29 +442,30 @@ class WaitForMarkerStep final : public StepType {
                  .default_timeout = std::chrono::hours(2)};
       i.params.insert(
           i.params.end(),
-          {{"marker", "any", true, "the success line: a substring, or {regex: \"...\"}"},
-           {"instance", "any", false, "follow this instance's log (provision's outputs.instance)"},
-           {"file", "string", false, "or follow a file"},
-           {"url", "string", false, "or follow a URL's text"},
-           {"command", "list", false, "or follow what a command prints (argument vector)"},
-           {"capture", "map", false, "NAME: regex, {pattern, validate, required} or a list of {pattern, validate}; the last accepted value wins"},
-           {"fail_on", "list", false, "lines that fail the step at once (substrings or {regex})"},
-           {"progress", "string", false, "regex: (done)/(total) or (percent), shown as a progress bar instead of the line"},
-           {"context_lines", "integer", false, "log lines before a failure kept in its message (default 20)"},
-           {"log_file", "string", false, "append every log line read to this file (created 0600)"},
-           {"show_logs", "string", false, "all (default), new (not what was there at the first check) or none"},
-           {"prefix", "string", false, "printed before each log line (default \"| \")"},
-           {"tail", "integer", false, "lines asked for on each check (default 1000)"},
-           {"max_recoveries", "integer", false, "re-provision a lost instance this often (default 0: fail)"},
-           {"interval", "duration", false, "time between checks (default 15s)"},
-           {"threshold", "integer", false, "consecutive checks that must see the marker (default 1)"},
-           {"timeout", "duration", false, "give up after (default 2h)"}});
+          {{"marker", ParamType::kAny, true, "the success line: a substring, or {regex: \"...\"}"},
+           {"instance", ParamType::kAny, false, "follow this instance's log (provision's outputs.instance)"},
+           {"file", ParamType::kString, false, "or follow a file"},
+           {"url", ParamType::kString, false, "or follow a URL's text"},
+           {"command", ParamType::kList, false, "or follow what a command prints (argument vector)"},
+           {"capture", ParamType::kMap, false, "NAME: regex, {pattern, validate, required} or a list of {pattern, validate}; the last accepted value wins"},
+           {"fail_on", ParamType::kList, false, "lines that fail the step at once (substrings or {regex})"},
+           {"progress", ParamType::kString, false, "regex: (done)/(total) or (percent), shown as a progress bar instead of the line"},
+           {"context_lines", ParamType::kInteger, false, "log lines before a failure kept in its message (default 20)"},
+           {"log_file", ParamType::kString, false, "append every log line read to this file (created 0600)"},
+           {"show_logs", ParamType::kString, false, "all (default), new (not what was there at the first check) or none"},
+           {"prefix", ParamType::kString, false, "printed before each log line (default \"| \")"},
+           {"tail", ParamType::kInteger, false, "lines asked for on each check (default 1000)"},
+           {"max_recoveries", ParamType::kInteger, false, "re-provision a lost instance this often (default 0: fail)"},
+           {"interval", ParamType::kDuration, false, "time between checks (default 15s)"},
+           {"threshold", ParamType::kInteger, false, "consecutive checks that must see the marker (default 1)"},
+           {"timeout", ParamType::kDuration, false, "give up after (default 2h)"}});
       return i;
     }();
     return info;
   }
 
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    validate_provider_params(with, problems);
     int sources = 0;
     for (const char* k : {"instance", "file", "url", "command"}) sources += with.contains(k) ? 1 : 0;
     if (sources != 1) problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");

@@ -191,19 +191,23 @@ class WatchInstanceStep final : public StepType {
                  .default_interval = std::chrono::seconds(10)};
       i.params.insert(
           i.params.end(),
-          {{"instance", "any", true, "the instance id to watch (or an instance object)"},
-           {"marker", "string", false, "the completion line (default VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY)"},
-           {"full", "bool", false, "print the whole log at attach time too (default false: only new lines)"},
-           {"auto_destroy", "bool", false, "destroy the instance on a new completion, then keep watching"},
-           {"result_filter", "string", false, "regex a https URL must match to be the result (default: any)"},
-           {"prefix", "string", false, "printed before each log line (default \"| \")"},
-           {"tail", "integer", false, "lines asked for on each check (default 1000)"},
-           {"interval", "duration", false, "time between checks (default 10s)"},
-           {"backoff_first", "duration", false, "wait after the first failed check (default: interval)"},
-           {"backoff_max", "duration", false, "the longest wait between failed checks"}});
+          {{"instance", ParamType::kAny, true, "the instance id to watch (or an instance object)"},
+           {"marker", ParamType::kString, false, "the completion line (default VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY)"},
+           {"full", ParamType::kBool, false, "print the whole log at attach time too (default false: only new lines)"},
+           {"auto_destroy", ParamType::kBool, false, "destroy the instance on a new completion, then keep watching"},
+           {"result_filter", ParamType::kString, false, "regex a https URL must match to be the result (default: any)"},
+           {"prefix", ParamType::kString, false, "printed before each log line (default \"| \")"},
+           {"tail", ParamType::kInteger, false, "lines asked for on each check (default 1000)"},
+           {"interval", ParamType::kDuration, false, "time between checks (default 10s)"},
+           {"backoff_first", ParamType::kDuration, false, "wait after the first failed check (default: interval)"},
+           {"backoff_max", ParamType::kDuration, false, "the longest wait between failed checks"}});
       return i;
     }();
     return info;
+  }
+
+  void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
+    validate_provider_params(with, problems);
   }
 
   Json run(StepContext& ctx) const override {

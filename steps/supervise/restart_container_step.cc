@@ -56,17 +56,17 @@ class RestartContainerStep final : public StepType {
     static const StepInfo info{
         .name = "restart-container",
         .summary = "Restart a worker (compose, docker, podman, systemd or a command); optionally wait until healthy",
-        .params = {{"runtime", "string", false, "compose (default), docker, podman, systemd or command"},
-                   {"service", "string", false, "compose: the service"},
-                   {"file", "string", false, "compose: -f FILE"},
-                   {"project", "string", false, "compose: -p PROJECT"},
-                   {"container", "string", false, "docker, podman: the container"},
-                   {"unit", "string", false, "systemd: the unit"},
-                   {"argv", "list", false, "command: the argument vector"},
-                   {"stop_timeout", "integer", false, "seconds before the container is killed (-t)"},
-                   {"cwd", "string", false, "working directory (default: the project root)"},
-                   {"timeout", "duration", false, "time limit of the restart command (default 2m)"},
-                   {"wait_healthy", "map", false, "{probe, until, interval (5s), timeout (2m)}"}}};
+        .params = {{"runtime", ParamType::kString, false, "compose (default), docker, podman, systemd or command"},
+                   {"service", ParamType::kString, false, "compose: the service"},
+                   {"file", ParamType::kString, false, "compose: -f FILE"},
+                   {"project", ParamType::kString, false, "compose: -p PROJECT"},
+                   {"container", ParamType::kString, false, "docker, podman: the container"},
+                   {"unit", ParamType::kString, false, "systemd: the unit"},
+                   {"argv", ParamType::kList, false, "command: the argument vector"},
+                   {"stop_timeout", ParamType::kInteger, false, "seconds before the container is killed (-t)"},
+                   {"cwd", ParamType::kString, false, "working directory (default: the project root)"},
+                   {"timeout", ParamType::kDuration, false, "time limit of the restart command (default 2m)"},
+                   {"wait_healthy", ParamType::kMap, false, "{probe, until, interval (5s), timeout (2m)}"}}};
     return info;
   }
 

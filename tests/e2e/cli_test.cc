@@ -117,3 +117,20 @@ TEST_CASE("graph, steps, --help and --version", "[e2e]") {
   CHECK(run_flowrun({"--version"}).out.rfind("flowrun ", 0) == 0);
   CHECK(run_flowrun({}).exit_code == 2);
 }
+
+TEST_CASE("validate: sql's transaction and create must be bool, as exec's shell", "[e2e][params]") {
+  TempDir dir;
+  dir.write("sql.yaml", "version: 1\nname: sql\nsteps:\n  - id: q\n    type: sql\n"
+                        "    with: {database: app.db, statement: SELECT 1, transaction: \"yes please\", create: 7}\n");
+  auto r = run_flowrun({"validate", dir.file("sql.yaml")});
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find(dir.file("sql.yaml") + ":6:64: error: expected bool for parameter 'transaction'") !=
+        std::string::npos);
+  CHECK(r.err.find(dir.file("sql.yaml") + ":6:86: error: expected bool for parameter 'create'") != std::string::npos);
+  CHECK(r.err.find("hint: write true or false") != std::string::npos);
+  dir.write("exec.yaml", "version: 1\nname: exec\nsteps:\n  - id: e\n    type: exec\n"
+                         "    with: {argv: [ls], shell: \"yes please\"}\n");
+  auto e = run_flowrun({"validate", dir.file("exec.yaml")});
+  CHECK(e.exit_code == 2);
+  CHECK(e.err.find(dir.file("exec.yaml") + ":6:31: error: expected bool for parameter 'shell'") != std::string::npos);
+}

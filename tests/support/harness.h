@@ -20,7 +20,7 @@ namespace flowrun::test {
 // A step type whose run() is a lambda.
 class LambdaStep final : public StepType {
  public:
-  LambdaStep(std::string name, std::function<Json(StepContext&)> fn, std::vector<ParamSpec> params = {{"*", "any"}})
+  LambdaStep(std::string name, std::function<Json(StepContext&)> fn, std::vector<ParamSpec> params = {{"*", ParamType::kAny}})
       : fn_(std::move(fn)) {
     info_.name = std::move(name);
     info_.summary = "test step";
@@ -40,7 +40,7 @@ class LambdaPoller final : public StepType {
   LambdaPoller(std::string name, std::function<PollResult(StepContext&)> fn) : fn_(std::move(fn)) {
     info_.name = std::move(name);
     info_.poller = true;
-    info_.params = {{"*", "any"}};
+    info_.params = {{"*", ParamType::kAny}};
   }
   const StepInfo& info() const override { return info_; }
   std::unique_ptr<Poller> start_polling(StepContext&) const override {

@@ -1,17 +1,17 @@
 #pragma once
 // Where rented instances come from. `provision`, `wait-for-marker` and `destroy` speak only
-// this interface; `vastai` speaks the Vast.ai REST API, `local` runs the start command as a
-// local process (the default, needing no account). Every call may throw StepError: transient
+// this interface; each provider lives in providers/NAME/ and is listed in providers/registry.h
+// (`vastai` speaks the Vast.ai REST API, `local` runs the start command as a local process). Every call may throw StepError: transient
 // for network trouble, HTTP 429 and 5xx (already retried a few times inside), permanent for
 // the rest.
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "engine/io/json.h"
-#include "engine/step_api/step_type.h"
 
 namespace flowrun {
 
@@ -53,11 +53,16 @@ struct InstanceState {
   double price_per_hour = 0;
 };
 
-// Thrown by create() when the offer was taken by someone else in the meantime: the caller
-// falls over to the next offer.
+// create() rented the offer and started the instance.
+struct InstanceCreated {
+  std::string id;
+};
+// create() found the offer taken by someone else in the meantime: the caller falls over to the
+// next offer. An expected outcome of renting, so a value rather than an exception.
 struct OfferGone {
   std::string message;
 };
+using CreateResult = std::variant<InstanceCreated, OfferGone>;
 
 class InstanceProvider {
  public:
@@ -65,8 +70,8 @@ class InstanceProvider {
   virtual std::string name() const = 0;
   // Offers matching the filter, cheapest first.
   virtual std::vector<Offer> search_offers(const OfferFilter& filter, StepContext& ctx) = 0;
-  // Rents `offer` and starts `spec` on it; returns the instance id. Throws OfferGone.
-  virtual std::string create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) = 0;
+  // Rents `offer` and starts `spec` on it: the new instance's id, or OfferGone.
+  virtual CreateResult create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) = 0;
   // The instance, or nullopt when it does not exist (never did, or destroyed).
   virtual std::optional<InstanceState> get(const std::string& id, StepContext& ctx) = 0;
   // Every live instance carrying exactly this label.
@@ -81,21 +86,8 @@ class InstanceProvider {
 // Statuses after which an instance will not run its job to the end.
 bool instance_stopped_for_good(const std::string& status);
 
-// The provider a step names: with.provider, else with.instance.provider, else "local"; with
-// with.api_key, with.api_url and with.request_timeout. Throws StepError::permanent for an unknown provider or a
-// missing key.
-std::unique_ptr<InstanceProvider> provider_for(StepContext& ctx);
-
-std::unique_ptr<InstanceProvider> make_local_provider(StepContext& ctx);
-// `request_timeout`: how long one API request may take before it counts as lost and is retried.
-std::unique_ptr<InstanceProvider> make_vastai_provider(std::string base_url, std::string api_key,
-                                                       Duration request_timeout);
-
 // The label `provision` gives the instance of step `step_id`, as seen from `own_path` in the same
 // for_each item: "flowrun:RUN:videos[2]:gpu". destroy computes the same label from its own path.
 std::string instance_label(const std::string& run_id, const std::string& own_path, const std::string& step_id);
-
-// The parameters every instance step accepts: provider, api_key, api_url.
-std::vector<ParamSpec> provider_param_specs();
 
 }  // namespace flowrun

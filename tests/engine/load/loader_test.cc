@@ -481,3 +481,36 @@ steps:
   CHECK(d[5] == "12:10: `env` of step 'b' must be a mapping of names to values | for example `env: {LOG_LEVEL: "
                 "debug, TOKEN: \"${{ secrets.TOKEN }}\"}`");
 }
+
+TEST_CASE("sql: transaction and create are checked as bool, like exec's shell", "[loader][params]") {
+  auto sql = diagnostics_of(R"(steps:
+  - id: s
+    type: sql
+    with:
+      database: app.db
+      statement: "SELECT 1"
+      transaction: "yes please"
+      create: 7
+)");
+  REQUIRE(sql.size() == 2);
+  CHECK(sql[0] == "7:20: expected bool for parameter 'transaction' | write true or false");
+  CHECK(sql[1] == "8:15: expected bool for parameter 'create' | write true or false");
+  auto exec = diagnostics_of("steps:\n  - {id: e, type: exec, with: {argv: [ls], shell: \"yes please\"}}\n");
+  REQUIRE(exec.size() == 1);
+  CHECK(exec[0] == "2:51: expected bool for parameter 'shell' | write true or false");
+}
+
+TEST_CASE("input types: the parameter types --set can convert, nothing else", "[loader][params]") {
+  auto d = diagnostics_of(R"(inputs:
+  a: {type: any}
+  b: {type: string|list}
+  c: {type: boolean}
+  d: {type: duration}
+steps:
+  - {id: s, type: log, with: {message: hi}}
+)");
+  REQUIRE(d.size() == 3);
+  CHECK(d[0] == "2:13: unknown input type 'any' | use one of: string, number, integer, bool, list, map, duration");
+  CHECK(d[1] == "3:13: unknown input type 'string|list' | use one of: string, number, integer, bool, list, map, duration");
+  CHECK(d[2] == "4:13: unknown input type 'boolean' | use one of: string, number, integer, bool, list, map, duration");
+}

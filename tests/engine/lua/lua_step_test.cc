@@ -142,3 +142,18 @@ TEST_CASE("lua: scripts/steps/NAME.lua becomes step type NAME", "[steps][lua]") 
   REQUIRE(h.load("steps:\n  - {id: g, type: greet, with: {who: world}}\n") == "");
   CHECK(h.run().steps["g"]["outputs"]["text"] == "hello world");
 }
+
+TEST_CASE("lua: a script declaring a parameter type that does not exist is refused", "[steps][lua][params]") {
+  TempDir dir;
+  dir.write("flag.lua", "return {params = {on = {type = 'boolean'}, n = 'integr'}, run = function() end}");
+  auto diags = flowrun::test::diagnostics_of("steps:\n  - {id: f, lua: " + dir.file("flag.lua") + "}\n");
+  REQUIRE(diags.size() == 1);
+  // Parameters come in name order: n before on.
+  CHECK(diags[0].find("cannot load Lua script: parameter 'n' has unknown type 'integr' (did you mean 'integer'?)") !=
+        std::string::npos);
+  dir.write("flag.lua", "return {params = {on = {type = 'boolean'}}, run = function() end}");
+  diags = flowrun::test::diagnostics_of("steps:\n  - {id: f, lua: " + dir.file("flag.lua") + "}\n");
+  REQUIRE(diags.size() == 1);
+  CHECK(diags[0].find("parameter 'on' has unknown type 'boolean' (use one of: string, number, integer, bool, "
+                      "duration, list, map, string|list, any)") != std::string::npos);
+}

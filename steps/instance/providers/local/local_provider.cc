@@ -24,7 +24,7 @@
 #include "engine/io/process_group.h"
 #include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
-#include "steps/instance/providers/instance_provider.h"
+#include "steps/instance/providers/registry.h"
 #include "steps/instance/logs/log_follower.h"
 
 extern char** environ;
@@ -103,7 +103,7 @@ class LocalProvider final : public InstanceProvider {
     return {Offer{.id = "local", .gpu_name = "local", .num_gpus = 1, .price_per_hour = 0, .reliability = 1}};
   }
 
-  std::string create(const Offer&, const InstanceSpec& spec, StepContext& ctx) override {
+  CreateResult create(const Offer&, const InstanceSpec& spec, StepContext& ctx) override {
     fs::create_directories(root_);
     auto [id, dir] = new_instance_dir();
     Json meta = {{"id", id},
@@ -113,7 +113,7 @@ class LocalProvider final : public InstanceProvider {
     write_file_atomically(dir / "meta.json", meta.dump(2));
     start_supervised(dir, spec);
     ctx.log().debug("local instance " + id + " started in " + dir.string());
-    return id;
+    return InstanceCreated{id};
   }
 
   std::optional<InstanceState> get(const std::string& id, StepContext&) override { return state_of(id); }
@@ -275,12 +275,16 @@ class LocalProvider final : public InstanceProvider {
   fs::path project_root_;
 };
 
-}  // namespace
-
 std::unique_ptr<InstanceProvider> make_local_provider(StepContext& ctx) {
   const Services& s = ctx.services();
   fs::path state = s.state_dir.empty() ? s.project_root / ".flowrun" : s.state_dir;
   return std::make_unique<LocalProvider>(state / "local-instances", s.project_root);
+}
+
+}  // namespace
+
+ProviderEntry local_provider() {
+  return {.name = "local", .summary = "a local process", .params = {}, .make = make_local_provider};
 }
 
 }  // namespace flowrun

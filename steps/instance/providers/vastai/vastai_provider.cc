@@ -3,13 +3,14 @@
 // Authorization header, never in a URL, so no log line can carry it.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "engine/io/http_reason.h"
 #include "engine/io/http_client.h"
 #include "engine/step_api/http_request.h"
 #include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
-#include "steps/instance/providers/instance_provider.h"
+#include "steps/instance/providers/registry.h"
 
 namespace flowrun {
 namespace {
@@ -89,7 +90,7 @@ class VastaiProvider final : public InstanceProvider {
     return offers;
   }
 
-  std::string create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) override {
+  CreateResult create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) override {
     Json env = Json::object();
     for (const auto& [k, v] : spec.env) env[k] = v;
     Json body = {{"client_id", "me"}, {"image", spec.image},     {"env", env},
@@ -100,7 +101,7 @@ class VastaiProvider final : public InstanceProvider {
     HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
     Json j = parse_json_limited(r.body);
     if (r.status == 404 || r.status == 410 || (j.is_object() && j.value("error", Json()) == "no_such_ask"))
-      throw OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
+      return OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
     // A 2xx that is not JSON is a reply lost on the way (a proxy, a dropped connection): the
     // instance may exist, so this is transient and the caller looks for it by label (found by
     // the fault suite: it used to fail the job for good).
@@ -109,7 +110,7 @@ class VastaiProvider final : public InstanceProvider {
                                  std::to_string(r.status) + ", " + std::to_string(r.body.size()) + " bytes)");
     if (!j.value("success", false) || !j.contains("new_contract"))
       throw StepError::permanent("creating an instance on offer " + offer.id + " failed: " + reply_message(r));
-    return id_string(j["new_contract"]);
+    return InstanceCreated{id_string(j["new_contract"])};
   }
 
   std::optional<InstanceState> get(const std::string& id, StepContext& ctx) override {
@@ -238,11 +239,33 @@ class VastaiProvider final : public InstanceProvider {
   Duration request_timeout_;
 };
 
+std::unique_ptr<InstanceProvider> make_vastai_provider(StepContext& ctx) {
+  std::string key = ctx.string_param("api_key");
+  if (key.empty())
+    throw StepError::permanent("provider vastai needs api_key (declare the secret VAST_API_KEY and pass "
+                               "api_key: ${{ secrets.VAST_API_KEY }})");
+  // Like the official client: the api_url parameter, else $VAST_URL, else the console.
+  std::string url = ctx.string_param("api_url");
+  if (url.empty()) {
+    const char* env = std::getenv("VAST_URL");
+    url = env && *env ? env : "https://console.vast.ai";
+  }
+  const Duration request_timeout = ctx.duration_param("request_timeout").value_or(std::chrono::seconds(60));
+  if (request_timeout <= Duration::zero()) throw StepError::permanent("request_timeout must be more than 0");
+  return std::make_unique<VastaiProvider>(std::move(url), std::move(key), request_timeout);
+}
+
 }  // namespace
 
-std::unique_ptr<InstanceProvider> make_vastai_provider(std::string base_url, std::string api_key,
-                                                       Duration request_timeout) {
-  return std::make_unique<VastaiProvider>(std::move(base_url), std::move(api_key), request_timeout);
+ProviderEntry vastai_provider() {
+  return {.name = "vastai",
+          .summary = "the Vast.ai REST API",
+          .params = {{"api_key", ParamType::kString, false, "the provider's API key; pass a secret (vastai: VAST_API_KEY)"},
+                     {"api_url", ParamType::kString, false,
+                      "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"},
+                     {"request_timeout", ParamType::kDuration, false,
+                      "how long one API request may take before it is retried as lost (vastai; default 60s)"}},
+          .make = make_vastai_provider};
 }
 
 }  // namespace flowrun
