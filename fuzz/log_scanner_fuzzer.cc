@@ -1,5 +1,6 @@
-// libFuzzer target: a log arriving in chunks, split into lines and scanned as wait-for-marker
-// scans them (a marker, fail_on, a capture with validate, progress) on RE2. The first byte picks
+// libFuzzer target: a log arriving in chunks, split into lines and scanned by wait-for-marker's
+// LineScanner (a marker, fail_on, a capture with validate, progress), and by the same kinds of
+// patterns on RE2 directly. The first byte picks
 // where the chunks are cut; the first line of the input is also compiled as a pattern, so
 // pattern syntax is fuzzed too. A RegexError for a bad pattern is expected; a crash, a
 // sanitizer report or a hang (a match that is not linear) is a finding.
@@ -10,7 +11,10 @@
 #include <string_view>
 
 #include "engine/io/line_splitter.h"
+#include "engine/io/logging.h"
+#include "engine/io/redactor.h"
 #include "engine/io/user_regex.h"
+#include "steps/instance/line_scanner.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using flowrun::UserRegex;
@@ -19,6 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const UserRegex capture(R"(url=(\S+?)(?:\s|$))");
   static const UserRegex validate(R"(^https?://)");
   static const UserRegex progress(R"((\d+)/(\d+)|(\d+(?:\.\d+)?)%)");
+  static const flowrun::Redactor redactor;
+  static const flowrun::LogHub hub(
+      [] {
+        flowrun::LogOptions quiet;
+        quiet.console = false;
+        return quiet;
+      }(),
+      redactor);
+  static const flowrun::StepLog step_log = hub.logger("fuzz");
+  static const flowrun::ScanRules rules = flowrun::ScanRules::from(flowrun::Json::parse(R"J({
+    "marker": {"regex": "^DONE (\\w+)$"}, "fail_on": [{"regex": "^(x|y)*z"}, "Traceback"],
+    "capture": {"url": {"pattern": "url=(\\S+?)(?:\\s|$)", "validate": "^https?://", "required": false}},
+    "progress": "(\\d+)/(\\d+)|(\\d+(?:\\.\\d+)?)%"})J"));
   if (size == 0) return 0;
   const size_t cut = 1 + data[0] % 64;
   const std::string_view log(reinterpret_cast<const char*>(data) + 1, size - 1);
@@ -30,9 +47,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const flowrun::RegexError&) {
   }
 
+  flowrun::LineScanner scanner(rules, 20);
+  bool reading = true;
   flowrun::RegexGroups groups;
   size_t hits = 0;
   auto scan = [&](std::string_view line) {
+    if (reading) reading = scanner.scan(line, step_log);
     if (marker.search(line, groups) && groups.size() != 2) __builtin_trap();
     if (fail_on.search(line)) ++hits;
     if (capture.search(line, groups) && groups[1] && validate.search(*groups[1])) ++hits;
@@ -45,6 +65,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flowrun::LineSplitter splitter;
   for (size_t at = 0; at < log.size(); at += cut) splitter.feed(log.substr(at, cut), scan);
   splitter.finish(scan);
+  if (auto failure = scanner.failure()) {
+    if (failure->context.size() > 21 + flowrun::LineScanner::kMaxLinesAfter) __builtin_trap();
+    if (failure->message.rfind("the log matched fail_on '", 0) != 0) __builtin_trap();
+  }
   (void)hits;
   return 0;
 }

@@ -1,4 +1,3 @@
-#include "engine/io/http_reason.h"
 #include "engine/lua/lua_flow.h"
 
 #include <chrono>
@@ -152,7 +151,6 @@ int flow_http_lines(lua_State* L, FlowRuntime& rt) {
 
   LineSplitter splitter;
   std::exception_ptr failure;
-  std::string error_body;
   size_t handed = 0;
   auto deliver = [&](std::string_view line) {
     if (jsonl && line.find_first_not_of(" \t") == std::string_view::npos) return;
@@ -169,12 +167,8 @@ int flow_http_lines(lua_State* L, FlowRuntime& rt) {
     rt.lua->protected_call(1, 0);
     ++handed;
   };
-  request.on_body = [&](int status, std::string_view chunk) {
+  request.on_body = [&](int, std::string_view chunk) {  // only a 2xx body comes here
     try {
-      if (status < 200 || status >= 300) {  // keep a little of an error body for the message
-        error_body.append(chunk.substr(0, 500 - std::min<size_t>(error_body.size(), 500)));
-        return true;
-      }
       splitter.feed(chunk, deliver);
       return true;
     } catch (...) {
@@ -184,17 +178,13 @@ int flow_http_lines(lua_State* L, FlowRuntime& rt) {
   };
   HttpResponse response;
   try {
-    response = rt.ctx->services().http.send(request, rt.ctx->cancel());
+    response = send_expecting(rt.ctx->services().http, request, rt.ctx->cancel(),
+                              {.what = "GET " + request.url, .reason = ReasonInMessage::kAlways});
   } catch (...) {
     if (failure) std::rethrow_exception(failure);  // on_line's error, not the aborted transfer's
     throw;
   }
   if (failure) std::rethrow_exception(failure);
-  if (response.status < 200 || response.status >= 300)
-    throw StepError::http(response.status,
-                          "GET " + request.url + " returned HTTP " + std::to_string(response.status) + ": " +
-                              error_reason(error_body.empty() ? response.body : error_body),
-                          parse_retry_after(response));
   splitter.finish(deliver);
   rt.lua->push_json({{"status", response.status}, {"lines", handed}});
   return 1;

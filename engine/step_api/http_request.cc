@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "engine/io/byte_size.h"
+#include "engine/io/http_reason.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
 #include "engine/sandbox/expression.h"
@@ -16,6 +17,47 @@ bool status_expected(int status, const Json& expect) {
   if (expect.is_array())
     return std::any_of(expect.begin(), expect.end(), [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
   return false;
+}
+
+namespace {
+
+// The one place an unexpected status becomes a StepError; `body` is where the reason is read.
+void throw_unless_expected(const HttpRequest& request, const HttpResponse& response, std::string_view body,
+                           const Expectation& expect) {
+  if (status_expected(response.status, expect.status)) return;
+  std::string message = (expect.what.empty() ? request.method + " " + request.url : expect.what) +
+                        " returned HTTP " + std::to_string(response.status);
+  if (expect.reason == ReasonInMessage::kAlways || (expect.reason == ReasonInMessage::kIfBody && !body.empty()))
+    message += ": " + error_reason(body);
+  throw StepError::http(response.status, message, parse_retry_after(response));
+}
+
+}  // namespace
+
+void check_expected(const HttpRequest& request, const HttpResponse& response, const Expectation& expect) {
+  throw_unless_expected(request, response, response.body, expect);
+}
+
+HttpResponse send_expecting(HttpClient& http, const HttpRequest& request, const CancelToken& cancel,
+                            const Expectation& expect) {
+  if (!request.on_body) {
+    HttpResponse response = http.send(request, cancel);
+    check_expected(request, response, expect);
+    return response;
+  }
+  // A streamed body goes to the caller only for an expected status; an error's is kept for the reason.
+  std::string error_body;
+  HttpRequest streamed = request;
+  streamed.on_body = [&](int status, std::string_view chunk) {
+    if (!status_expected(status, expect.status)) {
+      error_body.append(chunk.substr(0, 500 - std::min<size_t>(error_body.size(), 500)));
+      return true;
+    }
+    return request.on_body(status, chunk);
+  };
+  HttpResponse response = http.send(streamed, cancel);
+  throw_unless_expected(request, response, error_body.empty() ? std::string_view(response.body) : error_body, expect);
+  return response;
 }
 
 std::string percent_encode(std::string_view text) {

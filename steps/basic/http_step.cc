@@ -1,7 +1,6 @@
 #include <algorithm>
 
 #include "engine/io/byte_size.h"
-#include "engine/io/http_reason.h"
 #include "engine/io/http_client.h"
 #include "engine/step_api/http_request.h"
 #include "engine/step_api/step_context.h"
@@ -47,19 +46,11 @@ class HttpStep final : public StepType {
     if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the request");
 
     ctx.log().debug(req.method + " " + req.url);
-    HttpResponse resp = ctx.services().http.send(req, ctx.cancel());
+    HttpResponse resp = send_expecting(ctx.services().http, req, ctx.cancel(), {.status = with.value("expect", Json())});
     Json outputs = {{"status", resp.status}, {"headers", resp.headers}};
     Json parsed = resp.body.empty() ? Json() : parse_json_limited(resp.body);
     if (!parsed.is_discarded() && !resp.body.empty()) outputs["json"] = parsed;
     else outputs["body"] = resp.body;
-
-    if (!status_expected(resp.status, with.value("expect", Json()))) {
-      auto retry_after = parse_retry_after(resp);
-      throw StepError::http(resp.status,
-                            req.method + " " + req.url + " returned HTTP " + std::to_string(resp.status) +
-                                (resp.body.empty() ? "" : ": " + error_reason(resp.body)),
-                            retry_after);
-    }
     return outputs;
   }
 };

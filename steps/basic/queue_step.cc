@@ -1,7 +1,6 @@
 // `queue`: enqueue work over HTTP (POST by default), e.g. POST /api/processing/batch?limit=10000.
 // Retried like an http step: 429 and 5xx are transient, with the server's Retry-After.
 
-#include "engine/io/http_reason.h"
 #include "engine/step_api/expressions.h"
 #include "engine/io/http_client.h"
 #include "engine/step_api/http_request.h"
@@ -36,11 +35,8 @@ class QueueStep final : public StepType {
     HttpRequest req = request_from_json(spec, "POST");
     req.timeout = ctx.bounded(ctx.duration_param("timeout").value_or(std::chrono::seconds(60)));
     if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the request");
-    HttpResponse r = ctx.services().http.send(req, ctx.cancel());
-    if (!status_expected(r.status, ctx.with().value("expect", Json())))
-      throw StepError::http(r.status, req.method + " " + req.url + " returned HTTP " + std::to_string(r.status) + ": " +
-                                          error_reason(r.body),
-                            parse_retry_after(r));
+    HttpResponse r = send_expecting(ctx.services().http, req, ctx.cancel(),
+                                    {.status = ctx.with().value("expect", Json()), .reason = ReasonInMessage::kAlways});
     Json body = parse_json_limited(r.body);
     Json out = {{"status", r.status}, {"count", nullptr}};
     if (!body.is_discarded()) out["json"] = body;

@@ -25,10 +25,8 @@ Json run_probe(const Json& spec, StepContext& ctx) {
     HttpRequest req = request_from_json(h, "GET");
     req.timeout = ctx.bounded(json_to_duration(h.value("timeout", Json("30s"))).value_or(std::chrono::seconds(30)));
     if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for the probe");
-    HttpResponse r = ctx.services().http.send(req, ctx.cancel());
-    if (r.status < 200 || r.status >= 300)
-      throw StepError::http(r.status, "probe " + req.method + " " + req.url + " returned HTTP " + std::to_string(r.status),
-                            parse_retry_after(r));
+    HttpResponse r = send_expecting(ctx.services().http, req, ctx.cancel(),
+                                    {.what = "probe " + req.method + " " + req.url, .reason = ReasonInMessage::kNone});
     return object_from(r.body, "probe " + req.url);
   }
   if (spec.contains("exec")) {

@@ -8,9 +8,10 @@
 
 namespace flowrun {
 
-// Turns successive snapshots of the end of a log into the lines not seen before. Every source
-// is read this way: Vast.ai returns only the last N lines, a local instance or a file is read
-// from its tail, a command prints what it prints. The new part of a snapshot is what follows
+// Turns successive snapshots of the end of a log into the lines not seen before. The sources
+// that only show an end are read this way (an instance: Vast.ai returns only the last N lines,
+// a local instance's log is read from its tail; a command prints what it prints); a file and a
+// URL are read by offset instead (FileLogSource, UrlLogSource). The new part of a snapshot is what follows
 // the longest overlap between the snapshot's first lines and the last lines already seen, so a
 // line is never printed twice; a snapshot that does not overlap at all means the log moved on
 // by more than a window between two polls (lines were missed: `gap`) or was truncated or

@@ -1,0 +1,103 @@
+#pragma once
+// What wait-for-marker looks for in each line of a log: the marker, fail_on lines, captured
+// values and progress. It reads lines and keeps what it found; where the lines come from
+// (steps/instance/logs/) and what the step does with the result (marker_poller) are not its job.
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/io/json.h"
+#include "engine/io/logging.h"
+#include "engine/io/user_regex.h"
+#include "steps/instance/log_capture.h"
+
+namespace flowrun {
+
+// A literal substring, or {regex: "..."}.
+class LinePattern {
+ public:
+  // Throws StepError::permanent for a value that is neither, RegexError for a bad regex.
+  static LinePattern from(const Json& v);
+  bool matches(std::string_view line) const;
+  const std::string& text() const { return text_; }
+  bool is_regex() const { return regex_.has_value(); }
+  // For a substring: whether it occurs anywhere in `text` (many lines at once).
+  bool occurs_in(std::string_view text) const;
+
+ private:
+  std::string text_;
+  std::optional<UserRegex> regex_;
+};
+
+// The step's rules for a line, from its `with`: marker, fail_on, capture, progress.
+struct ScanRules {
+  LinePattern marker;
+  std::vector<LinePattern> fail_on;
+  std::vector<Capture> captures;
+  std::optional<UserRegex> progress;
+
+  // Throws StepError::permanent for a malformed rule, RegexError for a bad regex.
+  static ScanRules from(const Json& with);
+};
+
+// "[#########...........]" for a percentage.
+std::string progress_bar(double percent);
+
+// Reads a log line by line, oldest first. Before the marker a fail_on line is a failure (the
+// lines after it that the same read delivers are its context, up to kMaxLinesAfter) and a
+// progress line is reported as a bar; after the marker only captures count.
+class LineScanner {
+ public:
+  static constexpr size_t kMaxLinesAfter = 200;
+
+  // `context_lines`: lines before a failure kept for its context (clamped to 0..1000).
+  LineScanner(ScanRules rules, int context_lines);
+
+  // Looks at one line; returns whether to read on (false once a failure has all the context it
+  // keeps). `show`, when set, is handed each line to print, except a progress line, whose bar
+  // goes to `log` instead (info, once per tenth), as each captured value does (debug, after `show`).
+  bool scan(std::string_view line, const StepLog& log, const std::function<void(std::string_view)>& show = {});
+
+  // A test for a run of lines, true when one of them may hold the marker or a fail_on text:
+  // the lines of a run it rules out need not be scanned. Empty when every line must be (a
+  // capture, progress, a regex, or the marker already seen).
+  std::function<bool(std::string_view)> prefilter() const;
+
+  struct Failure {
+    std::string message;               // one line: the fail_on text and the line it names
+    std::vector<std::string> context;  // the lines before it, it, and the lines after it
+  };
+  // The fail_on line seen, if any.
+  std::optional<Failure> failure() const;
+
+  bool marker_seen() const { return !marker_line_.empty(); }
+  const std::string& marker_line() const { return marker_line_; }
+  // The name of a required capture that no line gave, if any.
+  std::optional<std::string> missing_capture() const;
+  // The captured values by name.
+  const Json& captured() const { return captured_; }
+  std::optional<double> progress() const { return progress_percent_; }
+  const std::string& last_line() const { return last_line_; }
+  std::vector<std::string> recent_lines() const { return recent_.lines(); }
+
+ private:
+  std::optional<std::string> check_fail_on(std::string_view line) const;
+  void capture(std::string_view line, const StepLog& log);
+  bool report_progress(std::string_view line, const StepLog& log);
+
+  ScanRules rules_;
+  RegexGroups groups_;  // reused by every search, so a line costs no allocation for it
+  RecentLines recent_;  // the lines before a failure, and the failing one
+  std::string last_line_;
+  std::optional<std::string> failure_;  // the fail_on headline
+  std::string failed_line_;
+  std::vector<std::string> after_;  // the lines read after the failing one
+  Json captured_ = Json::object();
+  std::string marker_line_;
+  std::optional<double> progress_percent_;
+  int last_decile_ = -1;
+};
+
+}  // namespace flowrun

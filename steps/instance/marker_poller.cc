@@ -1,0 +1,128 @@
+#include "steps/instance/marker_poller.h"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "engine/step_api/step_context.h"
+#include "steps/instance/instance_recovery.h"
+#include "steps/instance/line_scanner.h"
+#include "steps/instance/logs/command_source.h"
+#include "steps/instance/logs/file_source.h"
+#include "steps/instance/logs/instance_source.h"
+#include "steps/instance/logs/log_copy.h"
+#include "steps/instance/logs/url_source.h"
+
+namespace flowrun {
+namespace {
+
+enum class ShowLogs { kAll, kNew, kNone };
+
+ShowLogs show_logs(const std::string& show) {
+  return show == "none" ? ShowLogs::kNone : show == "new" ? ShowLogs::kNew : ShowLogs::kAll;
+}
+
+std::unique_ptr<LogCopy> log_copy(StepContext& ctx) {
+  std::filesystem::path path = ctx.string_param("log_file");
+  if (path.empty()) return nullptr;
+  if (path.is_relative()) path = ctx.services().project_root / path;
+  return std::make_unique<LogCopy>(path);
+}
+
+class MarkerPoller final : public Poller {
+ public:
+  // Parameters are read in this order (a bad one ahead of another is the one reported): the
+  // scan rules, show_logs, prefix, tail, max_recoveries, context_lines, log_file, the source.
+  explicit MarkerPoller(StepContext& ctx) : MarkerPoller(ctx, ScanRules::from(ctx.with())) {}
+  MarkerPoller(StepContext& ctx, ScanRules rules)
+      : show_(show_logs(ctx.string_param("show_logs", "all"))),
+        prefix_(ctx.string_param("prefix", "| ")),
+        tail_(std::max(1, ctx.int_param("tail", 1000))),
+        recovery_(ctx.int_param("max_recoveries", 0)),
+        scanner_(std::move(rules), ctx.int_param("context_lines", 20)),
+        copy_(log_copy(ctx)),
+        source_(choose_source(ctx, tail_)) {}
+
+  PollResult poll(StepContext& ctx) override {
+    const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
+    first_ = false;
+    std::function<void(std::string_view)> show;
+    if (print) show = [&](std::string_view line) { ctx.log().info(prefix_ + std::string(line)); };
+    // The hot path of a large log: no allocation per line unless it is printed or captured.
+    auto take = [&](std::string_view line) {
+      if (copy_) copy_->add(line);
+      return scanner_.scan(line, ctx.log(), show);
+    };
+    // Lines that are printed or copied must all be read; otherwise the scanner may skip runs.
+    LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter();
+    const std::string ended = source_->read(ctx, take, may_matter);
+    if (copy_) copy_->flush(ctx.log());
+    if (auto failure = scanner_.failure()) return fail(failure->message, std::move(failure->context));
+    if (scanner_.marker_seen()) return finish();
+    if (!ended.empty() && instance_)
+      if (auto failed = recovery_.recover(*instance_, ended, scanner_.last_line(), ctx))
+        return fail(*failed, scanner_.recent_lines());
+    return {};
+  }
+
+ private:
+  // The one source `with` names (validate saw to that).
+  std::unique_ptr<LogSource> choose_source(StepContext& ctx, int tail) {
+    const Json& with = ctx.with();
+    if (with.contains("file")) {
+      std::filesystem::path path = ctx.string_param("file");
+      if (path.is_relative()) path = ctx.services().project_root / path;
+      return std::make_unique<FileLogSource>(path);
+    }
+    if (with.contains("url")) return std::make_unique<UrlLogSource>(ctx.string_param("url"));
+    if (const Json instance = with.value("instance", Json()); !instance.is_null()) {
+      auto source = std::make_unique<InstanceLogSource>(provider_for(ctx), instance, tail);
+      instance_ = source.get();
+      return source;
+    }
+    std::vector<std::string> argv;
+    for (const Json& a : with.value("command", Json::array())) argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+    return std::make_unique<CommandLogSource>(std::move(argv), ctx.services().project_root.string(), tail);
+  }
+
+  // A failure: its message is one line; the log lines around it are the failed step's outputs
+  // (failure_context), where results_report finds them.
+  static PollResult fail(const std::string& headline, std::vector<std::string> context) {
+    Json out = Json::object();
+    out["failure_context"] = std::move(context);
+    return {PollStatus::kFailed, out, headline};
+  }
+
+  PollResult finish() {
+    if (auto name = scanner_.missing_capture())
+      return fail("the marker appeared but " + *name + " was never captured (no line of the log gave it)",
+                  scanner_.recent_lines());
+    Json out = scanner_.captured();
+    out["marker_line"] = scanner_.marker_line();
+    out["lines"] = source_->lines_seen();
+    out["recoveries"] = recovery_.recoveries();
+    out["finished_at"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    out["progress"] = scanner_.progress() ? Json(*scanner_.progress()) : Json();
+    if (instance_) {
+      out["instance"] = instance_->instance();
+      out["instance_id"] = instance_->instance()["id"];
+    }
+    return {PollStatus::kDone, out, ""};
+  }
+
+  ShowLogs show_;
+  std::string prefix_;
+  int tail_;
+  InstanceRecovery recovery_;
+  LineScanner scanner_;
+  std::unique_ptr<LogCopy> copy_;  // log_file, when given
+  InstanceLogSource* instance_ = nullptr;  // source_, when it follows an instance (set by choose_source)
+  std::unique_ptr<LogSource> source_;
+  bool first_ = true;
+};
+
+}  // namespace
+
+std::unique_ptr<Poller> make_marker_poller(StepContext& ctx) { return std::make_unique<MarkerPoller>(ctx); }
+
+}  // namespace flowrun
