@@ -13,12 +13,12 @@
 #include "engine/model/run_state.h"
 #include "engine/step_api/step_context.h"
 #include "engine/model/workflow.h"
+#include "engine/runtime/outcome.h"
 
 namespace flowrun {
 
 class StepRegistry;
 class StepError;
-class ExpressionError;
 
 
 // What happened to one step execution, for the summary (and, later, the journal).
@@ -66,17 +66,7 @@ class Executor {
   RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel);
 
  private:
-  // How a step, a sequence or an item ended. kPartial: done, but tolerated failures below.
-  struct Outcome {
-    StepState state = StepState::kSucceeded;
-    std::string error;
-    // A `finally` step failed at or below this point: no tolerance hides it.
-    bool finally_failed = false;
-    static Outcome ok() { return {}; }
-    static Outcome failed(std::string e) { return {StepState::kFailed, std::move(e)}; }
-    static Outcome cancelled(std::string e) { return {StepState::kCancelled, std::move(e)}; }
-    bool is(StepState s) const { return state == s; }
-  };
+  using Outcome = flowrun::Outcome;  // engine/runtime/outcome.h
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
@@ -89,8 +79,6 @@ class Executor {
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
   static bool runs_after_failure(const Step& step);
-  // Whether a dry run's expression failed only because it reads outputs of a step it did not run.
-  static bool reads_missing_outputs(const ExpressionError& e);
   // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
   static std::string apply_env(const Json& env, Json& scope);
   // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
