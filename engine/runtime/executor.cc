@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "engine/sandbox/expression.h"
+#include "engine/runtime/dry_run.h"
+#include "engine/runtime/for_each_runner.h"
 #include "engine/load/inputs.h"
 #include "engine/io/json_parse.h"
 #include "engine/io/output_limit.h"
@@ -11,8 +13,6 @@
 #include "engine/io/retry_policy.h"
 #include "engine/io/step_error.h"
 #include "engine/step_api/step_registry.h"
-#include "engine/runtime/dry_run.h"
-#include "engine/runtime/for_each_runner.h"
 #include "engine/io/utf8.h"
 
 namespace flowrun {
@@ -53,8 +53,8 @@ bool Executor::side_effect_free(const Step& step) const {
   return type && !type->info().side_effects;
 }
 
-RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel) {
-  cleanup_cancel_ = &cleanup_cancel;
+RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& finally_cancel) {
+  finally_cancel_ = &finally_cancel;
   const TimePoint started = services_.clock.now();
   Json scope = {{"inputs", inputs},
                 {"env", Json::object()},
@@ -69,7 +69,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   run_log_.info("run " + options_.run_id + ": " + workflow_.name + (options_.dry_run ? " (dry run)" : ""));
   std::string env_error = apply_env(workflow_.env, scope);
   Outcome body = !env_error.empty()        ? Outcome::failed("env of the workflow: " + env_error)
-                 : options_.cleanup_only ? run_cleanup(workflow_.steps, scope, "")
+                 : options_.cleanup_only ? run_owed_finally(workflow_.steps, scope, "")
                                          : run_sequence(workflow_.steps, scope, cancel, "");
   if (!env_error.empty()) run_log_.error(body.error);
   Outcome final_outcome = body;
@@ -174,12 +174,12 @@ Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& sc
                                         const Outcome& body) {
   if (steps.empty()) return body;
   if (body.is(StepState::kCancelled) && options_.detach_on_cancel) return body;  // owed, for resume or cancel
-  // Cleanup gets a token of its own: a cancelled body must still destroy what it created.
-  CancelToken cleanup(*cleanup_cancel_);
+  // Finally steps get a token of their own: a cancelled body must still destroy what it created.
+  CancelToken finally_token(*finally_cancel_);
   Json saved_run = scope["run"];
   scope["run"]["status"] = to_string(body.state);
   scope["run"]["error"] = body.error;
-  Outcome o = run_sequence(steps, scope, cleanup, prefix);
+  Outcome o = run_sequence(steps, scope, finally_token, prefix);
   scope["run"] = saved_run;
   // A cleanup that did not happen (an instance still rented) outweighs whatever the body did,
   // and is named first.
@@ -296,11 +296,11 @@ void Executor::load_recorded(const std::vector<Step>& steps, Json& scope, const 
   }
 }
 
-Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
+Executor::Outcome Executor::run_owed_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
   if (!options_.recorder) return Outcome::cancelled("cancelled");
   const Outcome cancelled = Outcome::cancelled("cancelled by flowrun cancel");
   Outcome result = cancelled;
-  // A cleanup owed by a group or an item that fails makes the cancel fail: it is named, not lost.
+  // Finally steps owed by a group or an item that fail make the cancel fail: named, not lost.
   auto note = [&result](const Outcome& o) {
     if (o.is(StepState::kFailed) && !result.is(StepState::kFailed)) result = o;
   };
@@ -310,7 +310,7 @@ Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& sc
     if (step.kind == Step::Kind::kAction) {
       load_recorded({step}, scope, prefix);
     } else if (step.kind == Step::Kind::kGroup) {
-      note(run_cleanup(step.steps, scope, path));
+      note(run_owed_finally(step.steps, scope, path));
       note(run_finally(step.finally, scope, path + ".finally", cancelled));
     } else {
       Json items = step.for_each;

@@ -62,8 +62,8 @@ class Executor {
            const LogHub& logs, ExecutorOptions options);
 
   // Runs `steps`, then `finally`. Cancelling `cancel` stops the steps (finally still runs);
-  // cancelling `cleanup_cancel` as well stops the finally steps too (a second Ctrl+C).
-  RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel);
+  // cancelling `finally_cancel` as well stops the finally steps too (a second Ctrl+C).
+  RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& finally_cancel);
 
  private:
   using Outcome = flowrun::Outcome;  // engine/runtime/outcome.h
@@ -84,7 +84,8 @@ class Executor {
   // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
   // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
   std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;
-  Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
+  // `flowrun cancel`: runs only the finally steps owed by what an earlier process started.
+  Outcome run_owed_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);
   void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   Json dry_run_action(const Step& step, Json& scope, const std::string& path);
@@ -99,7 +100,7 @@ class Executor {
   RandomSource& random_;
   const LogHub& logs_;
   ExecutorOptions options_;
-  CancelToken* cleanup_cancel_ = nullptr;
+  CancelToken* finally_cancel_ = nullptr;
   StepLog run_log_;
   std::mutex mutex_;
   std::vector<StepRecord> records_;  // GUARDED_BY(mutex_)
