@@ -69,7 +69,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
   run_log_.info("run " + options_.run_id + ": " + workflow_.name + (options_.dry_run ? " (dry run)" : ""));
   std::string env_error = apply_env(workflow_.env, scope);
   Outcome body = !env_error.empty()        ? Outcome::failed("env of the workflow: " + env_error)
-                 : options_.cleanup_only ? run_owed_finally(workflow_.steps, scope, "")
+                 : options_.finally_only ? run_owed_finally(workflow_.steps, scope, "")
                                          : run_sequence(workflow_.steps, scope, cancel, "");
   if (!env_error.empty()) run_log_.error(body.error);
   Outcome final_outcome = body;
@@ -86,7 +86,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
   switch (final_outcome.state) {
     case StepState::kFailed: result.status = RunState::kFailed; break;
     case StepState::kCancelled:
-      result.status = options_.detach_on_cancel && !options_.cleanup_only ? RunState::kDetached : RunState::kCancelled;
+      result.status = options_.detach_on_cancel && !options_.finally_only ? RunState::kDetached : RunState::kCancelled;
       break;
     case StepState::kPartial: result.status = RunState::kPartial; break;
     default: result.status = RunState::kSucceeded; break;

@@ -51,7 +51,7 @@ struct ExecutorOptions {
   // true detaches (they stay owed, for `flowrun resume` or `flowrun cancel`).
   bool detach_on_cancel = false;
   // `flowrun cancel`: run no step, only the finally steps owed by what was started.
-  bool cleanup_only = false;
+  bool finally_only = false;
 };
 
 // Runs a loaded workflow: sequences, if, for_each with a bounded pool of threads, groups,
