@@ -349,8 +349,8 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   }
   LogHub* logs = monitor ? &monitor->logs : own_logs.get();
 
-  CancelToken cleanup_cancel;
-  CancelToken cancel(monitor ? monitor->stop : cleanup_cancel);
+  CancelToken finally_cancel;
+  CancelToken cancel(monitor ? monitor->stop : finally_cancel);
   std::optional<SignalWatcher> signals;
   if (!monitor) signals.emplace(cancel, o.log_format == "json");  // before any other thread starts
 
@@ -397,10 +397,10 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   // A monitor's tick is not resumed later (the next tick does its work), so a signal cancels it
   // and runs its finally steps instead of detaching.
   options.detach_on_cancel = !monitor && o.on_interrupt == "detach" && mode != Mode::kCancel;
-  options.cleanup_only = mode == Mode::kCancel;
+  options.finally_only = mode == Mode::kCancel;
 
   Executor executor(workflow, registry, services, random, *logs, options);
-  RunResult result = executor.run(inputs, cancel, cleanup_cancel);
+  RunResult result = executor.run(inputs, cancel, finally_cancel);
   logs->flush();
 
   RunState state = result.status;

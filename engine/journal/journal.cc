@@ -12,6 +12,7 @@
 #include <map>
 
 #include "engine/io/redactor.h"
+#include "engine/model/run_state.h"
 #include "engine/io/utf8.h"
 
 namespace flowrun {
@@ -109,7 +110,7 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     db.exec(kSchema);
     // "interrupted" was the name of detached before flowrun 0.2.
-    db.exec("UPDATE runs SET status = 'detached' WHERE status = 'interrupted'");
+    db.query("UPDATE runs SET status = ? WHERE status = 'interrupted'", {to_string(RunState::kDetached)});
     auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
     if (version.empty()) {
       db.query("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {std::to_string(kSchemaVersion)});
@@ -169,9 +170,13 @@ int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep)
   db_.exec("BEGIN IMMEDIATE");
   try {
     const char* const kOld =
-        "SELECT id FROM runs WHERE workflow_path = :path AND status IN ('succeeded', 'failed', 'cancelled') "
+        "SELECT id FROM runs WHERE workflow_path = :path AND status IN (:succeeded, :failed, :cancelled) "
         "ORDER BY started_ms DESC, id DESC LIMIT -1 OFFSET :keep";
-    const Json params = {{"path", workflow_path}, {"keep", keep}};
+    const Json params = {{"path", workflow_path},
+                         {"keep", keep},
+                         {"succeeded", to_string(RunState::kSucceeded)},
+                         {"failed", to_string(RunState::kFailed)},
+                         {"cancelled", to_string(RunState::kCancelled)}};
     db_.query(std::string("DELETE FROM events WHERE run_id IN (") + kOld + ")", params);
     db_.query(std::string("DELETE FROM steps WHERE run_id IN (") + kOld + ")", params);
     db_.query(std::string("DELETE FROM runs WHERE id IN (") + kOld + ")", params);
@@ -363,7 +368,7 @@ class JournalRecorder final : public ExecutionRecorder {
   void step_started(const std::string& path, int attempt) override {
     std::lock_guard lock(journal_.mutex_);
     Journal::StepRow& row = row_for(path, wall_clock_ms());
-    row.status = "running";  // the first start is kept across attempts and resumes: a timeout runs from it
+    row.status = to_string(StepState::kRunning);  // the first start is kept across attempts and resumes: a timeout runs from it
     row.attempts = attempt;
     journal_.write_step_locked(row, Durability::kNow);
   }

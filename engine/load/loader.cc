@@ -15,6 +15,7 @@
 #include "engine/sandbox/expression_functions.h"
 #include "engine/lua/lua_step.h"
 #include "engine/io/output_limit.h"
+#include "engine/model/run_state.h"
 #include "engine/step_api/step_registry.h"
 #include "engine/io/utf8.h"
 
@@ -551,9 +552,9 @@ class Loader {
     }
     check_keys(t, {"count", "percent", "outcome"}, "tolerate");
     if (auto o = t["outcome"]) {
-      std::string outcome = scalar(o);
-      if (outcome == "succeeded") tol.partial_is_success = true;
-      else if (outcome != "partial")
+      const std::optional<RunState> outcome = parse_run_state(scalar(o));
+      if (outcome == RunState::kSucceeded) tol.partial_is_success = true;
+      else if (outcome != RunState::kPartial)
         diags_->error(loc(o), "`outcome` of `tolerate` is partial (the default) or succeeded",
                       "succeeded: tolerated failures leave the run succeeded");
     }

@@ -1,13 +1,11 @@
 #include "engine/runtime/executor.h"
 
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstring>
-#include <set>
-#include <thread>
 
 #include "engine/sandbox/expression.h"
+#include "engine/runtime/dry_run.h"
+#include "engine/runtime/for_each_runner.h"
 #include "engine/load/inputs.h"
 #include "engine/io/json_parse.h"
 #include "engine/io/output_limit.h"
@@ -55,8 +53,8 @@ bool Executor::side_effect_free(const Step& step) const {
   return type && !type->info().side_effects;
 }
 
-RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel) {
-  cleanup_cancel_ = &cleanup_cancel;
+RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& finally_cancel) {
+  finally_cancel_ = &finally_cancel;
   const TimePoint started = services_.clock.now();
   Json scope = {{"inputs", inputs},
                 {"env", Json::object()},
@@ -71,7 +69,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   run_log_.info("run " + options_.run_id + ": " + workflow_.name + (options_.dry_run ? " (dry run)" : ""));
   std::string env_error = apply_env(workflow_.env, scope);
   Outcome body = !env_error.empty()        ? Outcome::failed("env of the workflow: " + env_error)
-                 : options_.cleanup_only ? run_cleanup(workflow_.steps, scope, "")
+                 : options_.finally_only ? run_owed_finally(workflow_.steps, scope, "")
                                          : run_sequence(workflow_.steps, scope, cancel, "");
   if (!env_error.empty()) run_log_.error(body.error);
   Outcome final_outcome = body;
@@ -88,18 +86,12 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& cl
   switch (final_outcome.state) {
     case StepState::kFailed: result.status = RunState::kFailed; break;
     case StepState::kCancelled:
-      result.status = options_.detach_on_cancel && !options_.cleanup_only ? RunState::kDetached : RunState::kCancelled;
+      result.status = options_.detach_on_cancel && !options_.finally_only ? RunState::kDetached : RunState::kCancelled;
       break;
     case StepState::kPartial: result.status = RunState::kPartial; break;
     default: result.status = RunState::kSucceeded; break;
   }
   return result;
-}
-
-bool Executor::reads_missing_outputs(const ExpressionError& e) {
-  // What Lua says when an expression reads through a nil: the outputs a dry run lacks. Any other
-  // error (a loop stopped, a bad call) is as real in a dry run as in a run.
-  return std::string_view(e.what()).find("nil value") != std::string_view::npos;
 }
 
 std::string Executor::apply_env(const Json& env, Json& scope) {
@@ -182,12 +174,12 @@ Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& sc
                                         const Outcome& body) {
   if (steps.empty()) return body;
   if (body.is(StepState::kCancelled) && options_.detach_on_cancel) return body;  // owed, for resume or cancel
-  // Cleanup gets a token of its own: a cancelled body must still destroy what it created.
-  CancelToken cleanup(*cleanup_cancel_);
+  // Finally steps get a token of their own: a cancelled body must still destroy what it created.
+  CancelToken finally_token(*finally_cancel_);
   Json saved_run = scope["run"];
   scope["run"]["status"] = to_string(body.state);
   scope["run"]["error"] = body.error;
-  Outcome o = run_sequence(steps, scope, cleanup, prefix);
+  Outcome o = run_sequence(steps, scope, finally_token, prefix);
   scope["run"] = saved_run;
   // A cleanup that did not happen (an instance still rented) outweighs whatever the body did,
   // and is named first.
@@ -304,11 +296,11 @@ void Executor::load_recorded(const std::vector<Step>& steps, Json& scope, const 
   }
 }
 
-Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
+Executor::Outcome Executor::run_owed_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix) {
   if (!options_.recorder) return Outcome::cancelled("cancelled");
   const Outcome cancelled = Outcome::cancelled("cancelled by flowrun cancel");
   Outcome result = cancelled;
-  // A cleanup owed by a group or an item that fails makes the cancel fail: it is named, not lost.
+  // Finally steps owed by a group or an item that fail make the cancel fail: named, not lost.
   auto note = [&result](const Outcome& o) {
     if (o.is(StepState::kFailed) && !result.is(StepState::kFailed)) result = o;
   };
@@ -318,7 +310,7 @@ Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& sc
     if (step.kind == Step::Kind::kAction) {
       load_recorded({step}, scope, prefix);
     } else if (step.kind == Step::Kind::kGroup) {
-      note(run_cleanup(step.steps, scope, path));
+      note(run_owed_finally(step.steps, scope, path));
       note(run_finally(step.finally, scope, path + ".finally", cancelled));
     } else {
       Json items = step.for_each;
@@ -331,11 +323,9 @@ Executor::Outcome Executor::run_cleanup(const std::vector<Step>& steps, Json& sc
       }
       if (!items.is_array()) continue;
       for (size_t i = 0; i < items.size(); ++i) {
-        std::string item_path = path + "[" + std::to_string(i) + "]";
+        std::string item_path = for_each_item_path(path, i);
         if (!options_.recorder->started_under(item_path)) continue;
-        Json item_scope = scope;
-        item_scope[step.as] = items[i];
-        item_scope["loop"] = {{"index", i}, {"count", items.size()}};
+        Json item_scope = for_each_item_scope(step, scope, items, i);
         load_recorded(step.steps, item_scope, item_path);
         note(run_finally(step.finally, item_scope, item_path + ".finally", cancelled));
       }
@@ -505,151 +495,12 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
 
 Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
                                          const StepLog& log, Json& outputs) {
-  Json items;
-  if (step.for_each.is_array()) {
-    items = step.for_each;
-  } else {
-    try {
-      std::string code = step.for_each.get<std::string>();
-      ExpressionEvaluator evaluator(scope);
-      items = is_single_expression(code) ? evaluator.resolve(code) : evaluator.evaluate(code);
-    } catch (const ExpressionError& e) {
-      if (!options_.dry_run || !reads_missing_outputs(e)) {
-        log.error("for_each of step '" + step.id + "': " + e.what());
-        return Outcome::failed("for_each of step '" + step.id + "': " + e.what());
-      }
-      items = Json();
-    }
-    if (items.is_object() && items.empty()) items = Json::array();  // an empty Lua table
-    if (!items.is_array() && options_.dry_run) {
-      // The list comes from steps a dry run did not run: show the body once, for a stand-in item.
-      options_.print(path + ": its items come from what a dry run does not run; its steps, for one item:");
-      items = Json::array({"<an item of " + step.id + ">"});
-    }
-    if (!items.is_array()) {
-      std::string msg = "for_each of step '" + step.id + "' must give a list, not " + std::string(items.type_name());
-      log.error(msg);
-      return Outcome::failed(msg);
-    }
-  }
-  const size_t n = items.size();
-  std::set<std::string> body_ids;
-  collect_step_names(step.steps, body_ids);
-  collect_step_names(step.finally, body_ids);
-
-  size_t allowed_failures = 0;
-  if (step.tolerate)
-    allowed_failures = std::max<size_t>(step.tolerate->count,
-                                        static_cast<size_t>(std::floor(step.tolerate->percent / 100.0 * n)));
-  int concurrency = step.concurrency;
-  if (!step.concurrency_expr.empty()) {
-    try {
-      Json v = ExpressionEvaluator(scope).resolve(step.concurrency_expr);
-      if (v.is_string()) v = parse_json_limited(v.get<std::string>());
-      if (!v.is_number_integer() || v.get<int>() < 1) throw ExpressionError("gave " + v.dump() + ", not a whole number of at least 1");
-      concurrency = v.get<int>();
-    } catch (const ExpressionError& e) {
-      log.error("concurrency of step '" + step.id + "': " + e.what());
-      return Outcome::failed("concurrency of step '" + step.id + "': " + e.what());
-    }
-  }
-  const size_t workers = std::min<size_t>(std::max(1, concurrency), std::max<size_t>(n, 1));
-  log.info("for_each over " + std::to_string(n) + " items, " + std::to_string(workers) + " at a time");
-
-  std::vector<Json> results(n);
-  std::atomic<size_t> next{0};
-  std::atomic<size_t> failures{0};
-  std::atomic<size_t> finally_failures{0};  // never tolerated
-  std::atomic<bool> any_partial{false};
-  std::atomic<bool> stop_launching{false};
-  std::mutex scope_mutex;
-
-  auto run_item = [&](size_t i) {
-    Json item_scope;
-    {
-      std::lock_guard lock(scope_mutex);
-      item_scope = scope;
-    }
-    item_scope[step.as] = items[i];
-    item_scope["loop"] = {{"index", i}, {"count", n}};
-    std::string item_path = path + "[" + std::to_string(i) + "]";
-    CancelToken item_cancel(cancel);
+  auto run_item = [this, &step](Json& item_scope, CancelToken& item_cancel, const std::string& item_path) {
     Outcome body = run_sequence(step.steps, item_scope, item_cancel, item_path);
-    Outcome o = run_finally(step.finally, item_scope, item_path + ".finally", body);
-    Json steps_out = Json::object();
-    for (const auto& id : body_ids)
-      if (item_scope["steps"].contains(id)) steps_out[id] = item_scope["steps"][id];
-    results[i] = {{"index", i}, {"item", items[i]}, {"status", to_string(o.state)}, {"steps", steps_out}};
-    if (!o.error.empty()) results[i]["error"] = o.error;
-    if (o.is(StepState::kPartial)) any_partial = true;
-    if (o.is(StepState::kFailed)) {
-      size_t f = ++failures;
-      if (o.finally_failed) ++finally_failures;
-      if (f > allowed_failures) stop_launching = true;
-      // The error itself was logged once, by the step where it happened.
-      std::string name = interpolation_text(items[i]);
-      if (name.size() > 60) name = name.substr(0, 57) + "...";
-      log.warn("item " + std::to_string(i) + " (" + name + ") failed" +
-               (o.finally_failed ? ", and so did its finally steps" : ""));
-    }
+    return run_finally(step.finally, item_scope, item_path + ".finally", body);
   };
-  auto worker = [&] {
-    for (;;) {
-      if (stop_launching || cancel.cancelled()) return;
-      size_t i = next++;
-      if (i >= n) return;
-      run_item(i);
-    }
-  };
-  if (workers <= 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    for (size_t w = 0; w < workers; ++w) pool.emplace_back(worker);
-    for (auto& t : pool) t.join();
-  }
-
-  Json list = Json::array();
-  Json failed_items = Json::array();
-  size_t succeeded = 0, not_started = 0;
-  for (size_t i = 0; i < n; ++i) {
-    if (results[i].is_null()) {
-      ++not_started;
-      results[i] = {{"index", i}, {"item", items[i]}, {"status", "not_started"}};
-    } else if (results[i]["status"] == to_string(StepState::kSucceeded) ||
-               results[i]["status"] == to_string(StepState::kPartial)) {
-      ++succeeded;
-    } else if (results[i]["status"] == to_string(StepState::kFailed)) {
-      failed_items.push_back(items[i]);
-    }
-    list.push_back(results[i]);
-  }
-  outputs = {{"items", list}, {"count", n}, {"succeeded", succeeded}, {"failed", failures.load()},
-             {"failed_items", failed_items}, {"not_started", not_started}};
-  outputs["partial"] = any_partial.load();
-  if (cancel.cancelled()) return Outcome::cancelled(cancel.reason());
-  const std::string failed_text = std::to_string(failures.load()) + " of " + std::to_string(n) + " items failed";
-  if (finally_failures > 0) {
-    Outcome o = Outcome::failed(failed_text + ", " + std::to_string(finally_failures.load()) +
-                                " of them in their finally steps (not tolerated: cleanup did not happen)");
-    o.finally_failed = true;
-    return o;
-  }
-  if (failures > allowed_failures) {
-    Outcome o = Outcome::failed(failed_text +
-                                (allowed_failures ? " (tolerating " + std::to_string(allowed_failures) + ")" : ""));
-    log.error(o.error);
-    return o;
-  }
-  if (failures > 0 && step.tolerate && step.tolerate->partial_is_success) {
-    log.info(failed_text + ", tolerated (tolerate.outcome: succeeded)");
-    return Outcome::ok();
-  }
-  if (failures > 0 || any_partial) {
-    log.warn(failures > 0 ? failed_text + ", within tolerance: the run will end partial" : "items ended partial");
-    return Outcome{StepState::kPartial, failures > 0 ? failed_text : "items ended partial"};
-  }
-  return Outcome::ok();
+  ForEachRunner runner(step, path, log, {options_.dry_run, &options_.print}, run_item);
+  return runner.run(scope, cancel, outputs);
 }
 
 }  // namespace flowrun

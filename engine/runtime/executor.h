@@ -13,12 +13,12 @@
 #include "engine/model/run_state.h"
 #include "engine/step_api/step_context.h"
 #include "engine/model/workflow.h"
+#include "engine/runtime/outcome.h"
 
 namespace flowrun {
 
 class StepRegistry;
 class StepError;
-class ExpressionError;
 
 
 // What happened to one step execution, for the summary (and, later, the journal).
@@ -51,7 +51,7 @@ struct ExecutorOptions {
   // true detaches (they stay owed, for `flowrun resume` or `flowrun cancel`).
   bool detach_on_cancel = false;
   // `flowrun cancel`: run no step, only the finally steps owed by what was started.
-  bool cleanup_only = false;
+  bool finally_only = false;
 };
 
 // Runs a loaded workflow: sequences, if, for_each with a bounded pool of threads, groups,
@@ -62,21 +62,11 @@ class Executor {
            const LogHub& logs, ExecutorOptions options);
 
   // Runs `steps`, then `finally`. Cancelling `cancel` stops the steps (finally still runs);
-  // cancelling `cleanup_cancel` as well stops the finally steps too (a second Ctrl+C).
-  RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel);
+  // cancelling `finally_cancel` as well stops the finally steps too (a second Ctrl+C).
+  RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& finally_cancel);
 
  private:
-  // How a step, a sequence or an item ended. kPartial: done, but tolerated failures below.
-  struct Outcome {
-    StepState state = StepState::kSucceeded;
-    std::string error;
-    // A `finally` step failed at or below this point: no tolerance hides it.
-    bool finally_failed = false;
-    static Outcome ok() { return {}; }
-    static Outcome failed(std::string e) { return {StepState::kFailed, std::move(e)}; }
-    static Outcome cancelled(std::string e) { return {StepState::kCancelled, std::move(e)}; }
-    bool is(StepState s) const { return state == s; }
-  };
+  using Outcome = flowrun::Outcome;  // engine/runtime/outcome.h
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
@@ -89,14 +79,13 @@ class Executor {
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
   static bool runs_after_failure(const Step& step);
-  // Whether a dry run's expression failed only because it reads outputs of a step it did not run.
-  static bool reads_missing_outputs(const ExpressionError& e);
   // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
   static std::string apply_env(const Json& env, Json& scope);
   // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
   // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
   std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;
-  Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
+  // `flowrun cancel`: runs only the finally steps owed by what an earlier process started.
+  Outcome run_owed_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);
   void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   Json dry_run_action(const Step& step, Json& scope, const std::string& path);
@@ -111,7 +100,7 @@ class Executor {
   RandomSource& random_;
   const LogHub& logs_;
   ExecutorOptions options_;
-  CancelToken* cleanup_cancel_ = nullptr;
+  CancelToken* finally_cancel_ = nullptr;
   StepLog run_log_;
   std::mutex mutex_;
   std::vector<StepRecord> records_;  // GUARDED_BY(mutex_)

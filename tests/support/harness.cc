@@ -31,7 +31,7 @@ RunResult Harness::run(const Json& inputs, ExecutorOptions options) {
   if (!problems.empty()) throw std::logic_error(problems.items()[0].message);
   Services services{*http, processes, clock(), redactor, FLOWRUN_SOURCE_DIR, state_dir};
   Executor executor(*loaded.workflow, registry, services, random, *logs, options);
-  return executor.run(resolved, cancel, cleanup_cancel);
+  return executor.run(resolved, cancel, finally_cancel);
 }
 
 RunResult Harness::run_cancelled_after(Duration delay, Duration* took) {

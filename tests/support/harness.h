@@ -88,8 +88,8 @@ struct Harness {
   // Runs with the real clock and cancels (as Ctrl+C would) after `delay`; `took` receives the
   // run's wall time, to check that cancellation is prompt.
   RunResult run_cancelled_after(Duration delay, Duration* took);
-  CancelToken cleanup_cancel;
-  CancelToken cancel{cleanup_cancel};
+  CancelToken finally_cancel;
+  CancelToken cancel{finally_cancel};
   std::vector<std::string> log_lines() const { return logs->captured(); }
   bool log_contains(const std::string& text) const;
   Clock& clock() { return use_real_clock ? static_cast<Clock&>(real_clock) : virtual_clock; }

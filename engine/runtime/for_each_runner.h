@@ -1,0 +1,77 @@
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "engine/io/cancel_token.h"
+#include "engine/io/json.h"
+#include "engine/io/logging.h"
+#include "engine/model/run_state.h"
+#include "engine/model/workflow.h"
+#include "engine/runtime/outcome.h"
+
+namespace flowrun {
+
+// The path of item `index` of the for_each at `path`: "videos[2]".
+std::string for_each_item_path(const std::string& path, size_t index);
+// The scope an item's steps see: `scope` plus the item under the step's `as` name and `loop`.
+Json for_each_item_scope(const Step& step, const Json& scope, const Json& items, size_t index);
+
+// Runs one execution of a for_each step: evaluates its items and concurrency, runs the items on
+// at most `concurrency` threads, fills the step's outputs and judges the failed items against
+// `tolerate`. Borrows everything it is given; one run().
+class ForEachRunner {
+ public:
+  // Runs one item's body and then its finally steps in `item_scope`, the item's own copy.
+  using RunItem = std::function<Outcome(Json& item_scope, CancelToken& cancel, const std::string& item_path)>;
+  // What a dry run needs: its items may come from steps it did not run.
+  struct DryRun {
+    bool enabled = false;
+    const std::function<void(const std::string&)>* print = nullptr;  // where the plan goes
+  };
+
+  ForEachRunner(const Step& step, const std::string& path, const StepLog& log, DryRun dry_run, RunItem run_item);
+
+  // Runs the items, each in a copy of `scope` taken under a lock; fills `outputs` (items, counts,
+  // failed_items, not_started, partial) even when the run was cancelled.
+  Outcome run(const Json& scope, CancelToken& cancel, Json& outputs);
+
+ private:
+  // The item list (the step's own, or its expression's value); its error message on failure.
+  std::optional<std::string> evaluate_items(const Json& scope);
+  // How many threads run items; its error message on failure.
+  std::optional<std::string> evaluate_workers(const Json& scope);
+  void run_items(const Json& scope, CancelToken& cancel);
+  void run_item(size_t index, const Json& scope, CancelToken& cancel);
+  Json summarize() const;
+  Outcome judge(const CancelToken& cancel) const;
+
+  const Step& step_;
+  const std::string& path_;
+  const StepLog& log_;
+  DryRun dry_run_;
+  RunItem run_item_;
+
+  Json items_;
+  size_t count_ = 0;
+  size_t allowed_failures_ = 0;
+  size_t workers_ = 1;
+  std::set<std::string> body_ids_;  // the step names an item's outputs report
+
+  // Written by the workers: each index by the one worker that took it.
+  std::vector<Json> results_;
+  std::vector<std::optional<StepState>> states_;
+  std::atomic<size_t> next_{0};
+  std::atomic<size_t> failures_{0};
+  std::atomic<size_t> finally_failures_{0};  // never tolerated
+  std::atomic<bool> any_partial_{false};
+  std::atomic<bool> stop_launching_{false};
+  std::mutex scope_mutex_;  // copying the caller's scope
+};
+
+}  // namespace flowrun
