@@ -170,12 +170,13 @@ int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep)
   db_.exec("BEGIN IMMEDIATE");
   try {
     const char* const kOld =
-        "SELECT id FROM runs WHERE workflow_path = :path AND status IN (:succeeded, :failed, :cancelled) "
+        "SELECT id FROM runs WHERE workflow_path = :path AND status IN (:succeeded, :failed, :partial, :cancelled) "
         "ORDER BY started_ms DESC, id DESC LIMIT -1 OFFSET :keep";
     const Json params = {{"path", workflow_path},
                          {"keep", keep},
                          {"succeeded", to_string(RunState::kSucceeded)},
                          {"failed", to_string(RunState::kFailed)},
+                         {"partial", to_string(RunState::kPartial)},
                          {"cancelled", to_string(RunState::kCancelled)}};
     db_.query(std::string("DELETE FROM events WHERE run_id IN (") + kOld + ")", params);
     db_.query(std::string("DELETE FROM steps WHERE run_id IN (") + kOld + ")", params);

@@ -94,7 +94,8 @@ TEST_CASE("journal: a monitor's finished ticks are pruned beyond the newest N", 
     r.workflow_path = "/w.yaml";
     r.workflow_name = "w";
     r.content_hash = "h";
-    r.status = i == 0 ? "running" : "succeeded";  // an unfinished run is never pruned
+    // An unfinished run is never pruned; a partial one is finished (it once was kept forever).
+    r.status = i == 0 ? "running" : i == 1 ? "partial" : "succeeded";
     r.started_ms = 1000 + i;
     journal->create_run(r);
   }
