@@ -12,6 +12,7 @@
 #include "steps/instance/logs/instance_source.h"
 #include "steps/instance/logs/log_copy.h"
 #include "steps/instance/logs/url_source.h"
+#include "steps/instance/providers/registry.h"
 
 namespace flowrun {
 namespace {
