@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -14,6 +13,7 @@
 
 #include "engine/step_api/execution_recorder.h"
 #include "engine/io/json.h"
+#include "engine/io/mutex.h"
 #include "engine/io/sqlite_db.h"
 
 namespace flowrun {
@@ -87,7 +87,7 @@ class Journal {
   // A recorder for one run; secrets are redacted from everything it stores.
   std::unique_ptr<ExecutionRecorder> recorder(const std::string& run_id, const Redactor& redactor);
 
-  const std::string& path() const { return db_.path(); }
+  const std::string& path() const { return path_; }
 
   // Commits the records still waiting (best effort).
   ~Journal();
@@ -108,15 +108,16 @@ class Journal {
     int64_t finished_ms = 0;
   };
 
-  explicit Journal(SqliteDb db) : db_(std::move(db)) {}
-  void write_step_locked(StepRow row, Durability durability);
+  explicit Journal(SqliteDb db) : path_(db.path()), db_(std::move(db)) {}
+  void write_step_locked(StepRow row, Durability durability) REQUIRES(mutex_);
   // One transaction: the waiting step rows, in order, then `also` (may be empty), then the
   // runs' last-change times. The rows wait on if it fails.
-  void commit_waiting_locked(const std::function<void()>& also = {});
+  void commit_waiting_locked(const std::function<void()>& also = {}) REQUIRES(mutex_);
 
-  std::mutex mutex_;
-  SqliteDb db_;                   // GUARDED_BY(mutex_)
-  std::vector<StepRow> waiting_;  // GUARDED_BY(mutex_)
+  const std::string path_;  // the database file's, fixed at open: read without the mutex
+  Mutex mutex_;
+  SqliteDb db_ GUARDED_BY(mutex_);
+  std::vector<StepRow> waiting_ GUARDED_BY(mutex_);
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws
@@ -135,9 +136,9 @@ class RunLease {
   Journal& journal_;
   std::string run_id_;
   int64_t pid_;
-  std::mutex mutex_;
+  Mutex mutex_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mutex_)
+  bool stopping_ GUARDED_BY(mutex_) = false;
   std::thread heartbeat_;
 };
 
