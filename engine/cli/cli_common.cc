@@ -52,8 +52,9 @@ std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
 
 void build_registry(StepRegistry& registry, const std::filesystem::path& root) {
   register_builtin_steps(registry);
-  for (const auto& error : register_lua_step_types(registry, root / "scripts" / "steps", root))
-    print_error("warning: Lua step type not loaded: " + error);
+  Diagnostics problems;
+  register_lua_step_types(registry, root / "scripts" / "steps", root, problems);
+  for (const auto& d : problems.items()) print_error("warning: Lua step type not loaded: " + d.message);
 }
 
 LoadResult load(const std::string& file, StepRegistry& registry) {

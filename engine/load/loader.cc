@@ -570,12 +570,8 @@ class Loader {
       diags_->error(loc(l), "Lua script not found: " + rel, "paths are relative to " + root_.string());
       return nullptr;
     }
-    std::string error;
-    auto type = load_lua_script_type(file, rel, &error);
-    if (!type) {
-      diags_->error(loc(l), "cannot load Lua script: " + error);
-      return nullptr;
-    }
+    auto type = load_lua_script_type(file, rel, loc(l), *diags_);
+    if (!type) return nullptr;
     auto* raw = type.get();
     script_types_[s.lua_path] = std::move(type);
     return raw;
