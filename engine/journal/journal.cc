@@ -196,8 +196,8 @@ std::vector<Json> Journal::events(const std::string& run_id) {
   return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
 }
 
-bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
-                          std::string* holder) {
+Journal::Claim Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host,
+                                    int64_t lease_ms) {
   MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.exec("BEGIN IMMEDIATE");  // a second process waits here (busy timeout) instead of racing
@@ -214,13 +214,12 @@ bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::str
     if (held && owner_host == host && process_gone(owner)) held = false;
     if (held) {
       db_.exec("ROLLBACK");
-      if (holder) *holder = "pid " + std::to_string(owner) + " on " + owner_host;
-      return false;
+      return {false, "pid " + std::to_string(owner) + " on " + owner_host};
     }
     db_.query("UPDATE runs SET owner_pid = ?, owner_host = ?, lease_until_ms = ? WHERE id = ?",
               {pid, host, wall_clock_ms() + lease_ms, run_id});
     db_.exec("COMMIT");
-    return true;
+    return {true, {}};
   } catch (const SqliteError&) {
     db_.exec("ROLLBACK");
     throw;
@@ -428,9 +427,9 @@ std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, 
 
 RunLease::RunLease(Journal& journal, std::string run_id)
     : journal_(journal), run_id_(std::move(run_id)), pid_(::getpid()) {
-  std::string holder;
-  if (!journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs, &holder))
-    throw std::runtime_error("run " + run_id_ + " is owned by " + holder +
+  const Journal::Claim claim = journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs);
+  if (!claim.taken)
+    throw std::runtime_error("run " + run_id_ + " is owned by " + claim.holder +
                              "; it is still running there (a run has one owner at a time)");
   heartbeat_ = std::thread([this] {
     MutexLock lock(mutex_);

@@ -21,7 +21,7 @@ namespace flowrun {
 class Redactor;
 
 // The journal cannot be used (unreadable, corrupted, or from a newer flowrun). The message says
-// what to do; the file is never overwritten.
+// what to do; the file is never overwritten. Only the CLI catches it, and prints it.
 class JournalError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -69,11 +69,14 @@ class Journal {
   std::vector<Json> steps(const std::string& run_id);
   std::vector<Json> events(const std::string& run_id);
 
-  // Takes the run for this process unless another live process holds it; on refusal returns
-  // false and fills `holder` with "pid N on HOST". A holder whose lease expired, or that runs on
-  // this host and no longer exists, is taken over.
-  bool try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
-                   std::string* holder);
+  // Whether try_acquire took the run, and if not who holds it ("pid N on HOST").
+  struct Claim {
+    bool taken = false;
+    std::string holder;
+  };
+  // Takes the run for this process unless another live process holds it. A holder whose lease
+  // expired, or that runs on this host and no longer exists, is taken over.
+  Claim try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms);
   void renew(const std::string& run_id, int64_t pid, int64_t lease_ms);
   void release(const std::string& run_id, int64_t pid);
 
