@@ -66,8 +66,7 @@ const std::vector<Command>& command_table() {
       row<RunOptions>(kDefaultCommand,
                       "FILE [--set k=v]... [--every 5m | --once] [--dry-run] [--env-file F] [--log-file F] "
                       "[--log-format text|json] [-v|-q]",
-                      "Run a workflow, once or on a schedule (--every or `schedule:`; --once runs one tick of it); "
-                      "one monitor per workflow; `flowrun run FILE` too",
+                      "Run a workflow, once or on a schedule (--every, --once, `schedule:`)",
                       add_run_options, cmd_run),
       row<FilesOptions>("validate", "validate FILE...",
                         "Check workflow files without running them; every error names FILE:LINE:COL",
