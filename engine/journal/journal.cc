@@ -429,8 +429,8 @@ RunLease::RunLease(Journal& journal, std::string run_id)
     : journal_(journal), run_id_(std::move(run_id)), pid_(::getpid()) {
   const Journal::Claim claim = journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs);
   if (!claim.taken)
-    throw std::runtime_error("run " + run_id_ + " is owned by " + claim.holder +
-                             "; it is still running there (a run has one owner at a time)");
+    throw JournalError("run " + run_id_ + " is owned by " + claim.holder +
+                       "; it is still running there (a run has one owner at a time)");
   heartbeat_ = std::thread([this] {
     MutexLock lock(mutex_);
     while (!lock.wait_for(cv_, std::chrono::milliseconds(kLeaseMs / 3), [this]() REQUIRES(mutex_) { return stopping_; })) {

@@ -124,7 +124,7 @@ class Journal {
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws
-// std::runtime_error naming the holder when refused), renews the lease every few seconds on a
+// JournalError naming the holder when refused), renews the lease every few seconds on a
 // thread of its own, and releases in the destructor.
 class RunLease {
  public:

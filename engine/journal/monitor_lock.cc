@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <stdexcept>
 
 #include "engine/journal/journal.h"
 
@@ -25,7 +24,7 @@ MonitorLock::Attempt MonitorLock::try_acquire(const std::filesystem::path& state
   std::filesystem::create_directories(dir);
   const std::filesystem::path path = dir / (lock_name(name) + ".lock");
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw JournalError("cannot open " + path.string() + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     char buf[256] = {0};
@@ -33,7 +32,7 @@ MonitorLock::Attempt MonitorLock::try_acquire(const std::filesystem::path& state
     std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "another process";
     while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     ::close(fd);
-    if (err != EWOULDBLOCK) throw std::runtime_error("cannot lock " + path.string() + ": " + std::strerror(err));
+    if (err != EWOULDBLOCK) throw JournalError("cannot lock " + path.string() + ": " + std::strerror(err));
     return {nullptr, holder};
   }
   // Say who holds it, for the message the next one prints.

@@ -17,7 +17,7 @@ class MonitorLock {
     std::unique_ptr<MonitorLock> lock;
     std::string holder;  // when refused
   };
-  // Takes the lock unless another process holds it. Throws std::runtime_error when the lock
+  // Takes the lock unless another process holds it. Throws JournalError when the lock
   // file cannot be opened or locked at all.
   static Attempt try_acquire(const std::filesystem::path& state_dir, const std::string& name);
   ~MonitorLock();
