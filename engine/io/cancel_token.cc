@@ -14,36 +14,36 @@ CancelToken::~CancelToken() {
 }
 
 void CancelToken::add_child(CancelToken* child) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   children_.push_back(child);
 }
 
 void CancelToken::remove_child(CancelToken* child) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   children_.erase(std::remove(children_.begin(), children_.end(), child), children_.end());
 }
 
 void CancelToken::cancel(std::string reason) {
   std::vector<CancelToken*> children;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     if (cancelled_.load()) return;
-    reason_ = std::move(reason);
+    reason_ = reason;
     cancelled_.store(true, std::memory_order_release);
     children = children_;
   }
   cv_.notify_all();
-  for (auto* child : children) child->cancel(reason_);
+  for (auto* child : children) child->cancel(reason);
 }
 
 std::string CancelToken::reason() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return reason_;
 }
 
 bool CancelToken::wait_for(Duration d) const {
-  std::unique_lock lock(mutex_);
-  return cv_.wait_for(lock, d, [this] { return cancelled_.load(); });
+  MutexLock lock(mutex_);
+  return lock.wait_for(cv_, d, [this] { return cancelled_.load(); });
 }
 
 }  // namespace flowrun

@@ -1,11 +1,11 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "engine/io/duration.h"
+#include "engine/io/mutex.h"
 
 namespace flowrun {
 
@@ -33,10 +33,10 @@ class CancelToken {
 
   CancelToken* parent_ = nullptr;
   std::atomic<bool> cancelled_{false};
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   mutable std::condition_variable cv_;
-  std::string reason_;                 // GUARDED_BY(mutex_)
-  std::vector<CancelToken*> children_;  // GUARDED_BY(mutex_)
+  std::string reason_ GUARDED_BY(mutex_);
+  std::vector<CancelToken*> children_ GUARDED_BY(mutex_);
 };
 
 }  // namespace flowrun

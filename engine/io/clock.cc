@@ -12,25 +12,25 @@ bool RealClock::sleep_for(Duration d, const CancelToken& cancel) {
 }
 
 TimePoint VirtualClock::now() {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return now_;
 }
 
 bool VirtualClock::sleep_for(Duration d, const CancelToken& cancel) {
   if (cancel.cancelled()) return false;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (d > Duration::zero()) now_ += d;
   sleeps_.push_back(d);
   return true;
 }
 
 void VirtualClock::advance(Duration d) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   now_ += d;
 }
 
 std::vector<Duration> VirtualClock::sleeps() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return sleeps_;
 }
 

@@ -1,10 +1,10 @@
 #pragma once
 #include <chrono>
-#include <mutex>
 #include <vector>
 
 #include "engine/io/cancel_token.h"
 #include "engine/io/duration.h"
+#include "engine/io/mutex.h"
 
 namespace flowrun {
 
@@ -35,9 +35,9 @@ class VirtualClock final : public Clock {
   std::vector<Duration> sleeps() const;
 
  private:
-  mutable std::mutex mutex_;
-  TimePoint now_{Duration(1'000'000)};  // GUARDED_BY(mutex_)
-  std::vector<Duration> sleeps_;        // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  TimePoint now_ GUARDED_BY(mutex_) = TimePoint(Duration(1'000'000));
+  std::vector<Duration> sleeps_ GUARDED_BY(mutex_);
 };
 
 }  // namespace flowrun

@@ -105,8 +105,14 @@ std::string scheme_of(const std::string& url) {
   return scheme;
 }
 
-// One request, no redirect followed; `redirect_to` gets where a 3xx answer points.
-HttpResponse perform(const HttpRequest& request, const CancelToken& cancel, std::string* redirect_to) {
+// One request's answer, and where a 3xx answer points (empty for any other).
+struct Hop {
+  HttpResponse response;
+  std::string redirect_to;
+};
+
+// One request, no redirect followed.
+Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw StepError::transient("cannot initialise libcurl");
@@ -175,9 +181,9 @@ HttpResponse perform(const HttpRequest& request, const CancelToken& cancel, std:
   response.status = static_cast<int>(status);
   if (is_redirect(status)) {
     char* location = nullptr;
-    if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) *redirect_to = location;
+    if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) return {std::move(response), location};
   }
-  return response;
+  return {std::move(response), {}};
 }
 
 }  // namespace
@@ -190,8 +196,7 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
     if (!scheme.empty() && scheme != "http" && scheme != "https")
       throw StepError::permanent(hop.method + " " + hop.url + ": only http and https URLs are fetched, not " + scheme +
                                  "://");
-    std::string next;
-    HttpResponse response = perform(hop, cancel, &next);
+    auto [response, next] = perform(hop, cancel);
     if (next.empty()) return response;
     if (redirects == kMaxRedirects)
       throw StepError::permanent(request.method + " " + request.url + ": more than " + std::to_string(kMaxRedirects) +

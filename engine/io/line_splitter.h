@@ -1,14 +1,16 @@
 #pragma once
 // Splits a byte stream that arrives in chunks into lines, as JSONL readers do: a line ends at
 // "\n", "\r" or "\r\n" (also when the pair is split across two chunks), and a last line without
-// an ending still counts. Holds at most one partial line, never the whole stream.
+// an ending still counts. Holds at most one partial line, never the whole stream: a longer one
+// fails the step reading it (StepError::permanent).
 #include <string.h>  // memrchr (GNU)
 
 #include <cstddef>
 #include <cstring>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "engine/io/step_error.h"
 
 namespace flowrun {
 
@@ -99,8 +101,8 @@ class LineSplitter {
   void keep_partial(std::string_view rest) {
     partial_.append(rest);
     if (partial_.size() > max_line_)
-      throw std::length_error("line " + std::to_string(lines_ + 1) + " is longer than " + std::to_string(max_line_) +
-                              " bytes");
+      throw StepError::permanent("line " + std::to_string(lines_ + 1) + " is longer than " + std::to_string(max_line_) +
+                                 " bytes");
   }
 
   template <typename F>

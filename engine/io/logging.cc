@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "engine/io/json.h"
+#include "engine/io/mutex.h"
 
 namespace flowrun {
 namespace {
@@ -92,8 +93,8 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
 }  // namespace
 
 struct LogHub::CaptureBuffer {
-  std::mutex mutex;
-  std::vector<std::string> lines;  // GUARDED_BY(mutex)
+  Mutex mutex;
+  std::vector<std::string> lines GUARDED_BY(mutex);
 };
 
 namespace {
@@ -142,7 +143,7 @@ LogHub::LogHub(const LogOptions& options, const Redactor& redactor) : redactor_(
     capture_ = std::make_shared<CaptureBuffer>();
     auto buffer = capture_;
     auto sink = std::make_shared<CaptureSink>([buffer](std::string line) {
-      std::lock_guard lock(buffer->mutex);
+      MutexLock lock(buffer->mutex);
       buffer->lines.push_back(std::move(line));
     });
     sink->set_formatter(make_formatter());
@@ -162,7 +163,7 @@ StepLog LogHub::logger(const std::string& name) const {
 
 std::vector<std::string> LogHub::captured() const {
   if (!capture_) return {};
-  std::lock_guard lock(capture_->mutex);
+  MutexLock lock(capture_->mutex);
   return capture_->lines;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-#include <mutex>
 #include <random>
+
+#include "engine/io/mutex.h"
 
 namespace flowrun {
 
@@ -16,13 +17,13 @@ class SystemRandom final : public RandomSource {
  public:
   SystemRandom() : engine_(std::random_device{}()) {}
   double uniform01() override {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return std::uniform_real_distribution<double>(0.0, 1.0)(engine_);
   }
 
  private:
-  std::mutex mutex_;
-  std::mt19937_64 engine_;  // GUARDED_BY(mutex_)
+  Mutex mutex_;
+  std::mt19937_64 engine_ GUARDED_BY(mutex_);
 };
 
 // Always returns the same value: 0 gives the shortest jittered delay, 1 the longest.

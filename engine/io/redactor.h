@@ -1,5 +1,4 @@
 #pragma once
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,14 +28,6 @@ class Redactor {
  private:
   void add_form(const std::string& form);
   std::vector<std::string> forms_;  // longest first, so a form containing another wins
-};
-
-// A declared secret whose value is too short to redact; the run is refused before it starts.
-class SecretTooShort : public std::runtime_error {
- public:
-  explicit SecretTooShort(const std::string& name)
-      : std::runtime_error("secret " + name + " is shorter than " + std::to_string(Redactor::kMinSecretLength) +
-                           " characters, too short to redact from logs and the journal; give it a longer value") {}
 };
 
 // The ways a secret appears in text flowrun writes (see Redactor); `value` itself first.

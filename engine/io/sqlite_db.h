@@ -12,6 +12,8 @@ struct sqlite3_stmt;
 
 namespace flowrun {
 
+// An SQLite failure. The adapter's own error: step_api/sql_access turns it into a StepError
+// (transient when the database is busy), the journal into a JournalError or its write hint.
 class SqliteError : public std::runtime_error {
  public:
   explicit SqliteError(const std::string& what, int code = 1) : std::runtime_error(what), code_(code) {}

@@ -17,6 +17,10 @@ enum class ErrorKind {
 };
 
 // The one error type a step throws. Only the executor catches it and applies the retry policy.
+// Run time has no other channel: an adapter's own small error (SqliteError, RegexError,
+// LuaError, ExpressionError) is converted to a StepError where a step calls the adapter, and
+// anything else that reaches the executor fails the step as "internal error". Load time reports
+// into Diagnostics (engine/model/diagnostics.h) and throws nothing.
 class StepError : public std::runtime_error {
  public:
   StepError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}

@@ -13,26 +13,21 @@ RE2::Options options() {
 }
 
 // RE2 reads a Latin-1 pattern byte by byte, so a UTF-8 literal such as "é" still matches the
-// same two bytes in the text.
-std::shared_ptr<const re2::RE2> compile(const std::string& pattern, std::string* error) {
-  auto re = std::make_shared<const re2::RE2>(pattern, options());
-  if (re->ok()) return re;
-  *error = re->error();
-  return nullptr;
+// same two bytes in the text. A pattern that does not compile is !ok(), its error() says why.
+std::shared_ptr<const re2::RE2> compile(const std::string& pattern) {
+  return std::make_shared<const re2::RE2>(pattern, options());
 }
 
 }  // namespace
 
-UserRegex::UserRegex(const std::string& pattern) : pattern_(pattern) {
-  std::string error;
-  re_ = compile(pattern, &error);
-  if (!re_) throw RegexError("'" + pattern + "' is not a valid regex: " + error);
+UserRegex::UserRegex(const std::string& pattern) : pattern_(pattern), re_(compile(pattern)) {
+  if (!re_->ok()) throw RegexError("'" + pattern + "' is not a valid regex: " + re_->error());
 }
 
 std::optional<std::string> UserRegex::syntax_error(const std::string& pattern) {
-  std::string error;
-  if (compile(pattern, &error)) return std::nullopt;
-  return error;
+  const auto re = compile(pattern);
+  if (re->ok()) return std::nullopt;
+  return re->error();
 }
 
 bool UserRegex::search(std::string_view text) const {

@@ -15,6 +15,8 @@ class RE2;
 
 namespace flowrun {
 
+// A pattern that does not compile. The adapter's own error: a step that compiles a pattern turns
+// it into a StepError (load time checks patterns with UserRegex::syntax_error instead).
 class RegexError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

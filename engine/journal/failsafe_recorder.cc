@@ -12,7 +12,7 @@ FailsafeRecorder::FailsafeRecorder(std::unique_ptr<ExecutionRecorder> inner, std
     : inner_(std::move(inner)), journal_path_(std::move(journal_path)), run_id_(std::move(run_id)), log_(std::move(log)) {}
 
 std::string FailsafeRecorder::failure() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return failure_;
 }
 
@@ -23,7 +23,7 @@ void FailsafeRecorder::guarded(Write&& write) {
     write();
   } catch (const std::exception& e) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (!failure_.empty()) return;
       failure_ = e.what();
     }

@@ -1,11 +1,11 @@
 #pragma once
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "engine/step_api/execution_recorder.h"
 #include "engine/io/logging.h"
+#include "engine/io/mutex.h"
 
 namespace flowrun {
 
@@ -41,8 +41,8 @@ class FailsafeRecorder final : public ExecutionRecorder {
   std::string run_id_;
   StepLog log_;
   std::atomic<bool> broken_{false};
-  mutable std::mutex mutex_;
-  std::string failure_;  // GUARDED_BY(mutex_)
+  mutable Mutex mutex_;
+  std::string failure_ GUARDED_BY(mutex_);
 };
 
 // What to do when the journal at `journal_path` cannot be written: "cannot write the journal

@@ -132,7 +132,7 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
 }
 
 void Journal::create_run(const RunRow& run) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.query(
       "INSERT INTO runs (id, workflow_path, workflow_name, content_hash, inputs, status, started_ms, updated_ms) "
@@ -142,7 +142,7 @@ void Journal::create_run(const RunRow& run) {
 }
 
 std::optional<RunRow> Journal::run(const std::string& id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   auto rows = db_.query("SELECT * FROM runs WHERE id = ?", {id});
   if (rows.empty()) return std::nullopt;
@@ -150,7 +150,7 @@ std::optional<RunRow> Journal::run(const std::string& id) {
 }
 
 std::vector<RunRow> Journal::recent_runs(int limit) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   std::vector<RunRow> out;
   for (const auto& r : db_.query("SELECT * FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?", {limit}))
@@ -159,13 +159,13 @@ std::vector<RunRow> Journal::recent_runs(int limit) {
 }
 
 void Journal::set_run_status(const std::string& id, const std::string& status, const std::string& error) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, valid_utf8(error), wall_clock_ms(), id});
 }
 
 int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.exec("BEGIN IMMEDIATE");
   try {
@@ -191,20 +191,20 @@ int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep)
 }
 
 std::vector<Json> Journal::steps(const std::string& run_id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   return db_.query("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", {run_id});
 }
 
 std::vector<Json> Journal::events(const std::string& run_id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
 }
 
-bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
-                          std::string* holder) {
-  std::lock_guard lock(mutex_);
+Journal::Claim Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host,
+                                    int64_t lease_ms) {
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.exec("BEGIN IMMEDIATE");  // a second process waits here (busy timeout) instead of racing
   try {
@@ -220,13 +220,12 @@ bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::str
     if (held && owner_host == host && process_gone(owner)) held = false;
     if (held) {
       db_.exec("ROLLBACK");
-      if (holder) *holder = "pid " + std::to_string(owner) + " on " + owner_host;
-      return false;
+      return {false, "pid " + std::to_string(owner) + " on " + owner_host};
     }
     db_.query("UPDATE runs SET owner_pid = ?, owner_host = ?, lease_until_ms = ? WHERE id = ?",
               {pid, host, wall_clock_ms() + lease_ms, run_id});
     db_.exec("COMMIT");
-    return true;
+    return {true, {}};
   } catch (const SqliteError&) {
     db_.exec("ROLLBACK");
     throw;
@@ -234,13 +233,13 @@ bool Journal::try_acquire(const std::string& run_id, int64_t pid, const std::str
 }
 
 void Journal::renew(const std::string& run_id, int64_t pid, int64_t lease_ms) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.query("UPDATE runs SET lease_until_ms = ? WHERE id = ? AND owner_pid = ?", {wall_clock_ms() + lease_ms, run_id, pid});
 }
 
 void Journal::release(const std::string& run_id, int64_t pid) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.query("UPDATE runs SET owner_pid = 0, owner_host = '', lease_until_ms = 0 WHERE id = ? AND owner_pid = ?",
             {run_id, pid});
@@ -248,21 +247,21 @@ void Journal::release(const std::string& run_id, int64_t pid) {
 
 void Journal::record_process_group(const std::string& run_id, const std::string& path, int64_t pgid,
                                    const std::string& start_ticks) {
-  std::lock_guard lock(mutex_);
-  commit_waiting_locked([&] {
+  MutexLock lock(mutex_);
+  commit_waiting_locked([&]() REQUIRES(mutex_) {
     db_.query("INSERT OR REPLACE INTO process_groups (run_id, pgid, path, start_ticks) VALUES (?, ?, ?, ?)",
               {run_id, pgid, path, start_ticks});
   });
 }
 
 void Journal::clear_process_group(const std::string& run_id, int64_t pgid) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.query("DELETE FROM process_groups WHERE run_id = ? AND pgid = ?", {run_id, pgid});
 }
 
 std::vector<ProcessGroupRow> Journal::process_groups(const std::string& run_id) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   commit_waiting_locked();
   std::vector<ProcessGroupRow> out;
   for (const auto& r : db_.query("SELECT path, pgid, start_ticks FROM process_groups WHERE run_id = ? ORDER BY pgid",
@@ -310,7 +309,7 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
 
 Journal::~Journal() {
   try {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     commit_waiting_locked();
   } catch (...) {
     // Lost records are of side-effect-free steps: a resume runs them again.
@@ -323,7 +322,7 @@ class JournalRecorder final : public ExecutionRecorder {
  public:
   JournalRecorder(Journal& journal, std::string run_id, const Redactor& redactor)
       : journal_(journal), run_id_(std::move(run_id)), redactor_(redactor) {
-    std::lock_guard lock(journal_.mutex_);
+    MutexLock lock(journal_.mutex_);
     journal_.commit_waiting_locked();
     for (const auto& r : journal_.db_.query("SELECT * FROM steps WHERE run_id = ?", {run_id_})) {
       Journal::StepRow row;
@@ -344,7 +343,7 @@ class JournalRecorder final : public ExecutionRecorder {
   }
 
   std::optional<RecordedStep> recorded(const std::string& path) override {
-    std::lock_guard lock(journal_.mutex_);
+    MutexLock lock(journal_.mutex_);
     auto it = rows_.find(path);
     if (it == rows_.end()) return std::nullopt;
     const Journal::StepRow& row = it->second;
@@ -358,8 +357,8 @@ class JournalRecorder final : public ExecutionRecorder {
   }
 
   bool started_under(const std::string& path) override {
-    std::lock_guard lock(journal_.mutex_);
-    auto has_prefix = [this](const std::string& prefix) {
+    MutexLock lock(journal_.mutex_);
+    auto has_prefix = [this](const std::string& prefix) REQUIRES(journal_.mutex_) {
       auto it = rows_.lower_bound(prefix);
       return it != rows_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
     };
@@ -367,7 +366,7 @@ class JournalRecorder final : public ExecutionRecorder {
   }
 
   void step_started(const std::string& path, int attempt) override {
-    std::lock_guard lock(journal_.mutex_);
+    MutexLock lock(journal_.mutex_);
     Journal::StepRow& row = row_for(path, wall_clock_ms());
     row.status = to_string(StepState::kRunning);  // the first start is kept across attempts and resumes: a timeout runs from it
     row.attempts = attempt;
@@ -380,7 +379,7 @@ class JournalRecorder final : public ExecutionRecorder {
     // as JSON and printing them never throws.
     std::string redacted_outputs = dump_json(redactor_.redact_json(outputs));
     std::string redacted_error = valid_utf8(redactor_.redact(error));
-    std::lock_guard lock(journal_.mutex_);
+    MutexLock lock(journal_.mutex_);
     const int64_t now = wall_clock_ms();
     Journal::StepRow& row = row_for(path, now);
     row.status = status;
@@ -394,8 +393,8 @@ class JournalRecorder final : public ExecutionRecorder {
 
   void event(const std::string& path, const std::string& kind, const std::string& message) override {
     std::string redacted = valid_utf8(redactor_.redact(message));
-    std::lock_guard lock(journal_.mutex_);
-    journal_.commit_waiting_locked([&] {
+    MutexLock lock(journal_.mutex_);
+    journal_.commit_waiting_locked([&]() REQUIRES(journal_.mutex_) {
       journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",
                          {run_id_, wall_clock_ms(), path, kind, redacted});
     });
@@ -409,7 +408,7 @@ class JournalRecorder final : public ExecutionRecorder {
 
  private:
   // The row of `path`, made (with the next seq, started now) the first time it is asked for.
-  Journal::StepRow& row_for(const std::string& path, int64_t now) {
+  Journal::StepRow& row_for(const std::string& path, int64_t now) REQUIRES(journal_.mutex_) {
     auto [it, made] = rows_.try_emplace(path);
     if (made) {
       it->second.run_id = run_id_;
@@ -424,8 +423,8 @@ class JournalRecorder final : public ExecutionRecorder {
   Journal& journal_;
   std::string run_id_;
   const Redactor& redactor_;
-  std::map<std::string, Journal::StepRow> rows_;  // GUARDED_BY(journal_.mutex_); ordered for prefixes
-  int64_t next_seq_ = 1;                          // GUARDED_BY(journal_.mutex_)
+  std::map<std::string, Journal::StepRow> rows_ GUARDED_BY(journal_.mutex_);  // ordered for prefixes
+  int64_t next_seq_ GUARDED_BY(journal_.mutex_) = 1;
 };
 
 std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, const Redactor& redactor) {
@@ -434,13 +433,13 @@ std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, 
 
 RunLease::RunLease(Journal& journal, std::string run_id)
     : journal_(journal), run_id_(std::move(run_id)), pid_(::getpid()) {
-  std::string holder;
-  if (!journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs, &holder))
-    throw std::runtime_error("run " + run_id_ + " is owned by " + holder +
-                             "; it is still running there (a run has one owner at a time)");
+  const Journal::Claim claim = journal_.try_acquire(run_id_, pid_, this_host(), kLeaseMs);
+  if (!claim.taken)
+    throw JournalError("run " + run_id_ + " is owned by " + claim.holder +
+                       "; it is still running there (a run has one owner at a time)");
   heartbeat_ = std::thread([this] {
-    std::unique_lock lock(mutex_);
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(kLeaseMs / 3), [this] { return stopping_; })) {
+    MutexLock lock(mutex_);
+    while (!lock.wait_for(cv_, std::chrono::milliseconds(kLeaseMs / 3), [this]() REQUIRES(mutex_) { return stopping_; })) {
       lock.unlock();
       try {
         journal_.renew(run_id_, pid_, kLeaseMs);
@@ -454,7 +453,7 @@ RunLease::RunLease(Journal& journal, std::string run_id)
 
 RunLease::~RunLease() {
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   cv_.notify_all();

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -14,6 +13,7 @@
 
 #include "engine/step_api/execution_recorder.h"
 #include "engine/io/json.h"
+#include "engine/io/mutex.h"
 #include "engine/io/sqlite_db.h"
 
 namespace flowrun {
@@ -21,7 +21,7 @@ namespace flowrun {
 class Redactor;
 
 // The journal cannot be used (unreadable, corrupted, or from a newer flowrun). The message says
-// what to do; the file is never overwritten.
+// what to do; the file is never overwritten. Only the CLI catches it, and prints it.
 class JournalError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -69,11 +69,14 @@ class Journal {
   std::vector<Json> steps(const std::string& run_id);
   std::vector<Json> events(const std::string& run_id);
 
-  // Takes the run for this process unless another live process holds it; on refusal returns
-  // false and fills `holder` with "pid N on HOST". A holder whose lease expired, or that runs on
-  // this host and no longer exists, is taken over.
-  bool try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms,
-                   std::string* holder);
+  // Whether try_acquire took the run, and if not who holds it ("pid N on HOST").
+  struct Claim {
+    bool taken = false;
+    std::string holder;
+  };
+  // Takes the run for this process unless another live process holds it. A holder whose lease
+  // expired, or that runs on this host and no longer exists, is taken over.
+  Claim try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms);
   void renew(const std::string& run_id, int64_t pid, int64_t lease_ms);
   void release(const std::string& run_id, int64_t pid);
 
@@ -87,7 +90,7 @@ class Journal {
   // A recorder for one run; secrets are redacted from everything it stores.
   std::unique_ptr<ExecutionRecorder> recorder(const std::string& run_id, const Redactor& redactor);
 
-  const std::string& path() const { return db_.path(); }
+  const std::string& path() const { return path_; }
 
   // Commits the records still waiting (best effort).
   ~Journal();
@@ -108,19 +111,20 @@ class Journal {
     int64_t finished_ms = 0;
   };
 
-  explicit Journal(SqliteDb db) : db_(std::move(db)) {}
-  void write_step_locked(StepRow row, Durability durability);
+  explicit Journal(SqliteDb db) : path_(db.path()), db_(std::move(db)) {}
+  void write_step_locked(StepRow row, Durability durability) REQUIRES(mutex_);
   // One transaction: the waiting step rows, in order, then `also` (may be empty), then the
   // runs' last-change times. The rows wait on if it fails.
-  void commit_waiting_locked(const std::function<void()>& also = {});
+  void commit_waiting_locked(const std::function<void()>& also = {}) REQUIRES(mutex_);
 
-  std::mutex mutex_;
-  SqliteDb db_;                   // GUARDED_BY(mutex_)
-  std::vector<StepRow> waiting_;  // GUARDED_BY(mutex_)
+  const std::string path_;  // the database file's, fixed at open: read without the mutex
+  Mutex mutex_;
+  SqliteDb db_ GUARDED_BY(mutex_);
+  std::vector<StepRow> waiting_ GUARDED_BY(mutex_);
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws
-// std::runtime_error naming the holder when refused), renews the lease every few seconds on a
+// JournalError naming the holder when refused), renews the lease every few seconds on a
 // thread of its own, and releases in the destructor.
 class RunLease {
  public:
@@ -135,9 +139,9 @@ class RunLease {
   Journal& journal_;
   std::string run_id_;
   int64_t pid_;
-  std::mutex mutex_;
+  Mutex mutex_;
   std::condition_variable cv_;
-  bool stopping_ = false;  // GUARDED_BY(mutex_)
+  bool stopping_ GUARDED_BY(mutex_) = false;
   std::thread heartbeat_;
 };
 

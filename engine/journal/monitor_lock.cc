@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <stdexcept>
 
 #include "engine/journal/journal.h"
 
@@ -20,24 +19,21 @@ std::string lock_name(const std::string& workflow_name) {
   return out.empty() ? "workflow" : out;
 }
 
-std::unique_ptr<MonitorLock> MonitorLock::try_acquire(const std::filesystem::path& state_dir, const std::string& name,
-                                                      std::string* holder) {
+MonitorLock::Attempt MonitorLock::try_acquire(const std::filesystem::path& state_dir, const std::string& name) {
   const std::filesystem::path dir = state_dir / "locks";
   std::filesystem::create_directories(dir);
   const std::filesystem::path path = dir / (lock_name(name) + ".lock");
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot open " + path.string() + ": " + std::strerror(errno));
+  if (fd < 0) throw JournalError("cannot open " + path.string() + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
-    if (holder) {
-      char buf[256] = {0};
-      ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
-      *holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "another process";
-      while (!holder->empty() && (holder->back() == '\n' || holder->back() == ' ')) holder->pop_back();
-    }
+    char buf[256] = {0};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "another process";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
     ::close(fd);
-    if (err != EWOULDBLOCK) throw std::runtime_error("cannot lock " + path.string() + ": " + std::strerror(err));
-    return nullptr;
+    if (err != EWOULDBLOCK) throw JournalError("cannot lock " + path.string() + ": " + std::strerror(err));
+    return {nullptr, holder};
   }
   // Say who holds it, for the message the next one prints.
   std::time_t now = std::time(nullptr);
@@ -49,7 +45,7 @@ std::unique_ptr<MonitorLock> MonitorLock::try_acquire(const std::filesystem::pat
   if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, who.data(), who.size(), 0) < 0) {
     // The lock holds without the note; only the refusal message of a second monitor is poorer.
   }
-  return std::unique_ptr<MonitorLock>(new MonitorLock(fd, path));
+  return {std::unique_ptr<MonitorLock>(new MonitorLock(fd, path)), {}};
 }
 
 MonitorLock::~MonitorLock() {

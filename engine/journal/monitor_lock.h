@@ -11,10 +11,15 @@ namespace flowrun {
 // process ends however it ends, so a crash or SIGKILL never leaves a stale lock behind.
 class MonitorLock {
  public:
-  // Takes the lock, or returns null and sets `holder` to what the holder wrote in the file
-  // ("pid 123 on host, since 2026-11-23T10:00:00Z").
-  static std::unique_ptr<MonitorLock> try_acquire(const std::filesystem::path& state_dir, const std::string& name,
-                                                  std::string* holder);
+  // The lock, or null and what its holder wrote in the file ("pid 123 on host, since
+  // 2026-11-23T10:00:00Z").
+  struct Attempt {
+    std::unique_ptr<MonitorLock> lock;
+    std::string holder;  // when refused
+  };
+  // Takes the lock unless another process holds it. Throws JournalError when the lock
+  // file cannot be opened or locked at all.
+  static Attempt try_acquire(const std::filesystem::path& state_dir, const std::string& name);
   ~MonitorLock();
   MonitorLock(const MonitorLock&) = delete;
   MonitorLock& operator=(const MonitorLock&) = delete;

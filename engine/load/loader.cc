@@ -165,19 +165,12 @@ class Loader {
   // YAML aliases share a node, but JSON copies it: nine levels of ten aliases ("billion laughs")
   // are 695 bytes of YAML and 10^9 JSON values. The whole file may expand to this many.
   static constexpr size_t kMaxYamlNodes = 1'000'000;
-  struct TooManyNodes {
-    YAML::Mark at;
-  };
 
   // Reports the expansion past kMaxYamlNodes once, where it crossed the limit, and gives null.
   Json to_json(const YAML::Node& n) {
     if (too_many_nodes_) return nullptr;
-    try {
-      return to_json_node(n);
-    } catch (const TooManyNodes& e) {
-      report_too_many_nodes(e.at);
-      return nullptr;
-    }
+    Json value = to_json_node(n);
+    return too_many_nodes_ ? nullptr : value;
   }
 
   void report_too_many_nodes(const YAML::Mark& at) {
@@ -186,8 +179,14 @@ class Loader {
                   "its aliases (*name) repeat other aliases; write the data out or load it from a file");
   }
 
+  // Past the limit every node still to convert is null at once, so the rest of the walk is at
+  // most the siblings of the nodes on the current path.
   Json to_json_node(const YAML::Node& n) {
-    if (++yaml_nodes_ > kMaxYamlNodes) throw TooManyNodes{expanding_key_ ? *expanding_key_ : n.Mark()};
+    if (too_many_nodes_) return nullptr;
+    if (++yaml_nodes_ > kMaxYamlNodes) {
+      report_too_many_nodes(expanding_key_ ? *expanding_key_ : n.Mark());
+      return nullptr;
+    }
     switch (n.Type()) {
       case YAML::NodeType::Null: return nullptr;
       case YAML::NodeType::Scalar: {
@@ -578,12 +577,8 @@ class Loader {
       diags_->error(loc(l), "Lua script not found: " + rel, "paths are relative to " + root_.string());
       return nullptr;
     }
-    std::string error;
-    auto type = load_lua_script_type(file, rel, &error);
-    if (!type) {
-      diags_->error(loc(l), "cannot load Lua script: " + error);
-      return nullptr;
-    }
+    auto type = load_lua_script_type(file, rel, loc(l), *diags_);
+    if (!type) return nullptr;
     auto* raw = type.get();
     script_types_[s.lua_path] = std::move(type);
     return raw;

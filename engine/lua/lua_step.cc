@@ -191,58 +191,62 @@ ParamSpec param_from_lua(const std::string& name, const Json& spec) {
   return p;
 }
 
+// The step type of a script; throws (std::exception, what() the whole message) when the script
+// cannot be read or run, or returns neither function. Its callers report into Diagnostics.
+std::shared_ptr<StepType> script_type(const std::filesystem::path& file, const std::string& display_name,
+                                      const std::string& type_name) {
+  std::string code = read_file(file);
+  LuaState lua(kStepLimits);
+  push_module(lua, code, display_name);
+  Json module_info = Json::object();
+  lua_State* L = lua.get();
+  bool has_run = false, has_poll = false;
+  lua_getfield(L, -1, "run");
+  has_run = lua_type(L, -1) == LUA_TFUNCTION;
+  lua_getfield(L, -2, "poll");
+  has_poll = lua_type(L, -1) == LUA_TFUNCTION;
+  lua_pop(L, 2);
+  if (!has_run && !has_poll) throw std::runtime_error(display_name + ": the script returns no run or poll function");
+  StepInfo info;
+  info.name = type_name;
+  info.poller = has_poll;
+  lua_getfield(L, -1, "description");
+  info.summary = lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua step " + display_name;
+  lua_pop(L, 1);
+  lua_getfield(L, -1, "params");
+  if (lua_type(L, -1) == LUA_TTABLE) {
+    const Json params = lua.to_json(-1);
+    for (const auto& [name, spec] : params.items()) info.params.push_back(param_from_lua(name, spec));
+  } else {
+    info.params.push_back({"*", ParamType::kAny, false, "any parameter: the script declares none"});
+  }
+  lua_pop(L, 2);
+  if (info.poller) {
+    for (const char* p : {"interval", "threshold", "timeout"})
+      if (std::none_of(info.params.begin(), info.params.end(), [&](const ParamSpec& s) { return s.name == p; }))
+        info.params.push_back(
+              {p, std::string(p) == "threshold" ? ParamType::kInteger : ParamType::kDuration, false, "polling policy"});
+  }
+  return std::make_shared<LuaScriptType>(std::move(info), std::move(code), display_name);
+}
+
 }  // namespace
 
 std::shared_ptr<StepType> load_lua_script_type(const std::filesystem::path& file, const std::string& display_name,
-                                               std::string* error, const std::string& type_name) {
+                                               const Location& at, Diagnostics& diagnostics,
+                                               const std::string& type_name) {
   try {
-    std::string code = read_file(file);
-    LuaState lua(kStepLimits);
-    push_module(lua, code, display_name);
-    Json module_info = Json::object();
-    lua_State* L = lua.get();
-    bool has_run = false, has_poll = false;
-    lua_getfield(L, -1, "run");
-    has_run = lua_type(L, -1) == LUA_TFUNCTION;
-    lua_getfield(L, -2, "poll");
-    has_poll = lua_type(L, -1) == LUA_TFUNCTION;
-    lua_pop(L, 2);
-    if (!has_run && !has_poll) {
-      if (error) *error = display_name + ": the script returns no run or poll function";
-      return nullptr;
-    }
-    StepInfo info;
-    info.name = type_name;
-    info.poller = has_poll;
-    lua_getfield(L, -1, "description");
-    info.summary = lua_tostring(L, -1) ? lua_tostring(L, -1) : "Lua step " + display_name;
-    lua_pop(L, 1);
-    lua_getfield(L, -1, "params");
-    if (lua_type(L, -1) == LUA_TTABLE) {
-      const Json params = lua.to_json(-1);
-      for (const auto& [name, spec] : params.items()) info.params.push_back(param_from_lua(name, spec));
-    } else {
-      info.params.push_back({"*", ParamType::kAny, false, "any parameter: the script declares none"});
-    }
-    lua_pop(L, 2);
-    if (info.poller) {
-      for (const char* p : {"interval", "threshold", "timeout"})
-        if (std::none_of(info.params.begin(), info.params.end(), [&](const ParamSpec& s) { return s.name == p; }))
-          info.params.push_back(
-              {p, std::string(p) == "threshold" ? ParamType::kInteger : ParamType::kDuration, false, "polling policy"});
-    }
-    return std::make_shared<LuaScriptType>(std::move(info), std::move(code), display_name);
+    return script_type(file, display_name, type_name);
   } catch (const std::exception& e) {
-    if (error) *error = e.what();
+    diagnostics.error(at, std::string("cannot load Lua script: ") + e.what());
     return nullptr;
   }
 }
 
-std::vector<std::string> register_lua_step_types(StepRegistry& registry, const std::filesystem::path& dir,
-                                                 const std::filesystem::path& project_root) {
-  std::vector<std::string> errors;
+void register_lua_step_types(StepRegistry& registry, const std::filesystem::path& dir,
+                             const std::filesystem::path& project_root, Diagnostics& diagnostics) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return errors;
+  if (!std::filesystem::is_directory(dir, ec)) return;
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
     if (entry.path().extension() == ".lua") files.push_back(entry.path());
@@ -251,10 +255,11 @@ std::vector<std::string> register_lua_step_types(StepRegistry& registry, const s
     std::string name = file.stem().string();
     std::string display = std::filesystem::relative(file, project_root, ec).string();
     if (display.empty()) display = file.string();
-    std::string error;
-    auto type = load_lua_script_type(file, display, &error, name);
-    if (!type) {
-      errors.push_back(error);
+    std::shared_ptr<StepType> type;
+    try {
+      type = script_type(file, display, name);
+    } catch (const std::exception& e) {
+      diagnostics.error(Location{display}, e.what());
       continue;
     }
     // The registry owns step types through unique_ptr; wrap the shared one.
@@ -268,10 +273,9 @@ std::vector<std::string> register_lua_step_types(StepRegistry& registry, const s
     try {
       registry.add(std::make_unique<Shared>(std::move(type)));
     } catch (const std::invalid_argument& e) {
-      errors.push_back(display + ": " + e.what());
+      diagnostics.error(Location{display}, display + ": " + e.what());
     }
   }
-  return errors;
 }
 
 }  // namespace flowrun

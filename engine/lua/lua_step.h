@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/model/diagnostics.h"
 #include "engine/step_api/step_type.h"
 
 namespace flowrun {
@@ -18,12 +19,15 @@ class StepRegistry;
 //     poll = function(with, flow, state) return "done", outputs end -- a poller
 //   }
 // A script may also return just a function (its `run`). Without `params` any `with` key is
-// accepted. Errors are reported as "script:line: message".
+// accepted. A script that cannot be loaded gives null and one diagnostic at `at`, "cannot load
+// Lua script: script:line: message".
 std::shared_ptr<StepType> load_lua_script_type(const std::filesystem::path& file, const std::string& display_name,
-                                               std::string* error, const std::string& type_name = "lua");
+                                               const Location& at, Diagnostics& diagnostics,
+                                               const std::string& type_name = "lua");
 
-// Registers every `dir/NAME.lua` as step type NAME. Returns one message per file that failed.
-std::vector<std::string> register_lua_step_types(StepRegistry& registry, const std::filesystem::path& dir,
-                                                 const std::filesystem::path& project_root);
+// Registers every `dir/NAME.lua` as step type NAME. A file that fails is skipped, with one
+// diagnostic naming it (its location is the file, relative to `project_root`).
+void register_lua_step_types(StepRegistry& registry, const std::filesystem::path& dir,
+                             const std::filesystem::path& project_root, Diagnostics& diagnostics);
 
 }  // namespace flowrun

@@ -35,7 +35,7 @@ Executor::Executor(const Workflow& workflow, const StepRegistry& registry, Servi
       options_(std::move(options)), run_log_(logs.logger(workflow.name)) {}
 
 void Executor::record(StepRecord r) {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   records_.push_back(std::move(r));
 }
 
@@ -79,7 +79,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
   result.duration = services_.clock.now() - started;
   result.steps = scope["steps"];
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     result.records = records_;
   }
   result.error = final_outcome.error;

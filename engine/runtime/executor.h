@@ -1,6 +1,5 @@
 #pragma once
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -9,6 +8,7 @@
 #include "engine/io/duration.h"
 #include "engine/io/json.h"
 #include "engine/io/logging.h"
+#include "engine/io/mutex.h"
 #include "engine/io/random_source.h"
 #include "engine/model/run_state.h"
 #include "engine/step_api/step_context.h"
@@ -102,8 +102,8 @@ class Executor {
   ExecutorOptions options_;
   CancelToken* finally_cancel_ = nullptr;
   StepLog run_log_;
-  std::mutex mutex_;
-  std::vector<StepRecord> records_;  // GUARDED_BY(mutex_)
+  Mutex mutex_;
+  std::vector<StepRecord> records_ GUARDED_BY(mutex_);
 };
 
 }  // namespace flowrun

@@ -26,7 +26,9 @@ bool is_single_expression(std::string_view text);
 // A Lua syntax error in `code` used as an expression, or nullopt when it compiles.
 std::optional<std::string> expression_syntax_error(std::string_view code);
 
-// Raised when an expression fails to evaluate; the message names the expression.
+// Raised when an expression fails to evaluate; the message names the expression. The sandbox's
+// own error: its callers convert it, to a Diagnostic at load (inputs) and to a failed step or a
+// StepError at run time (the executor, the supervise steps).
 class ExpressionError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;

@@ -73,7 +73,7 @@ LuaState& lua_owner(lua_State* L) {
 
 LuaState::LuaState(LuaLimits limits) : limits_(limits) {
   L_ = lua_newstate(&LuaState::allocate, this);
-  if (!L_) throw std::runtime_error("cannot create a Lua state");
+  if (!L_) throw LuaError("cannot create a Lua state", ErrorKind::kPermanent);
   *static_cast<LuaState**>(lua_getextraspace(L_)) = this;
   lua_atpanic(L_, throw_on_panic);
   open_sandbox();

@@ -20,7 +20,9 @@ struct LuaLimits {
 };
 
 // An error raised inside Lua. `kind` is set when the script called flow.fail(msg, kind) or when
-// a flow.* call failed with a StepError, so the step's retry policy sees the real kind.
+// a flow.* call failed with a StepError, so the step's retry policy sees the real kind. The
+// sandbox's own error: the Lua step turns it into a StepError of that kind, the loader into a
+// Diagnostic.
 class LuaError : public std::runtime_error {
  public:
   LuaError(const std::string& message, ErrorKind kind, std::string traceback = {})
@@ -38,7 +40,7 @@ class LuaError : public std::runtime_error {
 // to the Json a lazily filled table stands for (expression scopes): to_json returns that Json.
 inline constexpr char kLazyJsonKey = 0;
 
-// LuaState::to_json stopped at its byte limit.
+// LuaState::to_json stopped at its byte limit; the Lua step turns it into its max_output StepError.
 class JsonTooLarge : public LuaError {
  public:
   explicit JsonTooLarge(const std::string& message) : LuaError(message, ErrorKind::kPermanent) {}

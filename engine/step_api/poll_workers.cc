@@ -5,29 +5,29 @@
 namespace flowrun {
 
 PollWorkers::~PollWorkers() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   stopping_ = true;
   wake_.notify_all();
-  ended_.wait(lock, [this] { return threads_ == 0; });
+  lock.wait(ended_, [this]() REQUIRES(mutex_) { return threads_ == 0; });
 }
 
 void PollWorkers::run(const std::function<void()>& work) {
   Job job;
   job.work = &work;
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   queue_.push_back(&job);
   if (idle_ >= queue_.size())
     wake_.notify_one();
   else if (threads_ < limits_.core)
     start_worker_locked();
   while (!job.taken)
-    if (!job.changed.wait_for(lock, limits_.patience, [&job] { return job.taken; })) start_worker_locked();
-  job.changed.wait(lock, [&job] { return job.done; });
+    if (!lock.wait_for(job.changed, limits_.patience, [&job] { return job.taken; })) start_worker_locked();
+  lock.wait(job.changed, [&job] { return job.done; });
   if (job.error) std::rethrow_exception(job.error);
 }
 
 size_t PollWorkers::threads() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return threads_;
 }
 
@@ -37,10 +37,11 @@ void PollWorkers::start_worker_locked() {
 }
 
 void PollWorkers::work_loop() {
-  std::unique_lock lock(mutex_);
+  MutexLock lock(mutex_);
   for (;;) {
     ++idle_;
-    const bool woken = wake_.wait_for(lock, limits_.idle_limit, [this] { return !queue_.empty() || stopping_; });
+    const bool woken =
+        lock.wait_for(wake_, limits_.idle_limit, [this]() REQUIRES(mutex_) { return !queue_.empty() || stopping_; });
     --idle_;
     if (queue_.empty()) {
       if (!woken || stopping_) break;  // idle too long, or the pool is going away

@@ -13,9 +13,9 @@
 #include <deque>
 #include <exception>
 #include <functional>
-#include <mutex>
 
 #include "engine/io/duration.h"
+#include "engine/io/mutex.h"
 
 namespace flowrun {
 
@@ -47,17 +47,17 @@ class PollWorkers {
     bool done = false;
     std::condition_variable changed;  // taken or done; only its caller waits on it
   };
-  void start_worker_locked();
-  void work_loop();
+  void start_worker_locked() REQUIRES(mutex_);
+  void work_loop() EXCLUDES(mutex_);
 
   const Limits limits_;
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   std::condition_variable wake_;  // a job is queued, or the pool is stopping
   std::condition_variable ended_;  // a worker ended
-  std::deque<Job*> queue_;        // GUARDED_BY(mutex_)
-  size_t idle_ = 0;               // GUARDED_BY(mutex_)
-  size_t threads_ = 0;            // GUARDED_BY(mutex_)
-  bool stopping_ = false;         // GUARDED_BY(mutex_)
+  std::deque<Job*> queue_ GUARDED_BY(mutex_);
+  size_t idle_ GUARDED_BY(mutex_) = 0;
+  size_t threads_ GUARDED_BY(mutex_) = 0;
+  bool stopping_ GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace flowrun

@@ -50,16 +50,16 @@ TEST_CASE("schedule: a stop while waiting ends the loop without another tick", "
 
 TEST_CASE("monitor lock: one holder at a time, and the next one is told who holds it", "[schedule][lock]") {
   TempDir dir;
-  std::string holder;
-  auto first = MonitorLock::try_acquire(dir.path(), "batch results", &holder);
-  REQUIRE(first);
-  CHECK(first->path().filename() == "batch_results.lock");
-  auto second = MonitorLock::try_acquire(dir.path(), "batch results", &holder);
-  CHECK_FALSE(second);
-  CHECK(holder.rfind("pid " + std::to_string(::getpid()) + " on ", 0) == 0);
-  CHECK(MonitorLock::try_acquire(dir.path(), "other", &holder) != nullptr);  // per workflow
-  first.reset();
-  CHECK(MonitorLock::try_acquire(dir.path(), "batch results", &holder) != nullptr);
+  auto first = MonitorLock::try_acquire(dir.path(), "batch results");
+  REQUIRE(first.lock);
+  CHECK(first.holder.empty());
+  CHECK(first.lock->path().filename() == "batch_results.lock");
+  auto second = MonitorLock::try_acquire(dir.path(), "batch results");
+  CHECK_FALSE(second.lock);
+  CHECK(second.holder.rfind("pid " + std::to_string(::getpid()) + " on ", 0) == 0);
+  CHECK(MonitorLock::try_acquire(dir.path(), "other").lock != nullptr);  // per workflow
+  first.lock.reset();
+  CHECK(MonitorLock::try_acquire(dir.path(), "batch results").lock != nullptr);
 }
 
 TEST_CASE("service unit: restarts always, runs in the project with its log file, quotes for systemd", "[schedule]") {

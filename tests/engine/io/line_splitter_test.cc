@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+using flowrun::ErrorKind;
 using flowrun::LineSplitter;
+using flowrun::StepError;
 
 TEST_CASE("line splitter: every line ending, split anywhere, and a last line without one", "[steps][jsonl]") {
   const std::string text = "a\r\nbb\rccc\n\nd\r\n\r\nlast";
@@ -35,7 +37,10 @@ TEST_CASE("line splitter: every line ending, split anywhere, and a last line wit
     CHECK(lines == std::vector<std::string>{"x", "yy", "zzz", "", "end"});
   }
   LineSplitter small(4);
-  CHECK_THROWS_AS(small.feed("abcdef", [](std::string_view) {}), std::length_error);
+  CHECK_THROWS_MATCHES(small.feed("abcdef", [](std::string_view) {}), StepError,
+                       Catch::Predicate<StepError>([](const StepError& e) {
+                         return e.kind() == ErrorKind::kPermanent && std::string(e.what()) == "line 1 is longer than 4 bytes";
+                       }));
 }
 
 TEST_CASE("line splitter: a prefilter skips runs of lines it rules out, never a line that matters",

@@ -55,29 +55,29 @@ TEST_CASE("journal: one owner, a dead owner on this host or an expired lease is 
   TempDir dir;
   auto j = Journal::open(dir.file("state"));
   j->create_run(new_run("r"));
-  std::string holder;
-  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000, &holder));
-  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000, &holder));  // the owner again: fine
+  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000).taken);
+  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000).taken);  // the owner again: fine
   // pid 1 is alive on this host: refused, and told who holds it.
   j->release("r", getpid());
-  CHECK(j->try_acquire("r", 1, this_host(), 30'000, &holder));
-  CHECK_FALSE(j->try_acquire("r", getpid(), this_host(), 30'000, &holder));
-  CHECK(holder == "pid 1 on " + this_host());
+  CHECK(j->try_acquire("r", 1, this_host(), 30'000).taken);
+  const Journal::Claim refused = j->try_acquire("r", getpid(), this_host(), 30'000);
+  CHECK_FALSE(refused.taken);
+  CHECK(refused.holder == "pid 1 on " + this_host());
   // Another host's owner is trusted until its lease runs out.
   j->release("r", 1);
-  CHECK(j->try_acquire("r", 4242, "elsewhere", 30'000, &holder));
-  CHECK_FALSE(j->try_acquire("r", getpid(), this_host(), 30'000, &holder));
+  CHECK(j->try_acquire("r", 4242, "elsewhere", 30'000).taken);
+  CHECK_FALSE(j->try_acquire("r", getpid(), this_host(), 30'000).taken);
   j->release("r", 4242);
-  CHECK(j->try_acquire("r", 4242, "elsewhere", -1, &holder));  // a lease already expired
-  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000, &holder));
+  CHECK(j->try_acquire("r", 4242, "elsewhere", -1).taken);  // a lease already expired
+  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000).taken);
   // A process of this host that no longer exists: taken over at once.
   pid_t child = fork();
   if (child == 0) _exit(0);
   int status = 0;
   waitpid(child, &status, 0);
   j->release("r", getpid());
-  CHECK(j->try_acquire("r", child, this_host(), 30'000, &holder));
-  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000, &holder));
+  CHECK(j->try_acquire("r", child, this_host(), 30'000).taken);
+  CHECK(j->try_acquire("r", getpid(), this_host(), 30'000).taken);
 }
 
 TEST_CASE("journal: step outputs and errors are stored with secrets redacted", "[journal][secrets]") {

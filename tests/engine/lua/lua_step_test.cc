@@ -134,9 +134,11 @@ TEST_CASE("lua: scripts/steps/NAME.lua becomes step type NAME", "[steps][lua]") 
                                        "run = function(with) return {text = 'hello ' .. with.who} end}");
   dir.write("scripts/steps/exec.lua", "return function() end");  // cannot shadow a built-in
   Harness h;
-  auto errors = register_lua_step_types(h.registry, dir.file("scripts/steps"), dir.path());
-  REQUIRE(errors.size() == 1);
-  CHECK(errors[0] == "scripts/steps/exec.lua: step type 'exec' is registered twice");
+  Diagnostics problems;
+  register_lua_step_types(h.registry, dir.file("scripts/steps"), dir.path(), problems);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems.items()[0].loc.file == "scripts/steps/exec.lua");
+  CHECK(problems.items()[0].message == "scripts/steps/exec.lua: step type 'exec' is registered twice");
   REQUIRE(h.registry.find("greet"));
   CHECK(h.registry.find("greet")->info().summary == "says hello");
   REQUIRE(h.load("steps:\n  - {id: g, type: greet, with: {who: world}}\n") == "");
@@ -156,4 +158,19 @@ TEST_CASE("lua: a script declaring a parameter type that does not exist is refus
   REQUIRE(diags.size() == 1);
   CHECK(diags[0].find("parameter 'on' has unknown type 'boolean' (use one of: string, number, integer, bool, "
                       "duration, list, map, string|list, any)") != std::string::npos);
+}
+
+TEST_CASE("lua: a script that cannot be loaded is one diagnostic where it is named", "[steps][lua]") {
+  TempDir dir;
+  dir.write("empty.lua", "return {description = 'no run'}");
+  Diagnostics diagnostics;
+  CHECK(load_lua_script_type(dir.file("empty.lua"), "empty.lua", Location{"w.yaml", 3, 9}, diagnostics) == nullptr);
+  REQUIRE(diagnostics.size() == 1);
+  CHECK(diagnostics.items()[0].loc.line == 3);
+  CHECK(diagnostics.items()[0].message == "cannot load Lua script: empty.lua: the script returns no run or poll function");
+  Harness h;
+  const std::string errors = h.load("steps:\n  - {id: e, lua: " + dir.file("empty.lua") + "}\n");
+  CHECK(errors.find("test.yaml:2:") != std::string::npos);
+  CHECK(errors.find("error: cannot load Lua script: " + dir.file("empty.lua") +
+                    ": the script returns no run or poll function") != std::string::npos);
 }
