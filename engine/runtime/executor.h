@@ -13,6 +13,7 @@
 #include "engine/model/run_state.h"
 #include "engine/step_api/step_context.h"
 #include "engine/model/workflow.h"
+#include "engine/runtime/outcome.h"
 
 namespace flowrun {
 
@@ -66,21 +67,12 @@ class Executor {
   RunResult run(const Json& inputs, CancelToken& cancel, CancelToken& cleanup_cancel);
 
  private:
-  // How a step, a sequence or an item ended. kPartial: done, but tolerated failures below.
-  struct Outcome {
-    StepState state = StepState::kSucceeded;
-    std::string error;
-    // A `finally` step failed at or below this point: no tolerance hides it.
-    bool finally_failed = false;
-    static Outcome ok() { return {}; }
-    static Outcome failed(std::string e) { return {StepState::kFailed, std::move(e)}; }
-    static Outcome cancelled(std::string e) { return {StepState::kCancelled, std::move(e)}; }
-    bool is(StepState s) const { return state == s; }
-  };
+  using Outcome = flowrun::Outcome;  // engine/runtime/outcome.h
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
-  // `log` is the step's own logger, made once by run_step.
+  // Resolves the step's parameters (or shows them, in a dry run) and hands it to an
+  // AttemptRunner. `log` is the step's own logger, made once by run_step.
   Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
                      Json& outputs, int& attempts);
   Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
@@ -93,9 +85,6 @@ class Executor {
   static bool reads_missing_outputs(const ExpressionError& e);
   // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
   static std::string apply_env(const Json& env, Json& scope);
-  // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
-  // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
-  std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;
   Outcome run_cleanup(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);
   void load_recorded(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
