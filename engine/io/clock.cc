@@ -6,6 +6,10 @@ TimePoint RealClock::now() {
   return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
 }
 
+WallTime RealClock::wall_now() {
+  return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+}
+
 bool RealClock::sleep_for(Duration d, const CancelToken& cancel) {
   if (d <= Duration::zero()) return !cancel.cancelled();
   return !cancel.wait_for(d);
@@ -14,6 +18,11 @@ bool RealClock::sleep_for(Duration d, const CancelToken& cancel) {
 TimePoint VirtualClock::now() {
   MutexLock lock(mutex_);
   return now_;
+}
+
+WallTime VirtualClock::wall_now() {
+  MutexLock lock(mutex_);
+  return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()) + (now_ - kStart);
 }
 
 bool VirtualClock::sleep_for(Duration d, const CancelToken& cancel) {

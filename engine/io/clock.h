@@ -9,6 +9,7 @@
 namespace flowrun {
 
 using TimePoint = std::chrono::time_point<std::chrono::steady_clock, Duration>;
+using WallTime = std::chrono::time_point<std::chrono::system_clock, Duration>;
 
 // Where time comes from. Policies, pollers and the executor take a Clock so that tests run a
 // two-hour timeout in virtual time, in milliseconds.
@@ -16,6 +17,8 @@ class Clock {
  public:
   virtual ~Clock() = default;
   virtual TimePoint now() = 0;
+  // The calendar time, to compare with times another process recorded (a journal's started_ms).
+  virtual WallTime wall_now() = 0;
   // Sleeps for `d` or until `cancel` fires. Returns false when cancelled.
   virtual bool sleep_for(Duration d, const CancelToken& cancel) = 0;
 };
@@ -23,20 +26,25 @@ class Clock {
 class RealClock final : public Clock {
  public:
   TimePoint now() override;
+  WallTime wall_now() override;
   bool sleep_for(Duration d, const CancelToken& cancel) override;
 };
 
-// Virtual time: sleep_for advances the clock at once and records the delay.
+// Virtual time: sleep_for advances the clock at once and records the delay. Its wall time is the
+// real one plus the virtual time passed, so rows a journal writes with the real wall clock (and a
+// test's edits to them) stay comparable with it.
 class VirtualClock final : public Clock {
  public:
   TimePoint now() override;
+  WallTime wall_now() override;
   bool sleep_for(Duration d, const CancelToken& cancel) override;
   void advance(Duration d);
   std::vector<Duration> sleeps() const;
 
  private:
   mutable Mutex mutex_;
-  TimePoint now_ GUARDED_BY(mutex_) = TimePoint(Duration(1'000'000));
+  static constexpr TimePoint kStart{Duration(1'000'000)};
+  TimePoint now_ GUARDED_BY(mutex_) = kStart;
   std::vector<Duration> sleeps_ GUARDED_BY(mutex_);
 };
 

@@ -5,25 +5,33 @@
 
 namespace flowrun {
 
-bool is_valid_retry_condition(const std::string& on) {
-  if (on == "transient" || on == "timeout" || on == "http_429" || on == "http_5xx" || on == "any")
-    return true;
-  if (on.rfind("exit:", 0) == 0 && on.size() > 5)
-    return std::all_of(on.begin() + 5, on.end(), [](char c) { return c >= '0' && c <= '9'; });
-  return false;
+std::optional<RetryCondition> parse_retry_condition(std::string_view text) {
+  if (text == "transient") return RetryCondition::transient();
+  if (text == "timeout") return RetryCondition::timeout();
+  if (text == "http_429") return RetryCondition::http(429, 429);
+  if (text == "http_5xx") return RetryCondition::http(500, 599);
+  if (text == "any") return RetryCondition::any();
+  if (text.rfind("exit:", 0) != 0 || text.size() == 5) return std::nullopt;
+  const std::string_view digits = text.substr(5);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  // "exit:03" or a code past int is valid but names no code a process reports: it never matches.
+  int code = -1;
+  if (digits.size() <= 9 && (digits.size() == 1 || digits[0] != '0')) code = std::stoi(std::string(digits));
+  return RetryCondition::exit(code);
 }
 
-bool error_matches(const std::string& condition, const StepError& error) {
+bool error_matches(const RetryCondition& condition, const StepError& error) {
   if (error.kind() == ErrorKind::kCancelled) return false;
-  if (condition == "any") return true;
-  // An attempt that timed out is a transient failure too: the next attempt may well finish.
-  if (condition == "transient")
-    return error.kind() == ErrorKind::kTransient || error.kind() == ErrorKind::kTimeout;
-  if (condition == "timeout") return error.kind() == ErrorKind::kTimeout;
-  if (condition == "http_429") return error.http_status() == 429;
-  if (condition == "http_5xx") return error.http_status() >= 500 && error.http_status() <= 599;
-  if (condition.rfind("exit:", 0) == 0)
-    return error.kind() == ErrorKind::kExit && std::to_string(error.exit_code()) == condition.substr(5);
+  switch (condition.kind) {
+    case RetryCondition::Kind::kAny: return true;
+    case RetryCondition::Kind::kTransient:
+      return error.kind() == ErrorKind::kTransient || error.kind() == ErrorKind::kTimeout;
+    case RetryCondition::Kind::kTimeout: return error.kind() == ErrorKind::kTimeout;
+    case RetryCondition::Kind::kHttpStatus:
+      return error.http_status() >= condition.low && error.http_status() <= condition.high;
+    case RetryCondition::Kind::kExit:
+      return error.kind() == ErrorKind::kExit && condition.low >= 0 && error.exit_code() == condition.low;
+  }
   return false;
 }
 
@@ -49,7 +57,7 @@ RetryDecision decide_retry(const RetryPolicy& policy, int attempt, const StepErr
     return d;
   }
   bool matches = std::any_of(policy.on.begin(), policy.on.end(),
-                             [&](const std::string& c) { return error_matches(c, error); });
+                             [&](const RetryCondition& c) { return error_matches(c, error); });
   if (!matches) {
     d.reason = "error kind " + error.kind_name() + " is not retried";
     return d;

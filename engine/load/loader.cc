@@ -367,10 +367,11 @@ class Loader {
         items.push_back(on);
       for (const auto& i : items) {
         std::string c = scalar(i);
-        if (!is_valid_retry_condition(c))
+        if (auto condition = parse_retry_condition(c))
+          r.on.push_back(*condition);
+        else
           diags_->error(loc(i), "unknown retry condition '" + c + "'",
                         "use transient, timeout, http_429, http_5xx, exit:N or any");
-        r.on.push_back(c);
       }
     }
     if (auto b = n["backoff"]) {

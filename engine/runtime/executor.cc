@@ -10,10 +10,10 @@
 #include "engine/io/json_parse.h"
 #include "engine/io/output_limit.h"
 #include "engine/step_api/poll_loop.h"
-#include "engine/io/retry_policy.h"
 #include "engine/io/step_error.h"
 #include "engine/step_api/step_registry.h"
 #include "engine/io/utf8.h"
+#include "engine/runtime/attempt_runner.h"
 
 namespace flowrun {
 namespace {
@@ -138,22 +138,6 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
     }
   }
   return result;
-}
-
-std::string Executor::unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const {
-  const bool refused = error.http_status() == 401 || error.http_status() == 403;
-  const std::string message = error.what();
-  std::string names;
-  for (const auto& [key, value] : step.with.items()) {
-    // The parameter the error names, or any when the server refused the credentials.
-    if (!refused && message.find(key) == std::string::npos) continue;
-    const std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-    for (const auto& name : workflow_.secrets)
-      if (!scope["secrets"].contains(name) && text.find("secrets." + name) != std::string::npos &&
-          names.find(name) == std::string::npos)
-        names += (names.empty() ? "" : ", ") + name;
-  }
-  return names.empty() ? "" : " (not set in the environment: " + names + ")";
 }
 
 bool Executor::runs_after_failure(const Step& step) {
@@ -379,118 +363,13 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
     return Outcome::failed(msg);
   }
 
-  const StepPolicies policies = effective_policies(step, workflow_);
-  const RetryPolicy& retry = *policies.retry;
-  Clock& clock = services_.clock;
-  TimePoint started = clock.now();
-  if (options_.recorder) {
-    // A resumed step keeps the deadline of its first start, in an earlier process.
-    if (auto earlier = options_.recorder->recorded(path); earlier && earlier->started_ms > 0) {
-      auto now_ms = std::chrono::duration_cast<Duration>(std::chrono::system_clock::now().time_since_epoch()).count();
-      started -= Duration(std::max<int64_t>(0, now_ms - earlier->started_ms));
-    }
-  }
-  std::optional<TimePoint> step_deadline;
-  if (policies.timeout) step_deadline = started + *policies.timeout;
-
-  for (attempts = 1;; ++attempts) {
-    if (cancel.cancelled()) return Outcome::cancelled(cancel.reason());
-    std::optional<TimePoint> deadline = step_deadline;
-    if (policies.attempt_timeout) {
-      TimePoint t = clock.now() + *policies.attempt_timeout;
-      if (!deadline || t < *deadline) deadline = t;
-    }
-    CancelToken attempt_cancel(cancel);
-    // A side-effect-free step owes nothing if a crash cuts it short: its start is not recorded.
-    if (options_.recorder && type->info().side_effects) options_.recorder->step_started(path, attempts);
-    StepContext ctx(step, with, path, attempts, services_, attempt_cancel, deadline, log);
-    ctx.run_id = options_.run_id;
-    ctx.env = &scope["env"];
-    int nested_runs = 0;
-    ctx.run_nested = [&, this](const std::string& list, const Json& extra) -> Json {
-      auto it = step.nested.find(list);
-      if (it == step.nested.end()) return Json::object();
-      Json nested_scope = scope;
-      for (const auto& [k, v] : extra.items()) nested_scope[k] = v;
-      // Each run is its own action ("supervise.on_stall#2.restart"), never reused by a resume.
-      std::string nested_path = path + "." + list + "#" + std::to_string(++nested_runs);
-      Outcome o = run_sequence(it->second, nested_scope, attempt_cancel, nested_path);
-      Json out = Json::object();
-      for (const auto& s : it->second) {
-        out[s.id] = nested_scope["steps"][s.id];
-        scope["steps"][s.id] = out[s.id];  // later steps see what the nested steps produced
-      }
-      if (o.is(StepState::kCancelled)) throw StepError::cancelled(o.error);
-      if (o.is(StepState::kFailed)) throw StepError::permanent(list + " failed: " + o.error);
-      return out;
-    };
-    try {
-      if (attempts == 1) log.debug("starting (" + describe_type(step) + ")");
-      if (type->info().poller) {
-        PollSettings settings = poll_settings(type->info(), with);
-        auto poller = type->start_polling(ctx);
-        outputs = run_poll_loop(*poller, ctx, settings);
-      } else {
-        outputs = type->run(ctx);
-      }
-      if (!outputs.is_object()) outputs = Json{{"result", outputs}};
-      make_valid_utf8(outputs);  // outside text is bytes until here: later steps and the journal need UTF-8
-      check_output_size(outputs, step.max_output.value_or(kDefaultMaxOutput));
-      Duration took = clock.now() - started;
-      if (attempts > 1)
-        log.info("succeeded on attempt " + std::to_string(attempts) + "/" + std::to_string(retry.attempts) + " after " +
-                 format_duration(took));
-      else
-        log.debug("succeeded in " + format_duration(took));
-      return Outcome::ok();
-    } catch (const std::exception& raw) {
-      const auto* se = dynamic_cast<const StepError*>(&raw);
-      StepError error = se ? *se : StepError::permanent(std::string("internal error: ") + raw.what());
-      if (cancel.cancelled() || error.kind() == ErrorKind::kCancelled) {
-        log.warn("cancelled: " + std::string(error.what()));
-        return Outcome::cancelled(error.what());
-      }
-      TimePoint now = clock.now();
-      if (step_deadline && now >= *step_deadline) {
-        std::string msg = "timed out after " + format_duration(now - started) + " (timeout " +
-                          format_duration(*policies.timeout) + ", " + std::to_string(attempts) +
-                          (attempts == 1 ? " attempt" : " attempts") + "): " + error.what();
-        log.error(msg);
-        if (options_.recorder) options_.recorder->event(path, "timeout", msg);
-        return Outcome::failed(msg);
-      }
-      // The last attempt's findings stay with the failed step (bounded like any outputs).
-      if (error.outputs().is_object()) {
-        outputs = error.outputs();
-        make_valid_utf8(outputs);
-        if (json_size_within(outputs, step.max_output.value_or(kDefaultMaxOutput)) > step.max_output.value_or(kDefaultMaxOutput))
-          outputs = Json::object();
-      }
-      RetryDecision decision = decide_retry(retry, attempts, error, now - started, random_);
-      if (decision.retry && step_deadline && now + decision.delay >= *step_deadline) {
-        decision.retry = false;
-        decision.reason = "the step timeout leaves no time for another attempt";
-      }
-      std::string head = "attempt " + std::to_string(attempts) + "/" + std::to_string(retry.attempts) + " failed (" +
-                         error.kind_name() + "): " + error.what();
-      if (options_.recorder) options_.recorder->event(path, decision.retry ? "retry" : "failed", head);
-      if (!decision.retry) {
-        // The error once, with its kind; how the retries ended only when there were any.
-        std::string msg = std::string(error.what()) + " (" + error.kind_name() + ")";
-        if (attempts > 1) msg += "; gave up after " + std::to_string(attempts) + " attempts";
-        if (decision.reason.rfind("attempts exhausted", 0) != 0 && decision.reason.rfind("error kind", 0) != 0)
-          msg += (attempts > 1 ? ": " : "; not retried: ") + decision.reason;
-        // Named only when the step fails for want of it: a run that never needs an unset
-        // secret hears nothing of it.
-        msg += unset_secrets_hint(step, scope, error);
-        log.error(msg);
-        return Outcome::failed(msg);
-      }
-      log.warn(head + "; retrying in " + format_duration(decision.delay) +
-               (error.retry_after() ? " (server's Retry-After)" : ""));
-      if (!clock.sleep_for(decision.delay, cancel)) return Outcome::cancelled(cancel.reason());
-    }
-  }
+  const AttemptRunner::Env env{workflow_, services_, random_, options_.recorder, options_.run_id};
+  AttemptRunner runner(env, step, *type, with, path, describe_type(step), log,
+                       [this](const std::vector<Step>& steps, Json& nested_scope, CancelToken& nested_cancel,
+                              const std::string& nested_path) {
+                         return run_sequence(steps, nested_scope, nested_cancel, nested_path);
+                       });
+  return runner.run(scope, cancel, outputs, attempts);
 }
 
 Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,

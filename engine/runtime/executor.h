@@ -70,7 +70,8 @@ class Executor {
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
-  // `log` is the step's own logger, made once by run_step.
+  // Resolves the step's parameters (or shows them, in a dry run) and hands it to an
+  // AttemptRunner. `log` is the step's own logger, made once by run_step.
   Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
                      Json& outputs, int& attempts);
   Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
@@ -81,9 +82,6 @@ class Executor {
   static bool runs_after_failure(const Step& step);
   // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
   static std::string apply_env(const Json& env, Json& scope);
-  // " (not set in the environment: NAME)" for the unset declared secrets that the parameters
-  // named by `error` use (any parameter's, on HTTP 401 or 403); empty when there are none.
-  std::string unset_secrets_hint(const Step& step, const Json& scope, const StepError& error) const;
   // `flowrun cancel`: runs only the finally steps owed by what an earlier process started.
   Outcome run_owed_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix);
   bool reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log, StepRecord& rec);

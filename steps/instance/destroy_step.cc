@@ -3,9 +3,10 @@
 // left running costs money until someone notices. Besides the instance it is given, it destroys
 // every instance carrying the label of the provision step it names, which also covers an
 // instance whose provision never finished (cancelled while loading, response lost).
-#include <algorithm>
+#include <limits>
 #include <set>
 
+#include "engine/io/retry.h"
 #include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "steps/instance/instance_steps.h"
@@ -52,20 +53,18 @@ class DestroyStep final : public StepType {
       labels.insert(instance_label(ctx.run_id, ctx.path(), by));
     if (std::string label = ctx.string_param("label"); !label.empty()) labels.insert(label);
 
-    Duration give_up = ctx.duration_param("give_up_after").value_or(std::chrono::minutes(10));
-    const TimePoint started = ctx.clock().now();
-    Duration delay = std::chrono::seconds(2);
-    for (;;) {
-      try {
-        return destroy_all(*provider, ids, labels, ctx);
-      } catch (const StepError& e) {
-        bool later = e.kind() == ErrorKind::kTransient && ctx.clock().now() - started + delay < give_up;
-        if (!later) throw;
-        ctx.log().warn(std::string(e.what()) + "; trying again in " + format_duration(delay));
-        ctx.sleep(delay);
-        delay = std::min<Duration>(delay * 2, std::chrono::minutes(1));
-      }
-    }
+    // Transient API trouble only (a lost request arrives as transient): every other error is final.
+    RetryPolicy stubborn{.attempts = std::numeric_limits<int>::max(),
+                         .on = {RetryCondition::transient()},
+                         .backoff = {std::chrono::seconds(2), 2.0, std::chrono::minutes(1), Jitter::kNone},
+                         .max_elapsed = ctx.duration_param("give_up_after").value_or(std::chrono::minutes(10))};
+    return retry(stubborn, ctx.clock(), ctx.cancel(), ctx.deadline(),
+                 [&](int) { return destroy_all(*provider, ids, labels, ctx); },
+                 [&](const FailedAttempt& f) {
+                   if (f.decision.retry)
+                     ctx.log().warn(std::string(f.error.what()) + "; trying again in " +
+                                    format_duration(f.decision.delay));
+                 });
   }
 
  private:

@@ -56,30 +56,30 @@ TEST_CASE("only the kinds named in `on` are retried", "[policy]") {
   FixedRandom random(0);
   RetryPolicy p;
   p.attempts = 5;
-  p.on = {"transient"};
+  p.on = {RetryCondition::transient()};
   CHECK(decide_retry(p, 1, StepError::transient("x"), Duration(0), random).retry);
   CHECK(decide_retry(p, 1, StepError::timeout("x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::permanent("x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::exit(3, "x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::cancelled("x"), Duration(0), random).retry);
 
-  p.on = {"exit:3"};
+  p.on = {RetryCondition::exit(3)};
   CHECK(decide_retry(p, 1, StepError::exit(3, "x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::exit(4, "x"), Duration(0), random).retry);
 
-  p.on = {"http_429"};
+  p.on = {RetryCondition::http(429, 429)};
   CHECK(decide_retry(p, 1, StepError::http(429, "x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::http(503, "x"), Duration(0), random).retry);
 
-  p.on = {"http_5xx"};
+  p.on = {RetryCondition::http(500, 599)};
   CHECK(decide_retry(p, 1, StepError::http(503, "x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::http(404, "x"), Duration(0), random).retry);
 
-  p.on = {"timeout"};
+  p.on = {RetryCondition::timeout()};
   CHECK(decide_retry(p, 1, StepError::timeout("x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::transient("x"), Duration(0), random).retry);
 
-  p.on = {"any"};
+  p.on = {RetryCondition::any()};
   CHECK(decide_retry(p, 1, StepError::permanent("x"), Duration(0), random).retry);
   CHECK_FALSE(decide_retry(p, 1, StepError::cancelled("x"), Duration(0), random).retry);
 }
@@ -108,8 +108,32 @@ TEST_CASE("max_elapsed stops retries that would run past it, Retry-After include
   CHECK_FALSE(decide_retry(p, 1, StepError::http(429, "x", Duration(120s)), Duration(0), random).retry);
 }
 
-TEST_CASE("retry conditions are validated", "[policy]") {
-  for (const char* ok : {"transient", "timeout", "http_429", "http_5xx", "exit:1", "exit:137", "any"})
-    CHECK(is_valid_retry_condition(ok));
-  for (const char* bad : {"transient ", "exit:", "exit:x", "http_4xx", "sometimes"}) CHECK_FALSE(is_valid_retry_condition(bad));
+TEST_CASE("retry conditions are parsed once into their typed form", "[policy]") {
+  CHECK(parse_retry_condition("transient") == RetryCondition::transient());
+  CHECK(parse_retry_condition("timeout") == RetryCondition::timeout());
+  CHECK(parse_retry_condition("http_429") == RetryCondition::http(429, 429));
+  CHECK(parse_retry_condition("http_5xx") == RetryCondition::http(500, 599));
+  CHECK(parse_retry_condition("exit:1") == RetryCondition::exit(1));
+  CHECK(parse_retry_condition("exit:137") == RetryCondition::exit(137));
+  CHECK(parse_retry_condition("exit:0") == RetryCondition::exit(0));
+  CHECK(parse_retry_condition("any") == RetryCondition::any());
+  for (const char* bad : {"transient ", "exit:", "exit:x", "exit:-1", "http_4xx", "sometimes", ""})
+    CHECK_FALSE(parse_retry_condition(bad));
+}
+
+TEST_CASE("exit:03 is a valid condition that matches no exit code, as when it was compared as text", "[policy]") {
+  auto leading_zero = parse_retry_condition("exit:03");
+  REQUIRE(leading_zero);
+  CHECK_FALSE(error_matches(*leading_zero, StepError::exit(3, "x")));
+  auto huge = parse_retry_condition("exit:99999999999");
+  REQUIRE(huge);
+  CHECK_FALSE(error_matches(*huge, StepError::exit(3, "x")));
+}
+
+TEST_CASE("an HTTP status range matches only HTTP errors in it", "[policy]") {
+  auto any_status = RetryCondition::http(100, 599);
+  CHECK(error_matches(any_status, StepError::http(404, "x")));
+  CHECK(error_matches(any_status, StepError::http(503, "x")));
+  CHECK_FALSE(error_matches(any_status, StepError::transient("connection reset")));
+  CHECK_FALSE(error_matches(any_status, StepError::cancelled("x")));
 }

@@ -45,7 +45,7 @@ finally:
   CHECK(wf.secrets == std::vector<std::string>{"TOKEN"});
   REQUIRE(wf.defaults.retry);
   CHECK(wf.defaults.retry->attempts == 5);
-  CHECK(wf.defaults.retry->on == std::vector<std::string>{"transient", "exit:3"});
+  CHECK(wf.defaults.retry->on == std::vector<RetryCondition>{RetryCondition::transient(), RetryCondition::exit(3)});
   CHECK(wf.defaults.retry->backoff.jitter == Jitter::kFull);
   CHECK(wf.defaults.timeout == Duration(std::chrono::minutes(90)));
   REQUIRE(wf.steps.size() == 2);

@@ -113,6 +113,26 @@ steps:
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{7s});
 }
 
+TEST_CASE("destroy: API trouble is retried with its own backoff until give_up_after, each call with Vast's",
+          "[steps][vastai][retry]") {
+  SimServer sim(Json::parse(R"J({"DELETE /api/v0/instances/57/": [
+      {"status": 503, "json": {"success": false, "error": "server_error", "msg": "busy"}}]})J"));
+  VastHarness h;
+  REQUIRE(h.load(R"Y(inputs: {url: ""}
+steps:
+  - id: gone
+    type: destroy
+    with: {provider: vastai, api_key: k, api_url: "${{ inputs.url }}", instance: "57", give_up_after: 10s}
+)Y") == "");
+  RunResult r = h.run({{"url", sim.url()}});
+  REQUIRE(r.status == RunState::kFailed);
+  CHECK(r.error.find("Vast.ai DELETE /api/v0/instances/57/ returned HTTP 503: busy") == 0);
+  // Vast's 4 tries (0.5, 1, 2 s apart) = 3.5 s; destroy's 2 s fits in 10 s, the next 4 s does not.
+  CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{500ms, 1000ms, 2000ms, 2s, 500ms, 1000ms, 2000ms});
+  CHECK(h.log_contains("WARN [gone] Vast.ai DELETE /api/v0/instances/57/ returned HTTP 503: busy; trying again in 2s"));
+  CHECK(sim.requests().size() == 8);
+}
+
 TEST_CASE("vastai provision: cheapest offer first, falls over when it is gone, waits for running", "[steps][vastai]") {
   SimServer sim(Json::parse(R"J({
     "GET /api/v1/instances/": [{"json": {"success": true, "instances": [], "next_token": null}}],

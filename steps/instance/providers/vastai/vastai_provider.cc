@@ -7,6 +7,7 @@
 
 #include "engine/io/http_reason.h"
 #include "engine/io/http_client.h"
+#include "engine/io/retry.h"
 #include "engine/step_api/http_request.h"
 #include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
@@ -15,7 +16,23 @@
 namespace flowrun {
 namespace {
 
-constexpr int kAttempts = 4;  // per API call, for 429 and 5xx; the step's own retry policy comes on top
+// Per API call, for 429, 5xx and lost requests; the step's own retry policy comes on top.
+const RetryPolicy kIdempotentCall{.attempts = 4,
+                                  .on = {RetryCondition::transient()},
+                                  .backoff = {std::chrono::milliseconds(500), 2.0, std::chrono::hours(1), Jitter::kNone},
+                                  .max_elapsed = {}};
+// A call that is not idempotent (renting) may have happened despite a 5xx or a lost reply; a 429
+// was not processed.
+const RetryPolicy kOtherCall{.attempts = 4,
+                             .on = {RetryCondition::http(429, 429)},
+                             .backoff = kIdempotentCall.backoff,
+                             .max_elapsed = {}};
+// The log is uploaded to result_url a moment after it is requested; until then it answers 403
+// or 404. Like the official client: 30 tries, 0.3 s apart; network trouble is not retried.
+const RetryPolicy kLogUpload{.attempts = 30,
+                             .on = {RetryCondition::http(100, 999)},
+                             .backoff = {std::chrono::milliseconds(300), 1.0, std::chrono::milliseconds(300), Jitter::kNone},
+                             .max_elapsed = {}};
 
 std::string id_string(const Json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
@@ -149,17 +166,23 @@ class VastaiProvider final : public InstanceProvider {
     Json j = parse_json_limited(r.body);
     std::string url = j.is_object() ? text_of(j.value("result_url", Json())) : "";
     if (url.empty()) throw StepError::transient("instance " + id + " logs: " + reply_message(r));
-    // The log is uploaded to result_url a moment later; until then it answers 403/404.
-    // Like the official client: 30 tries, 0.3 s apart, no Authorization header.
-    for (int attempt = 0; attempt < 30; ++attempt) {
-      ctx.sleep(std::chrono::milliseconds(300));
-      HttpRequest get;
-      get.url = url;
-      get.timeout = ctx.bounded(request_timeout_);
-      HttpResponse log = ctx.services().http.send(get, ctx.cancel());
-      if (log.status == 200) return log.body;
+    ctx.sleep(std::chrono::milliseconds(300));  // the upload has not happened yet
+    int tries = 0;
+    try {
+      return retry(kLogUpload, ctx.clock(), ctx.cancel(), ctx.deadline(), [&](int attempt) {
+        tries = attempt;
+        HttpRequest get;  // no Authorization header: the URL is the permission
+        get.url = url;
+        get.timeout = ctx.bounded(request_timeout_);
+        HttpResponse log = ctx.services().http.send(get, ctx.cancel());
+        if (log.status != 200) throw StepError::http(log.status, "not uploaded yet");
+        return log.body;
+      });
+    } catch (const StepError& e) {
+      if (e.kind() == ErrorKind::kCancelled || e.http_status() == 0) throw;
+      throw StepError::transient("instance " + id + " logs were not ready at result_url after " +
+                                 std::to_string(tries) + " tries");
     }
-    throw StepError::transient("instance " + id + " logs were not ready at result_url after 30 tries");
   }
 
   bool destroy(const std::string& id, StepContext& ctx) override {
@@ -200,38 +223,36 @@ class VastaiProvider final : public InstanceProvider {
       req.body = body.dump();
       req.headers.emplace_back("Content-Type", "application/json");
     }
-    Duration delay = std::chrono::milliseconds(500);
-    for (int attempt = 1;; ++attempt) {
+    auto once = [&](int) {
       req.timeout = ctx.bounded(request_timeout_);
       if (req.timeout <= Duration::zero()) throw StepError::timeout("no time left for " + method + " " + full);
-      std::optional<StepError> failure;
+      HttpResponse r;
       try {
-        HttpResponse r = ctx.services().http.send(req, ctx.cancel());
-        const bool success = r.status >= 200 && r.status < 300;
-        bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
-        if (ok && success && want_json && parse_json_limited(r.body).is_discarded())
-          throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
-                                     std::to_string(r.body.size()) + " bytes)");
-        if (ok) return r;
-        failure = StepError::http(r.status, "Vast.ai " + method + " " + full + " returned HTTP " +
-                                                std::to_string(r.status) + ": " + reply_message(r),
-                                  parse_retry_after(r));
+        r = ctx.services().http.send(req, ctx.cancel());
       } catch (const StepError& e) {
         // A request that timed out was lost on the way, like a reset connection, and is tried
         // again the same way (the fault suite found a hung DELETE failing the cleanup for good).
-        // The step's own deadline is checked before each try.
-        if (e.kind() != ErrorKind::kTransient && e.kind() != ErrorKind::kTimeout) throw;
-        failure = e.kind() == ErrorKind::kTimeout ? StepError::transient(e.what()) : e;
+        if (e.kind() == ErrorKind::kTimeout) throw StepError::transient(e.what());
+        throw;
       }
-      bool again = failure->kind() == ErrorKind::kTransient && attempt < kAttempts &&
-                   (idempotent || failure->http_status() == 429);
-      if (!again) throw *failure;
-      // Vast sends no Retry-After today; should it start to, it wins over the backoff.
-      Duration wait = std::max(delay, failure->retry_after().value_or(Duration::zero()));
-      ctx.log().debug(std::string(failure->what()) + "; retrying in " + format_duration(wait));
-      ctx.sleep(wait);
-      delay *= 2;
-    }
+      const bool success = r.status >= 200 && r.status < 300;
+      bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
+      if (ok && success && want_json && parse_json_limited(r.body).is_discarded())
+        throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
+                                   std::to_string(r.body.size()) + " bytes)");
+      if (!ok)
+        throw StepError::http(r.status, "Vast.ai " + method + " " + full + " returned HTTP " +
+                                            std::to_string(r.status) + ": " + reply_message(r),
+                              parse_retry_after(r));
+      return r;
+    };
+    // Vast sends no Retry-After today; should it start to, it wins over the backoff.
+    auto log_retry = [&](const FailedAttempt& f) {
+      if (f.decision.retry)
+        ctx.log().debug(std::string(f.error.what()) + "; retrying in " + format_duration(f.decision.delay));
+    };
+    // The step's own deadline bounds every try and every wait.
+    return retry(idempotent ? kIdempotentCall : kOtherCall, ctx.clock(), ctx.cancel(), ctx.deadline(), once, log_retry);
   }
 
   std::string base_;
