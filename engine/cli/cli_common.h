@@ -22,7 +22,7 @@ namespace flowrun {
 
 class Journal;
 
-// The exit codes of engine/model/run_state.h's exit_code_for, plus the CLI's own.
+// The exit codes of engine/io/run_state.h's exit_code_for, plus the CLI's own.
 constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitSignal = 130;
 
 // With --log-format json every line flowrun writes is a JSON object, errors too.

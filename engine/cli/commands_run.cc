@@ -1,6 +1,6 @@
 // Commands that execute a run: run (once, or a monitor on a schedule), resume and cancel. Wires
 // the real clock, HTTP client and process runner, and maps the run's state to an exit code
-// (engine/model/run_state.h).
+// (engine/io/run_state.h).
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -110,7 +110,7 @@ void print_summary(const RunResult& result, RunState state, const std::string& r
 // How to carry on with a detached run, on stderr.
 void print_detached(const std::string& run_id, const Journal& journal, const ExecOptions& o) {
   if (o.log_format == "json") {
-    std::cerr << Json{{"event", "detached"}, {"run", run_id}, {"journal", journal.path()},
+    std::cerr << Json{{"event", to_string(RunState::kDetached)}, {"run", run_id}, {"journal", journal.path()},
                       {"resume", "flowrun resume " + run_id}, {"cancel", "flowrun cancel " + run_id}}
                      .dump()
               << "\n";

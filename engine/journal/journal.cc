@@ -12,7 +12,7 @@
 #include <map>
 
 #include "engine/io/redactor.h"
-#include "engine/model/run_state.h"
+#include "engine/io/run_state.h"
 #include "engine/io/utf8.h"
 
 namespace flowrun {

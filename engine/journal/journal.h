@@ -33,7 +33,7 @@ struct RunRow {
   std::string workflow_name;
   std::string content_hash;
   Json inputs = Json::object();
-  std::string status;  // a RunState's name (engine/model/run_state.h)
+  std::string status;  // a RunState's name (engine/io/run_state.h)
   std::string error;
   int64_t started_ms = 0;
   int64_t updated_ms = 0;

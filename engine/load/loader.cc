@@ -15,7 +15,7 @@
 #include "engine/sandbox/expression_functions.h"
 #include "engine/lua/lua_step.h"
 #include "engine/io/output_limit.h"
-#include "engine/model/run_state.h"
+#include "engine/io/run_state.h"
 #include "engine/step_api/step_registry.h"
 #include "engine/io/utf8.h"
 

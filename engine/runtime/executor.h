@@ -10,7 +10,7 @@
 #include "engine/io/logging.h"
 #include "engine/io/mutex.h"
 #include "engine/io/random_source.h"
-#include "engine/model/run_state.h"
+#include "engine/io/run_state.h"
 #include "engine/step_api/step_context.h"
 #include "engine/model/workflow.h"
 #include "engine/runtime/outcome.h"

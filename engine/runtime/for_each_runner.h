@@ -11,7 +11,7 @@
 #include "engine/io/cancel_token.h"
 #include "engine/io/json.h"
 #include "engine/io/logging.h"
-#include "engine/model/run_state.h"
+#include "engine/io/run_state.h"
 #include "engine/model/workflow.h"
 #include "engine/runtime/outcome.h"
 

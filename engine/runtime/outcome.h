@@ -2,7 +2,7 @@
 #include <string>
 #include <utility>
 
-#include "engine/model/run_state.h"
+#include "engine/io/run_state.h"
 
 namespace flowrun {
 

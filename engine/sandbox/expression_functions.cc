@@ -1,5 +1,7 @@
 #include "engine/sandbox/expression_functions.h"
 
+#include "engine/io/run_state.h"
+
 #include <lua.hpp>
 
 #include <algorithm>
@@ -157,13 +159,14 @@ int fn_from_json(lua_State* L) {
   return 1;
 }
 
-// `run.status` from the scope; "running" when the scope has no run (a probe's condition).
-std::string run_status(lua_State* L) {
-  std::string status = "running";
+// `run.status` from the scope; running when the scope has no run (a probe's condition) or a
+// status that is not a run state.
+RunState run_status(lua_State* L) {
+  RunState status = RunState::kRunning;
   lua_getglobal(L, "run");
   if (lua_type(L, -1) == LUA_TTABLE) {
     lua_getfield(L, -1, "status");
-    if (lua_type(L, -1) == LUA_TSTRING) status = lua_tostring(L, -1);
+    if (lua_type(L, -1) == LUA_TSTRING) status = parse_run_state(lua_tostring(L, -1)).value_or(RunState::kRunning);
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
@@ -176,18 +179,18 @@ int fn_always(lua_State* L) {
 }
 
 int fn_success(lua_State* L) {
-  std::string s = run_status(L);
-  lua_pushboolean(L, s == "running" || s == "succeeded" || s == "partial");
+  const RunState s = run_status(L);
+  lua_pushboolean(L, s == RunState::kRunning || s == RunState::kSucceeded || s == RunState::kPartial);
   return 1;
 }
 
 int fn_failure(lua_State* L) {
-  lua_pushboolean(L, run_status(L) == "failed");
+  lua_pushboolean(L, run_status(L) == RunState::kFailed);
   return 1;
 }
 
 int fn_cancelled(lua_State* L) {
-  lua_pushboolean(L, run_status(L) == "cancelled");
+  lua_pushboolean(L, run_status(L) == RunState::kCancelled);
   return 1;
 }
 

@@ -1,4 +1,4 @@
-#include "engine/model/run_state.h"
+#include "engine/io/run_state.h"
 
 #include <catch2/catch.hpp>
 
