@@ -20,6 +20,7 @@
 //   FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR
 //   OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER
 //   DEALINGS IN THE SOFTWARE.
+// clang-format off: the matcher stays laid out as in lstrlib.c, so it can be compared with upstream.
 #include "engine/sandbox/lua_pattern.h"
 
 #include <lua.hpp>
