@@ -1,7 +1,6 @@
 #include "engine/cli/cli_common.h"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -22,15 +21,16 @@ void set_json_output(bool on) { json_output = on; }
 
 void print_error(const std::string& message) {
   if (json_output)
-    std::cerr << Json{{"level", "ERROR"}, {"message", message}}.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
+    std::cerr << Json{{"level", "ERROR"}, {"message", message}}.dump(-1, ' ', false, Json::error_handler_t::replace)
+              << "\n";
   else
     std::cerr << "flowrun: " << message << "\n";
 }
 
 void print_diagnostic(const Diagnostic& d, const std::string& source) {
   if (json_output)
-    std::cerr << Json{{"level", "ERROR"}, {"file", d.loc.file}, {"line", d.loc.line}, {"column", d.loc.col},
-                      {"message", d.message}, {"hint", d.hint}}
+    std::cerr << Json{{"level", "ERROR"},    {"file", d.loc.file},   {"line", d.loc.line},
+                      {"column", d.loc.col}, {"message", d.message}, {"hint", d.hint}}
                      .dump(-1, ' ', false, Json::error_handler_t::replace)
               << "\n";
   else

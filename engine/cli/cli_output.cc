@@ -37,9 +37,9 @@ std::pair<std::string, std::string> emit(std::ostringstream& out, const std::vec
         if (!f.empty()) out << pad << id << " -.-> " << f << "\n";
       }
     } else {
-      std::string title = s.kind == Step::Kind::kForEach
-                              ? "for_each " + s.id + " (as " + s.as + ", concurrency " + std::to_string(s.concurrency) + ")"
-                              : s.id;
+      std::string title = s.kind == Step::Kind::kForEach ? "for_each " + s.id + " (as " + s.as + ", concurrency " +
+                                                               std::to_string(s.concurrency) + ")"
+                                                         : s.id;
       out << pad << "subgraph " << id << "[\"" << escape(title) << "\"]\n";
       auto [f, l] = emit(out, s.steps, prefix + s.id + "_", indent + 1);
       if (!s.finally.empty()) {
@@ -86,8 +86,8 @@ std::string step_catalogue(const StepRegistry& registry) {
         out << "      (any parameter)  " << p.description << "\n";
         continue;
       }
-      out << "      " << pad_right(p.name, 16) << pad_right(to_string(p.type), 12) << (p.required ? "required  " : "optional  ")
-          << p.description << "\n";
+      out << "      " << pad_right(p.name, 16) << pad_right(to_string(p.type), 12)
+          << (p.required ? "required  " : "optional  ") << p.description << "\n";
     }
     out << "\n";
   }
@@ -100,7 +100,8 @@ Json step_catalogue_json(const StepRegistry& registry) {
     const auto& info = t->info();
     Json params = Json::array();
     for (const auto& p : info.params)
-      params.push_back({{"name", p.name}, {"type", to_string(p.type)}, {"required", p.required}, {"description", p.description}});
+      params.push_back(
+          {{"name", p.name}, {"type", to_string(p.type)}, {"required", p.required}, {"description", p.description}});
     out.push_back({{"name", info.name}, {"summary", info.summary}, {"poller", info.poller}, {"params", params}});
   }
   return out;
@@ -167,14 +168,23 @@ std::string run_summary(const RunResult& result, RunState state, const std::stri
 Json run_summary_json(const RunResult& result, RunState state, const std::string& run_id) {
   Json failed = Json::array();
   for (const StepRecord* r : failures(result))
-    failed.push_back({{"path", r->path}, {"type", r->type}, {"finally", is_finally_path(r->path)}, {"error", r->error}});
+    failed.push_back(
+        {{"path", r->path}, {"type", r->type}, {"finally", is_finally_path(r->path)}, {"error", r->error}});
   Json steps = Json::array();
   for (const auto& r : result.records)
     if (r.path.find('[') == std::string::npos)
-      steps.push_back({{"path", r.path}, {"type", r.type}, {"status", to_string(r.status)}, {"attempts", r.attempts},
+      steps.push_back({{"path", r.path},
+                       {"type", r.type},
+                       {"status", to_string(r.status)},
+                       {"attempts", r.attempts},
                        {"duration_ms", r.duration.count()}});
-  return {{"event", "run_finished"}, {"run", run_id}, {"status", to_string(state)},
-          {"duration_ms", result.duration.count()}, {"error", result.error}, {"failed", failed}, {"steps", steps}};
+  return {{"event", "run_finished"},
+          {"run", run_id},
+          {"status", to_string(state)},
+          {"duration_ms", result.duration.count()},
+          {"error", result.error},
+          {"failed", failed},
+          {"steps", steps}};
 }
 
 }  // namespace flowrun

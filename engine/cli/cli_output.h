@@ -1,9 +1,9 @@
 #pragma once
 #include <string>
 
+#include "engine/model/workflow.h"
 #include "engine/runtime/executor.h"
 #include "engine/step_api/step_registry.h"
-#include "engine/model/workflow.h"
 
 namespace flowrun {
 

@@ -1,7 +1,6 @@
 #include "engine/cli/command_table.h"
 
 #include <CLI/CLI.hpp>
-
 #include <cctype>
 #include <iostream>
 #include <sstream>
@@ -66,11 +65,10 @@ const std::vector<Command>& command_table() {
       row<RunOptions>(kDefaultCommand,
                       "FILE [--set k=v]... [--every 5m | --once] [--dry-run] [--env-file F] [--log-file F] "
                       "[--log-format text|json] [-v|-q]",
-                      "Run a workflow, once or on a schedule (--every, --once, `schedule:`)",
-                      add_run_options, cmd_run),
+                      "Run a workflow, once or on a schedule (--every, --once, `schedule:`)", add_run_options, cmd_run),
       row<FilesOptions>("validate", "validate FILE...",
-                        "Check workflow files without running them; every error names FILE:LINE:COL",
-                        add_files_options, cmd_validate),
+                        "Check workflow files without running them; every error names FILE:LINE:COL", add_files_options,
+                        cmd_validate),
       row<StepsOptions>("steps", "steps [--json]", "List every step type with its parameters", add_steps_options,
                         cmd_steps),
       row<FileOptions>("graph", "graph FILE", "Print a workflow's step tree as a Mermaid flowchart", add_file_options,

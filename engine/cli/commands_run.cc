@@ -1,9 +1,9 @@
 // Commands that execute a run: run (once, or a monitor on a schedule), resume and cancel. Wires
 // the real clock, HTTP client and process runner, and maps the run's state to an exit code
 // (engine/io/run_state.h).
-#include <CLI/CLI.hpp>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -65,7 +65,8 @@ bool load_env_file(const std::string& path) {
     auto eq = line.find('=');
     std::string name = line.substr(0, eq);
     bool good_name = eq != std::string::npos && eq > 0 &&
-                     std::all_of(name.begin(), name.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }) &&
+                     std::all_of(name.begin(), name.end(),
+                                 [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }) &&
                      !std::isdigit(static_cast<unsigned char>(name[0]));
     if (!good_name) {
       std::cerr << path << ":" << number << ": expected NAME=value\n";
@@ -99,8 +100,10 @@ enum class Mode { kRun, kResume, kCancel, kDryRun };
 void print_summary(const RunResult& result, RunState state, const std::string& run_id, const ExecOptions& o,
                    const Redactor& redactor) {
   if (o.log_format == "json") {
-    std::cout << redactor.redact_json(run_summary_json(result, state, run_id)).dump(-1, ' ', false, Json::error_handler_t::replace)
-              << "\n" << std::flush;
+    std::cout << redactor.redact_json(run_summary_json(result, state, run_id))
+                     .dump(-1, ' ', false, Json::error_handler_t::replace)
+              << "\n"
+              << std::flush;
     return;
   }
   if (o.quiet && state == RunState::kSucceeded) return;
@@ -110,8 +113,11 @@ void print_summary(const RunResult& result, RunState state, const std::string& r
 // How to carry on with a detached run, on stderr.
 void print_detached(const std::string& run_id, const Journal& journal, const ExecOptions& o) {
   if (o.log_format == "json") {
-    std::cerr << Json{{"event", to_string(RunState::kDetached)}, {"run", run_id}, {"journal", journal.path()},
-                      {"resume", "flowrun resume " + run_id}, {"cancel", "flowrun cancel " + run_id}}
+    std::cerr << Json{{"event", to_string(RunState::kDetached)},
+                      {"run", run_id},
+                      {"journal", journal.path()},
+                      {"resume", "flowrun resume " + run_id},
+                      {"cancel", "flowrun cancel " + run_id}}
                      .dump()
               << "\n";
     return;
@@ -198,8 +204,11 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   options.run_id = run_id;
   options.dry_run = mode == Mode::kDryRun;
   options.print = [json = o.log_format == "json"](const std::string& line) {
-    if (json) std::cout << Json{{"event", "dry_run"}, {"text", line}}.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n";
-    else std::cout << line << "\n";
+    if (json)
+      std::cout << Json{{"event", "dry_run"}, {"text", line}}.dump(-1, ' ', false, Json::error_handler_t::replace)
+                << "\n";
+    else
+      std::cout << line << "\n";
     std::cout << std::flush;
   };
   options.recorder = recorder.get();
@@ -214,7 +223,8 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
 
   RunState state = result.status;
   if (mode == Mode::kCancel && state != RunState::kFailed) state = RunState::kCancelled;
-  if (journal && !record_run_end(*journal, run_id, to_string(state), redactor.redact(result.error), failsafe_recorder)) {
+  if (journal &&
+      !record_run_end(*journal, run_id, to_string(state), redactor.redact(result.error), failsafe_recorder)) {
     if (mode != Mode::kDryRun) print_summary(result, state, run_id, o, redactor);
     return kExitFailed;
   }
@@ -244,8 +254,9 @@ int start_run(const LoadResult& loaded, const std::string& file, const Json& inp
   } catch (const std::exception& e) {
     // Disk full or a read-only journal before anything ran: say where, and that nothing started.
     const std::string dir = std::filesystem::path(journal.path()).parent_path().string();
-    print_error("cannot write the journal " + journal.path() + ": " + e.what() + "; nothing of the run started. Free space on " +
-                dir + " (or point --state-dir elsewhere) and run it again");
+    print_error("cannot write the journal " + journal.path() + ": " + e.what() +
+                "; nothing of the run started. Free space on " + dir +
+                " (or point --state-dir elsewhere) and run it again");
     return kExitFailed;
   }
   return execute(workflow, inputs, registry, &journal, row.id, Mode::kRun, o, monitor);
@@ -352,11 +363,11 @@ int continue_run(const RecordedRunOptions& options, Mode mode) {
       std::cerr << "\n  restore the file as it was, or start a new run\n";
       return kExitUsage;
     }
-    std::cerr << "flowrun: warning: " << run->workflow_path << " changed since the run started; its step ids still match\n";
+    std::cerr << "flowrun: warning: " << run->workflow_path
+              << " changed since the run started; its step ids still match\n";
   }
   return execute(workflow, run->inputs, registry, journal.get(), run_id, mode, o);
 }
-
 
 }  // namespace
 
@@ -416,8 +427,10 @@ int cmd_run(RunOptions& options) {
       return kExitUsage;
     }
     if (!lock.lock) {
-      std::cerr << "flowrun: another monitor of " << workflow.name << " is running (" << lock.holder << "); not starting a second\n"
-                << "  its lock: " << (std::filesystem::path(o.state_dir) / "locks" / (lock_name(workflow.name) + ".lock")).string()
+      std::cerr << "flowrun: another monitor of " << workflow.name << " is running (" << lock.holder
+                << "); not starting a second\n"
+                << "  its lock: "
+                << (std::filesystem::path(o.state_dir) / "locks" / (lock_name(workflow.name) + ".lock")).string()
                 << "\n";
       return kExitUsage;
     }
@@ -425,7 +438,6 @@ int cmd_run(RunOptions& options) {
   if (every) return run_monitor(loaded, file, *inputs, registry, *journal, o, *every, keep_runs);
   return start_run(loaded, file, *inputs, registry, *journal, o);
 }
-
 
 void add_recorded_run_options(CLI::App& app, RecordedRunOptions& o) {
   app.add_option("run", o.run_id, "run id (see flowrun runs)")->required();

@@ -1,6 +1,5 @@
 // Commands that read the journal: runs, show.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "engine/cli/cli_common.h"
@@ -23,8 +22,13 @@ int cmd_runs(RunsOptions& o) {
   if (o.json) {
     Json out = Json::array();
     for (const auto& r : runs)
-      out.push_back({{"id", r.id}, {"workflow", r.workflow_name}, {"path", r.workflow_path}, {"status", r.status},
-                     {"started_ms", r.started_ms}, {"owner_pid", r.owner_pid}, {"error", r.error}});
+      out.push_back({{"id", r.id},
+                     {"workflow", r.workflow_name},
+                     {"path", r.workflow_path},
+                     {"status", r.status},
+                     {"started_ms", r.started_ms},
+                     {"owner_pid", r.owner_pid},
+                     {"error", r.error}});
     std::cout << out.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
   } else {
     std::cout << runs_table(runs);
@@ -48,7 +52,10 @@ int cmd_show(ShowOptions& o) {
   }
   auto steps = journal->steps(o.run_id);
   if (o.json) {
-    std::cout << Json{{"id", run->id}, {"status", run->status}, {"workflow", run->workflow_name}, {"steps", steps},
+    std::cout << Json{{"id", run->id},
+                      {"status", run->status},
+                      {"workflow", run->workflow_name},
+                      {"steps", steps},
                       {"events", journal->events(o.run_id)}}
                      .dump(2, ' ', false, Json::error_handler_t::replace)
               << "\n";

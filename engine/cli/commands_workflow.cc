@@ -1,6 +1,5 @@
 // Commands that look at workflow files and step types: validate, steps, graph, service unit.
 #include <CLI/CLI.hpp>
-
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -40,14 +39,14 @@ void add_steps_options(CLI::App& app, StepsOptions& o) {
 int cmd_steps(StepsOptions& o) {
   StepRegistry registry;
   build_registry(registry, o.root);
-  if (o.json) std::cout << step_catalogue_json(registry).dump(2) << "\n";
-  else std::cout << step_catalogue(registry);
+  if (o.json)
+    std::cout << step_catalogue_json(registry).dump(2) << "\n";
+  else
+    std::cout << step_catalogue(registry);
   return kExitOk;
 }
 
-void add_file_options(CLI::App& app, FileOptions& o) {
-  app.add_option("file", o.file, "workflow file")->required();
-}
+void add_file_options(CLI::App& app, FileOptions& o) { app.add_option("file", o.file, "workflow file")->required(); }
 
 int cmd_graph(FileOptions& o) {
   StepRegistry registry;

@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
-#include "engine/journal/journal.h"
 #include "engine/io/logging.h"
 #include "engine/io/process_group.h"
+#include "engine/journal/journal.h"
 
 namespace flowrun {
 namespace {

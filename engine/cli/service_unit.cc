@@ -9,7 +9,8 @@ namespace flowrun {
 std::string systemd_quote(const std::string& arg) {
   bool plain = !arg.empty();
   for (char c : arg)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || std::string_view("/._-=:,+@").find(c) != std::string_view::npos))
+    if (!(std::isalnum(static_cast<unsigned char>(c)) ||
+          std::string_view("/._-=:,+@").find(c) != std::string_view::npos))
       plain = false;
   if (plain) return arg;
   std::string out = "\"";
@@ -23,8 +24,8 @@ std::string systemd_quote(const std::string& arg) {
 }
 
 std::string service_unit_text(const ServiceUnitOptions& o) {
-  std::vector<std::string> argv = {o.flowrun_binary, o.workflow_file, "--state-dir", o.state_dir, "--log-file",
-                                   o.log_file};
+  std::vector<std::string> argv = {o.flowrun_binary, o.workflow_file, "--state-dir",
+                                   o.state_dir,      "--log-file",    o.log_file};
   if (!o.every.empty()) argv.insert(argv.end(), {"--every", o.every});
   for (const auto& s : o.sets) argv.insert(argv.end(), {"--set", s});
   std::string exec;

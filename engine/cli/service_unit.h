@@ -6,8 +6,8 @@
 namespace flowrun {
 
 struct ServiceUnitOptions {
-  std::string flowrun_binary;   // absolute
-  std::string workflow_file;    // absolute
+  std::string flowrun_binary;  // absolute
+  std::string workflow_file;   // absolute
   std::string workflow_name;
   std::string working_directory;  // absolute: the project root
   std::string state_dir;          // absolute

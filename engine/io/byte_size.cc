@@ -17,14 +17,22 @@ std::optional<size_t> parse_byte_size(std::string_view text) {
   std::string unit(text.substr(i));
   for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   uint64_t scale = 0;
-  if (unit.empty() || unit == "b" || unit == "bytes") scale = 1;
-  else if (unit == "kib") scale = uint64_t{1} << 10;
-  else if (unit == "mib") scale = uint64_t{1} << 20;
-  else if (unit == "gib") scale = uint64_t{1} << 30;
-  else if (unit == "kb") scale = 1000;
-  else if (unit == "mb") scale = 1000 * 1000;
-  else if (unit == "gb") scale = 1000 * 1000 * 1000;
-  else return std::nullopt;
+  if (unit.empty() || unit == "b" || unit == "bytes")
+    scale = 1;
+  else if (unit == "kib")
+    scale = uint64_t{1} << 10;
+  else if (unit == "mib")
+    scale = uint64_t{1} << 20;
+  else if (unit == "gib")
+    scale = uint64_t{1} << 30;
+  else if (unit == "kb")
+    scale = 1000;
+  else if (unit == "mb")
+    scale = 1000 * 1000;
+  else if (unit == "gb")
+    scale = 1000 * 1000 * 1000;
+  else
+    return std::nullopt;
   if (number == 0 || number > (uint64_t{1} << 40) / scale) return std::nullopt;
   return static_cast<size_t>(number * scale);
 }

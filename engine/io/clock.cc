@@ -2,13 +2,9 @@
 
 namespace flowrun {
 
-TimePoint RealClock::now() {
-  return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now());
-}
+TimePoint RealClock::now() { return std::chrono::time_point_cast<Duration>(std::chrono::steady_clock::now()); }
 
-WallTime RealClock::wall_now() {
-  return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
-}
+WallTime RealClock::wall_now() { return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now()); }
 
 bool RealClock::sleep_for(Duration d, const CancelToken& cancel) {
   if (d <= Duration::zero()) return !cancel.cancelled();

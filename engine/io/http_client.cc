@@ -1,16 +1,15 @@
 #include "engine/io/http_client.h"
 
-#include "engine/io/byte_size.h"
-
 #include <curl/curl.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <memory>
 #include <mutex>
-#include <strings.h>
 
+#include "engine/io/byte_size.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
 
@@ -26,7 +25,9 @@ struct Transfer {
   bool too_large = false;
 };
 
-bool is_redirect(long status) { return status == 301 || status == 302 || status == 303 || status == 307 || status == 308; }
+bool is_redirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
 
 size_t on_write(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -165,9 +166,11 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
     throw StepError::permanent(request.method + " " + request.url + ": body consumer stopped the transfer");
   if (rc == CURLE_WRITE_ERROR && transfer.too_large)
     throw StepError::permanent(request.method + " " + request.url + ": the response body is larger than max_body (" +
-                               format_bytes(request.max_body) + ", counted after decompression); raise max_body to accept it");
+                               format_bytes(request.max_body) +
+                               ", counted after decompression); raise max_body to accept it");
   if (rc == CURLE_BAD_CONTENT_ENCODING)  // the server's choice: asking again gets the same
-    throw StepError::permanent(request.method + " " + request.url + ": " + (error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
+    throw StepError::permanent(request.method + " " + request.url + ": " +
+                               (error_buffer[0] ? error_buffer : curl_easy_strerror(rc)));
   if (rc == CURLE_UNSUPPORTED_PROTOCOL)
     throw StepError::permanent(request.method + " " + request.url + ": only http and https URLs are fetched");
   if (rc != CURLE_OK) {
@@ -181,7 +184,8 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   response.status = static_cast<int>(status);
   if (is_redirect(status)) {
     char* location = nullptr;
-    if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location) return {std::move(response), location};
+    if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location)
+      return {std::move(response), location};
   }
   return {std::move(response), {}};
 }
@@ -215,7 +219,8 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
     }
     hop.url = next;
     hop.timeout = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
-    if (hop.timeout <= Duration::zero()) throw StepError::timeout(request.method + " " + request.url + ": timed out following redirects");
+    if (hop.timeout <= Duration::zero())
+      throw StepError::timeout(request.method + " " + request.url + ": timed out following redirects");
   }
 }
 

@@ -72,8 +72,8 @@ class LineSplitter {
     // The first line may continue a partial one: it goes through feed(), which joins them.
     const size_t first_end = static_cast<size_t>(first_nl - chunk.data()) + 1;
     feed(chunk.substr(0, first_end), on_line);
-    const size_t last_end = static_cast<size_t>(
-        static_cast<const char*>(::memrchr(chunk.data(), '\n', chunk.size())) - chunk.data()) + 1;
+    const size_t last_end =
+        static_cast<size_t>(static_cast<const char*>(::memrchr(chunk.data(), '\n', chunk.size())) - chunk.data()) + 1;
     const std::string_view whole = chunk.substr(first_end, last_end - first_end);  // only complete lines
     if (!whole.empty()) {
       if (may_matter(whole)) {

@@ -23,9 +23,9 @@ struct LogOptions {
   enum class Format { kText, kJson };
   Format format = Format::kText;
   LogLevel console_level = LogLevel::kInfo;
-  bool console = true;         // write to stderr
-  std::string file;            // also write here (always at debug level) when not empty
-  bool capture = false;        // keep formatted lines in memory (tests)
+  bool console = true;   // write to stderr
+  std::string file;      // also write here (always at debug level) when not empty
+  bool capture = false;  // keep formatted lines in memory (tests)
 };
 
 class LogHub;

@@ -35,8 +35,8 @@ class OutputCapture {
   const LineHandler* on_line_;  // borrowed; may be null or empty
   std::string captured_;
   size_t dropped_ = 0;
-  std::string line_;       // the current line, at most max_line_ bytes
-  size_t line_cut_ = 0;    // bytes of the current line beyond max_line_
+  std::string line_;        // the current line, at most max_line_ bytes
+  size_t line_cut_ = 0;     // bytes of the current line beyond max_line_
   bool line_open_ = false;  // bytes arrived since the last line ending
 };
 

@@ -18,7 +18,9 @@ size_t measure(const Json& root, size_t limit) {
     const Json* v = todo.back();
     todo.pop_back();
     switch (v->type()) {
-      case Json::value_t::string: total += v->get_ref<const std::string&>().size() + 3; break;
+      case Json::value_t::string:
+        total += v->get_ref<const std::string&>().size() + 3;
+        break;
       case Json::value_t::array:
         total += 2 + v->size();
         for (const auto& item : *v) todo.push_back(&item);
@@ -30,7 +32,9 @@ size_t measure(const Json& root, size_t limit) {
           todo.push_back(&item);
         }
         break;
-      default: total += 8; break;
+      default:
+        total += 8;
+        break;
     }
   }
   return total;
@@ -44,7 +48,7 @@ void check_output_size(Json& outputs, size_t limit) {
   if (json_size_within(outputs, limit) <= limit) return;
   outputs = Json::object();
   throw StepError::permanent("outputs are larger than max_output (" + format_bytes(limit) +
-                               "): return less, or raise `max_output:` on the step");
+                             "): return less, or raise `max_output:` on the step");
 }
 
 }  // namespace flowrun

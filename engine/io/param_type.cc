@@ -45,15 +45,24 @@ const std::vector<std::string>& param_type_names() {
 
 bool value_has_type(const Json& value, ParamType type) {
   switch (type) {
-    case ParamType::kString: return value.is_primitive() && !value.is_null();
-    case ParamType::kNumber: return value.is_number();
-    case ParamType::kInteger: return value.is_number_integer();
-    case ParamType::kBool: return value.is_boolean();
-    case ParamType::kDuration: return value.is_string() && parse_duration(value.get<std::string>()).has_value();
-    case ParamType::kList: return value.is_array();
-    case ParamType::kMap: return value.is_object();
-    case ParamType::kStringOrList: return value.is_array() || value.is_string();
-    case ParamType::kAny: return true;
+    case ParamType::kString:
+      return value.is_primitive() && !value.is_null();
+    case ParamType::kNumber:
+      return value.is_number();
+    case ParamType::kInteger:
+      return value.is_number_integer();
+    case ParamType::kBool:
+      return value.is_boolean();
+    case ParamType::kDuration:
+      return value.is_string() && parse_duration(value.get<std::string>()).has_value();
+    case ParamType::kList:
+      return value.is_array();
+    case ParamType::kMap:
+      return value.is_object();
+    case ParamType::kStringOrList:
+      return value.is_array() || value.is_string();
+    case ParamType::kAny:
+      return true;
   }
   return true;
 }

@@ -58,7 +58,8 @@ struct Pipe {
 
 Pipe make_pipe() {
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw StepError::transient(std::string("cannot create a pipe: ") + std::strerror(errno));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    throw StepError::transient(std::string("cannot create a pipe: ") + std::strerror(errno));
   return {Fd(fds[0]), Fd(fds[1])};
 }
 
@@ -209,8 +210,14 @@ void become_subreaper() {
 class Supervision {
  public:
   Supervision(const ProcessSpec& spec, const CancelToken& cancel, pid_t pgid, Fd out, Fd err, Fd in)
-      : spec_(spec), cancel_(cancel), pgid_(pgid), out_(std::move(out)), err_(std::move(err)), in_(std::move(in)),
-        out_cap_(spec.capture_limit, false, &spec.on_line), err_cap_(spec.capture_limit, true, &spec.on_line) {
+      : spec_(spec),
+        cancel_(cancel),
+        pgid_(pgid),
+        out_(std::move(out)),
+        err_(std::move(err)),
+        in_(std::move(in)),
+        out_cap_(spec.capture_limit, false, &spec.on_line),
+        err_cap_(spec.capture_limit, true, &spec.on_line) {
     set_nonblocking(out_.get());
     set_nonblocking(err_.get());
     if (in_) set_nonblocking(in_.get());
@@ -296,7 +303,8 @@ class Supervision {
     if (in_) {
       const std::string& data = *spec_.stdin_data;
       while (written_ < data.size()) {
-        ssize_t n = write_quietly(in_.get(), data.data() + written_, std::min<size_t>(data.size() - written_, 64 << 10));
+        ssize_t n =
+            write_quietly(in_.get(), data.data() + written_, std::min<size_t>(data.size() - written_, 64 << 10));
         if (n > 0) {
           written_ += static_cast<size_t>(n);
         } else if (n < 0 && errno == EINTR) {
@@ -375,7 +383,8 @@ ProcessResult SystemProcessRunner::run(const ProcessSpec& spec, const CancelToke
   }
 
   const pid_t pid = ::fork();
-  if (pid < 0) throw StepError::transient(std::string("cannot start " + spec.argv[0] + ": fork: ") + std::strerror(errno));
+  if (pid < 0)
+    throw StepError::transient(std::string("cannot start " + spec.argv[0] + ": fork: ") + std::strerror(errno));
   if (pid == 0) child_main(launch, in.read.get(), out.write.get(), err.write.get(), go.read.get(), report.write.get());
 
   ::setpgid(pid, pid);  // also here, so that the group exists whichever of the two runs first

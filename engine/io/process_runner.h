@@ -12,18 +12,18 @@
 namespace flowrun {
 
 struct ProcessSpec {
-  std::vector<std::string> argv;              // argv[0] is looked up on PATH when it has no '/'
-  std::map<std::string, std::string> env;     // added to (or replacing) the inherited environment
+  std::vector<std::string> argv;           // argv[0] is looked up on PATH when it has no '/'
+  std::map<std::string, std::string> env;  // added to (or replacing) the inherited environment
   bool inherit_env = true;
-  std::string cwd;                            // empty: the current directory
-  std::optional<std::string> stdin_data;      // empty: stdin is /dev/null
-  std::optional<Duration> timeout;            // real time; the process group is stopped after it
+  std::string cwd;                        // empty: the current directory
+  std::optional<std::string> stdin_data;  // empty: stdin is /dev/null
+  std::optional<Duration> timeout;        // real time; the process group is stopped after it
   // How long a stopped group has between SIGTERM and SIGKILL (to save its state and exit).
   Duration kill_grace = std::chrono::seconds(10);
   // Called with each line (and a final partial one, each cut at OutputCapture::kMaxLine bytes),
   // on the thread that called run().
   std::function<void(std::string_view line, bool is_stderr)> on_line;
-  size_t capture_limit = 4u << 20;            // bytes kept of each stream; the rest is counted
+  size_t capture_limit = 4u << 20;  // bytes kept of each stream; the rest is counted
   // Called once the process exists and before its program starts (it waits until this returns),
   // with its process group (= its pid) and start time (/proc/PID/stat field 22): a journal can
   // record the group before it can do anything. A throw stops the process; run() rethrows it.
@@ -36,8 +36,8 @@ struct ProcessResult {
   int exit_code = -1;  // -1 when killed by a signal
   int signal = 0;
   bool timed_out = false;
-  bool outlived = false;   // processes the program left in its group ran on after it exited
-  std::string out;         // at most capture_limit bytes
+  bool outlived = false;  // processes the program left in its group ran on after it exited
+  std::string out;        // at most capture_limit bytes
   std::string err;
   size_t out_dropped = 0;  // bytes written beyond capture_limit, not kept
   size_t err_dropped = 0;

@@ -2,9 +2,9 @@
 
 namespace flowrun {
 
-void retry_loop(const RetryPolicy& policy, Clock& clock, const CancelToken& cancel,
-                std::optional<TimePoint> deadline, const std::function<void(int)>& attempt_once,
-                const OnFailedAttempt& on_failure, const RetryOptions& options) {
+void retry_loop(const RetryPolicy& policy, Clock& clock, const CancelToken& cancel, std::optional<TimePoint> deadline,
+                const std::function<void(int)>& attempt_once, const OnFailedAttempt& on_failure,
+                const RetryOptions& options) {
   // Without a source of randomness the policy's delays are taken whole.
   FixedRandom whole_delay(1.0);
   RandomSource& random = options.random ? *options.random : whole_delay;

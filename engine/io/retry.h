@@ -48,21 +48,21 @@ auto retry(const RetryPolicy& policy, Clock& clock, const CancelToken& cancel, s
     -> std::invoke_result_t<Op&, int>;
 
 // The loop itself, for op's result type erased: `attempt_once` stores op's result.
-void retry_loop(const RetryPolicy& policy, Clock& clock, const CancelToken& cancel,
-                std::optional<TimePoint> deadline, const std::function<void(int)>& attempt_once,
-                const OnFailedAttempt& on_failure, const RetryOptions& options);
+void retry_loop(const RetryPolicy& policy, Clock& clock, const CancelToken& cancel, std::optional<TimePoint> deadline,
+                const std::function<void(int)>& attempt_once, const OnFailedAttempt& on_failure,
+                const RetryOptions& options);
 
 template <class Op>
 auto retry(const RetryPolicy& policy, Clock& clock, const CancelToken& cancel, std::optional<TimePoint> deadline,
-           Op&& op, const OnFailedAttempt& on_failure, const RetryOptions& options)
-    -> std::invoke_result_t<Op&, int> {
+           Op&& op, const OnFailedAttempt& on_failure, const RetryOptions& options) -> std::invoke_result_t<Op&, int> {
   using Result = std::invoke_result_t<Op&, int>;
   if constexpr (std::is_void_v<Result>) {
-    retry_loop(policy, clock, cancel, deadline, [&](int attempt) { op(attempt); }, on_failure, options);
+    retry_loop(
+        policy, clock, cancel, deadline, [&](int attempt) { op(attempt); }, on_failure, options);
   } else {
     std::optional<Result> result;
-    retry_loop(policy, clock, cancel, deadline, [&](int attempt) { result.emplace(op(attempt)); }, on_failure,
-               options);
+    retry_loop(
+        policy, clock, cancel, deadline, [&](int attempt) { result.emplace(op(attempt)); }, on_failure, options);
     return std::move(*result);
   }
 }

@@ -22,7 +22,7 @@ struct BackoffPolicy {
 // One `on:` condition, parsed once when the workflow loads.
 struct RetryCondition {
   enum class Kind {
-    kTransient,   // transient, and timeout: the next attempt may well finish
+    kTransient,  // transient, and timeout: the next attempt may well finish
     kTimeout,
     kHttpStatus,  // an HTTP status in [low, high]
     kExit,        // a process exited with code `low`
@@ -66,7 +66,7 @@ struct RetryDecision {
 
 // Pure decision after attempt `attempt` failed with `error`, `elapsed` after the first start.
 // A server's Retry-After wins over the computed delay, as long as it fits in max_elapsed.
-RetryDecision decide_retry(const RetryPolicy& policy, int attempt, const StepError& error,
-                           Duration elapsed, RandomSource& random);
+RetryDecision decide_retry(const RetryPolicy& policy, int attempt, const StepError& error, Duration elapsed,
+                           RandomSource& random);
 
 }  // namespace flowrun

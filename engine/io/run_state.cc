@@ -4,24 +4,36 @@ namespace flowrun {
 
 const char* to_string(RunState s) {
   switch (s) {
-    case RunState::kRunning: return "running";
-    case RunState::kSucceeded: return "succeeded";
-    case RunState::kFailed: return "failed";
-    case RunState::kPartial: return "partial";
-    case RunState::kCancelled: return "cancelled";
-    case RunState::kDetached: return "detached";
+    case RunState::kRunning:
+      return "running";
+    case RunState::kSucceeded:
+      return "succeeded";
+    case RunState::kFailed:
+      return "failed";
+    case RunState::kPartial:
+      return "partial";
+    case RunState::kCancelled:
+      return "cancelled";
+    case RunState::kDetached:
+      return "detached";
   }
   return "?";
 }
 
 const char* to_string(StepState s) {
   switch (s) {
-    case StepState::kRunning: return "running";
-    case StepState::kSucceeded: return "succeeded";
-    case StepState::kFailed: return "failed";
-    case StepState::kPartial: return "partial";
-    case StepState::kSkipped: return "skipped";
-    case StepState::kCancelled: return "cancelled";
+    case StepState::kRunning:
+      return "running";
+    case StepState::kSucceeded:
+      return "succeeded";
+    case StepState::kFailed:
+      return "failed";
+    case StepState::kPartial:
+      return "partial";
+    case StepState::kSkipped:
+      return "skipped";
+    case StepState::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -43,12 +55,16 @@ std::optional<StepState> parse_step_state(std::string_view name) {
 
 int exit_code_for(RunState s) {
   switch (s) {
-    case RunState::kSucceeded: return 0;
-    case RunState::kPartial: return 3;
+    case RunState::kSucceeded:
+      return 0;
+    case RunState::kPartial:
+      return 3;
     case RunState::kCancelled:
-    case RunState::kDetached: return 130;
+    case RunState::kDetached:
+      return 130;
     case RunState::kRunning:
-    case RunState::kFailed: return 1;
+    case RunState::kFailed:
+      return 1;
   }
   return 1;
 }

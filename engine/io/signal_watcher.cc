@@ -24,8 +24,10 @@ SignalWatcher::~SignalWatcher() {
 }
 
 void SignalWatcher::say(const std::string& text) const {
-  if (json_messages_) std::cerr << "{\"level\":\"WARN\",\"message\":\"" << text << "\"}\n" << std::flush;
-  else std::cerr << "\n" << text << "\n" << std::flush;
+  if (json_messages_)
+    std::cerr << "{\"level\":\"WARN\",\"message\":\"" << text << "\"}\n" << std::flush;
+  else
+    std::cerr << "\n" << text << "\n" << std::flush;
 }
 
 void SignalWatcher::loop() {

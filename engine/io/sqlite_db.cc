@@ -14,10 +14,14 @@ struct Statement {
 
 void bind(sqlite3* db, sqlite3_stmt* stmt, int index, const Json& value) {
   int rc;
-  if (value.is_null()) rc = sqlite3_bind_null(stmt, index);
-  else if (value.is_boolean()) rc = sqlite3_bind_int(stmt, index, value.get<bool>() ? 1 : 0);
-  else if (value.is_number_integer()) rc = sqlite3_bind_int64(stmt, index, value.get<int64_t>());
-  else if (value.is_number()) rc = sqlite3_bind_double(stmt, index, value.get<double>());
+  if (value.is_null())
+    rc = sqlite3_bind_null(stmt, index);
+  else if (value.is_boolean())
+    rc = sqlite3_bind_int(stmt, index, value.get<bool>() ? 1 : 0);
+  else if (value.is_number_integer())
+    rc = sqlite3_bind_int64(stmt, index, value.get<int64_t>());
+  else if (value.is_number())
+    rc = sqlite3_bind_double(stmt, index, value.get<double>());
   else if (value.is_string()) {
     const auto& s = value.get_ref<const std::string&>();
     rc = sqlite3_bind_text(stmt, index, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
@@ -101,9 +105,15 @@ std::vector<Json> SqliteDb::query(const std::string& sql, const Json& params) {
     for (int c = 0; c < n; ++c) {
       const char* name = sqlite3_column_name(st.stmt, c);
       switch (sqlite3_column_type(st.stmt, c)) {
-        case SQLITE_INTEGER: row[name] = static_cast<int64_t>(sqlite3_column_int64(st.stmt, c)); break;
-        case SQLITE_FLOAT: row[name] = sqlite3_column_double(st.stmt, c); break;
-        case SQLITE_NULL: row[name] = nullptr; break;
+        case SQLITE_INTEGER:
+          row[name] = static_cast<int64_t>(sqlite3_column_int64(st.stmt, c));
+          break;
+        case SQLITE_FLOAT:
+          row[name] = sqlite3_column_double(st.stmt, c);
+          break;
+        case SQLITE_NULL:
+          row[name] = nullptr;
+          break;
         default: {
           const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st.stmt, c));
           row[name] = std::string(text ? text : "", static_cast<size_t>(sqlite3_column_bytes(st.stmt, c)));

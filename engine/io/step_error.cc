@@ -19,11 +19,21 @@ StepError StepError::http(int status, const std::string& m, std::optional<Durati
 std::string StepError::kind_name() const {
   std::string name;
   switch (kind_) {
-    case ErrorKind::kTransient: name = "transient"; break;
-    case ErrorKind::kPermanent: name = "permanent"; break;
-    case ErrorKind::kTimeout: name = "timeout"; break;
-    case ErrorKind::kCancelled: name = "cancelled"; break;
-    case ErrorKind::kExit: name = "exit:" + std::to_string(exit_code_); break;
+    case ErrorKind::kTransient:
+      name = "transient";
+      break;
+    case ErrorKind::kPermanent:
+      name = "permanent";
+      break;
+    case ErrorKind::kTimeout:
+      name = "timeout";
+      break;
+    case ErrorKind::kCancelled:
+      name = "cancelled";
+      break;
+    case ErrorKind::kExit:
+      name = "exit:" + std::to_string(exit_code_);
+      break;
   }
   if (http_status_) name += " (http " + std::to_string(http_status_) + ")";
   return name;

@@ -37,10 +37,16 @@ class StepError : public std::runtime_error {
   int exit_code() const { return exit_code_; }
   int http_status() const { return http_status_; }
   std::optional<Duration> retry_after() const { return retry_after_; }
-  StepError& with_retry_after(std::optional<Duration> d) { retry_after_ = d; return *this; }
+  StepError& with_retry_after(std::optional<Duration> d) {
+    retry_after_ = d;
+    return *this;
+  }
   // What the step found before it failed (a poller's failure context, a supervisor's report):
   // kept as the failed step's outputs, so `finally` steps and reports can read them.
-  StepError& with_outputs(Json outputs) { outputs_ = std::move(outputs); return *this; }
+  StepError& with_outputs(Json outputs) {
+    outputs_ = std::move(outputs);
+    return *this;
+  }
   const Json& outputs() const { return outputs_; }
 
   // "transient", "permanent", "timeout", "cancelled", "exit:3"; HTTP errors add "(http 429)".

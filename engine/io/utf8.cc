@@ -15,15 +15,24 @@ size_t code_point_length(std::string_view s, size_t i, size_t& bad) {
   if (c < 0x80) return 1;
   size_t need;
   unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) need = 1;
-  else if (c == 0xE0) need = 2, lo = 0xA0;
-  else if (c >= 0xE1 && c <= 0xEC) need = 2;
-  else if (c == 0xED) need = 2, hi = 0x9F;  // no surrogates
-  else if (c >= 0xEE && c <= 0xEF) need = 2;
-  else if (c == 0xF0) need = 3, lo = 0x90;
-  else if (c >= 0xF1 && c <= 0xF3) need = 3;
-  else if (c == 0xF4) need = 3, hi = 0x8F;  // nothing above U+10FFFF
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    need = 1;
+  else if (c == 0xE0)
+    need = 2, lo = 0xA0;
+  else if (c >= 0xE1 && c <= 0xEC)
+    need = 2;
+  else if (c == 0xED)
+    need = 2, hi = 0x9F;  // no surrogates
+  else if (c >= 0xEE && c <= 0xEF)
+    need = 2;
+  else if (c == 0xF0)
+    need = 3, lo = 0x90;
+  else if (c >= 0xF1 && c <= 0xF3)
+    need = 3;
+  else if (c == 0xF4)
+    need = 3, hi = 0x8F;  // nothing above U+10FFFF
+  else
+    return 0;
   for (size_t k = 1; k <= need; ++k) {
     if (i + k >= s.size()) return 0;
     const unsigned char x = b(i + k);

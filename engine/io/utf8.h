@@ -28,7 +28,6 @@ struct TextPosition {
 };
 std::optional<TextPosition> first_invalid_utf8(std::string_view text);
 
-
 // dump() that never throws on invalid UTF-8 (it writes U+FFFD instead).
 std::string dump_json(const Json& value, int indent = -1);
 

@@ -9,7 +9,10 @@ namespace flowrun {
 
 FailsafeRecorder::FailsafeRecorder(std::unique_ptr<ExecutionRecorder> inner, std::string journal_path,
                                    std::string run_id, StepLog log)
-    : inner_(std::move(inner)), journal_path_(std::move(journal_path)), run_id_(std::move(run_id)), log_(std::move(log)) {}
+    : inner_(std::move(inner)),
+      journal_path_(std::move(journal_path)),
+      run_id_(std::move(run_id)),
+      log_(std::move(log)) {}
 
 std::string FailsafeRecorder::failure() const {
   MutexLock lock(mutex_);

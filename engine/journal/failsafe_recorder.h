@@ -3,9 +3,9 @@
 #include <memory>
 #include <string>
 
-#include "engine/step_api/execution_recorder.h"
 #include "engine/io/logging.h"
 #include "engine/io/mutex.h"
+#include "engine/step_api/execution_recorder.h"
 
 namespace flowrun {
 

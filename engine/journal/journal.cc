@@ -63,7 +63,8 @@ bool process_gone(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 
 }  // namespace
 
 int64_t wall_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string this_host() {
@@ -115,14 +116,18 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
     if (version.empty()) {
       db.query("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", {std::to_string(kSchemaVersion)});
     } else {
-      const std::string text = version[0]["value"].is_string() ? version[0]["value"].get<std::string>() : dump_json(version[0]["value"]);
+      const std::string text =
+          version[0]["value"].is_string() ? version[0]["value"].get<std::string>() : dump_json(version[0]["value"]);
       int found = 0;
       auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), found);
       if (err != std::errc() || end != text.data() + text.size() || found < 1)
-        throw JournalError("the journal " + file + " has a schema_version that is not a version number ('" +
-                           valid_utf8(text.substr(0, 40)) + "'); it was left untouched: move it aside (or point --state-dir elsewhere) to start a new one");
+        throw JournalError(
+            "the journal " + file + " has a schema_version that is not a version number ('" +
+            valid_utf8(text.substr(0, 40)) +
+            "'); it was left untouched: move it aside (or point --state-dir elsewhere) to start a new one");
       if (found > kSchemaVersion)
-        throw JournalError("the journal " + file + " was written by a newer flowrun (schema " + text + "); use that version");
+        throw JournalError("the journal " + file + " was written by a newer flowrun (schema " + text +
+                           "); use that version");
     }
     return std::unique_ptr<Journal>(new Journal(std::move(db)));
   } catch (const SqliteError& e) {
@@ -137,8 +142,8 @@ void Journal::create_run(const RunRow& run) {
   db_.query(
       "INSERT INTO runs (id, workflow_path, workflow_name, content_hash, inputs, status, started_ms, updated_ms) "
       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      {run.id, run.workflow_path, run.workflow_name, run.content_hash, dump_json(run.inputs), run.status, run.started_ms,
-       run.started_ms});
+      {run.id, run.workflow_path, run.workflow_name, run.content_hash, dump_json(run.inputs), run.status,
+       run.started_ms, run.started_ms});
 }
 
 std::optional<RunRow> Journal::run(const std::string& id) {
@@ -161,7 +166,8 @@ std::vector<RunRow> Journal::recent_runs(int limit) {
 void Journal::set_run_status(const std::string& id, const std::string& status, const std::string& error) {
   MutexLock lock(mutex_);
   commit_waiting_locked();
-  db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?", {status, valid_utf8(error), wall_clock_ms(), id});
+  db_.query("UPDATE runs SET status = ?, error = ?, updated_ms = ? WHERE id = ?",
+            {status, valid_utf8(error), wall_clock_ms(), id});
 }
 
 int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep) {
@@ -202,8 +208,7 @@ std::vector<Json> Journal::events(const std::string& run_id) {
   return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
 }
 
-Journal::Claim Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host,
-                                    int64_t lease_ms) {
+Journal::Claim Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms) {
   MutexLock lock(mutex_);
   commit_waiting_locked();
   db_.exec("BEGIN IMMEDIATE");  // a second process waits here (busy timeout) instead of racing
@@ -235,7 +240,8 @@ Journal::Claim Journal::try_acquire(const std::string& run_id, int64_t pid, cons
 void Journal::renew(const std::string& run_id, int64_t pid, int64_t lease_ms) {
   MutexLock lock(mutex_);
   commit_waiting_locked();
-  db_.query("UPDATE runs SET lease_until_ms = ? WHERE id = ? AND owner_pid = ?", {wall_clock_ms() + lease_ms, run_id, pid});
+  db_.query("UPDATE runs SET lease_until_ms = ? WHERE id = ? AND owner_pid = ?",
+            {wall_clock_ms() + lease_ms, run_id, pid});
 }
 
 void Journal::release(const std::string& run_id, int64_t pid) {
@@ -264,8 +270,8 @@ std::vector<ProcessGroupRow> Journal::process_groups(const std::string& run_id) 
   MutexLock lock(mutex_);
   commit_waiting_locked();
   std::vector<ProcessGroupRow> out;
-  for (const auto& r : db_.query("SELECT path, pgid, start_ticks FROM process_groups WHERE run_id = ? ORDER BY pgid",
-                                 {run_id}))
+  for (const auto& r :
+       db_.query("SELECT path, pgid, start_ticks FROM process_groups WHERE run_id = ? ORDER BY pgid", {run_id}))
     out.push_back({r["path"], r["pgid"], r["start_ticks"]});
   return out;
 }
@@ -282,7 +288,8 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
     std::map<std::string, int64_t> last_change;  // run id -> newest row time
     for (const auto& r : waiting_) {
       db_.query(
-          "INSERT INTO steps (run_id, path, seq, status, attempts, outputs, error_kind, error, started_ms, finished_ms) "
+          "INSERT INTO steps (run_id, path, seq, status, attempts, outputs, error_kind, error, started_ms, "
+          "finished_ms) "
           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
           "ON CONFLICT (run_id, path) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
           "outputs = excluded.outputs, error_kind = excluded.error_kind, error = excluded.error, "
@@ -368,7 +375,8 @@ class JournalRecorder final : public ExecutionRecorder {
   void step_started(const std::string& path, int attempt) override {
     MutexLock lock(journal_.mutex_);
     Journal::StepRow& row = row_for(path, wall_clock_ms());
-    row.status = to_string(StepState::kRunning);  // the first start is kept across attempts and resumes: a timeout runs from it
+    row.status =
+        to_string(StepState::kRunning);  // the first start is kept across attempts and resumes: a timeout runs from it
     row.attempts = attempt;
     journal_.write_step_locked(row, Durability::kNow);
   }
@@ -439,7 +447,8 @@ RunLease::RunLease(Journal& journal, std::string run_id)
                        "; it is still running there (a run has one owner at a time)");
   heartbeat_ = std::thread([this] {
     MutexLock lock(mutex_);
-    while (!lock.wait_for(cv_, std::chrono::milliseconds(kLeaseMs / 3), [this]() REQUIRES(mutex_) { return stopping_; })) {
+    while (
+        !lock.wait_for(cv_, std::chrono::milliseconds(kLeaseMs / 3), [this]() REQUIRES(mutex_) { return stopping_; })) {
       lock.unlock();
       try {
         journal_.renew(run_id_, pid_, kLeaseMs);

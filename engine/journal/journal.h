@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "engine/step_api/execution_recorder.h"
 #include "engine/io/json.h"
 #include "engine/io/mutex.h"
 #include "engine/io/sqlite_db.h"
+#include "engine/step_api/execution_recorder.h"
 
 namespace flowrun {
 

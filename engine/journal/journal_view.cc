@@ -8,7 +8,9 @@
 
 namespace flowrun {
 namespace {
-std::string pad(const std::string& s, size_t width) { return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' '); }
+std::string pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
+}
 
 int depth_of(const std::string& path) {
   int d = 0;

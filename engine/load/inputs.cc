@@ -5,8 +5,8 @@
 #include <cmath>
 #include <optional>
 
-#include "engine/sandbox/expression.h"
 #include "engine/io/json_parse.h"
+#include "engine/sandbox/expression.h"
 
 extern char** environ;
 
@@ -75,13 +75,20 @@ std::optional<Json> coerce(const std::string& text, ParamType type) {
 
 std::string type_example(ParamType type) {
   switch (type) {
-    case ParamType::kBool: return "true or false";
-    case ParamType::kInteger: return "a whole number such as 5";
-    case ParamType::kNumber: return "a number such as 0.5";
-    case ParamType::kList: return "a JSON list such as [\"a\", \"b\"]";
-    case ParamType::kMap: return "a JSON object such as {\"k\": 1}";
-    case ParamType::kDuration: return "a duration such as 30s, 5m or 1h30m";
-    default: return "text";
+    case ParamType::kBool:
+      return "true or false";
+    case ParamType::kInteger:
+      return "a whole number such as 5";
+    case ParamType::kNumber:
+      return "a number such as 0.5";
+    case ParamType::kList:
+      return "a JSON list such as [\"a\", \"b\"]";
+    case ParamType::kMap:
+      return "a JSON object such as {\"k\": 1}";
+    case ParamType::kDuration:
+      return "a duration such as 30s, 5m or 1h30m";
+    default:
+      return "text";
   }
 }
 
@@ -120,9 +127,9 @@ Json resolve_inputs(const Workflow& workflow, const std::map<std::string, std::s
       if (auto value = coerce(it->second, type)) {
         inputs[in.name] = *value;
       } else {
-        diagnostics.error(in.loc, "--set " + in.name + "=" + it->second + ": input '" + in.name + "' takes " +
-                                      type_example(type),
-                          !in.type ? "its type comes from its default; declare `type:` to change it" : "");
+        diagnostics.error(
+            in.loc, "--set " + in.name + "=" + it->second + ": input '" + in.name + "' takes " + type_example(type),
+            !in.type ? "its type comes from its default; declare `type:` to change it" : "");
       }
     } else if (in.default_value && !in.default_value->is_null()) {
       try {

@@ -2,8 +2,8 @@
 #include <map>
 #include <string>
 
-#include "engine/model/diagnostics.h"
 #include "engine/io/json.h"
+#include "engine/model/diagnostics.h"
 #include "engine/model/workflow.h"
 
 namespace flowrun {

@@ -1,6 +1,4 @@
-#include "engine/io/byte_size.h"
 #include "engine/load/loader.h"
-#include "engine/load/utf8_check.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -11,30 +9,46 @@
 #include <sstream>
 #include <utility>
 
-#include "engine/sandbox/expression.h"
-#include "engine/sandbox/expression_functions.h"
-#include "engine/lua/lua_step.h"
+#include "engine/io/byte_size.h"
 #include "engine/io/output_limit.h"
 #include "engine/io/run_state.h"
-#include "engine/step_api/step_registry.h"
 #include "engine/io/utf8.h"
+#include "engine/load/utf8_check.h"
+#include "engine/lua/lua_step.h"
+#include "engine/sandbox/expression.h"
+#include "engine/sandbox/expression_functions.h"
+#include "engine/step_api/step_registry.h"
 
 namespace flowrun {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"version",  "name",  "description", "inputs",   "secrets",
-                                           "env",      "defaults", "steps",    "finally", "schedule"};
+const std::vector<std::string> kTopKeys = {"version", "name",     "description", "inputs",  "secrets",
+                                           "env",     "defaults", "steps",       "finally", "schedule"};
 const std::vector<std::string> kScheduleKeys = {"every"};
-const std::vector<std::string> kStepKeys = {"id",      "name",     "type",     "lua",     "with",
-                                            "if",      "retry",    "timeout",  "attempt_timeout",
-                                            "continue_on_error",   "for_each", "as",      "concurrency",
-                                            "tolerate", "steps",   "finally",  "env",     "max_output"};
+const std::vector<std::string> kStepKeys = {"id",
+                                            "name",
+                                            "type",
+                                            "lua",
+                                            "with",
+                                            "if",
+                                            "retry",
+                                            "timeout",
+                                            "attempt_timeout",
+                                            "continue_on_error",
+                                            "for_each",
+                                            "as",
+                                            "concurrency",
+                                            "tolerate",
+                                            "steps",
+                                            "finally",
+                                            "env",
+                                            "max_output"};
 const std::vector<std::string> kRetryKeys = {"attempts", "on", "backoff", "max_elapsed"};
 const std::vector<std::string> kBackoffKeys = {"initial", "factor", "max", "jitter"};
 const std::vector<std::string> kInputKeys = {"default", "required", "description", "type"};
 // The types `--set` text can be converted to.
-const std::vector<ParamType> kInputTypes = {ParamType::kString, ParamType::kNumber, ParamType::kInteger,
-                                            ParamType::kBool,   ParamType::kList,   ParamType::kMap,
+const std::vector<ParamType> kInputTypes = {ParamType::kString,  ParamType::kNumber, ParamType::kInteger,
+                                            ParamType::kBool,    ParamType::kList,   ParamType::kMap,
                                             ParamType::kDuration};
 const std::vector<std::string> kDefaultsKeys = {"retry", "timeout", "attempt_timeout"};
 
@@ -47,9 +61,9 @@ bool is_identifier(const std::string& s) {
 // variable of the same name would hide them.
 const std::vector<std::string> kScopeNames = {"inputs", "steps", "env", "run", "secrets", "loop"};
 
-const std::set<std::string> kLuaKeywords = {"and",   "break", "do",  "else", "elseif", "end",   "false",
-                                            "for",   "function", "goto", "if", "in",   "local", "nil",
-                                            "not",   "or",    "repeat", "return", "then", "true", "until", "while"};
+const std::set<std::string> kLuaKeywords = {"and",      "break",  "do",   "else", "elseif", "end",  "false", "for",
+                                            "function", "goto",   "if",   "in",   "local",  "nil",  "not",   "or",
+                                            "repeat",   "return", "then", "true", "until",  "while"};
 
 // An expression written somewhere in the file, checked once every step id is known.
 struct ExpressionSite {
@@ -188,7 +202,8 @@ class Loader {
       return nullptr;
     }
     switch (n.Type()) {
-      case YAML::NodeType::Null: return nullptr;
+      case YAML::NodeType::Null:
+        return nullptr;
       case YAML::NodeType::Scalar: {
         const std::string& s = n.Scalar();
         if (n.Tag() == "!") return s;  // quoted: always a string
@@ -220,7 +235,8 @@ class Loader {
         }
         return obj;
       }
-      default: return nullptr;
+      default:
+        return nullptr;
     }
   }
 
@@ -285,7 +301,8 @@ class Loader {
 
   void parse_secrets(const YAML::Node& n, Workflow& wf) {
     if (!n.IsSequence()) {
-      diags_->error(loc(n), "`secrets` must be a list of environment variable names", "for example `secrets: [API_KEY]`");
+      diags_->error(loc(n), "`secrets` must be a list of environment variable names",
+                    "for example `secrets: [API_KEY]`");
       return;
     }
     for (const auto& item : n) wf.secrets.push_back(scalar(item));
@@ -303,13 +320,14 @@ class Loader {
       std::string name = kv.first.Scalar();
       if (!is_identifier(name)) {
         diags_->error(loc(kv.first), "env name '" + name + "' is not an identifier",
-                      "use letters, digits and underscores (e.g. `" + sanitize(name) + "`), so `env." +
-                          sanitize(name) + "` works in expressions");
+                      "use letters, digits and underscores (e.g. `" + sanitize(name) + "`), so `env." + sanitize(name) +
+                          "` works in expressions");
         continue;
       }
       if (!kv.second.IsScalar() && !kv.second.IsNull()) {
-        diags_->error(loc(kv.second), "env value '" + name + "' must be a single value, not a " +
-                                          std::string(kv.second.IsMap() ? "mapping" : "list"),
+        diags_->error(loc(kv.second),
+                      "env value '" + name + "' must be a single value, not a " +
+                          std::string(kv.second.IsMap() ? "mapping" : "list"),
                       "environment variables are text: quote it, or write `${{ toJSON(...) }}`");
         continue;
       }
@@ -376,7 +394,8 @@ class Loader {
     }
     if (auto b = n["backoff"]) {
       if (!b.IsMap()) {
-        diags_->error(loc(b), "`backoff` must be a mapping", "for example `backoff: {initial: 5s, factor: 2, max: 60s}`");
+        diags_->error(loc(b), "`backoff` must be a mapping",
+                      "for example `backoff: {initial: 5s, factor: 2, max: 60s}`");
       } else {
         check_keys(b, kBackoffKeys, "backoff");
         if (auto i = b["initial"]) r.backoff.initial = duration(i, "backoff.initial").value_or(r.backoff.initial);
@@ -390,10 +409,14 @@ class Loader {
         }
         if (auto j = b["jitter"]) {
           std::string s = scalar(j);
-          if (s == "none") r.backoff.jitter = Jitter::kNone;
-          else if (s == "full") r.backoff.jitter = Jitter::kFull;
-          else if (s == "equal") r.backoff.jitter = Jitter::kEqual;
-          else diags_->error(loc(j), "unknown jitter '" + s + "'", "use none, full or equal");
+          if (s == "none")
+            r.backoff.jitter = Jitter::kNone;
+          else if (s == "full")
+            r.backoff.jitter = Jitter::kFull;
+          else if (s == "equal")
+            r.backoff.jitter = Jitter::kEqual;
+          else
+            diags_->error(loc(j), "unknown jitter '" + s + "'", "use none, full or equal");
         }
       }
     }
@@ -409,7 +432,8 @@ class Loader {
     }
     for (const auto& item : n) {
       if (!item.IsMap()) {
-        diags_->error(loc(item), "a step must be a mapping", "for example `- {id: hello, type: log, with: {message: hi}}`");
+        diags_->error(loc(item), "a step must be a mapping",
+                      "for example `- {id: hello, type: log, with: {message: hi}}`");
         continue;
       }
       out.push_back(parse_step(item));
@@ -464,8 +488,10 @@ class Loader {
       }
       if (auto as = n["as"]) {
         s.as = scalar(as);
-        if (!is_identifier(s.as)) diags_->error(loc(as), "`as` must be an identifier", "for example `as: video`");
-        else check_loop_variable(s.as, loc(as));
+        if (!is_identifier(s.as))
+          diags_->error(loc(as), "`as` must be an identifier", "for example `as: video`");
+        else
+          check_loop_variable(s.as, loc(as));
       }
       if (auto c = n["concurrency"]) {
         if (c.IsScalar() && c.Scalar().find("${{") != std::string::npos) {
@@ -482,11 +508,12 @@ class Loader {
       s.kind = Step::Kind::kGroup;
       if (n["type"] || n["lua"]) diags_->error(loc(n["steps"]), "a step with `steps` is a group and has no `type`");
     } else if (!n["type"] && !n["lua"]) {
-      diags_->error(s.loc, "the step has no `type`", "add `type:` (see `flowrun steps`), `lua:`, `steps:` or `for_each:`");
+      diags_->error(s.loc, "the step has no `type`",
+                    "add `type:` (see `flowrun steps`), `lua:`, `steps:` or `for_each:`");
     }
     for (const char* key : {"as", "concurrency", "tolerate"})
-      if (n[key] && !n["for_each"]) diags_->error(loc(n[key]), std::string("`") + key + "` only applies to a `for_each` step");
-
+      if (n[key] && !n["for_each"])
+        diags_->error(loc(n[key]), std::string("`") + key + "` only applies to a `for_each` step");
 
     if (auto w = n["with"]) {
       s.with_loc = loc(w);
@@ -553,7 +580,8 @@ class Loader {
     check_keys(t, {"count", "percent", "outcome"}, "tolerate");
     if (auto o = t["outcome"]) {
       const std::optional<RunState> outcome = parse_run_state(scalar(o));
-      if (outcome == RunState::kSucceeded) tol.partial_is_success = true;
+      if (outcome == RunState::kSucceeded)
+        tol.partial_is_success = true;
       else if (outcome != RunState::kPartial)
         diags_->error(loc(o), "`outcome` of `tolerate` is partial (the default) or succeeded",
                       "succeeded: tolerated failures leave the run succeeded");
@@ -618,7 +646,7 @@ class Loader {
     if (p.type == ParamType::kDuration) hint = "use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m";
     if (p.type == ParamType::kBool) hint = "write true or false";
     std::string what = p.type == ParamType::kDuration && value.is_primitive() ? "bad duration '" + to_text(value) + "'"
-                                                                             : "expected " + to_string(p.type);
+                                                                              : "expected " + to_string(p.type);
     diags_->error(loc(v), what + " for parameter '" + p.name + "'", hint);
   }
 
@@ -641,9 +669,9 @@ class Loader {
     const auto& builtin = expression_builtin_names();
     bool scope = std::find(kScopeNames.begin(), kScopeNames.end(), name) != kScopeNames.end();
     if (!scope && std::find(builtin.begin(), builtin.end(), name) == builtin.end()) return;
-    diags_->error(at, "loop variable '" + name + "' hides the expression global '" + name + "'",
-                  "inside the loop `" + name + "` would be the item; choose another name, for example `as: " +
-                      name + "_item`");
+    diags_->error(
+        at, "loop variable '" + name + "' hides the expression global '" + name + "'",
+        "inside the loop `" + name + "` would be the item; choose another name, for example `as: " + name + "_item`");
   }
 
   // Records every ${{ }} inside a YAML subtree for the reference check.
@@ -654,8 +682,10 @@ class Loader {
       note_expression_text(n.Scalar(), loc(n), false);
     } else if (n.IsSequence() || n.IsMap()) {
       for (const auto& item : n) {
-        if (n.IsMap()) note_expressions(item.second);
-        else note_expressions(item);
+        if (n.IsMap())
+          note_expressions(item.second);
+        else
+          note_expressions(item);
       }
     }
   }
@@ -664,8 +694,7 @@ class Loader {
   void note_expression_text(const std::string& text, const Location& at, bool bare) {
     std::optional<size_t> unterminated;
     auto spans = find_expressions(text, &unterminated);
-    if (unterminated)
-      diags_->error(at, "`${{` without a closing `}}`", "close the expression with `}}`");
+    if (unterminated) diags_->error(at, "`${{` without a closing `}}`", "close the expression with `}}`");
     if (spans.empty() && bare) {
       add_site(text, at);
       return;
@@ -738,7 +767,8 @@ class Loader {
       return;
     }
     if (id == site.owner) {
-      diags_->error(site.loc, who + " refers to its own outputs (steps." + id + "), which are set only after it has run",
+      diags_->error(site.loc,
+                    who + " refers to its own outputs (steps." + id + "), which are set only after it has run",
                     "read them in a later step");
       return;
     }
@@ -750,9 +780,10 @@ class Loader {
     }
     for (const auto& loop : target.loops) {
       if (std::find(site.loops.begin(), site.loops.end(), loop) != site.loops.end()) continue;
-      diags_->error(site.loc, who + " refers to steps." + id + ", which is not run before it (it is inside for_each '" +
-                                  loop + "')",
-                    "a loop's steps run once per item; after the loop read steps." + loop + ".outputs.items");
+      diags_->error(
+          site.loc,
+          who + " refers to steps." + id + ", which is not run before it (it is inside for_each '" + loop + "')",
+          "a loop's steps run once per item; after the loop read steps." + loop + ".outputs.items");
       return;
     }
     diags_->error(site.loc, who + " refers to steps." + id + ", which runs after it",
@@ -798,8 +829,10 @@ class Loader {
           if (i + 1 < out.size()) out[++i] = ' ';
           continue;
         }
-        if (c == quote) quote = 0;
-        else out[i] = ' ';
+        if (c == quote)
+          quote = 0;
+        else
+          out[i] = ' ';
       } else if (c == '"' || c == '\'') {
         quote = c;
       }
@@ -811,9 +844,9 @@ class Loader {
   const StepRegistry& registry_;
   std::filesystem::path root_;
   Diagnostics* diags_ = nullptr;
-  size_t yaml_nodes_ = 0;  // converted to JSON so far, aliases expanded
+  size_t yaml_nodes_ = 0;                    // converted to JSON so far, aliases expanded
   std::optional<YAML::Mark> expanding_key_;  // the last map key converted to JSON
-  size_t noted_nodes_ = 0;  // walked by note_expressions, aliases expanded
+  size_t noted_nodes_ = 0;                   // walked by note_expressions, aliases expanded
   bool too_many_nodes_ = false;
   std::set<std::string> ids_;
   std::vector<ExpressionSite> sites_;

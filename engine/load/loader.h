@@ -13,7 +13,7 @@ class StepRegistry;
 struct LoadResult {
   std::optional<Workflow> workflow;  // set only when there are no diagnostics
   Diagnostics diagnostics;
-  std::string source;                // the text read, for printing carets
+  std::string source;  // the text read, for printing carets
 };
 
 // Reads and validates a workflow file against the registry's step types. Every problem found

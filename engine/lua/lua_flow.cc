@@ -5,13 +5,13 @@
 #include <exception>
 
 #include "engine/io/http_client.h"
-#include "engine/step_api/http_request.h"
 #include "engine/io/json_parse.h"
 #include "engine/io/line_splitter.h"
-#include "engine/lua/lua_flow_support.h"
 #include "engine/io/process_runner.h"
-#include "engine/step_api/step_context.h"
+#include "engine/lua/lua_flow_support.h"
 #include "engine/model/workflow.h"
+#include "engine/step_api/http_request.h"
+#include "engine/step_api/step_context.h"
 
 namespace flowrun {
 
@@ -67,8 +67,10 @@ int flow_fail(lua_State* L, FlowRuntime&) {
 
 int flow_sleep(lua_State* L, FlowRuntime& rt) {
   std::optional<Duration> d;
-  if (lua_type(L, 1) == LUA_TNUMBER) d = json_to_duration(Json(lua_tonumber(L, 1)));
-  else if (lua_type(L, 1) == LUA_TSTRING) d = parse_duration(lua_tostring(L, 1));
+  if (lua_type(L, 1) == LUA_TNUMBER)
+    d = json_to_duration(Json(lua_tonumber(L, 1)));
+  else if (lua_type(L, 1) == LUA_TSTRING)
+    d = parse_duration(lua_tostring(L, 1));
   if (!d) throw StepError::permanent("flow.sleep takes seconds or a duration such as \"5s\"");
   rt.ctx->sleep(*d);
   return 0;
@@ -77,8 +79,10 @@ int flow_sleep(lua_State* L, FlowRuntime& rt) {
 int flow_env(lua_State* L, FlowRuntime&) {
   std::string name = arg_string(L, 1, "variable name");
   const char* value = std::getenv(name.c_str());
-  if (value) lua_pushstring(L, value);
-  else lua_pushnil(L);
+  if (value)
+    lua_pushstring(L, value);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -120,8 +124,7 @@ int flow_exec(lua_State* L, FlowRuntime& rt) {
   if (!argv.is_array() || argv.empty()) throw StepError::permanent("flow.exec: the argument list is empty");
   for (const auto& a : argv) spec.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
   const Json env = opts.value("env", Json::object());
-  for (const auto& [k, v] : env.items())
-    spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  for (const auto& [k, v] : env.items()) spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
   spec.cwd = opts.value("cwd", "");
   if (opts.contains("stdin")) spec.stdin_data = opts["stdin"].get<std::string>();
   std::optional<Duration> timeout = opts.contains("timeout") ? json_to_duration(opts["timeout"]) : std::nullopt;
@@ -215,6 +218,5 @@ void set_print(lua_State* L, FlowRuntime* rt) {
   set_function(L, rt, "print", trampoline<flow_print>);
   lua_pop(L, 1);
 }
-
 
 }  // namespace flowrun

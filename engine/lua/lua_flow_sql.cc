@@ -12,10 +12,10 @@
 #include <optional>
 #include <vector>
 
+#include "engine/io/utf8.h"
 #include "engine/lua/lua_flow_support.h"
 #include "engine/step_api/sql_access.h"
 #include "engine/step_api/step_context.h"
-#include "engine/io/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -106,7 +106,8 @@ int db_exec_many(lua_State* L, FlowRuntime& rt) {
       } catch (const SqliteError& e) {
         std::string which = "row " + std::to_string(i + 1);
         if (!key.empty() && rows[i].is_object() && rows[i].contains(key))
-          which += " (" + key + " " + (rows[i][key].is_string() ? rows[i][key].get<std::string>() : dump_json(rows[i][key])) + ")";
+          which += " (" + key + " " +
+                   (rows[i][key].is_string() ? rows[i][key].get<std::string>() : dump_json(rows[i][key])) + ")";
         throw SqliteError(std::string(e.what()) + ", at " + which, e.code());
       }
     }

@@ -1,12 +1,11 @@
 #pragma once
 // Plumbing shared by the files that implement flow.* functions (lua_flow.cc, lua_flow_sql.cc).
 #include <lua.hpp>
-
 #include <string>
 
+#include "engine/io/step_error.h"
 #include "engine/lua/lua_flow.h"
 #include "engine/sandbox/lua_state.h"
-#include "engine/io/step_error.h"
 
 namespace flowrun {
 

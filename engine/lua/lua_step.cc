@@ -1,19 +1,18 @@
-#include "engine/io/byte_size.h"
 #include "engine/lua/lua_step.h"
 
-#include <lua.hpp>
-
 #include <fstream>
+#include <lua.hpp>
 #include <sstream>
 
-#include "engine/lua/lua_flow.h"
-#include "engine/sandbox/lua_state.h"
+#include "engine/io/byte_size.h"
 #include "engine/io/output_limit.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
-#include "engine/step_api/step_registry.h"
+#include "engine/lua/lua_flow.h"
 #include "engine/model/diagnostics.h"
 #include "engine/model/workflow.h"
+#include "engine/sandbox/lua_state.h"
+#include "engine/step_api/step_context.h"
+#include "engine/step_api/step_registry.h"
 
 namespace flowrun {
 namespace {
@@ -90,10 +89,14 @@ class LuaExecution final : public Poller {
     if (lua_type(L, -2) == LUA_TTABLE) r.outputs = outputs_to_json(ctx, -2);
     if (lua_tostring(L, -1)) r.message = lua_tostring(L, -1);
     lua_pop(L, 3);
-    if (status == "done") r.status = PollStatus::kDone;
-    else if (status == "pending") r.status = PollStatus::kPending;
-    else if (status == "failed") r.status = PollStatus::kFailed;
-    else throw StepError::permanent("poll must return \"done\", \"pending\" or \"failed\", not \"" + status + "\"");
+    if (status == "done")
+      r.status = PollStatus::kDone;
+    else if (status == "pending")
+      r.status = PollStatus::kPending;
+    else if (status == "failed")
+      r.status = PollStatus::kFailed;
+    else
+      throw StepError::permanent("poll must return \"done\", \"pending\" or \"failed\", not \"" + status + "\"");
     return r;
   }
 
@@ -225,7 +228,7 @@ std::shared_ptr<StepType> script_type(const std::filesystem::path& file, const s
     for (const char* p : {"interval", "threshold", "timeout"})
       if (std::none_of(info.params.begin(), info.params.end(), [&](const ParamSpec& s) { return s.name == p; }))
         info.params.push_back(
-              {p, std::string(p) == "threshold" ? ParamType::kInteger : ParamType::kDuration, false, "polling policy"});
+            {p, std::string(p) == "threshold" ? ParamType::kInteger : ParamType::kDuration, false, "polling policy"});
   }
   return std::make_shared<LuaScriptType>(std::move(info), std::move(code), display_name);
 }

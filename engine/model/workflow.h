@@ -6,11 +6,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/model/diagnostics.h"
 #include "engine/io/duration.h"
 #include "engine/io/json.h"
 #include "engine/io/param_type.h"
 #include "engine/io/retry_policy.h"
+#include "engine/model/diagnostics.h"
 
 namespace flowrun {
 
@@ -80,7 +80,7 @@ struct Step {
 
 struct Workflow {
   std::string path;
-  std::string source;  // the file's text, for error carets
+  std::string source;        // the file's text, for error carets
   std::string project_root;  // where scripts/ is looked up
   int version = 1;
   std::string name;

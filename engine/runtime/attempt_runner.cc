@@ -13,8 +13,14 @@ namespace flowrun {
 AttemptRunner::AttemptRunner(const Env& env, const Step& step, const StepType& type, const Json& with,
                              const std::string& path, std::string described_as, const StepLog& log,
                              RunNested run_nested)
-    : env_(env), step_(step), type_(type), with_(with), path_(path), described_as_(std::move(described_as)),
-      log_(log), run_nested_(std::move(run_nested)) {}
+    : env_(env),
+      step_(step),
+      type_(type),
+      with_(with),
+      path_(path),
+      described_as_(std::move(described_as)),
+      log_(log),
+      run_nested_(std::move(run_nested)) {}
 
 Outcome AttemptRunner::run(Json& scope, CancelToken& cancel, Json& outputs, int& attempts) {
   policies_ = effective_policies(step_, env_.workflow);

@@ -30,7 +30,7 @@ class AttemptRunner {
   struct Env {
     const Workflow& workflow;  // defaults and secrets
     Services& services;
-    RandomSource& random;      // backoff jitter
+    RandomSource& random;                   // backoff jitter
     ExecutionRecorder* recorder = nullptr;  // the run's journal; may be null
     std::string run_id;
   };
@@ -67,9 +67,9 @@ class AttemptRunner {
   RunNested run_nested_;
 
   StepPolicies policies_;
-  TimePoint started_{};                    // this execution's first start, earlier when resumed
+  TimePoint started_{};                     // this execution's first start, earlier when resumed
   std::optional<TimePoint> step_deadline_;  // from `timeout`, across attempts and resumes
-  std::optional<std::string> give_up_;     // the failure message once the retries ended
+  std::optional<std::string> give_up_;      // the failure message once the retries ended
 };
 
 }  // namespace flowrun

@@ -3,26 +3,29 @@
 #include <algorithm>
 #include <cstring>
 
-#include "engine/sandbox/expression.h"
-#include "engine/runtime/dry_run.h"
-#include "engine/runtime/for_each_runner.h"
-#include "engine/load/inputs.h"
 #include "engine/io/json_parse.h"
 #include "engine/io/output_limit.h"
-#include "engine/step_api/poll_loop.h"
 #include "engine/io/step_error.h"
-#include "engine/step_api/step_registry.h"
 #include "engine/io/utf8.h"
+#include "engine/load/inputs.h"
 #include "engine/runtime/attempt_runner.h"
+#include "engine/runtime/dry_run.h"
+#include "engine/runtime/for_each_runner.h"
+#include "engine/sandbox/expression.h"
+#include "engine/step_api/poll_loop.h"
+#include "engine/step_api/step_registry.h"
 
 namespace flowrun {
 namespace {
 
 std::string describe_type(const Step& step) {
   switch (step.kind) {
-    case Step::Kind::kForEach: return "for_each";
-    case Step::Kind::kGroup: return "group";
-    case Step::Kind::kAction: return step.type == "lua" ? "lua:" + step.lua_path : step.type;
+    case Step::Kind::kForEach:
+      return "for_each";
+    case Step::Kind::kGroup:
+      return "group";
+    case Step::Kind::kAction:
+      return step.type == "lua" ? "lua:" + step.lua_path : step.type;
   }
   return step.type;
 }
@@ -31,8 +34,13 @@ std::string describe_type(const Step& step) {
 
 Executor::Executor(const Workflow& workflow, const StepRegistry& registry, Services& services, RandomSource& random,
                    const LogHub& logs, ExecutorOptions options)
-    : workflow_(workflow), registry_(registry), services_(services), random_(random), logs_(logs),
-      options_(std::move(options)), run_log_(logs.logger(workflow.name)) {}
+    : workflow_(workflow),
+      registry_(registry),
+      services_(services),
+      random_(random),
+      logs_(logs),
+      options_(std::move(options)),
+      run_log_(logs.logger(workflow.name)) {}
 
 void Executor::record(StepRecord r) {
   MutexLock lock(mutex_);
@@ -56,10 +64,11 @@ bool Executor::side_effect_free(const Step& step) const {
 RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& finally_cancel) {
   finally_cancel_ = &finally_cancel;
   const TimePoint started = services_.clock.now();
-  Json scope = {{"inputs", inputs},
-                {"env", Json::object()},
-                {"steps", Json::object()},
-                {"run", {{"id", options_.run_id}, {"workflow", workflow_.name}, {"status", to_string(RunState::kRunning)}}}};
+  Json scope = {
+      {"inputs", inputs},
+      {"env", Json::object()},
+      {"steps", Json::object()},
+      {"run", {{"id", options_.run_id}, {"workflow", workflow_.name}, {"status", to_string(RunState::kRunning)}}}};
   scope["env"] = environment_json();
   Json secrets = Json::object();
   for (const auto& name : workflow_.secrets)
@@ -68,7 +77,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
 
   run_log_.info("run " + options_.run_id + ": " + workflow_.name + (options_.dry_run ? " (dry run)" : ""));
   std::string env_error = apply_env(workflow_.env, scope);
-  Outcome body = !env_error.empty()        ? Outcome::failed("env of the workflow: " + env_error)
+  Outcome body = !env_error.empty()      ? Outcome::failed("env of the workflow: " + env_error)
                  : options_.finally_only ? run_owed_finally(workflow_.steps, scope, "")
                                          : run_sequence(workflow_.steps, scope, cancel, "");
   if (!env_error.empty()) run_log_.error(body.error);
@@ -84,12 +93,18 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
   }
   result.error = final_outcome.error;
   switch (final_outcome.state) {
-    case StepState::kFailed: result.status = RunState::kFailed; break;
+    case StepState::kFailed:
+      result.status = RunState::kFailed;
+      break;
     case StepState::kCancelled:
       result.status = options_.detach_on_cancel && !options_.finally_only ? RunState::kDetached : RunState::kCancelled;
       break;
-    case StepState::kPartial: result.status = RunState::kPartial; break;
-    default: result.status = RunState::kSucceeded; break;
+    case StepState::kPartial:
+      result.status = RunState::kPartial;
+      break;
+    default:
+      result.status = RunState::kSucceeded;
+      break;
   }
   return result;
 }
@@ -145,7 +160,8 @@ bool Executor::runs_after_failure(const Step& step) {
   for (const char* fn : {"always", "failure", "cancelled"}) {
     for (size_t at = e.find(fn); at != std::string::npos; at = e.find(fn, at + 1)) {
       const size_t end = at + std::strlen(fn);
-      const bool starts_word = at == 0 || !(std::isalnum(static_cast<unsigned char>(e[at - 1])) || e[at - 1] == '_' || e[at - 1] == '.');
+      const bool starts_word =
+          at == 0 || !(std::isalnum(static_cast<unsigned char>(e[at - 1])) || e[at - 1] == '_' || e[at - 1] == '.');
       size_t next = end;
       while (next < e.size() && e[next] == ' ') ++next;
       if (starts_word && next < e.size() && e[next] == '(') return true;
@@ -199,12 +215,14 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
         options_.print(path + ": `if` depends on what a dry run does not know; shown as if true");
         run_it = true;
       } else {
-        std::string msg = "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) +
-                          "): " + e.what();
+        std::string msg =
+            "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) + "): " + e.what();
         log.error(msg);
         rec.status = StepState::kFailed;
-        scope["steps"][step.id] = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)},
-                                   {"outputs", Json::object()}, {"error", msg}};
+        scope["steps"][step.id] = {{"status", to_string(rec.status)},
+                                   {"outcome", to_string(rec.status)},
+                                   {"outputs", Json::object()},
+                                   {"error", msg}};
         rec.error = msg;
         record(rec);
         return Outcome::failed(msg);
@@ -213,8 +231,8 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
     if (!run_it) {
       log.info("skipped: `if: " + step.if_expr + "` is false");
       rec.status = StepState::kSkipped;
-      scope["steps"][step.id] = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)},
-                                 {"outputs", Json::object()}};
+      scope["steps"][step.id] = {
+          {"status", to_string(rec.status)}, {"outcome", to_string(rec.status)}, {"outputs", Json::object()}};
       if (options_.recorder)
         options_.recorder->step_finished(path, to_string(rec.status), 0, Json::object(), "", "",
                                          Durability::kWithNextWrite);
@@ -232,8 +250,12 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
       o = run_finally(step.finally, scope, path + ".finally", body);
       break;
     }
-    case Step::Kind::kForEach: o = run_for_each(step, scope, cancel, path, log, outputs); break;
-    case Step::Kind::kAction: o = run_action(step, scope, cancel, path, log, outputs, attempts); break;
+    case Step::Kind::kForEach:
+      o = run_for_each(step, scope, cancel, path, log, outputs);
+      break;
+    case Step::Kind::kAction:
+      o = run_action(step, scope, cancel, path, log, outputs, attempts);
+      break;
   }
 
   rec.attempts = attempts;
@@ -333,7 +355,8 @@ Json Executor::dry_run_action(const Step& step, Json& scope, const std::string& 
   if (!step.if_expr.empty()) line += " if " + step.if_expr;
   options_.print(line);
   for (const auto& [key, value] : shown.items())
-    options_.print("    " + key + ": " + services_.redactor.redact(value.is_string() ? value.get<std::string>() : dump_json(value)));
+    options_.print("    " + key + ": " +
+                   services_.redactor.redact(value.is_string() ? value.get<std::string>() : dump_json(value)));
   return shown;
 }
 
@@ -364,11 +387,10 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
   }
 
   const AttemptRunner::Env env{workflow_, services_, random_, options_.recorder, options_.run_id};
-  AttemptRunner runner(env, step, *type, with, path, describe_type(step), log,
-                       [this](const std::vector<Step>& steps, Json& nested_scope, CancelToken& nested_cancel,
-                              const std::string& nested_path) {
-                         return run_sequence(steps, nested_scope, nested_cancel, nested_path);
-                       });
+  AttemptRunner runner(
+      env, step, *type, with, path, describe_type(step), log,
+      [this](const std::vector<Step>& steps, Json& nested_scope, CancelToken& nested_cancel,
+             const std::string& nested_path) { return run_sequence(steps, nested_scope, nested_cancel, nested_path); });
   return runner.run(scope, cancel, outputs, attempts);
 }
 

@@ -4,22 +4,21 @@
 #include <vector>
 
 #include "engine/io/cancel_token.h"
-#include "engine/step_api/execution_recorder.h"
 #include "engine/io/duration.h"
 #include "engine/io/json.h"
 #include "engine/io/logging.h"
 #include "engine/io/mutex.h"
 #include "engine/io/random_source.h"
 #include "engine/io/run_state.h"
-#include "engine/step_api/step_context.h"
 #include "engine/model/workflow.h"
 #include "engine/runtime/outcome.h"
+#include "engine/step_api/execution_recorder.h"
+#include "engine/step_api/step_context.h"
 
 namespace flowrun {
 
 class StepRegistry;
 class StepError;
-
 
 // What happened to one step execution, for the summary (and, later, the journal).
 struct StepRecord {
@@ -74,8 +73,8 @@ class Executor {
   // AttemptRunner. `log` is the step's own logger, made once by run_step.
   Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
                      Json& outputs, int& attempts);
-  Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
-                       const StepLog& log, Json& outputs);
+  Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
+                       Json& outputs);
   Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.

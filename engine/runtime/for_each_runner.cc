@@ -164,8 +164,12 @@ Json ForEachRunner::summarize() const {
     list.push_back(results_[i]);
   }
   // Counts, not states: "succeeded" counts the items that ended succeeded or partial.
-  Json outputs = {{"items", list},           {"count", count_},          {"succeeded", succeeded},
-                  {"failed", failures_.load()}, {"failed_items", failed_items}, {"not_started", not_started}};
+  Json outputs = {{"items", list},
+                  {"count", count_},
+                  {"succeeded", succeeded},
+                  {"failed", failures_.load()},
+                  {"failed_items", failed_items},
+                  {"not_started", not_started}};
   outputs["partial"] = any_partial_.load();
   return outputs;
 }

@@ -1,14 +1,13 @@
 #include "engine/sandbox/expression.h"
 
-#include <lua.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <lua.hpp>
 
+#include "engine/io/utf8.h"
 #include "engine/sandbox/expression_functions.h"
 #include "engine/sandbox/lua_state.h"
-#include "engine/io/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -104,7 +103,7 @@ void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Inte
 // Pushes the Lua value of `value`, found under `key` of a lazy table at `level`.
 void push_entry(lua_State* L, LazyScope* lazy, const Json& value, std::string_view key, lua_Integer level) {
   const bool lazy_child = value.is_object() && ((level == kGlobals && key == "steps") || level == kSteps ||
-                                                 (level == kStep && key == "outputs"));
+                                                (level == kStep && key == "outputs"));
   if (lazy_child) {
     push_lazy_table(L, lazy, &value, level + 1);
     return;
@@ -290,14 +289,11 @@ std::string interpolation_text(const Json& value) {
   if (value.is_number_float()) {
     double d = value.get<double>();
     // Range first: converting a double beyond int64 is undefined behaviour (found by fuzzing).
-    if (std::abs(d) < 1e15 && d == std::trunc(d))
-      return std::to_string(static_cast<int64_t>(d));
+    if (std::abs(d) < 1e15 && d == std::trunc(d)) return std::to_string(static_cast<int64_t>(d));
   }
   return dump_json(value);
 }
 
-bool is_truthy(const Json& value) {
-  return !(value.is_null() || (value.is_boolean() && !value.get<bool>()));
-}
+bool is_truthy(const Json& value) { return !(value.is_null() || (value.is_boolean() && !value.get<bool>())); }
 
 }  // namespace flowrun

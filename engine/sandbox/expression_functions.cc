@@ -1,13 +1,11 @@
 #include "engine/sandbox/expression_functions.h"
 
-#include "engine/io/run_state.h"
-
-#include <lua.hpp>
-
 #include <algorithm>
 #include <cmath>
+#include <lua.hpp>
 #include <stdexcept>
 
+#include "engine/io/run_state.h"
 #include "engine/sandbox/lua_state.h"
 
 namespace flowrun {
@@ -28,8 +26,10 @@ std::string lower(std::string s) {
 std::string text_of(lua_State* L, int index) {
   switch (lua_type(L, index)) {
     case LUA_TNIL:
-    case LUA_TNONE: return "";
-    case LUA_TBOOLEAN: return lua_toboolean(L, index) ? "true" : "false";
+    case LUA_TNONE:
+      return "";
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L, index) ? "true" : "false";
     case LUA_TNUMBER: {
       if (lua_isinteger(L, index)) return std::to_string(lua_tointeger(L, index));
       double d = lua_tonumber(L, index);
@@ -44,14 +44,17 @@ std::string text_of(lua_State* L, int index) {
       const char* s = lua_tolstring(L, index, &len);
       return std::string(s, len);
     }
-    case LUA_TTABLE: return lua_owner(L).to_json(index).dump();
-    default: throw FunctionError(std::string("cannot use a ") + luaL_typename(L, index) + " as text");
+    case LUA_TTABLE:
+      return lua_owner(L).to_json(index).dump();
+    default:
+      throw FunctionError(std::string("cannot use a ") + luaL_typename(L, index) + " as text");
   }
 }
 
 // GitHub's loose equality for list elements: texts case-insensitively, numbers by value.
 bool loosely_equal(lua_State* L, int a, int b) {
-  if (lua_type(L, a) == LUA_TSTRING && lua_type(L, b) == LUA_TSTRING) return lower(text_of(L, a)) == lower(text_of(L, b));
+  if (lua_type(L, a) == LUA_TSTRING && lua_type(L, b) == LUA_TSTRING)
+    return lower(text_of(L, a)) == lower(text_of(L, b));
   if (lua_type(L, a) == LUA_TNUMBER && lua_type(L, b) == LUA_TNUMBER) return lua_tonumber(L, a) == lua_tonumber(L, b);
   return lua_rawequal(L, a, b) != 0;
 }
@@ -84,7 +87,8 @@ int fn_starts_with(lua_State* L) {
 
 int fn_ends_with(lua_State* L) {
   std::string text = lower(text_of(L, 1)), suffix = lower(text_of(L, 2));
-  lua_pushboolean(L, text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0);
+  lua_pushboolean(
+      L, text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0);
   return 1;
 }
 
@@ -107,8 +111,7 @@ int fn_format(lua_State* L) {
       if (digits.empty() || digits.size() > 3 || digits.find_first_not_of("0123456789") != std::string::npos)
         throw FunctionError("'{' at " + std::to_string(i + 1) + " is not {N} (write '{{' for a brace)");
       int index = std::stoi(digits);
-      if (index >= given)
-        throw FunctionError("{" + digits + "} has no argument (" + std::to_string(given) + " given)");
+      if (index >= given) throw FunctionError("{" + digits + "} has no argument (" + std::to_string(given) + " given)");
       out += text_of(L, index + 2);
       i = close;
     } else if (c == '}') {
@@ -135,8 +138,10 @@ size_t json_depth(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -149,7 +154,8 @@ size_t json_depth(std::string_view text) {
 }
 
 int fn_from_json(lua_State* L) {
-  if (lua_type(L, 1) != LUA_TSTRING) throw FunctionError(std::string("expected a JSON text, got ") + luaL_typename(L, 1));
+  if (lua_type(L, 1) != LUA_TSTRING)
+    throw FunctionError(std::string("expected a JSON text, got ") + luaL_typename(L, 1));
   size_t len = 0;
   const char* s = lua_tolstring(L, 1, &len);
   if (json_depth({s, len}) > 64) throw FunctionError("the JSON text is nested more than 64 levels deep");
@@ -214,11 +220,10 @@ struct Function {
 };
 
 constexpr Function kFunctions[] = {
-    {"contains", guarded<fn_contains>},   {"startsWith", guarded<fn_starts_with>},
-    {"endsWith", guarded<fn_ends_with>},  {"format", guarded<fn_format>},
-    {"toJSON", guarded<fn_to_json>},      {"fromJSON", guarded<fn_from_json>},
-    {"always", guarded<fn_always>},       {"success", guarded<fn_success>},
-    {"failure", guarded<fn_failure>},     {"cancelled", guarded<fn_cancelled>},
+    {"contains", guarded<fn_contains>},   {"startsWith", guarded<fn_starts_with>}, {"endsWith", guarded<fn_ends_with>},
+    {"format", guarded<fn_format>},       {"toJSON", guarded<fn_to_json>},         {"fromJSON", guarded<fn_from_json>},
+    {"always", guarded<fn_always>},       {"success", guarded<fn_success>},        {"failure", guarded<fn_failure>},
+    {"cancelled", guarded<fn_cancelled>},
 };
 
 }  // namespace

@@ -1,18 +1,17 @@
-#include "engine/io/byte_size.h"
 #include "engine/sandbox/lua_state.h"
-
-#include <lua.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <lua.hpp>
 
+#include "engine/io/byte_size.h"
 #include "engine/io/json_parse.h"
-#include "engine/sandbox/lua_sandbox.h"
 #include "engine/io/output_limit.h"
 #include "engine/io/utf8.h"
+#include "engine/sandbox/lua_sandbox.h"
 
 namespace flowrun {
 namespace {
@@ -67,9 +66,7 @@ int throw_on_panic(lua_State* L) {
 
 }  // namespace
 
-LuaState& lua_owner(lua_State* L) {
-  return **static_cast<LuaState**>(lua_getextraspace(L));
-}
+LuaState& lua_owner(lua_State* L) { return **static_cast<LuaState**>(lua_getextraspace(L)); }
 
 LuaState::LuaState(LuaLimits limits) : limits_(limits) {
   L_ = lua_newstate(&LuaState::allocate, this);
@@ -134,7 +131,7 @@ void LuaState::set_interrupts(const CancelToken* cancel, Clock* clock, std::opti
 }
 
 void LuaState::open_sandbox() {
-  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},     {LUA_TABLIBNAME, luaopen_table},
+  static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},        {LUA_TABLIBNAME, luaopen_table},
                                   {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
                                   {LUA_UTF8LIBNAME, luaopen_utf8},  {LUA_OSLIBNAME, luaopen_os}};
   for (const auto& lib : libs) {
@@ -273,17 +270,29 @@ void LuaState::push_json_at(const Json& value, int depth) {
   if (!lua_checkstack(L_, 4)) throw LuaError("out of Lua stack converting JSON to Lua", ErrorKind::kPermanent);
   switch (value.type()) {
     case Json::value_t::null:
-    case Json::value_t::discarded: lua_pushnil(L_); break;
-    case Json::value_t::boolean: lua_pushboolean(L_, value.get<bool>()); break;
-    case Json::value_t::number_integer: lua_pushinteger(L_, value.get<int64_t>()); break;
-    case Json::value_t::number_unsigned: lua_pushinteger(L_, static_cast<lua_Integer>(value.get<uint64_t>())); break;
-    case Json::value_t::number_float: lua_pushnumber(L_, value.get<double>()); break;
+    case Json::value_t::discarded:
+      lua_pushnil(L_);
+      break;
+    case Json::value_t::boolean:
+      lua_pushboolean(L_, value.get<bool>());
+      break;
+    case Json::value_t::number_integer:
+      lua_pushinteger(L_, value.get<int64_t>());
+      break;
+    case Json::value_t::number_unsigned:
+      lua_pushinteger(L_, static_cast<lua_Integer>(value.get<uint64_t>()));
+      break;
+    case Json::value_t::number_float:
+      lua_pushnumber(L_, value.get<double>());
+      break;
     case Json::value_t::string: {
       const auto& s = value.get_ref<const std::string&>();
       lua_pushlstring(L_, s.data(), s.size());
       break;
     }
-    case Json::value_t::binary: lua_pushnil(L_); break;
+    case Json::value_t::binary:
+      lua_pushnil(L_);
+      break;
     case Json::value_t::array: {
       lua_createtable(L_, static_cast<int>(value.size()), 0);
       lua_Integer i = 1;
@@ -320,8 +329,7 @@ Json LuaState::to_json(int index, std::optional<size_t> max_bytes) {
 }
 
 void LuaState::spend_json_bytes(size_t n) {
-  if (n > json_budget_)
-    throw JsonTooLarge("value larger than " + format_bytes(json_limit_) + " as JSON");
+  if (n > json_budget_) throw JsonTooLarge("value larger than " + format_bytes(json_limit_) + " as JSON");
   json_budget_ -= n;
 }
 
@@ -332,8 +340,10 @@ Json LuaState::to_json_at(int index, int depth) {
   spend_json_bytes(8);  // a scalar, or the brackets and commas of a container
   switch (lua_type(L_, index)) {
     case LUA_TNIL:
-    case LUA_TNONE: return nullptr;
-    case LUA_TBOOLEAN: return lua_toboolean(L_, index) != 0;
+    case LUA_TNONE:
+      return nullptr;
+    case LUA_TBOOLEAN:
+      return lua_toboolean(L_, index) != 0;
     case LUA_TNUMBER:
       if (lua_isinteger(L_, index)) return static_cast<int64_t>(lua_tointeger(L_, index));
       {

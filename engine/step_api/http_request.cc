@@ -15,7 +15,8 @@ bool status_expected(int status, const Json& expect) {
   if (expect.is_null()) return status >= 200 && status < 300;
   if (expect.is_number_integer()) return status == expect.get<int>();
   if (expect.is_array())
-    return std::any_of(expect.begin(), expect.end(), [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
+    return std::any_of(expect.begin(), expect.end(),
+                       [&](const Json& e) { return e.is_number_integer() && e.get<int>() == status; });
   return false;
 }
 
@@ -25,8 +26,8 @@ namespace {
 void throw_unless_expected(const HttpRequest& request, const HttpResponse& response, std::string_view body,
                            const Expectation& expect) {
   if (status_expected(response.status, expect.status)) return;
-  std::string message = (expect.what.empty() ? request.method + " " + request.url : expect.what) +
-                        " returned HTTP " + std::to_string(response.status);
+  std::string message = (expect.what.empty() ? request.method + " " + request.url : expect.what) + " returned HTTP " +
+                        std::to_string(response.status);
   if (expect.reason == ReasonInMessage::kAlways || (expect.reason == ReasonInMessage::kIfBody && !body.empty()))
     message += ": " + error_reason(body);
   throw StepError::http(response.status, message, parse_retry_after(response));
@@ -108,12 +109,16 @@ HttpRequest request_from_json(const Json& spec, const std::string& default_metho
     request.body = spec["body"].is_string() ? spec["body"].get<std::string>() : dump_json(spec["body"]);
   }
   if (const Json sig = spec.value("aws_sigv4", Json()); sig.is_object()) {
-    request.aws_sigv4 = "aws:amz:" + sig.value("region", std::string("us-east-1")) + ":" + sig.value("service", std::string("s3"));
-    request.credentials = sig.value("access_key_id", std::string()) + ":" + sig.value("secret_access_key", std::string());
+    request.aws_sigv4 =
+        "aws:amz:" + sig.value("region", std::string("us-east-1")) + ":" + sig.value("service", std::string("s3"));
+    request.credentials =
+        sig.value("access_key_id", std::string()) + ":" + sig.value("secret_access_key", std::string());
   }
   if (spec.contains("max_body")) {
     auto limit = byte_size_param(spec["max_body"]);
-    if (!limit) throw StepError::permanent("max_body must be a positive size such as 1048576 or \"100MiB\", not " + dump_json(spec["max_body"]));
+    if (!limit)
+      throw StepError::permanent("max_body must be a positive size such as 1048576 or \"100MiB\", not " +
+                                 dump_json(spec["max_body"]));
     request.max_body = *limit;
   }
   return request;

@@ -24,8 +24,8 @@ enum class ReasonInMessage { kNone, kIfBody, kAlways };
 
 // What a request must get back, and how a failure names it.
 struct Expectation {
-  Json status = Json();                            // as status_expected's `expect`; null: any 2xx
-  std::string what = {};                           // names the request; empty: "METHOD URL"
+  Json status = Json();   // as status_expected's `expect`; null: any 2xx
+  std::string what = {};  // names the request; empty: "METHOD URL"
   ReasonInMessage reason = ReasonInMessage::kIfBody;
 };
 

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
+#include "engine/io/step_error.h"
 #include "engine/step_api/poll_workers.h"
 #include "engine/step_api/step_context.h"
-#include "engine/io/step_error.h"
 
 namespace flowrun {
 
@@ -83,7 +83,8 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
     try {
       ++polls;
       PollResult r = poll_once(poller, ctx);
-      if (probe_failures > 0) ctx.log().info("probe recovered after " + std::to_string(probe_failures) + " failed checks");
+      if (probe_failures > 0)
+        ctx.log().info("probe recovered after " + std::to_string(probe_failures) + " failed checks");
       probe_failures = 0;
       if (r.status == PollStatus::kFailed)
         throw StepError::permanent(r.message.empty() ? "the poller reported failure" : r.message)

@@ -11,8 +11,8 @@ class StepContext;
 
 struct PollSettings {
   Duration interval{std::chrono::seconds(5)};
-  int threshold = 1;                 // consecutive "done" observations needed
-  std::optional<Duration> timeout;   // from the first poll; the attempt deadline also applies
+  int threshold = 1;                             // consecutive "done" observations needed
+  std::optional<Duration> timeout;               // from the first poll; the attempt deadline also applies
   Duration heartbeat{std::chrono::seconds(60)};  // how often a long wait says it is still waiting
   // The delay after the first probe error and the most it grows to (`backoff_first`,
   // `backoff_max` when the step declares them); unset: probe_backoff()'s defaults.

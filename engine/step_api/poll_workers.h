@@ -52,7 +52,7 @@ class PollWorkers {
 
   const Limits limits_;
   mutable Mutex mutex_;
-  std::condition_variable wake_;  // a job is queued, or the pool is stopping
+  std::condition_variable wake_;   // a job is queued, or the pool is stopping
   std::condition_variable ended_;  // a worker ended
   std::deque<Job*> queue_ GUARDED_BY(mutex_);
   size_t idle_ GUARDED_BY(mutex_) = 0;

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
+#include "engine/step_api/step_context.h"
 
 namespace flowrun {
 
@@ -57,10 +57,14 @@ namespace {
 
 void bind_value(sqlite3* db, sqlite3_stmt* stmt, int index, const Json* value) {
   int rc;
-  if (!value || value->is_null()) rc = sqlite3_bind_null(stmt, index);
-  else if (value->is_boolean()) rc = sqlite3_bind_int(stmt, index, value->get<bool>() ? 1 : 0);
-  else if (value->is_number_integer()) rc = sqlite3_bind_int64(stmt, index, value->get<int64_t>());
-  else if (value->is_number()) rc = sqlite3_bind_double(stmt, index, value->get<double>());
+  if (!value || value->is_null())
+    rc = sqlite3_bind_null(stmt, index);
+  else if (value->is_boolean())
+    rc = sqlite3_bind_int(stmt, index, value->get<bool>() ? 1 : 0);
+  else if (value->is_number_integer())
+    rc = sqlite3_bind_int64(stmt, index, value->get<int64_t>());
+  else if (value->is_number())
+    rc = sqlite3_bind_double(stmt, index, value->get<double>());
   else if (value->is_string()) {
     const auto& s = value->get_ref<const std::string&>();
     rc = sqlite3_bind_text(stmt, index, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
@@ -82,9 +86,9 @@ PreparedScript::PreparedScript(SqliteDb& db, const std::string& sql, const std::
       sqlite3_stmt* stmt = nullptr;
       const char* tail = nullptr;
       if (sqlite3_prepare_v2(raw, next, -1, &stmt, &tail) != SQLITE_OK)
-        throw SqliteError(db.path() + ": statement " + std::to_string(statements_.size() + 1) + ": " +
-                              sqlite3_errmsg(raw),
-                          sqlite3_errcode(raw) & 0xff);
+        throw SqliteError(
+            db.path() + ": statement " + std::to_string(statements_.size() + 1) + ": " + sqlite3_errmsg(raw),
+            sqlite3_errcode(raw) & 0xff);
       next = tail;
       if (!stmt) continue;  // blanks or a comment after the last ';'
       statements_.push_back({stmt, {}});

@@ -1,14 +1,12 @@
 #include "engine/step_api/step_context.h"
 
-#include "engine/model/workflow.h"
-
-#include <cmath>
-
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
-#include "engine/sandbox/expression.h"
 #include "engine/io/step_error.h"
+#include "engine/model/workflow.h"
+#include "engine/sandbox/expression.h"
 
 namespace flowrun {
 
@@ -52,7 +50,8 @@ std::optional<Duration> json_duration(const Json& obj, const std::string& key) {
 
 bool StepContext::bool_param(const std::string& key, bool fallback) const {
   if (!with_.contains(key) || with_[key].is_null()) return fallback;
-  if (!with_[key].is_boolean()) throw StepError::permanent("parameter '" + key + "' must be true or false, not " + with_[key].dump());
+  if (!with_[key].is_boolean())
+    throw StepError::permanent("parameter '" + key + "' must be true or false, not " + with_[key].dump());
   return with_[key].get<bool>();
 }
 
@@ -71,7 +70,9 @@ std::optional<double> json_number(const Json& obj, const std::string& key) {
   throw StepError::permanent("parameter '" + key + "' must be a number, not " + v.dump());
 }
 
-int StepContext::int_param(const std::string& key, int fallback) const { return json_int(with_, key).value_or(fallback); }
+int StepContext::int_param(const std::string& key, int fallback) const {
+  return json_int(with_, key).value_or(fallback);
+}
 
 std::optional<int> json_int(const Json& obj, const std::string& key) {
   auto d = json_number(obj, key);

@@ -27,7 +27,7 @@ struct Services {
   ProcessRunner& processes;
   Clock& clock;
   const Redactor& redactor;
-  std::filesystem::path project_root;  // where scripts/ and relative paths resolve
+  std::filesystem::path project_root;    // where scripts/ and relative paths resolve
   std::filesystem::path state_dir = {};  // the run journal's directory; local instances live under it
   PollWorkers* poll_workers = nullptr;   // where polls run; none: on the caller's thread
   // The run's journal (none without one), where steps record what must outlive a crash of
@@ -40,8 +40,14 @@ class StepContext {
  public:
   StepContext(const Step& step, const Json& with, std::string path, int attempt, Services& services,
               const CancelToken& cancel, std::optional<TimePoint> deadline, StepLog log)
-      : step_(step), with_(with), path_(std::move(path)), attempt_(attempt), services_(services),
-        cancel_(cancel), deadline_(deadline), log_(std::move(log)) {}
+      : step_(step),
+        with_(with),
+        path_(std::move(path)),
+        attempt_(attempt),
+        services_(services),
+        cancel_(cancel),
+        deadline_(deadline),
+        log_(std::move(log)) {}
 
   // The step's definition as loaded; engine-side step types (lua) read it, built-in ones need only
   // their parameters (with()) and step_id().

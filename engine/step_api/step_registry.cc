@@ -2,8 +2,8 @@
 
 #include <stdexcept>
 
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
+#include "engine/step_api/step_context.h"
 
 namespace flowrun {
 

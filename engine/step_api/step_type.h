@@ -26,9 +26,9 @@ struct StepInfo {
   std::string summary = {};
   std::vector<ParamSpec> params = {};
   std::vector<std::string> nested_lists = {};  // step-level keys holding step lists (e.g. on_stall)
-  bool side_effects = true;               // false: safe to run in --dry-run
+  bool side_effects = true;                    // false: safe to run in --dry-run
   bool poller = false;
-  bool own_threshold = false;             // a poller whose `threshold` means something else (stall-check)
+  bool own_threshold = false;  // a poller whose `threshold` means something else (stall-check)
   Duration default_interval{std::chrono::seconds(5)};
   std::optional<Duration> default_timeout = std::nullopt;
 };

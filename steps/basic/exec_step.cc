@@ -1,9 +1,9 @@
 #include <algorithm>
 
-#include "engine/step_api/execution_recorder.h"
 #include "engine/io/process_runner.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
+#include "engine/step_api/execution_recorder.h"
+#include "engine/step_api/step_context.h"
 #include "steps/basic/basic_steps.h"
 
 namespace flowrun {
@@ -19,9 +19,12 @@ std::vector<std::string> split_words(const std::string& text) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (quote) {
-      if (c == quote) quote = 0;
-      else if (c == '\\' && quote == '"' && i + 1 < text.size()) word += text[++i];
-      else word += c;
+      if (c == quote)
+        quote = 0;
+      else if (c == '\\' && quote == '"' && i + 1 < text.size())
+        word += text[++i];
+      else
+        word += c;
     } else if (c == '\'' || c == '"') {
       quote = c;
       in_word = true;
@@ -46,7 +49,8 @@ std::string last_line(const std::string& text) {
   auto end = text.find_last_not_of("\r\n");
   if (end == std::string::npos) return "";
   auto start = text.find_last_of('\n', end);
-  return text.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+  return text.substr(start == std::string::npos ? 0 : start + 1,
+                     end - (start == std::string::npos ? 0 : start + 1) + 1);
 }
 
 // Records the program's process group in the run's journal before the program starts, so a
@@ -74,16 +78,19 @@ class ExecStep final : public StepType {
     static const StepInfo info{
         .name = "exec",
         .summary = "Run a program from an argument vector (a shell only with shell: true)",
-        .params = {{"argv", ParamType::kStringOrList, true, "the command: a list, or a string split into words without a shell"},
-         {"shell", ParamType::kBool, false, "run argv (a string) with /bin/sh -c; off unless asked"},
-         {"env", ParamType::kMap, false, "extra environment variables"},
-         {"cwd", ParamType::kString, false, "working directory (relative to the project root)"},
-         {"stdin", ParamType::kString, false, "text written to the program's standard input"},
-         {"timeout", ParamType::kDuration, false, "stop the program (its whole process group) after this long"},
-         {"kill_grace", ParamType::kDuration, false, "time between SIGTERM and SIGKILL when stopping it (default 10s)"},
-         {"ok_exit_codes", ParamType::kList, false, "exit codes that count as success (default [0])"},
-         {"parse_json", ParamType::kBool, false, "parse stdout as JSON into outputs.json"},
-         {"show_output", ParamType::kBool, false, "log each output line (default true)"}}};
+        .params = {
+            {"argv", ParamType::kStringOrList, true,
+             "the command: a list, or a string split into words without a shell"},
+            {"shell", ParamType::kBool, false, "run argv (a string) with /bin/sh -c; off unless asked"},
+            {"env", ParamType::kMap, false, "extra environment variables"},
+            {"cwd", ParamType::kString, false, "working directory (relative to the project root)"},
+            {"stdin", ParamType::kString, false, "text written to the program's standard input"},
+            {"timeout", ParamType::kDuration, false, "stop the program (its whole process group) after this long"},
+            {"kill_grace", ParamType::kDuration, false,
+             "time between SIGTERM and SIGKILL when stopping it (default 10s)"},
+            {"ok_exit_codes", ParamType::kList, false, "exit codes that count as success (default [0])"},
+            {"parse_json", ParamType::kBool, false, "parse stdout as JSON into outputs.json"},
+            {"show_output", ParamType::kBool, false, "log each output line (default true)"}}};
     return info;
   }
 
@@ -113,8 +120,7 @@ class ExecStep final : public StepType {
       for (const auto& [k, v] : ctx.env->items())
         if (v.is_string()) spec.env[k] = v.get<std::string>();
     const Json env = with.value("env", Json::object());
-    for (const auto& [k, v] : env.items())
-      spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    for (const auto& [k, v] : env.items()) spec.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
     std::string cwd = ctx.string_param("cwd");
     if (!cwd.empty()) {
       std::filesystem::path p(cwd);
@@ -148,7 +154,8 @@ class ExecStep final : public StepType {
       throw StepError::exit(128 + r.signal, spec.argv[0] + " was killed by signal " + std::to_string(r.signal));
     }
     std::vector<int> ok = {0};
-    if (with.contains("ok_exit_codes") && with["ok_exit_codes"].is_array()) ok = with["ok_exit_codes"].get<std::vector<int>>();
+    if (with.contains("ok_exit_codes") && with["ok_exit_codes"].is_array())
+      ok = with["ok_exit_codes"].get<std::vector<int>>();
     if (std::find(ok.begin(), ok.end(), r.exit_code) == ok.end()) {
       std::string detail = last_line(r.err.empty() ? r.out : r.err);
       throw StepError::exit(r.exit_code, spec.argv[0] + " exited with code " + std::to_string(r.exit_code) +

@@ -1,11 +1,11 @@
 // `queue`: enqueue work over HTTP (POST by default), e.g. POST /api/processing/batch?limit=10000.
 // Retried like an http step: 429 and 5xx are transient, with the server's Retry-After.
 
-#include "engine/step_api/expressions.h"
 #include "engine/io/http_client.h"
+#include "engine/io/step_error.h"
+#include "engine/step_api/expressions.h"
 #include "engine/step_api/http_request.h"
 #include "engine/step_api/step_context.h"
-#include "engine/io/step_error.h"
 #include "steps/basic/basic_steps.h"
 
 namespace flowrun {
@@ -24,7 +24,8 @@ class QueueStep final : public StepType {
                    {"json", ParamType::kAny, false, "a JSON body"},
                    {"body", ParamType::kString, false, "a raw body"},
                    {"expect", ParamType::kAny, false, "expected status(es); default any 2xx"},
-                   {"count_field", ParamType::kString, false, "the response field holding how many were queued (default: queued, count or enqueued)"},
+                   {"count_field", ParamType::kString, false,
+                    "the response field holding how many were queued (default: queued, count or enqueued)"},
                    {"timeout", ParamType::kDuration, false, "one request (default 60s)"}}};
     return info;
   }
@@ -41,7 +42,8 @@ class QueueStep final : public StepType {
     Json out = {{"status", r.status}, {"count", nullptr}};
     if (!body.is_discarded()) out["json"] = body;
     std::string field = ctx.string_param("count_field");
-    for (const std::string& f : field.empty() ? std::vector<std::string>{"queued", "count", "enqueued"} : std::vector<std::string>{field})
+    for (const std::string& f :
+         field.empty() ? std::vector<std::string>{"queued", "count", "enqueued"} : std::vector<std::string>{field})
       if (body.is_object() && body.contains(f)) {
         out["count"] = body[f];
         break;

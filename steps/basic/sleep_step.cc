@@ -1,5 +1,5 @@
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
+#include "engine/step_api/step_context.h"
 #include "steps/basic/basic_steps.h"
 
 namespace flowrun {

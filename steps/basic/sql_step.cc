@@ -4,10 +4,10 @@
 #include <filesystem>
 
 #include "engine/io/sqlite_db.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
-#include "steps/basic/basic_steps.h"
 #include "engine/step_api/sql_access.h"
+#include "engine/step_api/step_context.h"
+#include "steps/basic/basic_steps.h"
 
 namespace flowrun {
 namespace {
@@ -21,12 +21,12 @@ struct SqlStatement {
 std::vector<SqlStatement> statements_of(const StepContext& ctx) {
   const Json& with = ctx.with();
   std::vector<SqlStatement> out;
-  if (with.contains("statement"))
-    out.push_back({ctx.string_param("statement"), with.value("params", Json::object())});
+  if (with.contains("statement")) out.push_back({ctx.string_param("statement"), with.value("params", Json::object())});
   if (with.contains("statements")) {
     if (!with["statements"].is_array()) throw StepError::permanent("statements must be a list");
     for (const auto& s : with["statements"]) {
-      if (s.is_string()) out.push_back({s.get<std::string>(), Json::object()});
+      if (s.is_string())
+        out.push_back({s.get<std::string>(), Json::object()});
       else if (s.is_object() && s.contains("statement") && s["statement"].is_string())
         out.push_back({s["statement"].get<std::string>(), s.value("params", Json::object())});
       else
@@ -44,9 +44,11 @@ class SqlStep final : public StepType {
         .summary = "Run statements on a SQLite database with bound parameters; rows into outputs",
         .params = {{"database", ParamType::kString, true, "database file (relative to the project root)"},
                    {"statement", ParamType::kString, false, "one statement; :name placeholders take `params`"},
-                   {"params", ParamType::kAny, false, "values for the statement's placeholders (a map, or a list for ?)"},
+                   {"params", ParamType::kAny, false,
+                    "values for the statement's placeholders (a map, or a list for ?)"},
                    {"statements", ParamType::kList, false, "several statements: strings or {statement, params}"},
-                   {"script", ParamType::kString, false, "a .sql file run as is before the statements (a schema), no parameters"},
+                   {"script", ParamType::kString, false,
+                    "a .sql file run as is before the statements (a schema), no parameters"},
                    {"transaction", ParamType::kBool, false, "run them all in one transaction (default true)"},
                    {"create", ParamType::kBool, false, "create the database file when missing (default false)"}},
         .side_effects = true};
@@ -56,11 +58,13 @@ class SqlStep final : public StepType {
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
     if (!with.contains("statement") && !with.contains("statements") && !with.contains("script"))
       problems.emplace_back("database", "a sql step needs `statement`, `statements` or `script`");
-    const std::string text = with.contains("statement") && with["statement"].is_string() ? with["statement"].get<std::string>() : "";
+    const std::string text =
+        with.contains("statement") && with["statement"].is_string() ? with["statement"].get<std::string>() : "";
     const bool whole_expression = text.rfind("${{", 0) == 0 && text.find("}}") == text.size() - 2;
     if (text.find("${{") != std::string::npos && !whole_expression)
-      problems.emplace_back("statement", "an expression inside a statement splices text into SQL; "
-                                         "write :name placeholders and pass the values in `params`");
+      problems.emplace_back("statement",
+                            "an expression inside a statement splices text into SQL; "
+                            "write :name placeholders and pass the values in `params`");
   }
 
   Json run(StepContext& ctx) const override {

@@ -7,8 +7,8 @@
 #include <set>
 
 #include "engine/io/retry.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
+#include "engine/step_api/step_context.h"
 #include "steps/instance/instance_steps.h"
 
 namespace flowrun {
@@ -21,11 +21,12 @@ class DestroyStep final : public StepType {
       StepInfo i{.name = "destroy",
                  .summary = "Destroy an instance (already gone is success); normally in finally",
                  .params = provider_param_specs()};
-      i.params.insert(i.params.end(),
-                      {{"instance", ParamType::kAny, false, "provision's outputs.instance, or an instance id"},
-                       {"provisioned_by", ParamType::kString, false, "id of the provision step: its label finds its instances"},
-                       {"label", ParamType::kString, false, "destroy every instance with this label"},
-                       {"give_up_after", ParamType::kDuration, false, "how long to keep retrying API trouble (default 10m)"}});
+      i.params.insert(
+          i.params.end(),
+          {{"instance", ParamType::kAny, false, "provision's outputs.instance, or an instance id"},
+           {"provisioned_by", ParamType::kString, false, "id of the provision step: its label finds its instances"},
+           {"label", ParamType::kString, false, "destroy every instance with this label"},
+           {"give_up_after", ParamType::kDuration, false, "how long to keep retrying API trouble (default 10m)"}});
       return i;
     }();
     return info;
@@ -58,13 +59,13 @@ class DestroyStep final : public StepType {
                          .on = {RetryCondition::transient()},
                          .backoff = {std::chrono::seconds(2), 2.0, std::chrono::minutes(1), Jitter::kNone},
                          .max_elapsed = ctx.duration_param("give_up_after").value_or(std::chrono::minutes(10))};
-    return retry(stubborn, ctx.clock(), ctx.cancel(), ctx.deadline(),
-                 [&](int) { return destroy_all(*provider, ids, labels, ctx); },
-                 [&](const FailedAttempt& f) {
-                   if (f.decision.retry)
-                     ctx.log().warn(std::string(f.error.what()) + "; trying again in " +
-                                    format_duration(f.decision.delay));
-                 });
+    return retry(
+        stubborn, ctx.clock(), ctx.cancel(), ctx.deadline(),
+        [&](int) { return destroy_all(*provider, ids, labels, ctx); },
+        [&](const FailedAttempt& f) {
+          if (f.decision.retry)
+            ctx.log().warn(std::string(f.error.what()) + "; trying again in " + format_duration(f.decision.delay));
+        });
   }
 
  private:

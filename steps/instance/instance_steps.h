@@ -43,7 +43,7 @@ InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const 
 
 // Waits until the instance runs. An instance that dies, vanishes or is still loading after
 // `timeout` is destroyed and the attempt fails as transient, so a retry rents another.
-InstanceState wait_until_running(InstanceProvider& provider, InstanceState instance, StepContext& ctx,
-                                 Duration timeout, Duration interval);
+InstanceState wait_until_running(InstanceProvider& provider, InstanceState instance, StepContext& ctx, Duration timeout,
+                                 Duration interval);
 
 }  // namespace flowrun

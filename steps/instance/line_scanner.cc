@@ -122,9 +122,12 @@ bool LineScanner::report_progress(std::string_view line, const StepLog& log) {
     if (groups_[i]) groups.emplace_back(*groups_[i]);
   double percent = 0;
   try {
-    if (groups.size() >= 2) percent = 100.0 * std::stod(groups[0]) / std::stod(groups[1]);
-    else if (groups.size() == 1) percent = std::stod(groups[0]);
-    else return false;
+    if (groups.size() >= 2)
+      percent = 100.0 * std::stod(groups[0]) / std::stod(groups[1]);
+    else if (groups.size() == 1)
+      percent = std::stod(groups[0]);
+    else
+      return false;
   } catch (const std::exception&) {
     return false;
   }

@@ -96,5 +96,4 @@ std::string failure_line(std::string_view matched, const std::vector<std::string
   return clip_line(matched);
 }
 
-
 }  // namespace flowrun

@@ -59,5 +59,4 @@ std::string clip_line(std::string_view line);
 // else the matched line itself.
 std::string failure_line(std::string_view matched, const std::vector<std::string>& after);
 
-
 }  // namespace flowrun

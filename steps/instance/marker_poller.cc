@@ -82,7 +82,8 @@ class MarkerPoller final : public Poller {
       return source;
     }
     std::vector<std::string> argv;
-    for (const Json& a : with.value("command", Json::array())) argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+    for (const Json& a : with.value("command", Json::array()))
+      argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
     return std::make_unique<CommandLogSource>(std::move(argv), ctx.services().project_root.string(), tail);
   }
 
@@ -116,7 +117,7 @@ class MarkerPoller final : public Poller {
   int tail_;
   InstanceRecovery recovery_;
   LineScanner scanner_;
-  std::unique_ptr<LogCopy> copy_;  // log_file, when given
+  std::unique_ptr<LogCopy> copy_;          // log_file, when given
   InstanceLogSource* instance_ = nullptr;  // source_, when it follows an instance (set by choose_source)
   std::unique_ptr<LogSource> source_;
   bool first_ = true;

@@ -3,11 +3,11 @@
 // for an instance with its label, so a crash, a retry or a resume never rents a second one.
 #include <chrono>
 
+#include "engine/io/step_error.h"
 #include "engine/step_api/expressions.h"
 #include "engine/step_api/step_context.h"
-#include "engine/io/step_error.h"
-#include "steps/instance/providers/instance_provider.h"
 #include "steps/instance/instance_steps.h"
+#include "steps/instance/providers/instance_provider.h"
 
 namespace flowrun {
 namespace {
@@ -25,19 +25,20 @@ class ProvisionStep final : public StepType {
       StepInfo i{.name = "provision",
                  .summary = "Rent the cheapest matching instance, start a job on it, wait until it runs",
                  .params = provider_param_specs()};
-      i.params.insert(i.params.end(),
-                      {{"start_command", ParamType::kString, true, "the shell script the instance runs (Vast's onstart)"},
-                       {"image", ParamType::kString, false, "container image (default vastai/base-image)"},
-                       {"env", ParamType::kMap, false, "environment variables of the job"},
-                       {"gpu_name", ParamType::kString, false, "e.g. \"RTX 4090\"; default any"},
-                       {"num_gpus", ParamType::kInteger, false, "default 1"},
-                       {"max_price", ParamType::kNumber, false, "dollars per hour, all costs included"},
-                       {"min_reliability", ParamType::kNumber, false, "0 to 1"},
-                       {"disk", ParamType::kNumber, false, "disk in GB (default 16)"},
-                       {"max_offers", ParamType::kInteger, false, "how many offers to try when they vanish (default 5)"},
-                       {"ready_timeout", ParamType::kDuration, false, "how long it may stay loading (default 20m)"},
-                       {"ready_interval", ParamType::kDuration, false, "how often to check while loading (default 10s)"},
-                       {"label", ParamType::kString, false, "default flowrun:RUN:ITEM:STEP, which re-entry looks for"}});
+      i.params.insert(
+          i.params.end(),
+          {{"start_command", ParamType::kString, true, "the shell script the instance runs (Vast's onstart)"},
+           {"image", ParamType::kString, false, "container image (default vastai/base-image)"},
+           {"env", ParamType::kMap, false, "environment variables of the job"},
+           {"gpu_name", ParamType::kString, false, "e.g. \"RTX 4090\"; default any"},
+           {"num_gpus", ParamType::kInteger, false, "default 1"},
+           {"max_price", ParamType::kNumber, false, "dollars per hour, all costs included"},
+           {"min_reliability", ParamType::kNumber, false, "0 to 1"},
+           {"disk", ParamType::kNumber, false, "disk in GB (default 16)"},
+           {"max_offers", ParamType::kInteger, false, "how many offers to try when they vanish (default 5)"},
+           {"ready_timeout", ParamType::kDuration, false, "how long it may stay loading (default 20m)"},
+           {"ready_interval", ParamType::kDuration, false, "how often to check while loading (default 10s)"},
+           {"label", ParamType::kString, false, "default flowrun:RUN:ITEM:STEP, which re-entry looks for"}});
       return i;
     }();
     return info;
@@ -70,12 +71,11 @@ class ProvisionStep final : public StepType {
             {"reused", reused},
             {"started_at", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
   }
-
 };
 
 }  // namespace
 
-  // An instance this step made before (a crash, a retry, a resume), if one is still usable.
+// An instance this step made before (a crash, a retry, a resume), if one is still usable.
 // Dead ones are destroyed so they stop costing money; never more than one is kept.
 std::optional<InstanceState> adopt_existing(InstanceProvider& provider, const std::string& label, StepContext& ctx) {
   std::optional<InstanceState> kept;
@@ -146,14 +146,18 @@ InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const 
     }
     const std::string& id = std::get<InstanceCreated>(created).id;
     ctx.log().info("instance " + id + " created (label " + spec.label + ")");
-    return InstanceState{.id = id, .status = "loading", .message = "", .label = spec.label,
-                         .gpu_name = offer.gpu_name, .price_per_hour = offer.price_per_hour};
+    return InstanceState{.id = id,
+                         .status = "loading",
+                         .message = "",
+                         .label = spec.label,
+                         .gpu_name = offer.gpu_name,
+                         .price_per_hour = offer.price_per_hour};
   }
   throw StepError::transient("every offer tried was gone (" + std::to_string(tried) + "); last: " + last_reason);
 }
 
-InstanceState wait_until_running(InstanceProvider& provider, InstanceState instance, StepContext& ctx,
-                                 Duration timeout, Duration interval) {
+InstanceState wait_until_running(InstanceProvider& provider, InstanceState instance, StepContext& ctx, Duration timeout,
+                                 Duration interval) {
   const TimePoint started = ctx.clock().now();
   std::string last_status;
   for (;;) {
@@ -167,8 +171,8 @@ InstanceState wait_until_running(InstanceProvider& provider, InstanceState insta
     }
     if (instance_stopped_for_good(now->status)) {
       provider.destroy(now->id, ctx);
-      throw StepError::transient("instance " + now->id + " went " + now->status + " while starting (" +
-                                 now->message + "); destroyed it");
+      throw StepError::transient("instance " + now->id + " went " + now->status + " while starting (" + now->message +
+                                 "); destroyed it");
     }
     if (now->status != last_status) {
       ctx.log().info("instance " + now->id + " is " + now->status + (now->message.empty() ? "" : ": " + now->message));
@@ -184,7 +188,7 @@ InstanceState wait_until_running(InstanceProvider& provider, InstanceState insta
 }
 
 Json instance_json(const std::string& provider, const InstanceState& s) {
-  return {{"provider", provider}, {"id", s.id},       {"label", s.label},
+  return {{"provider", provider}, {"id", s.id},         {"label", s.label},
           {"gpu", s.gpu_name},    {"status", s.status}, {"price_per_hour", s.price_per_hour}};
 }
 

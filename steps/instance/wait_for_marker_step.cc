@@ -30,12 +30,16 @@ class WaitForMarkerStep final : public StepType {
            {"file", ParamType::kString, false, "or follow a file"},
            {"url", ParamType::kString, false, "or follow a URL's text"},
            {"command", ParamType::kList, false, "or follow what a command prints (argument vector)"},
-           {"capture", ParamType::kMap, false, "NAME: regex, {pattern, validate, required} or a list of {pattern, validate}; the last accepted value wins"},
+           {"capture", ParamType::kMap, false,
+            "NAME: regex, {pattern, validate, required} or a list of {pattern, validate}; the last accepted value "
+            "wins"},
            {"fail_on", ParamType::kList, false, "lines that fail the step at once (substrings or {regex})"},
-           {"progress", ParamType::kString, false, "regex: (done)/(total) or (percent), shown as a progress bar instead of the line"},
+           {"progress", ParamType::kString, false,
+            "regex: (done)/(total) or (percent), shown as a progress bar instead of the line"},
            {"context_lines", ParamType::kInteger, false, "log lines before a failure kept in its message (default 20)"},
            {"log_file", ParamType::kString, false, "append every log line read to this file (created 0600)"},
-           {"show_logs", ParamType::kString, false, "all (default), new (not what was there at the first check) or none"},
+           {"show_logs", ParamType::kString, false,
+            "all (default), new (not what was there at the first check) or none"},
            {"prefix", ParamType::kString, false, "printed before each log line (default \"| \")"},
            {"tail", ParamType::kInteger, false, "lines asked for on each check (default 1000)"},
            {"max_recoveries", ParamType::kInteger, false, "re-provision a lost instance this often (default 0: fail)"},
@@ -51,14 +55,16 @@ class WaitForMarkerStep final : public StepType {
     validate_provider_params(with, problems);
     int sources = 0;
     for (const char* k : {"instance", "file", "url", "command"}) sources += with.contains(k) ? 1 : 0;
-    if (sources != 1) problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");
+    if (sources != 1)
+      problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");
     auto check_regex = [&](const std::string& param, const Json& v) {
       if (!v.is_string() || v.get<std::string>().find("${{") != std::string::npos) return;
       if (auto error = UserRegex::syntax_error(v.get<std::string>()))
         problems.emplace_back(param, "'" + v.get<std::string>() + "' is not a valid regex: " + *error +
                                          " (RE2 syntax: no backreferences or lookaround)");
     };
-    if (with.contains("marker") && with["marker"].is_object()) check_regex("marker", with["marker"].value("regex", Json()));
+    if (with.contains("marker") && with["marker"].is_object())
+      check_regex("marker", with["marker"].value("regex", Json()));
     if (with.contains("progress")) check_regex("progress", with["progress"]);
     if (with.contains("capture") && with["capture"].is_object())
       for (const auto& [name, v] : with["capture"].items())

@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <string_view>
 
-#include "engine/step_api/poll_loop.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "engine/io/user_regex.h"
+#include "engine/step_api/poll_loop.h"
+#include "engine/step_api/step_context.h"
 #include "steps/instance/instance_steps.h"
 #include "steps/instance/log_capture.h"
 #include "steps/instance/logs/log_follower.h"
@@ -43,8 +43,11 @@ class WatchPoller final : public Poller {
       throw;
     }
     restored(ctx);
-    Json out = {{"instance", id_}, {"status", gone_ ? "gone" : last_status_}, {"completions", completions_},
-                {"old_completions", old_completions_}, {"result_url", last_result_}};
+    Json out = {{"instance", id_},
+                {"status", gone_ ? "gone" : last_status_},
+                {"completions", completions_},
+                {"old_completions", old_completions_},
+                {"result_url", last_result_}};
     return {PollStatus::kPending, out, ""};
   }
 
@@ -53,7 +56,8 @@ class WatchPoller final : public Poller {
 
  private:
   static std::string instance_id(const Json& v) {
-    if (v.is_object()) return v.value("id", Json()).is_string() ? v["id"].get<std::string>() : v.value("id", Json()).dump();
+    if (v.is_object())
+      return v.value("id", Json()).is_string() ? v["id"].get<std::string>() : v.value("id", Json()).dump();
     if (v.is_string()) return v.get<std::string>();
     if (v.is_number()) return v.dump();
     return "";
@@ -64,7 +68,8 @@ class WatchPoller final : public Poller {
     auto state = provider_->get(id_, ctx);
     restored(ctx);  // the API answers again: said before what the answer shows
     if (!state) {
-      if (!gone_) ctx.log().info("instance " + id_ + " is gone (destroyed or vanished); still watching, Ctrl+C to stop");
+      if (!gone_)
+        ctx.log().info("instance " + id_ + " is gone (destroyed or vanished); still watching, Ctrl+C to stop");
       gone_ = true;
       return;
     }
@@ -83,7 +88,8 @@ class WatchPoller final : public Poller {
     if (state->status == "loading" || state->status.empty()) return;  // no log yet
     auto update = follower_.feed(provider_->logs(id_, tail_, ctx));
     if (update.gap && !first_)
-      ctx.log().warn("the log moved on by more than " + std::to_string(tail_) + " lines between two checks; some lines were not seen");
+      ctx.log().warn("the log moved on by more than " + std::to_string(tail_) +
+                     " lines between two checks; some lines were not seen");
     if (first_) {
       first_ = false;
       attach(update.lines, ctx);
@@ -109,7 +115,8 @@ class WatchPoller final : public Poller {
     if (!full_ && !lines.empty())
       ctx.log().info(std::to_string(lines.size()) + " lines already in the log, not shown (full=true shows them)");
     if (old_completions_ > 0)
-      ctx.log().info(std::to_string(old_completions_) + " old completion(s) already in the log when attached; not acted on");
+      ctx.log().info(std::to_string(old_completions_) +
+                     " old completion(s) already in the log when attached; not acted on");
     ctx.log().info("watching instance " + id_ + (auto_destroy_ ? " (auto_destroy on a new completion)" : "") +
                    "; Ctrl+C stops watching");
   }
@@ -192,7 +199,8 @@ class WatchInstanceStep final : public StepType {
       i.params.insert(
           i.params.end(),
           {{"instance", ParamType::kAny, true, "the instance id to watch (or an instance object)"},
-           {"marker", ParamType::kString, false, "the completion line (default VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY)"},
+           {"marker", ParamType::kString, false,
+            "the completion line (default VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY)"},
            {"full", ParamType::kBool, false, "print the whole log at attach time too (default false: only new lines)"},
            {"auto_destroy", ParamType::kBool, false, "destroy the instance on a new completion, then keep watching"},
            {"result_filter", ParamType::kString, false, "regex a https URL must match to be the result (default: any)"},

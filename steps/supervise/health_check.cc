@@ -2,11 +2,11 @@
 
 #include <filesystem>
 
-#include "engine/step_api/expressions.h"
 #include "engine/io/process_runner.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
+#include "engine/step_api/expressions.h"
+#include "engine/step_api/step_context.h"
 #include "steps/supervise/probe.h"
 
 namespace flowrun {
@@ -52,8 +52,9 @@ std::optional<std::string> run_command(const Json& spec, const std::vector<std::
   if (r.exit_code != 0) {
     std::string why = r.err.empty() ? r.out : r.err;
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    return command + (r.signal ? " was killed by signal " + std::to_string(r.signal)
-                               : " exited with " + std::to_string(r.exit_code)) +
+    return command +
+           (r.signal ? " was killed by signal " + std::to_string(r.signal)
+                     : " exited with " + std::to_string(r.exit_code)) +
            (why.empty() ? "" : ": " + why.substr(0, 300));
   }
   return std::nullopt;
@@ -73,7 +74,8 @@ std::optional<std::string> health_check_problem(const Json& spec) {
         key != "interval")
       return "health_check has no `" + key + "` (command, timeout, cwd, until, probe, grace, interval)";
   const Json command = spec.value("command", Json());
-  if (!command.is_null() && !command.is_array() && !(command.is_string() && command.get<std::string>().find("${{") != std::string::npos))
+  if (!command.is_null() && !command.is_array() &&
+      !(command.is_string() && command.get<std::string>().find("${{") != std::string::npos))
     return "health_check.command is an argument vector: [docker, compose, exec, -T, worker, nvidia-smi]";
   const std::string until = until_of(spec);
   if (!until.empty() && until.find("${{") == std::string::npos)
@@ -113,7 +115,7 @@ HealthCheckResult run_health_check(const Json& spec, const Json& default_probe, 
       last = "last: " + dump_json(obs);
     } catch (const StepError& e) {
       if (e.kind() != ErrorKind::kTransient && !(e.kind() == ErrorKind::kTimeout && !ctx.cancel().cancelled() &&
-                                                  !(ctx.remaining() && *ctx.remaining() <= Duration::zero())))
+                                                 !(ctx.remaining() && *ctx.remaining() <= Duration::zero())))
         throw;
       last = std::string("last: ") + e.what();
     } catch (const ExpressionError& e) {

@@ -12,8 +12,8 @@ class StepContext;
 
 struct HealthCheckResult {
   bool healthy = false;
-  std::string detail;                // why not, or what passed: for the log and the failure
-  Json observation;                  // the last probe answer (null when none)
+  std::string detail;  // why not, or what passed: for the log and the failure
+  Json observation;    // the last probe answer (null when none)
 };
 
 // Whether `spec` asks for any check: a non-empty `command` or a non-empty `until`.

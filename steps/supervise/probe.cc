@@ -1,11 +1,11 @@
 #include "steps/supervise/probe.h"
 
-#include "engine/step_api/expressions.h"
 #include "engine/io/http_client.h"
-#include "engine/step_api/http_request.h"
 #include "engine/io/process_runner.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
+#include "engine/step_api/expressions.h"
+#include "engine/step_api/http_request.h"
+#include "engine/step_api/step_context.h"
 
 namespace flowrun {
 namespace {
@@ -32,7 +32,8 @@ Json run_probe(const Json& spec, StepContext& ctx) {
   if (spec.contains("exec")) {
     const Json& e = spec["exec"];
     ProcessSpec p;
-    for (const Json& a : e.value("argv", Json::array())) p.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+    for (const Json& a : e.value("argv", Json::array()))
+      p.argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
     if (p.argv.empty()) throw StepError::permanent("probe exec needs argv");
     const Json env = e.value("env", Json::object());
     for (const auto& [k, v] : env.items()) p.env[k] = v.is_string() ? v.get<std::string>() : v.dump();
@@ -42,7 +43,8 @@ Json run_probe(const Json& spec, StepContext& ctx) {
     ProcessResult r = ctx.services().processes.run(p, ctx.cancel());
     if (r.timed_out) throw StepError::transient("probe " + p.argv[0] + " timed out");
     if (r.exit_code != 0)
-      throw StepError::transient("probe " + p.argv[0] + " exited with " + std::to_string(r.exit_code) + ": " + r.err.substr(0, 200));
+      throw StepError::transient("probe " + p.argv[0] + " exited with " + std::to_string(r.exit_code) + ": " +
+                                 r.err.substr(0, 200));
     return object_from(r.out, "probe " + p.argv[0]);
   }
   throw StepError::permanent("a probe is {http: {url: ...}} or {exec: {argv: [...]}}");

@@ -2,11 +2,11 @@
 // argument vector (no shell): `docker compose [-f FILE] [-p PROJECT] restart [-t N] SERVICE`,
 // `docker|podman restart [-t N] CONTAINER`, `systemctl restart UNIT`, or any `command`. Then,
 // optionally, wait until a probe says it is healthy.
-#include "engine/step_api/expressions.h"
 #include "engine/io/process_runner.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
+#include "engine/step_api/expressions.h"
+#include "engine/step_api/step_context.h"
 #include "steps/supervise/probe.h"
 #include "steps/supervise/supervise_steps.h"
 
@@ -42,7 +42,8 @@ std::vector<std::string> restart_argv(StepContext& ctx) {
   } else if (runtime == "systemd") {
     argv = {"systemctl", "restart", need("unit")};
   } else if (runtime == "command") {
-    for (const Json& a : with.value("argv", Json::array())) argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
+    for (const Json& a : with.value("argv", Json::array()))
+      argv.push_back(a.is_string() ? a.get<std::string>() : a.dump());
     if (argv.empty()) throw StepError::permanent("runtime command needs `argv`");
   } else {
     throw StepError::permanent("unknown runtime '" + runtime + "' (compose, docker, podman, systemd, command)");

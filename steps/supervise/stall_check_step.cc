@@ -8,10 +8,10 @@
 #include <cstdio>
 #include <deque>
 
-#include "engine/step_api/expressions.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
+#include "engine/step_api/expressions.h"
+#include "engine/step_api/step_context.h"
 #include "steps/supervise/health_check.h"
 #include "steps/supervise/probe.h"
 #include "steps/supervise/supervise_steps.h"
@@ -34,8 +34,9 @@ std::string progress_line(const Json& obs, std::optional<double> per_minute) {
       std::snprintf(rate, sizeof rate, " | %.0f/min, ETA ", *per_minute);
       const double eta_ms = std::min((total - done) / *per_minute * 60000.0, 1e13);  // ~300 years at most
       auto eta = Duration(static_cast<Duration::rep>(std::max(eta_ms, 0.0)));
-      line += rate + (eta < std::chrono::seconds(1) ? std::string("<1s")
-                                                     : format_duration(std::chrono::duration_cast<std::chrono::seconds>(eta)));
+      line += rate + (eta < std::chrono::seconds(1)
+                          ? std::string("<1s")
+                          : format_duration(std::chrono::duration_cast<std::chrono::seconds>(eta)));
     }
   }
   for (const char* field : {"processing", "pending", "failed"}) {
@@ -134,10 +135,10 @@ class StallPoller final : public Poller {
       if (!h.healthy) {
         ++failed_health_checks_;
         prune(ctx.clock().now());
-        const std::string guard_text =
-            guard_.count > 0 ? std::to_string(recoveries_at_.size()) + " of max_recoveries " + std::to_string(guard_.count) +
-                                   " within " + format_duration(guard_.per)
-                             : "no max_recoveries";
+        const std::string guard_text = guard_.count > 0
+                                           ? std::to_string(recoveries_at_.size()) + " of max_recoveries " +
+                                                 std::to_string(guard_.count) + " within " + format_duration(guard_.per)
+                                           : "no max_recoveries";
         if (guard_.count > 0 && static_cast<int>(recoveries_at_.size()) >= guard_.count)
           return {PollStatus::kFailed, outputs(obs),
                   "restart loop: not healthy after " + std::to_string(recoveries_at_.size()) + " recoveries within " +
@@ -147,7 +148,8 @@ class StallPoller final : public Poller {
                        "; on_healthy skipped this time (" + guard_text + ")");
         return {};
       }
-      ctx.log().info("healthy after recovery " + std::to_string(recoveries_) + (h.detail.empty() ? "" : ": " + h.detail));
+      ctx.log().info("healthy after recovery " + std::to_string(recoveries_) +
+                     (h.detail.empty() ? "" : ": " + h.detail));
     }
     ctx.run_nested("on_healthy", scope);
     return {};
@@ -230,7 +232,8 @@ class StallPoller final : public Poller {
   std::string report() const {
     std::string line = "supervision: " + std::to_string(stalls_detected_) + " stalls detected, " +
                        std::to_string(recoveries_) + " recoveries (on_stall runs), " +
-                       std::to_string(failed_health_checks_) + " failed health checks, recovery time " + recovery_text();
+                       std::to_string(failed_health_checks_) + " failed health checks, recovery time " +
+                       recovery_text();
     if (stalled_since_) line += " (the last stall is not over)";
     if (outages_ > 0)
       line += "; " + endpoint_ + " down " + std::to_string(outages_) + (outages_ == 1 ? " time, " : " times, ") +
@@ -272,7 +275,7 @@ class StallPoller final : public Poller {
   std::optional<std::pair<TimePoint, double>> first_;
   std::optional<TimePoint> stalled_since_;  // the unresolved stall a recovery started from
   std::vector<double> recovery_times_;
-  std::optional<TimePoint> down_since_;     // the probe has not answered since
+  std::optional<TimePoint> down_since_;  // the probe has not answered since
   int down_probes_ = 0;
   int outages_ = 0;
   long failed_probes_ = 0;
@@ -285,15 +288,19 @@ class StallCheckStep final : public StepType {
     static const StepInfo info{
         .name = "stall-check",
         .summary = "Watch a pipeline through a probe; run on_stall after `threshold` stalled checks; end when done",
-        .params = {{"probe", ParamType::kMap, true, "{http: {url, headers, ...}} or {exec: {argv: [...]}}: a JSON object"},
-                   {"stalled", ParamType::kString, true, "condition over the probe's fields, e.g. processing == 0 and pending > 0"},
-                   {"done", ParamType::kString, false, "condition that ends the step, e.g. pending == 0 and processing == 0"},
-                   {"threshold", ParamType::kInteger, false, "stalled checks in a row before on_stall runs (default 3)"},
-                   {"max_recoveries", ParamType::kAny, false, "{count, per}: more recoveries than count within per fails (default none)"},
-                   {"health_check", ParamType::kMap, false,
-                    "after on_stall: {command: [argv], timeout} and/or {until, probe, grace, interval}; failing skips on_healthy"},
-                   {"interval", ParamType::kDuration, false, "time between checks (default 60s)"},
-                   {"timeout", ParamType::kDuration, false, "give up after (default: none)"}},
+        .params =
+            {{"probe", ParamType::kMap, true, "{http: {url, headers, ...}} or {exec: {argv: [...]}}: a JSON object"},
+             {"stalled", ParamType::kString, true,
+              "condition over the probe's fields, e.g. processing == 0 and pending > 0"},
+             {"done", ParamType::kString, false, "condition that ends the step, e.g. pending == 0 and processing == 0"},
+             {"threshold", ParamType::kInteger, false, "stalled checks in a row before on_stall runs (default 3)"},
+             {"max_recoveries", ParamType::kAny, false,
+              "{count, per}: more recoveries than count within per fails (default none)"},
+             {"health_check", ParamType::kMap, false,
+              "after on_stall: {command: [argv], timeout} and/or {until, probe, grace, interval}; failing skips "
+              "on_healthy"},
+             {"interval", ParamType::kDuration, false, "time between checks (default 60s)"},
+             {"timeout", ParamType::kDuration, false, "give up after (default: none)"}},
         .nested_lists = {"on_stall", "on_healthy"},
         .side_effects = true,
         .poller = true,
@@ -308,7 +315,8 @@ class StallCheckStep final : public StepType {
       if (auto err = expression_syntax_error(with[key].get<std::string>()))
         problems.emplace_back(key, std::string("`") + key + "` does not parse: " + *err);
     }
-    if (with.contains("probe") && with["probe"].is_object() && !with["probe"].contains("http") && !with["probe"].contains("exec"))
+    if (with.contains("probe") && with["probe"].is_object() && !with["probe"].contains("http") &&
+        !with["probe"].contains("exec"))
       problems.emplace_back("probe", "a probe is {http: {url: ...}} or {exec: {argv: [...]}}");
     if (with.contains("health_check"))
       if (auto problem = health_check_problem(with["health_check"])) problems.emplace_back("health_check", *problem);

@@ -9,10 +9,9 @@
 // exactly once more per kill that left it so.
 #include <signal.h>
 
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <random>
 #include <set>
 #include <thread>
@@ -52,12 +51,10 @@ struct BatchMonitor {
   std::map<std::string, std::string> env;
 
   explicit BatchMonitor(const Json& scenario) : sim(scenario, "batch_sim.py") {
-    env = {{"FLOWRUN_STATE_DIR", dir.file("state")},
-           {"ANTHROPIC_API_KEY", kApiKey},
-           {"ANTHROPIC_BASE_URL", sim.url()}};
-    CliResult setup = run_flowrun({std::string(FLOWRUN_SOURCE_DIR) + "/workflows/batch_results_setup.yaml", "--set",
-                                   "database=" + db_path()},
-                                  env);
+    env = {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"ANTHROPIC_API_KEY", kApiKey}, {"ANTHROPIC_BASE_URL", sim.url()}};
+    CliResult setup = run_flowrun(
+        {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/batch_results_setup.yaml", "--set", "database=" + db_path()},
+        env);
     REQUIRE(setup.exit_code == 0);
     SqliteDb db(db_path(), false);
     db.exec(R"SQL(
@@ -69,7 +66,8 @@ struct BatchMonitor {
     for (const auto& [id, batch] : scenario["batches"].items()) {
       db.query("INSERT INTO batches (id) VALUES (?)", {id});
       for (const auto& r : batch.value("results", Json::array()))
-        if (!r.value("unlisted", false)) db.query("INSERT INTO requests (custom_id, batch_id) VALUES (?, ?)", {r["custom_id"], id});
+        if (!r.value("unlisted", false))
+          db.query("INSERT INTO requests (custom_id, batch_id) VALUES (?, ?)", {r["custom_id"], id});
     }
   }
 
@@ -139,7 +137,8 @@ TEST_CASE("batch_results --every: both batches stored exactly once through 429s 
   CHECK(second.err.find("another monitor of batch_results is running (pid " + std::to_string(monitor.pid())) !=
         std::string::npos);
 
-  const bool finished = m.wait_until([&] { return m.count("SELECT count(*) FROM batches WHERE status = 'submitted'") == 0; });
+  const bool finished =
+      m.wait_until([&] { return m.count("SELECT count(*) FROM batches WHERE status = 'submitted'") == 0; });
   std::this_thread::sleep_for(500ms);  // a few more ticks: they must find nothing left to do
   monitor.signal(SIGTERM);
   CliResult r = monitor.wait();
@@ -177,8 +176,8 @@ TEST_CASE("batch_results --every: both batches stored exactly once through 429s 
   CHECK(log.find(kApiKey) == std::string::npos);
   CHECK(r.err.find(kApiKey) == std::string::npos);
   // While late ran, each tick showed its request_counts (10 results, 1/5 more processed per retrieve).
-  CHECK(log.find("batch msgbatch_late in_progress: 2 processed, 8 remaining (1 succeeded, 1 errored, 0 canceled, 0 expired)") !=
-        std::string::npos);
+  CHECK(log.find("batch msgbatch_late in_progress: 2 processed, 8 remaining (1 succeeded, 1 errored, 0 canceled, 0 "
+                 "expired)") != std::string::npos);
   CHECK(log.find("batch msgbatch_late in_progress: 4 processed, 6 remaining (") != std::string::npos);
   CHECK(log.find("still running (4 processed, 6 remaining)") != std::string::npos);
 }
@@ -289,12 +288,14 @@ TEST_CASE("batch_results: a wrong API key fails the tick with the API's message,
 // The original monitor's users scored news articles and reddit posts: their result_sql writes the
 // sentiment a JSON-answering model gave straight into their own tables, while their application
 // keeps writing to the same database file.
-TEST_CASE("batch_results: result_sql writes 2 x 20,000 results into the user's tables, a concurrent writer never waits 1 s",
-          "[e2e][batch][result_sql]") {
-  Json scenario = {{"api_key", kApiKey},
-                   {"batches",
-                    {{"msgbatch_news", {{"ends_after", 0}, {"generate", {{"prefix", "news-"}, {"count", 20000}}}}},
-                     {"msgbatch_reddit", {{"ends_after", 0}, {"generate", {{"prefix", "reddit-"}, {"count", 20000}}}}}}}};
+TEST_CASE(
+    "batch_results: result_sql writes 2 x 20,000 results into the user's tables, a concurrent writer never waits 1 s",
+    "[e2e][batch][result_sql]") {
+  Json scenario = {
+      {"api_key", kApiKey},
+      {"batches",
+       {{"msgbatch_news", {{"ends_after", 0}, {"generate", {{"prefix", "news-"}, {"count", 20000}}}}},
+        {"msgbatch_reddit", {{"ends_after", 0}, {"generate", {{"prefix", "reddit-"}, {"count", 20000}}}}}}}};
   BatchMonitor m(scenario);
   {
     SqliteDb db(m.db_path(), false);
@@ -354,10 +355,13 @@ TEST_CASE("batch_results: result_sql writes 2 x 20,000 results into the user's t
     const std::string n = "CAST(substr(id, " + std::to_string(prefix.size() + 1) + ") AS INTEGER)";
     CHECK(m.count("SELECT count(*) FROM " + table) == 20000);
     // Every 97th result errored (sentiment NULL, the error kept), the others carry ((n % 201) - 100) / 100.
-    CHECK(m.count("SELECT count(*) FROM " + table + " WHERE " + n + " % 97 = 96 AND sentiment IS NULL AND error = "
+    CHECK(m.count("SELECT count(*) FROM " + table + " WHERE " + n +
+                  " % 97 = 96 AND sentiment IS NULL AND error = "
                   "'invalid_request_error: overloaded'") == 206);
-    CHECK(m.count("SELECT count(*) FROM " + table + " WHERE " + n + " % 97 != 96 AND error IS NULL AND tokens = 7 AND "
-                  "abs(sentiment - ((" + n + " % 201) - 100) / 100.0) < 1e-9") == 20000 - 206);
+    CHECK(m.count("SELECT count(*) FROM " + table + " WHERE " + n +
+                  " % 97 != 96 AND error IS NULL AND tokens = 7 AND "
+                  "abs(sentiment - ((" +
+                  n + " % 201) - 100) / 100.0) < 1e-9") == 20000 - 206);
   }
   CHECK(m.count("SELECT count(*) FROM app_log") == static_cast<int64_t>(waits.size()));
   const std::string log = m.dir.read("monitor.log");
@@ -366,12 +370,14 @@ TEST_CASE("batch_results: result_sql writes 2 x 20,000 results into the user's t
   CHECK(log.find("batch msgbatch_news: 10,000 of 20,000 result(s) written") != std::string::npos);
 }
 
-TEST_CASE("batch_results: a result_sql naming an unknown parameter fails before any download", "[e2e][batch][result_sql]") {
+TEST_CASE("batch_results: a result_sql naming an unknown parameter fails before any download",
+          "[e2e][batch][result_sql]") {
   Json scenario = {{"api_key", kApiKey},
                    {"batches", {{"msgbatch_x", {{"ends_after", 0}, {"results", results_of("x-", 4)}}}}}};
   BatchMonitor m(scenario);
   CliResult r = run_flowrun(
-      m.args({"--once", "--set", "result_sql=UPDATE requests SET status = :status WHERE custom_id = :custom_ic"}), m.env);
+      m.args({"--once", "--set", "result_sql=UPDATE requests SET status = :status WHERE custom_id = :custom_ic"}),
+      m.env);
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("uses :custom_ic, which is not one of its parameters (:custom_id, :batch_id") != std::string::npos);
   CHECK(m.stats()["downloads"].value("msgbatch_x", 0) == 0);

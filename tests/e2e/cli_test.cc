@@ -1,6 +1,5 @@
 // End-to-end: the real flowrun binary, run as a user would.
 #include <catch2/catch.hpp>
-
 #include <regex>
 
 #include "engine/io/json.h"
@@ -34,8 +33,12 @@ TEST_CASE("an exec step that fails twice then succeeds shows attempts and delays
   auto r = run_flowrun({"tests/e2e/flaky_exec.yaml", "--set", "counter=" + dir.file("count")});
   INFO(r.err);
   CHECK(r.exit_code == 0);
-  CHECK(std::regex_search(r.err, std::regex(R"(\d\d:\d\d:\d\d WARN \[flaky\] attempt 1/4 failed \(exit:3\): sh exited with code 3: not yet; retrying in 100ms)")));
-  CHECK(r.err.find("WARN [flaky] attempt 2/4 failed (exit:3): sh exited with code 3: not yet; retrying in 200ms") != std::string::npos);
+  CHECK(std::regex_search(
+      r.err,
+      std::regex(
+          R"(\d\d:\d\d:\d\d WARN \[flaky\] attempt 1/4 failed \(exit:3\): sh exited with code 3: not yet; retrying in 100ms)")));
+  CHECK(r.err.find("WARN [flaky] attempt 2/4 failed (exit:3): sh exited with code 3: not yet; retrying in 200ms") !=
+        std::string::npos);
   CHECK(r.err.find("INFO [flaky] succeeded on attempt 3/4") != std::string::npos);
   CHECK(dir.read("count") == "3\n");
   CHECK(std::regex_search(r.out, std::regex(R"(flaky\s+exec\s+succeeded\s+3\s)")));
@@ -52,8 +55,9 @@ TEST_CASE("a failing workflow exits 1 with the error in the summary", "[e2e]") {
 
 TEST_CASE("dry run from the CLI prints resolved parameters and runs nothing with side effects", "[e2e]") {
   TempDir dir;
-  dir.write("dry.yaml", "inputs:\n  target: x\nsteps:\n"
-                        "  - {id: make, type: exec, with: {argv: [touch, \"${{ inputs.target }}\"]}}\n");
+  dir.write("dry.yaml",
+            "inputs:\n  target: x\nsteps:\n"
+            "  - {id: make, type: exec, with: {argv: [touch, \"${{ inputs.target }}\"]}}\n");
   auto r = run_flowrun({dir.file("dry.yaml"), "--dry-run", "--set", "target=" + dir.file("made")});
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("make (exec)\n    argv: [\"touch\",\"" + dir.file("made") + "\"]") != std::string::npos);
@@ -62,9 +66,10 @@ TEST_CASE("dry run from the CLI prints resolved parameters and runs nothing with
 
 TEST_CASE("JSON logs in a file, with secrets redacted everywhere", "[e2e][secrets]") {
   TempDir dir;
-  dir.write("secret.yaml", "secrets: [FLOWRUN_TEST_TOKEN]\nsteps:\n"
-                           "  - {id: say, type: log, with: {message: \"token=${{ secrets.FLOWRUN_TEST_TOKEN }}\"}}\n"
-                           "  - {id: echo, type: exec, with: {argv: [sh, -c, 'echo $FLOWRUN_TEST_TOKEN; exit 1']}}\n");
+  dir.write("secret.yaml",
+            "secrets: [FLOWRUN_TEST_TOKEN]\nsteps:\n"
+            "  - {id: say, type: log, with: {message: \"token=${{ secrets.FLOWRUN_TEST_TOKEN }}\"}}\n"
+            "  - {id: echo, type: exec, with: {argv: [sh, -c, 'echo $FLOWRUN_TEST_TOKEN; exit 1']}}\n");
   auto r = run_flowrun({dir.file("secret.yaml"), "--log-format", "json", "--log-file", dir.file("run.log")},
                        {{"FLOWRUN_TEST_TOKEN", "hunter2-secret"}});
   CHECK(r.exit_code == 1);
@@ -91,7 +96,8 @@ TEST_CASE("inputs: an unknown --set and a missing required input exit 2", "[e2e]
   dir.write("in.yaml", "inputs:\n  bucket: {required: true}\nsteps:\n  - {id: a, type: log, with: {message: hi}}\n");
   auto missing = run_flowrun({dir.file("in.yaml")});
   CHECK(missing.exit_code == 2);
-  CHECK(missing.err.find(dir.file("in.yaml") + ":2:3: error: required input 'bucket' has no value") != std::string::npos);
+  CHECK(missing.err.find(dir.file("in.yaml") + ":2:3: error: required input 'bucket' has no value") !=
+        std::string::npos);
   auto unknown = run_flowrun({dir.file("in.yaml"), "--set", "bucket=b", "--set", "bukcet=c"});
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.err.find("did you mean 'bucket'?") != std::string::npos);
@@ -120,16 +126,18 @@ TEST_CASE("graph, steps, --help and --version", "[e2e]") {
 
 TEST_CASE("validate: sql's transaction and create must be bool, as exec's shell", "[e2e][params]") {
   TempDir dir;
-  dir.write("sql.yaml", "version: 1\nname: sql\nsteps:\n  - id: q\n    type: sql\n"
-                        "    with: {database: app.db, statement: SELECT 1, transaction: \"yes please\", create: 7}\n");
+  dir.write("sql.yaml",
+            "version: 1\nname: sql\nsteps:\n  - id: q\n    type: sql\n"
+            "    with: {database: app.db, statement: SELECT 1, transaction: \"yes please\", create: 7}\n");
   auto r = run_flowrun({"validate", dir.file("sql.yaml")});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find(dir.file("sql.yaml") + ":6:64: error: expected bool for parameter 'transaction'") !=
         std::string::npos);
   CHECK(r.err.find(dir.file("sql.yaml") + ":6:86: error: expected bool for parameter 'create'") != std::string::npos);
   CHECK(r.err.find("hint: write true or false") != std::string::npos);
-  dir.write("exec.yaml", "version: 1\nname: exec\nsteps:\n  - id: e\n    type: exec\n"
-                         "    with: {argv: [ls], shell: \"yes please\"}\n");
+  dir.write("exec.yaml",
+            "version: 1\nname: exec\nsteps:\n  - id: e\n    type: exec\n"
+            "    with: {argv: [ls], shell: \"yes please\"}\n");
   auto e = run_flowrun({"validate", dir.file("exec.yaml")});
   CHECK(e.exit_code == 2);
   CHECK(e.err.find(dir.file("exec.yaml") + ":6:31: error: expected bool for parameter 'shell'") != std::string::npos);

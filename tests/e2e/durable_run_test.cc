@@ -2,7 +2,6 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <regex>
 #include <thread>
@@ -22,7 +21,6 @@ using namespace std::chrono_literals;
 namespace {
 
 size_t lines_in(const std::string& text) { return static_cast<size_t>(std::count(text.begin(), text.end(), '\n')); }
-
 
 // Three steps: `first` counts its executions in a file and prints a value later steps use,
 // `wait` blocks until a file appears (so the test decides when it ends), `last` uses `first`'s
@@ -87,7 +85,8 @@ TEST_CASE("SIGKILL mid-run, then resume: finished steps ran once, earlier output
   CHECK(lines_in(dir.read("first.count")) == 1);    // not run again
   CHECK(dir.read("last.txt") == first_value);       // the earlier output, reused
   CHECK(lines_in(dir.read("finally.count")) == 1);  // cleanup ran once, at the end
-  CHECK(resumed.err.find("[first] succeeded in an earlier process of this run; reusing its outputs") != std::string::npos);
+  CHECK(resumed.err.find("[first] succeeded in an earlier process of this run; reusing its outputs") !=
+        std::string::npos);
   auto again = run_flowrun({"resume", id}, env);
   CHECK(again.exit_code == 2);
   CHECK(again.err.find("already ended succeeded") != std::string::npos);
@@ -179,9 +178,11 @@ TEST_CASE("resume refuses when the workflow lost a recorded step", "[e2e][durabl
 
 TEST_CASE("secret values given as inputs are not stored in the journal", "[e2e][durable][secrets]") {
   TempDir dir;
-  dir.write("s.yaml", "secrets: [FLOWRUN_TEST_SECRET]\ninputs:\n  token: x\nsteps:\n"
-                      "  - {id: a, type: set, with: {t: \"${{ inputs.token }}\"}}\n");
-  std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}, {"FLOWRUN_TEST_SECRET", "pa55-word-9"}};
+  dir.write("s.yaml",
+            "secrets: [FLOWRUN_TEST_SECRET]\ninputs:\n  token: x\nsteps:\n"
+            "  - {id: a, type: set, with: {t: \"${{ inputs.token }}\"}}\n");
+  std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")},
+                                         {"FLOWRUN_TEST_SECRET", "pa55-word-9"}};
   CHECK(run_flowrun({dir.file("s.yaml"), "--set", "token=pa55-word-9"}, env).exit_code == 0);
   auto show = run_flowrun({"show", newest_run_id(dir.file("state")), "--json"}, env);
   CHECK(show.out.find("pa55-word-9") == std::string::npos);

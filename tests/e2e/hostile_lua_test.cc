@@ -2,9 +2,8 @@
 // C loops, outputs that balloon, print) through the real binary. Each case ends within 2 s of
 // the step's deadline or of a SIGINT, with a clear error for that step; `finally` still runs
 // and the process stays small.
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -89,7 +88,8 @@ bool clean_exit(const CliResult& r) { return r.exit_code >= 0 && r.exit_code <= 
 bool has(const CliResult& r, const std::string& text) { return (r.out + r.err).find(text) != std::string::npos; }
 
 void check_failed_cleanly(const Finished& f, const std::string& error) {
-  INFO("exit " << f.result.exit_code << " after " << f.seconds << " s\nstdout:\n" << f.result.out << "\nstderr:\n"
+  INFO("exit " << f.result.exit_code << " after " << f.seconds << " s\nstdout:\n"
+               << f.result.out << "\nstderr:\n"
                << f.result.err);
   CHECK(clean_exit(f.result));
   CHECK(f.result.exit_code == 1);
@@ -157,11 +157,10 @@ TEST_CASE("hostile: Lua pattern backtracking honours the step timeout and SIGINT
   TempDir dir;
   SECTION("find, timeout") { check_timed_out(dir, std::string("return {r = ") + kBacktrack + "}"); }
   SECTION("gsub, timeout") { check_timed_out(dir, "return {r = ('a'):rep(5000):gsub('.-.-.-.-.-.-b', '')}"); }
-  SECTION("gmatch, SIGINT") {
-    check_interrupted(dir, "for m in ('a'):rep(5000):gmatch('.-.-.-.-.-.-b') do end");
-  }
+  SECTION("gmatch, SIGINT") { check_interrupted(dir, "for m in ('a'):rep(5000):gmatch('.-.-.-.-.-.-b') do end"); }
   SECTION("match in an expression") {
-    write_workflow(dir, "  - {id: say, type: log, with: {message: \"${{ ('a'):rep(5000):match('.-.-.-.-.-.-b') }}\"}}\n");
+    write_workflow(dir,
+                   "  - {id: say, type: log, with: {message: \"${{ ('a'):rep(5000):match('.-.-.-.-.-.-b') }}\"}}\n");
     auto f = run_watched(dir, {dir.file("wf.yaml")});
     check_failed_cleanly(f, "instruction limit exceeded");
     CHECK(f.seconds < 5.0);
@@ -183,8 +182,9 @@ TEST_CASE("hostile: Lua outputs that balloon fail at max_output, fast and small"
     CHECK(f.peak_kib < 400 * 1024);
   }
   SECTION("100 references to one 8 MiB string") {
-    write_workflow(dir, lua_step(dir, "refs",
-                                 "local s = ('x'):rep(8 << 20) local t = {} for i = 1, 100 do t[i] = s end return {t = t}"));
+    write_workflow(dir,
+                   lua_step(dir, "refs",
+                            "local s = ('x'):rep(8 << 20) local t = {} for i = 1, 100 do t[i] = s end return {t = t}"));
     auto f = run_watched(dir, {dir.file("wf.yaml")});
     check_failed_cleanly(f, "outputs are larger than max_output (16 MiB)");
     CHECK(f.peak_kib < 400 * 1024);
@@ -195,7 +195,9 @@ TEST_CASE("hostile: Lua outputs that balloon fail at max_output, fast and small"
     CHECK(stored < (8u << 20));
   }
   SECTION("a step's own max_output, for any step type") {
-    write_workflow(dir, "  - {id: big, type: exec, max_output: 1KiB, with: {argv: [sh, -c, \"head -c 4000 /dev/zero | tr '\\\\0' x\"]}}\n");
+    write_workflow(dir,
+                   "  - {id: big, type: exec, max_output: 1KiB, with: {argv: [sh, -c, \"head -c 4000 /dev/zero | tr "
+                   "'\\\\0' x\"]}}\n");
     auto f = run_watched(dir, {dir.file("wf.yaml")});
     check_failed_cleanly(f, "outputs are larger than max_output (1 KiB)");
     write_workflow(dir, lua_step(dir, "fits", "return {s = ('x'):rep(20 << 20)}", ", max_output: 32MiB"));
@@ -214,16 +216,19 @@ TEST_CASE("hostile: Lua outputs that balloon fail at max_output, fast and small"
 TEST_CASE("hostile: reading steps.each.outputs.count after a huge for_each costs nothing", "[hostile][e2e]") {
   // 1,500 items of 16 KB outputs: 24 MB, past the 16 MiB expression memory limit as a whole.
   TempDir dir;
-  dir.write("list.lua", "return function() local t = {} for i = 1, 1500 do t[i] = ('item-%06d'):format(i) end "
-                        "return {list = t} end\n");
-  write_workflow(dir,
-                 "  - {id: list, lua: " + dir.file("list.lua") + "}\n"
-                 "  - id: each\n"
-                 "    for_each: ${{ steps.list.outputs.list }}\n"
-                 "    concurrency: 8\n"
-                 "    steps:\n"
-                 "      - {id: keep, type: set, with: {name: \"${{ item }}\", padding: \"${{ string.rep('p', 16000) }}\"}}\n"
-                 "  - {id: report, type: log, with: {message: \"count=${{ steps.each.outputs.count }}\"}}\n");
+  dir.write("list.lua",
+            "return function() local t = {} for i = 1, 1500 do t[i] = ('item-%06d'):format(i) end "
+            "return {list = t} end\n");
+  write_workflow(
+      dir,
+      "  - {id: list, lua: " + dir.file("list.lua") +
+          "}\n"
+          "  - id: each\n"
+          "    for_each: ${{ steps.list.outputs.list }}\n"
+          "    concurrency: 8\n"
+          "    steps:\n"
+          "      - {id: keep, type: set, with: {name: \"${{ item }}\", padding: \"${{ string.rep('p', 16000) }}\"}}\n"
+          "  - {id: report, type: log, with: {message: \"count=${{ steps.each.outputs.count }}\"}}\n");
   auto f = run_watched(dir, {dir.file("wf.yaml")});
   INFO("exit " << f.result.exit_code << "\n" << f.result.err.substr(0, 3000));
   CHECK(f.result.exit_code == 0);
@@ -232,8 +237,9 @@ TEST_CASE("hostile: reading steps.each.outputs.count after a huge for_each costs
 
 TEST_CASE("hostile: print in a Lua step goes to the redacting log, and is absent in expressions", "[hostile][e2e]") {
   TempDir dir;
-  write_workflow(dir, lua_step(dir, "talk", "print('token', with.t, 42)\nreturn {}", ", with: {t: \"${{ secrets.TOKEN }}\"}"),
-                 "secrets: [TOKEN]\n");
+  write_workflow(
+      dir, lua_step(dir, "talk", "print('token', with.t, 42)\nreturn {}", ", with: {t: \"${{ secrets.TOKEN }}\"}"),
+      "secrets: [TOKEN]\n");
   FlowrunProcess run({dir.file("wf.yaml")}, {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"TOKEN", "hunter2-secret"}});
   auto r = run.wait();
   INFO(r.out << r.err);

@@ -52,7 +52,8 @@ std::string read_bytes(const std::string& path) {
 // The places a secret could end up: what was printed, the log file, the journal and its WAL.
 std::string everything_written(const TempDir& dir, const CliResult& r) {
   std::string all = r.out + r.err;
-  for (const char* name : {"flowrun.log", "state/journal.db", "state/journal.db-wal"}) all += read_bytes(dir.file(name));
+  for (const char* name : {"flowrun.log", "state/journal.db", "state/journal.db-wal"})
+    all += read_bytes(dir.file(name));
   return all;
 }
 
@@ -129,15 +130,19 @@ TEST_CASE("hostile: a secret reaches no output, log file or journal in any of it
             "    type: exec\n"
             "    env: {PEM: \"${{ secrets.PEM_KEY }}\"}\n"
             "    with: {argv: [sh, -c, 'printf \"%s\\n\" \"$PEM\"; printf \"%s\\n\" \"$PEM\" >&2']}\n"
-            "  - {id: lua, lua: " + dir.file("keys.lua") + ", with: {k: \"${{ secrets.API_KEY }}\"}}\n"
-            "  - {id: say, type: log, with: {message: \"key ${{ secrets.API_KEY }} pem ${{ secrets.PEM_KEY }}\"}}\n"
-            "  - id: reflect\n"
-            "    type: http\n"
-            "    with: {url: \"" + sim.url("/reflect") + "\", headers: {x-api-key: \"${{ secrets.API_KEY }}\"}}\n"
-            "  - id: query\n"
-            "    type: http\n"
-            "    with: {url: \"" + sim.url("/fail") + "\", query: {key: \"${{ secrets.API_KEY }}\"}}\n" +
-                kFinally);
+            "  - {id: lua, lua: " +
+                dir.file("keys.lua") +
+                ", with: {k: \"${{ secrets.API_KEY }}\"}}\n"
+                "  - {id: say, type: log, with: {message: \"key ${{ secrets.API_KEY }} pem ${{ secrets.PEM_KEY }}\"}}\n"
+                "  - id: reflect\n"
+                "    type: http\n"
+                "    with: {url: \"" +
+                sim.url("/reflect") +
+                "\", headers: {x-api-key: \"${{ secrets.API_KEY }}\"}}\n"
+                "  - id: query\n"
+                "    type: http\n"
+                "    with: {url: \"" +
+                sim.url("/fail") + "\", query: {key: \"${{ secrets.API_KEY }}\"}}\n" + kFinally);
   const std::map<std::string, std::string> env{
       {"FLOWRUN_STATE_DIR", dir.file("state")}, {"API_KEY", kSecret}, {"PEM_KEY", kPem}};
   auto r = run_flowrun({dir.file("wf.yaml"), "-v", "--log-file", dir.file("flowrun.log")}, env);
@@ -194,10 +199,15 @@ TEST_CASE("hostile: a redirect to another origin carries none of the request's h
                        {"/landing", Json::array({{{"status", 200}, {"json", {{"ok", true}}}}})}});
   dir.write("wf.yaml",
             "name: redirect\nsecrets: [API_KEY]\nsteps:\n"
-            "  - {id: away, type: http, with: {url: \"" + first.url("/away") + "\", headers: "
-            "{x-api-key: \"${{ secrets.API_KEY }}\", Authorization: \"Bearer ${{ secrets.API_KEY }}\", X-Other: plain}}}\n"
-            "  - {id: here, type: http, with: {url: \"" + first.url("/here") + "\", headers: "
-            "{x-api-key: \"${{ secrets.API_KEY }}\"}}}\n");
+            "  - {id: away, type: http, with: {url: \"" +
+                first.url("/away") +
+                "\", headers: "
+                "{x-api-key: \"${{ secrets.API_KEY }}\", Authorization: \"Bearer ${{ secrets.API_KEY }}\", X-Other: "
+                "plain}}}\n"
+                "  - {id: here, type: http, with: {url: \"" +
+                first.url("/here") +
+                "\", headers: "
+                "{x-api-key: \"${{ secrets.API_KEY }}\"}}}\n");
   auto r = run_flowrun({dir.file("wf.yaml")}, {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"API_KEY", kSecret}});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -225,7 +235,8 @@ TEST_CASE("hostile: a redirect to another origin carries none of the request's h
 TEST_CASE("hostile: file:// URLs are refused, directly or by a redirect", "[hostile][e2e]") {
   TempDir dir;
   dir.write("hostname", "host-file-content-xyz\n");
-  SimServer sim(Json{{"/to-file", Json::array({{{"status", 302}, {"headers", {{"Location", "file://" + dir.file("hostname")}}}}})}});
+  SimServer sim(Json{
+      {"/to-file", Json::array({{{"status", 302}, {"headers", {{"Location", "file://" + dir.file("hostname")}}}}})}});
   for (const std::string& url : {"file://" + dir.file("hostname"), sim.url("/to-file")}) {
     dir.write("wf.yaml", "name: file\nsteps:\n  - {id: get, type: http, retry: {attempts: 3}, with: {url: \"" + url +
                              "\"}}\n" + kFinally);
@@ -292,8 +303,8 @@ TEST_CASE("hostile: a gzip bomb stops at max_body without ballooning", "[hostile
 TEST_CASE("hostile: the state directory is 0700 and the journal and log files 0600", "[hostile][e2e]") {
   TempDir dir;
   dir.write("wf.yaml", "name: perms\nsteps:\n  - {id: a, type: log, with: {message: hi}}\n");
-  auto r = run_flowrun({dir.file("wf.yaml"), "--log-file", dir.file("run.log")},
-                       {{"FLOWRUN_STATE_DIR", dir.file("state")}});
+  auto r =
+      run_flowrun({dir.file("wf.yaml"), "--log-file", dir.file("run.log")}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(mode_of(dir.file("state")) == 0700);

@@ -2,7 +2,6 @@
 // backtrack, absurd durations) through the real binary. Each case ends in a clear error for that
 // step, or succeeds; never a crash, and `finally` still runs.
 #include <catch2/catch.hpp>
-
 #include <fstream>
 
 #include "engine/io/json.h"
@@ -84,10 +83,12 @@ TEST_CASE("hostile: an HTTP body that is not UTF-8 is stored with U+FFFD", "[hos
 TEST_CASE("hostile: a Lua step and a set step returning byte 255 succeed with U+FFFD", "[hostile][e2e]") {
   TempDir dir;
   dir.write("bytes.lua", "return function(with, flow) return {s = string.char(99, 97, 102, 255)} end\n");
-  auto r = run_steps(dir,
-                     "  - {id: lua, lua: " + dir.file("bytes.lua") + "}\n"
-                     "  - {id: set, type: set, with: {v: \"${{ string.char(255) }}\"}}\n"
-                     "  - {id: echo, type: log, with: {message: \"${{ steps.lua.outputs.s }} ${{ steps.set.outputs.v }}\"}}\n");
+  auto r = run_steps(
+      dir,
+      "  - {id: lua, lua: " + dir.file("bytes.lua") +
+          "}\n"
+          "  - {id: set, type: set, with: {v: \"${{ string.char(255) }}\"}}\n"
+          "  - {id: echo, type: log, with: {message: \"${{ steps.lua.outputs.s }} ${{ steps.set.outputs.v }}\"}}\n");
   check_handled(r);
   CHECK(r.exit_code == 0);
   CHECK(r.err.find("caf\xEF\xBF\xBD \xEF\xBF\xBD") != std::string::npos);
@@ -106,20 +107,21 @@ TEST_CASE("hostile: a workflow file with a byte that is not UTF-8 fails validate
 
 TEST_CASE("hostile: JSON nested 100,000 deep from exec or HTTP is a permanent step error", "[hostile][e2e]") {
   TempDir dir;
-  {
-    std::ofstream(dir.file("deep.json")) << std::string(100000, '[');
-  }
+  { std::ofstream(dir.file("deep.json")) << std::string(100000, '['); }
   SimServer sim(Json{{"/deep", Json::array({{{"status", 200}, {"body", std::string(100000, '[')}}})}});
   SECTION("exec parse_json") {
-    auto r = run_steps(dir, "  - {id: deep, type: exec, retry: {attempts: 3, on: [transient, exit:1]},\n"
-                            "     with: {argv: [cat, \"" + dir.file("deep.json") + "\"], parse_json: true}}\n");
+    auto r = run_steps(dir,
+                       "  - {id: deep, type: exec, retry: {attempts: 3, on: [transient, exit:1]},\n"
+                       "     with: {argv: [cat, \"" +
+                           dir.file("deep.json") + "\"], parse_json: true}}\n");
     check_handled(r);
     CHECK(r.exit_code == 1);
     CHECK(r.out.find("JSON nested deeper than 512 levels") != std::string::npos);
     CHECK(r.err.find("attempt 2/3") == std::string::npos);  // permanent: not retried
   }
   SECTION("http body") {
-    auto r = run_steps(dir, "  - {id: deep, type: http, retry: {attempts: 3}, with: {url: \"" + sim.url("/deep") + "\"}}\n");
+    auto r =
+        run_steps(dir, "  - {id: deep, type: http, retry: {attempts: 3}, with: {url: \"" + sim.url("/deep") + "\"}}\n");
     check_handled(r);
     CHECK(r.exit_code == 1);
     CHECK(r.out.find("JSON nested deeper than 512 levels") != std::string::npos);
@@ -147,18 +149,24 @@ TEST_CASE("hostile: a backtracking fail_on regex on a 2 MB log line is linear, n
     std::ofstream log(dir.file("big.log"));
     log << std::string(2 << 20, 'x') << "\nDONE\n";
   }
-  auto r = run_steps(dir, "  - {id: wait, type: wait-for-marker, timeout: 60s,\n"
-                          "     with: {interval: 100ms, file: \"" + dir.file("big.log") + "\", marker: DONE, show_logs: none,\n"
-                          "            fail_on: [{regex: \"^(x|y)*z\"}], capture: {n: \"(x+)$\"}}}\n");
+  auto r = run_steps(dir,
+                     "  - {id: wait, type: wait-for-marker, timeout: 60s,\n"
+                     "     with: {interval: 100ms, file: \"" +
+                         dir.file("big.log") +
+                         "\", marker: DONE, show_logs: none,\n"
+                         "            fail_on: [{regex: \"^(x|y)*z\"}], capture: {n: \"(x+)$\"}}}\n");
   check_handled(r);
   CHECK(r.exit_code == 0);
   {
     std::ofstream log(dir.file("big.log"));
     log << std::string(2 << 20, 'x') << "z\nDONE\n";
   }
-  r = run_steps(dir, "  - {id: wait, type: wait-for-marker, timeout: 60s,\n"
-                     "     with: {interval: 100ms, file: \"" + dir.file("big.log") + "\", marker: DONE, show_logs: none,\n"
-                     "            fail_on: [{regex: \"^(x|y)*z\"}]}}\n");
+  r = run_steps(dir,
+                "  - {id: wait, type: wait-for-marker, timeout: 60s,\n"
+                "     with: {interval: 100ms, file: \"" +
+                    dir.file("big.log") +
+                    "\", marker: DONE, show_logs: none,\n"
+                    "            fail_on: [{regex: \"^(x|y)*z\"}]}}\n");
   check_handled(r);
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("the log matched fail_on '^(x|y)*z'") != std::string::npos);
@@ -166,8 +174,9 @@ TEST_CASE("hostile: a backtracking fail_on regex on a 2 MB log line is linear, n
 
 TEST_CASE("hostile: a regex RE2 refuses (a backreference) is a validate error at its line", "[hostile][e2e]") {
   TempDir dir;
-  dir.write("re.yaml", "name: re\nsteps:\n  - id: wait\n    type: wait-for-marker\n    with:\n"
-                       "      file: x.log\n      marker: DONE\n      fail_on: [{regex: \"(a)\\\\1\"}]\n");
+  dir.write("re.yaml",
+            "name: re\nsteps:\n  - id: wait\n    type: wait-for-marker\n    with:\n"
+            "      file: x.log\n      marker: DONE\n      fail_on: [{regex: \"(a)\\\\1\"}]\n");
   auto r = run_flowrun({"validate", dir.file("re.yaml")});
   INFO(r.err);
   CHECK(r.exit_code == 2);

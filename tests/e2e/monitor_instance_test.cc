@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "engine/io/json.h"
@@ -30,26 +29,37 @@ size_t count_of(const std::string& text, const std::string& needle) {
 
 // Instance 9001 already finished one job (its log holds the marker) when the simulator starts.
 Json existing(Json later, Json status) {
-  return Json::array({{{"id", 9001},
-                       {"gpu_name", "RTX 4090"},
-                       {"dph_total", 0.35},
-                       {"log", Json::array({"starting job 1", "Uploading to B2... https://b.sim/output/old_result.mp4", kMarker})},
-                       {"later", std::move(later)},
-                       {"status", std::move(status)}}});
+  return Json::array(
+      {{{"id", 9001},
+        {"gpu_name", "RTX 4090"},
+        {"dph_total", 0.35},
+        {"log", Json::array({"starting job 1", "Uploading to B2... https://b.sim/output/old_result.mp4", kMarker})},
+        {"later", std::move(later)},
+        {"status", std::move(status)}}});
 }
 
 std::vector<std::string> args(const TempDir&, std::vector<std::string> extra) {
   std::vector<std::string> a = {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/monitor_instance.yaml",
-                                "--set", "instance_id=9001", "--set", "provider=vastai",
-                                "--set", "interval=200ms", "--set", "backoff_first=200ms", "--set", "backoff_max=1s"};
+                                "--set",
+                                "instance_id=9001",
+                                "--set",
+                                "provider=vastai",
+                                "--set",
+                                "interval=200ms",
+                                "--set",
+                                "backoff_first=200ms",
+                                "--set",
+                                "backoff_max=1s"};
   for (auto& e : extra) a.push_back(std::move(e));
   return a;
 }
 
 }  // namespace
 
-TEST_CASE("monitor_instance: a new completion acted on once and old ones not - a 429/5xx burst survived - each status change once",
-          "[e2e][vastai][monitor]") {
+TEST_CASE(
+    "monitor_instance: a new completion acted on once and old ones not - a 429/5xx burst survived - each status change "
+    "once",
+    "[e2e][vastai][monitor]") {
   // The first show request fails 4 times (all the provider's own tries): one failed check.
   // The monitor attaches after it (about 4 s in); then the instance exits, runs again, and
   // finishes a second job.
@@ -90,7 +100,8 @@ TEST_CASE("monitor_instance: a new completion acted on once and old ones not - a
   CHECK(count_of(out, "status changed: running -> exited") == 1);
   CHECK(count_of(out, "status changed: exited -> running") == 1);
   CHECK(count_of(out, "NEW COMPLETION") == 1);
-  CHECK(count_of(out, "NEW COMPLETION on instance 9001 (GPU RTX 4090, $0.350/h): result https://results.sim/new.mp4") == 1);
+  CHECK(count_of(out, "NEW COMPLETION on instance 9001 (GPU RTX 4090, $0.350/h): result https://results.sim/new.mp4") ==
+        1);
   CHECK(count_of(out, "old_result.mp4") == 0);
   CHECK(count_of(out, "auto_destroy: instance 9001 destroyed; still watching") == 1);
   CHECK(count_of(out, "instance 9001 is gone") == 1);
@@ -101,7 +112,8 @@ TEST_CASE("monitor_instance: a new completion acted on once and old ones not - a
 }
 
 TEST_CASE("monitor_instance: an old completion is shown with full=true and never acted on", "[e2e][vastai][monitor]") {
-  Json scenario = {{"api_key", "test-key"}, {"log_upload_misses", 0}, {"existing", existing(Json::array(), Json::array())}};
+  Json scenario = {
+      {"api_key", "test-key"}, {"log_upload_misses", 0}, {"existing", existing(Json::array(), Json::array())}};
   SimServer sim(scenario, "vast_sim.py");
   TempDir dir;
   std::map<std::string, std::string> env{

@@ -1,7 +1,6 @@
 // End-to-end: truthful outcomes and exit codes, usage errors, dry runs and output modes, with
 // the real flowrun binary.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <sstream>
 
@@ -23,10 +22,9 @@ std::string three_items(const std::string& tolerate, const std::string& failing)
          "  - id: each\n    for_each: [a, b, c]\n    as: it\n" +
          (tolerate.empty() ? "" : "    tolerate: " + tolerate + "\n") +
          "    steps:\n"
-         "      - {id: work, type: exec, with: {argv: [sh, -c, 'case \"$0\" in " + failing +
-         ") echo \"no luck for $0\" >&2; exit 5;; esac', \"${{ it }}\"]}}\n";
+         "      - {id: work, type: exec, with: {argv: [sh, -c, 'case \"$0\" in " +
+         failing + ") echo \"no luck for $0\" >&2; exit 5;; esac', \"${{ it }}\"]}}\n";
 }
-
 
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
@@ -101,8 +99,9 @@ steps:
 
 TEST_CASE("outcomes: a failed workflow finally step fails a run whose steps succeeded", "[e2e][outcomes]") {
   TempDir dir;
-  dir.write("w.yaml", "steps:\n  - {id: ok, type: log, with: {message: fine}}\n"
-                      "finally:\n  - {id: destroy, type: exec, with: {argv: [sh, -c, 'exit 9']}}\n");
+  dir.write("w.yaml",
+            "steps:\n  - {id: ok, type: log, with: {message: fine}}\n"
+            "finally:\n  - {id: destroy, type: exec, with: {argv: [sh, -c, 'exit 9']}}\n");
   CliResult r = run_flowrun({dir.file("w.yaml"), "--state-dir", dir.file("state")});
   CHECK(r.exit_code == 1);
   CHECK(r.out.find("finally.destroy (finally): sh exited with code 9") != std::string::npos);
@@ -127,8 +126,9 @@ TEST_CASE("outcomes: a step after a failure runs only when its if asks (always()
 
 TEST_CASE("usage errors exit 2 with one line and a hint", "[e2e][cli]") {
   TempDir dir;
-  dir.write("w.yaml", "inputs:\n  n: 5\n  rate: 0.5\n  when: {default: 10s, type: duration}\n"
-                      "steps:\n  - {id: a, type: log, with: {message: \"${{ inputs.n }}\"}}\n");
+  dir.write("w.yaml",
+            "inputs:\n  n: 5\n  rate: 0.5\n  when: {default: 10s, type: duration}\n"
+            "steps:\n  - {id: a, type: log, with: {message: \"${{ inputs.n }}\"}}\n");
   const std::string w = dir.file("w.yaml");
   const std::vector<std::vector<std::string>> cases = {
       {w, "--bogus"},
@@ -174,11 +174,13 @@ TEST_CASE("dry run exits 0 on every shipped workflow and runs nothing", "[e2e][d
   }
   CHECK(seen >= 4);
   // A dry run of the video batch rents nothing: the for_each body is shown for a stand-in item.
-  CliResult video = run_flowrun({"workflows/video_batch.yaml", "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
+  CliResult video =
+      run_flowrun({"workflows/video_batch.yaml", "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
   CHECK(video.out.find("videos[0].gpu (provision)") != std::string::npos);
   CHECK(video.out.find("<an item of videos>") != std::string::npos);
   // A required input nobody gave stands in as <name>; a real run still refuses it.
-  CliResult monitor = run_flowrun({"workflows/monitor_instance.yaml", "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
+  CliResult monitor =
+      run_flowrun({"workflows/monitor_instance.yaml", "--dry-run"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}});
   CHECK(monitor.out.find("<instance_id>") != std::string::npos);
   CHECK(run_flowrun({"workflows/monitor_instance.yaml"}, {{"FLOWRUN_STATE_DIR", dir.file("state")}}).exit_code == 2);
 }
@@ -225,7 +227,8 @@ TEST_CASE("JSON output (--log-format json): only JSON lines, the summary include
 TEST_CASE("NO_COLOR and FORCE_COLOR decide the colour of the log", "[e2e][output]") {
   TempDir dir;
   dir.write("w.yaml", "steps:\n  - {id: a, type: log, with: {message: hi}}\n");
-  CliResult forced = run_flowrun({dir.file("w.yaml")}, {{"FORCE_COLOR", "1"}, {"FLOWRUN_STATE_DIR", dir.file("state")}});
+  CliResult forced =
+      run_flowrun({dir.file("w.yaml")}, {{"FORCE_COLOR", "1"}, {"FLOWRUN_STATE_DIR", dir.file("state")}});
   CHECK(forced.err.find("\x1b[") != std::string::npos);
   CliResult none = run_flowrun({dir.file("w.yaml")},
                                {{"FORCE_COLOR", "1"}, {"NO_COLOR", "1"}, {"FLOWRUN_STATE_DIR", dir.file("state")}});

@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -39,7 +38,6 @@ std::vector<int> pids_in(const std::string& text) {
   for (int pid; in >> pid;) pids.push_back(pid);
   return pids;
 }
-
 
 const char* const kTrapTerm = R"Y(
 name: trap_term

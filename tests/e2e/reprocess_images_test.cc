@@ -2,7 +2,6 @@
 // processing API simulator (tools/sim/processing_sim.py) with a `docker` on PATH that records
 // its calls and restarts the simulated worker (tools/sim/fake_docker/docker).
 #include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <regex>
 
@@ -32,8 +31,12 @@ struct Pipeline {
 
   CliResult run(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/reprocess_images.yaml",
-                                     "--set", "api_url=" + sim.url(), "--set", "interval=200ms",
-                                     "--set", "settle=100ms"};
+                                     "--set",
+                                     "api_url=" + sim.url(),
+                                     "--set",
+                                     "interval=200ms",
+                                     "--set",
+                                     "settle=100ms"};
     args.insert(args.end(), extra.begin(), extra.end());
     return run_flowrun(args, env);
   }
@@ -78,7 +81,8 @@ std::vector<double> sim_recovery_times(const Json& events) {
 
 }  // namespace
 
-TEST_CASE("reprocess_images: two stalls, each restarted and requeued exactly at the threshold, until drained", "[e2e][supervise]") {
+TEST_CASE("reprocess_images: two stalls, each restarted and requeued exactly at the threshold, until drained",
+          "[e2e][supervise]") {
   Pipeline p(Json{{"total", 120}, {"pending", 40}, {"rate", 60}, {"stall_at", {20, 70}}});
   CliResult r = p.run();
   INFO(r.err);
@@ -132,27 +136,34 @@ TEST_CASE("reprocess_images: when restarts never help, the restart-loop guard en
   CliResult r = p.run({"--set", "max_restarts=2", "--set", "health_until="});  // no health check
   INFO(r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("restart loop: stalled again after 2 recoveries within 1h (max_recoveries 2): the on_stall steps are "
-                   "not helping") != std::string::npos);
+  CHECK(
+      r.err.find("restart loop: stalled again after 2 recoveries within 1h (max_recoveries 2): the on_stall steps are "
+                 "not helping") != std::string::npos);
   CHECK(p.docker_calls().size() == 2);
 }
 
-TEST_CASE("reprocess_images: a worker still idle after its restart fails the health check, no batch, and it counts toward the loop guard", "[e2e][supervise]") {
+TEST_CASE(
+    "reprocess_images: a worker still idle after its restart fails the health check, no batch, and it counts toward "
+    "the loop guard",
+    "[e2e][supervise]") {
   Pipeline p(Json{{"total", 100}, {"pending", 50}, {"rate", 60}, {"stall_at", {10}}, {"restart_helps", false}});
   CliResult r = p.run({"--set", "max_restarts=2", "--set", "health_grace=500ms"});
   INFO(r.err);
   CHECK(r.exit_code == 1);
-  CHECK(r.err.find("health check failed after recovery 1: `processing > 0 or pending == 0` did not hold within 500ms") !=
-        std::string::npos);
+  CHECK(
+      r.err.find("health check failed after recovery 1: `processing > 0 or pending == 0` did not hold within 500ms") !=
+      std::string::npos);
   CHECK(r.err.find("restart loop: not healthy after 2 recoveries within 1h (max_recoveries 2)") != std::string::npos);
-  CHECK(r.err.find("supervision: 2 stalls detected, 2 recoveries (on_stall runs), 2 failed health checks") != std::string::npos);
+  CHECK(r.err.find("supervision: 2 stalls detected, 2 recoveries (on_stall runs), 2 failed health checks") !=
+        std::string::npos);
   CHECK(p.docker_calls().size() == 2);
   int batches = 0;
   for (const auto& e : p.events()) batches += e["event"] == "batch";
   CHECK(batches == 0);
 }
 
-TEST_CASE("reprocess_images: a health command that always fails ends the run as a restart loop after max_restarts", "[e2e][supervise]") {
+TEST_CASE("reprocess_images: a health command that always fails ends the run as a restart loop after max_restarts",
+          "[e2e][supervise]") {
   Pipeline p(Json{{"total", 100}, {"pending", 50}, {"rate", 60}, {"stall_at", {10}}, {"restart_helps", false}});
   p.env["FAKE_DOCKER_EXEC_EXIT"] = "9";
   CliResult r = p.run({"--set", "max_restarts=2", "--set", "health_until=", "--set",
@@ -160,7 +171,8 @@ TEST_CASE("reprocess_images: a health command that always fails ends the run as 
   INFO(r.err);
   CHECK(r.exit_code == 1);
   CHECK(r.err.find("restart loop: not healthy after 2 recoveries within 1h (max_recoveries 2): health check failed: "
-                   "docker compose exec -T worker nvidia-smi exited with 9: NVIDIA-SMI has failed") != std::string::npos);
+                   "docker compose exec -T worker nvidia-smi exited with 9: NVIDIA-SMI has failed") !=
+        std::string::npos);
   auto calls = p.docker_calls();
   REQUIRE(calls.size() == 4);
   CHECK(calls[0] == Json::array({"compose", "restart", "worker"}));
@@ -182,7 +194,8 @@ TEST_CASE("reprocess_images: a health command that passes lets the batch be queu
         std::string::npos);
 }
 
-TEST_CASE("reprocess_images: a status endpoint down for a while is backed off, reported, and never restarted for", "[e2e][supervise]") {
+TEST_CASE("reprocess_images: a status endpoint down for a while is backed off, reported, and never restarted for",
+          "[e2e][supervise]") {
   // The worker stalls at 10 while the status endpoint is down for 2s: the outage is reported,
   // and the restart waits for three stalled answers in a row after it.
   Pipeline p(Json{{"total", 60}, {"pending", 60}, {"rate", 25}, {"stall_at", {10}}, {"down", {{0.3, 2.3}}}});
@@ -193,8 +206,9 @@ TEST_CASE("reprocess_images: a status endpoint down for a while is backed off, r
   CHECK(std::regex_search(r.err, std::regex("probe failed \\(1 in a row, transient[^\n]*status endpoint down, 1 failed "
                                             "probe[^\n]*HTTP 503[^\n]*not restarting: a restart does not fix an "
                                             "API or broker outage; next check in 200ms")));
-  CHECK(std::regex_search(r.err, std::regex("probe failed \\(2 in a row, [^\n]*status endpoint down for 2\\d\\dms, 2 failed "
-                                            "probes[^\n]*next check in 400ms")));
+  CHECK(std::regex_search(r.err,
+                          std::regex("probe failed \\(2 in a row, [^\n]*status endpoint down for 2\\d\\dms, 2 failed "
+                                     "probes[^\n]*next check in 400ms")));
   CHECK(std::regex_search(r.err, std::regex("status endpoint back after [\\d.]+m?s \\(\\d+ failed probes\\)")));
   CHECK(p.docker_calls().size() == 1);
 
@@ -216,14 +230,17 @@ TEST_CASE("reprocess_images: a status endpoint down for a while is backed off, r
   CHECK(restarted);
   CHECK(down >= 4);
   int lines = 0;
-  for (size_t at = 0; (at = r.err.find("not restarting: a restart does not fix", at)) != std::string::npos; ++at) ++lines;
+  for (size_t at = 0; (at = r.err.find("not restarting: a restart does not fix", at)) != std::string::npos; ++at)
+    ++lines;
   CHECK(lines == down);
-  CHECK(r.err.find("supervision: 1 stalls detected, 1 recoveries (on_stall runs), 0 failed health checks, recovery time "
-                   "min ") != std::string::npos);
+  CHECK(
+      r.err.find("supervision: 1 stalls detected, 1 recoveries (on_stall runs), 0 failed health checks, recovery time "
+                 "min ") != std::string::npos);
   CHECK(r.err.find("; status endpoint down 1 time, " + std::to_string(down) + " failed probes") != std::string::npos);
 }
 
-TEST_CASE("faults: a restart command that fails ends the run naming the command and its error", "[e2e][supervise][faults]") {
+TEST_CASE("faults: a restart command that fails ends the run naming the command and its error",
+          "[e2e][supervise][faults]") {
   Pipeline p(Json{{"total", 100}, {"pending", 50}, {"rate", 60}, {"stall_at", {10}}});
   p.env["FAKE_DOCKER_EXIT"] = "1";
   CliResult r = p.run();

@@ -2,13 +2,12 @@
 // simulator (tools/sim/vast_sim.py). What must hold whatever happens: N inputs, exactly N
 // instances created and N destroyed, result URLs extracted, every log line printed once.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <catch2/catch.hpp>
-
 #include <random>
 #include <regex>
 #include <sstream>
-#include <sys/stat.h>
 #include <thread>
 
 #include "engine/io/json.h"
@@ -30,10 +29,30 @@ const char* const kInputs[] = {"alpha.mp4", "bravo.mp4", "charlie.mp4"};
 Json scenario(Json extra = Json::object()) {
   Json s = {{"api_key", "test-key"},
             {"offers", Json::array({
-                           {{"id", 301}, {"gpu_name", "RTX 4090"}, {"num_gpus", 1}, {"dph_total", 0.42}, {"reliability", 0.995}, {"disk_space", 200}},
-                           {{"id", 302}, {"gpu_name", "RTX 4090"}, {"num_gpus", 1}, {"dph_total", 0.35}, {"reliability", 0.99}, {"disk_space", 200}},
-                           {{"id", 303}, {"gpu_name", "RTX 3090"}, {"num_gpus", 1}, {"dph_total", 0.20}, {"reliability", 0.99}, {"disk_space", 200}},
-                           {{"id", 304}, {"gpu_name", "RTX 4090"}, {"num_gpus", 1}, {"dph_total", 0.90}, {"reliability", 0.99}, {"disk_space", 200}},
+                           {{"id", 301},
+                            {"gpu_name", "RTX 4090"},
+                            {"num_gpus", 1},
+                            {"dph_total", 0.42},
+                            {"reliability", 0.995},
+                            {"disk_space", 200}},
+                           {{"id", 302},
+                            {"gpu_name", "RTX 4090"},
+                            {"num_gpus", 1},
+                            {"dph_total", 0.35},
+                            {"reliability", 0.99},
+                            {"disk_space", 200}},
+                           {{"id", 303},
+                            {"gpu_name", "RTX 3090"},
+                            {"num_gpus", 1},
+                            {"dph_total", 0.20},
+                            {"reliability", 0.99},
+                            {"disk_space", 200}},
+                           {{"id", 304},
+                            {"gpu_name", "RTX 4090"},
+                            {"num_gpus", 1},
+                            {"dph_total", 0.90},
+                            {"reliability", 0.99},
+                            {"disk_space", 200}},
                        })},
             {"loading_seconds", 0.3},
             {"line_interval", 0.1},
@@ -54,11 +73,16 @@ struct Batch {
 
   std::vector<std::string> args(std::vector<std::string> extra = {}) const {
     std::vector<std::string> a = {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml",
-                                  "--set", "provider=vastai",
-                                  "--set", "input_dir=" + dir.file("in"),
-                                  "--set", "output_dir=" + dir.file("out"),
-                                  "--set", "poll_interval=200ms",
-                                  "--set", "concurrency=3"};
+                                  "--set",
+                                  "provider=vastai",
+                                  "--set",
+                                  "input_dir=" + dir.file("in"),
+                                  "--set",
+                                  "output_dir=" + dir.file("out"),
+                                  "--set",
+                                  "poll_interval=200ms",
+                                  "--set",
+                                  "concurrency=3"};
     for (auto& e : extra) a.push_back(std::move(e));
     return a;
   }
@@ -110,7 +134,8 @@ void check_each_line_once(const std::string& out, const Json& results) {
       std::smatch m;
       std::string frame = "frame " + std::to_string(k) + "/4";
       // The same frame lines come from each instance; tell them apart by the step path.
-      std::regex item("\\[(videos\\[\\d\\])\\.result\\] \\| starting job for " + std::regex_replace(input, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&"));
+      std::regex item("\\[(videos\\[\\d\\])\\.result\\] \\| starting job for " +
+                      std::regex_replace(input, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&"));
       REQUIRE(std::regex_search(out, m, item));
       // A progress line is shown once, as the bar, not as itself too.
       CHECK(count_of(out, "[" + m[1].str() + ".result] | " + frame) == 0);
@@ -198,7 +223,8 @@ TEST_CASE("video_batch on Vast.ai rides out 429s, 5xx, a lost create response an
   check_no_instance_left(sim_state(sim), 3);
 }
 
-TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and lost instances still leave nothing running", "[e2e][vastai]") {
+TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and lost instances still leave nothing running",
+          "[e2e][vastai]") {
   Json jobs = {{"alpha", {{"behaviour", "fail"}}},
                {"bravo", {{"behaviour", "hang"}}},
                {"charlie", {{"behaviour", "exit"}, {"after", 1.0}, {"times", 1}}},
@@ -214,7 +240,8 @@ TEST_CASE("video_batch on Vast.ai: a failing job, a stuck one and lost instances
   CHECK(r.out.find("partial") != std::string::npos);
   Json results = batch.results();
   CHECK(results["failed"] == 2);
-  Json alpha = result_for(results, "alpha"), bravo = result_for(results, "bravo"), charlie = result_for(results, "charlie");
+  Json alpha = result_for(results, "alpha"), bravo = result_for(results, "bravo"),
+       charlie = result_for(results, "charlie");
   CHECK(alpha["status"] == "failed");
   CHECK(alpha["error"].get<std::string>().find("Traceback") != std::string::npos);
   CHECK(bravo["status"] == "failed");
@@ -252,16 +279,17 @@ TEST_CASE("video_batch on Vast.ai: SIGKILL mid-run, then resume, rents no second
   Json results = batch.results();
   CHECK(results["succeeded"] == 3);
   for (const char* name : kInputs)
-    CHECK(result_for(results, name)["result_url"] == "https://results.sim/" + std::filesystem::path(name).stem().string() + ".mp4");
+    CHECK(result_for(results, name)["result_url"] ==
+          "https://results.sim/" + std::filesystem::path(name).stem().string() + ".mp4");
   check_no_instance_left(sim_state(sim), 3);  // ...and the resumed run found them: none rented twice
 }
 
 TEST_CASE("video_batch with the local provider runs the bundled job on the sample videos", "[e2e][local]") {
   TempDir dir;
-  CliResult r = run_flowrun({std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set",
-                             "input_dir=" + dir.file("samples"), "--set", "output_dir=" + dir.file("out"), "--set",
-                             "poll_interval=200ms"},
-                            {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}});
+  CliResult r = run_flowrun(
+      {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set", "input_dir=" + dir.file("samples"),
+       "--set", "output_dir=" + dir.file("out"), "--set", "poll_interval=200ms"},
+      {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}});
   INFO(r.err);
   // input_dir is not the default, so no samples are made: an empty folder is an empty batch.
   REQUIRE(r.exit_code == 0);
@@ -269,10 +297,10 @@ TEST_CASE("video_batch with the local provider runs the bundled job on the sampl
 
   std::filesystem::create_directories(dir.file("videos"));
   for (const char* name : kInputs) dir.write(std::string("videos/") + name, std::string("frames of ") + name);
-  r = run_flowrun({std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set",
-                   "input_dir=" + dir.file("videos"), "--set", "output_dir=" + dir.file("out"), "--set",
-                   "poll_interval=200ms"},
-                  {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}});
+  r = run_flowrun(
+      {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set", "input_dir=" + dir.file("videos"),
+       "--set", "output_dir=" + dir.file("out"), "--set", "poll_interval=200ms"},
+      {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   Json results = Json::parse(dir.read("out/results.json"));
@@ -286,14 +314,19 @@ TEST_CASE("video_batch with the local provider runs the bundled job on the sampl
   CHECK(std::filesystem::is_empty(dir.file("state/local-instances")));
 }
 
-TEST_CASE("video_batch with the local provider: SIGKILL, then resume, adopts the running local instances", "[e2e][local][durable]") {
+TEST_CASE("video_batch with the local provider: SIGKILL, then resume, adopts the running local instances",
+          "[e2e][local][durable]") {
   TempDir dir;
   std::filesystem::create_directories(dir.file("videos"));
   for (const char* name : kInputs) dir.write(std::string("videos/") + name, std::string("frames of ") + name);
   std::map<std::string, std::string> env{{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "0.4"}};
   std::vector<std::string> args = {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml",
-                                   "--set", "input_dir=" + dir.file("videos"), "--set", "output_dir=" + dir.file("out"),
-                                   "--set", "poll_interval=200ms"};
+                                   "--set",
+                                   "input_dir=" + dir.file("videos"),
+                                   "--set",
+                                   "output_dir=" + dir.file("out"),
+                                   "--set",
+                                   "poll_interval=200ms"};
   CliResult killed;
   {
     FlowrunProcess run(args, env);
@@ -318,16 +351,16 @@ TEST_CASE("video_batch with the local provider: SIGKILL, then resume, adopts the
   CHECK(std::filesystem::is_empty(dir.file("state/local-instances")));
 }
 
-TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObjectsV2, signed, two pages)", "[e2e][vastai][s3]") {
+TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObjectsV2, signed, two pages)",
+          "[e2e][vastai][s3]") {
   // Shapes: shared/API-SHAPES.md section 4 (minio's ListObjectsV2 response).
-  Json s3 = {{"GET /media", Json::array({
-      {{"body", R"X(<?xml version="1.0" encoding="UTF-8"?>
+  Json s3 = {{"GET /media", Json::array({{{"body", R"X(<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>media</Name><Prefix>in/</Prefix>
 <KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>true</IsTruncated><NextContinuationToken>tok-1</NextContinuationToken>
 <Contents><Key>in/alpha.mp4</Key><LastModified>2026-01-02T03:04:05.000Z</LastModified><ETag>"d41d8cd98f00b204e9800998ecf8427e"</ETag><Size>10</Size><StorageClass>STANDARD</StorageClass></Contents>
 <Contents><Key>in/notes.txt</Key><Size>3</Size></Contents>
 </ListBucketResult>)X"}},
-      {{"body", R"X(<?xml version="1.0" encoding="UTF-8"?>
+                                         {{"body", R"X(<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>media</Name><Prefix>in/</Prefix>
 <ContinuationToken>tok-1</ContinuationToken><KeyCount>1</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
 <Contents><Key>in/bravo &amp; co.mp4</Key><Size>10</Size></Contents>
@@ -364,8 +397,10 @@ TEST_CASE("video_batch lists its inputs from an S3-compatible bucket (ListObject
 // result ("Uploading to B2... URL" or the bare URL), then the marker.
 const char* const kBucket = "https://noxfvr-videos.s3.us-west-004.backblazeb2.com";
 
-TEST_CASE("video_batch, the seed's log format: the last URL under output/ or both/ is the result, progress shown once per change, log_dir",
-          "[e2e][vastai][seed]") {
+TEST_CASE(
+    "video_batch, the seed's log format: the last URL under output/ or both/ is the result, progress shown once per "
+    "change, log_dir",
+    "[e2e][vastai][seed]") {
   Json jobs = {{"bravo", {{"url", "bare"}}}, {"charlie", {{"folder", "both"}}}};
   SimServer sim(scenario({{"log_format", "seed"}, {"jobs", jobs}}), "vast_sim.py");
   Batch batch(sim);
@@ -403,8 +438,9 @@ TEST_CASE("video_batch, the seed's log format: the last URL under output/ or bot
   }
 }
 
-TEST_CASE("video_batch, the seed's log format: a traceback is reported with its lines, a URL outside output/ is no result",
-          "[e2e][vastai][seed]") {
+TEST_CASE(
+    "video_batch, the seed's log format: a traceback is reported with its lines, a URL outside output/ is no result",
+    "[e2e][vastai][seed]") {
   Json jobs = {{"alpha", {{"behaviour", "fail"}}}, {"charlie", {{"folder", "scratch"}}}};
   SimServer sim(scenario({{"log_format", "seed"}, {"jobs", jobs}}), "vast_sim.py");
   Batch batch(sim);
@@ -419,7 +455,8 @@ TEST_CASE("video_batch, the seed's log format: a traceback is reported with its 
   Json alpha = result_for(results, "alpha");
   CHECK(alpha["status"] == "failed");
   const std::string error = alpha["error"];
-  CHECK(error.rfind("the log matched fail_on 'Traceback (most recent call last)': RuntimeError: CUDA out of memory", 0) == 0);
+  CHECK(error.rfind("the log matched fail_on 'Traceback (most recent call last)': RuntimeError: CUDA out of memory",
+                    0) == 0);
   CHECK(error.find('\n') == std::string::npos);
   REQUIRE(alpha["error_context"].is_array());
   const Json& context = alpha["error_context"];
@@ -461,12 +498,10 @@ TEST_CASE("video_batch --set input=...: one input, one instance", "[e2e][vastai]
 TEST_CASE("faults: resets, cut-off JSON, 429s and 5xx on every Vast call: 3 inputs, 3 instances, 3 destroyed",
           "[e2e][vastai][faults]") {
   // Up to three in a row of a kind: what the provider's own retries absorb, so no job fails.
-  const Json faults = {{"search", {429, "reset", "malformed"}},
-                       {"create", {"malformed", {{"status", 429}, {"retry_after", 1}}}},
-                       {"show", {"malformed", "reset", 503}},
-                       {"list", {"reset", "malformed"}},
-                       {"logs", {"reset", "malformed", 500}},
-                       {"destroy", {"reset", "malformed", 500}}};
+  const Json faults = {
+      {"search", {429, "reset", "malformed"}}, {"create", {"malformed", {{"status", 429}, {"retry_after", 1}}}},
+      {"show", {"malformed", "reset", 503}},   {"list", {"reset", "malformed"}},
+      {"logs", {"reset", "malformed", 500}},   {"destroy", {"reset", "malformed", 500}}};
   SimServer sim(scenario({{"faults", faults}}), "vast_sim.py");
   Batch batch(sim);
   CliResult r = run_flowrun(batch.args(), batch.env);
@@ -504,7 +539,8 @@ TEST_CASE("faults: requests that hang are timed out and tried again: 3 inputs, 3
   CHECK(r.err.find("failed (timeout)") == std::string::npos);
 }
 
-TEST_CASE("faults: SIGKILL at random moments, resumed each time, until the batch is done", "[e2e][vastai][faults][durable]") {
+TEST_CASE("faults: SIGKILL at random moments, resumed each time, until the batch is done",
+          "[e2e][vastai][faults][durable]") {
   const unsigned seed = static_cast<unsigned>(std::random_device{}());
   INFO("seed " << seed << " (the kill times come from it)");
   std::mt19937 random(seed);

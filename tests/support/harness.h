@@ -6,12 +6,12 @@
 #include <string>
 
 #include "engine/io/clock.h"
-#include "engine/runtime/executor.h"
 #include "engine/io/http_client.h"
-#include "engine/load/loader.h"
 #include "engine/io/logging.h"
 #include "engine/io/process_runner.h"
 #include "engine/io/redactor.h"
+#include "engine/load/loader.h"
+#include "engine/runtime/executor.h"
 #include "engine/step_api/step_context.h"
 #include "engine/step_api/step_registry.h"
 
@@ -20,7 +20,8 @@ namespace flowrun::test {
 // A step type whose run() is a lambda.
 class LambdaStep final : public StepType {
  public:
-  LambdaStep(std::string name, std::function<Json(StepContext&)> fn, std::vector<ParamSpec> params = {{"*", ParamType::kAny}})
+  LambdaStep(std::string name, std::function<Json(StepContext&)> fn,
+             std::vector<ParamSpec> params = {{"*", ParamType::kAny}})
       : fn_(std::move(fn)) {
     info_.name = std::move(name);
     info_.summary = "test step";

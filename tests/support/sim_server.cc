@@ -1,12 +1,12 @@
 #include "support/sim_server.h"
 
-#include "engine/io/http_client.h"
-
 #include <boost/process.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include "engine/io/http_client.h"
 
 namespace bp = boost::process;
 

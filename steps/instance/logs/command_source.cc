@@ -9,7 +9,10 @@
 namespace flowrun {
 
 CommandLogSource::CommandLogSource(std::vector<std::string> argv, std::string cwd, int tail)
-    : argv_(std::move(argv)), cwd_(std::move(cwd)), tail_(tail), follower_(std::max<size_t>(5000, static_cast<size_t>(tail) * 2)) {}
+    : argv_(std::move(argv)),
+      cwd_(std::move(cwd)),
+      tail_(tail),
+      follower_(std::max<size_t>(5000, static_cast<size_t>(tail) * 2)) {}
 
 std::string CommandLogSource::read(StepContext& ctx, const LineSink& take, const LinePrefilter&) {
   ProcessSpec spec;
@@ -18,7 +21,8 @@ std::string CommandLogSource::read(StepContext& ctx, const LineSink& take, const
   spec.timeout = ctx.bounded(std::chrono::seconds(60));
   ProcessResult r = ctx.services().processes.run(spec, ctx.cancel());
   if (r.exit_code != 0)
-    throw StepError::transient("the log command exited with " + std::to_string(r.exit_code) + ": " + r.err.substr(0, 200));
+    throw StepError::transient("the log command exited with " + std::to_string(r.exit_code) + ": " +
+                               r.err.substr(0, 200));
   read_snapshot(follower_, r.out, false, tail_, ctx.log(), take);
   return "";
 }

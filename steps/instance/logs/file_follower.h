@@ -25,9 +25,10 @@ class FileFollower {
   // to the end of the file or until `on_line` returns false or `keep_going` says stop. A last
   // line without a newline waits for its end. With `may_matter`, lines are read as
   // LineSplitter::feed_filtered reads them: whole runs of lines it rules out are skipped.
-  Result follow(const std::filesystem::path& path, const std::function<bool(std::string_view)>& on_line,
-                const std::function<bool()>& keep_going = [] { return true; },
-                const std::function<bool(std::string_view)>& may_matter = {});
+  Result follow(
+      const std::filesystem::path& path, const std::function<bool(std::string_view)>& on_line,
+      const std::function<bool()>& keep_going = [] { return true; },
+      const std::function<bool(std::string_view)>& may_matter = {});
 
   uint64_t offset() const { return offset_; }
 

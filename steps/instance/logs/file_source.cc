@@ -5,7 +5,8 @@
 namespace flowrun {
 
 std::string FileLogSource::read(StepContext& ctx, const LineSink& take, const LinePrefilter& may_matter) {
-  auto r = follower_.follow(path_, take, [&] { return !ctx.cancel().cancelled(); }, may_matter);
+  auto r = follower_.follow(
+      path_, take, [&] { return !ctx.cancel().cancelled(); }, may_matter);
   if (r.restarted) ctx.log().warn("the log file was rotated or truncated; reading it again from its start");
   return "";
 }

@@ -14,8 +14,9 @@ size_t follower_memory(int tail) { return std::max<size_t>(5000, static_cast<siz
 
 InstanceLogSource::InstanceLogSource(std::unique_ptr<InstanceProvider> provider, const Json& instance, int tail)
     : provider_(std::move(provider)),
-      instance_(instance.is_object() ? instance
-                                     : Json{{"id", instance.is_string() ? instance.get<std::string>() : instance.dump()}}),
+      instance_(instance.is_object()
+                    ? instance
+                    : Json{{"id", instance.is_string() ? instance.get<std::string>() : instance.dump()}}),
       tail_(tail),
       follower_(follower_memory(tail)) {
   instance_["provider"] = provider_->name();

@@ -15,7 +15,8 @@ LogCopy::LogCopy(const std::filesystem::path& path) {
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (fd_ < 0) throw StepError::permanent("cannot open log_file " + path.string() + ": " + std::string(::strerror(errno)));
+  if (fd_ < 0)
+    throw StepError::permanent("cannot open log_file " + path.string() + ": " + std::string(::strerror(errno)));
   path_ = path.string();
 }
 

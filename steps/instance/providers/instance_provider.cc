@@ -4,8 +4,7 @@ namespace flowrun {
 
 bool instance_stopped_for_good(const std::string& status) {
   // Vast's docs: once exited, unknown or offline, an instance never reaches running again.
-  return status == "exited" || status == "stopped" || status == "offline" || status == "unknown" ||
-         status == "frozen";
+  return status == "exited" || status == "stopped" || status == "offline" || status == "unknown" || status == "frozen";
 }
 
 std::string instance_label(const std::string& run_id, const std::string& own_path, const std::string& step_id) {

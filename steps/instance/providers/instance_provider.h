@@ -1,9 +1,9 @@
 #pragma once
 // Where rented instances come from. `provision`, `wait-for-marker` and `destroy` speak only
 // this interface; each provider lives in providers/NAME/ and is listed in providers/registry.h
-// (`vastai` speaks the Vast.ai REST API, `local` runs the start command as a local process). Every call may throw StepError: transient
-// for network trouble, HTTP 429 and 5xx (already retried a few times inside), permanent for
-// the rest.
+// (`vastai` speaks the Vast.ai REST API, `local` runs the start command as a local process). Every call may throw
+// StepError: transient for network trouble, HTTP 429 and 5xx (already retried a few times inside), permanent for the
+// rest.
 #include <map>
 #include <memory>
 #include <optional>

@@ -85,8 +85,8 @@ void validate_provider_params(const Json& with, std::vector<std::pair<std::strin
       bool own = std::any_of(entry->params.begin(), entry->params.end(),
                              [&](const ParamSpec& s) { return s.name == param.name; });
       if (!own && with.contains(param.name) && reported.insert(param.name).second)
-        problems.emplace_back(param.name, "parameter '" + param.name + "' is read by provider " + other.name +
-                                              ", not by " + name);
+        problems.emplace_back(param.name,
+                              "parameter '" + param.name + "' is read by provider " + other.name + ", not by " + name);
     }
 }
 

@@ -2,9 +2,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/cli/service_unit.h"
 #include "engine/journal/journal.h"
 #include "engine/journal/monitor_lock.h"
-#include "engine/cli/service_unit.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
 
@@ -24,8 +24,8 @@ TEST_CASE("schedule: ticks every period from each tick's start, in virtual time"
   });
   CHECK(ticks == 5);
   REQUIRE(starts.size() == 5);
-  CHECK(starts[1] - starts[0] == 60s);   // waited 50s after a 10s tick
-  CHECK(starts[2] - starts[1] == 70s);   // overran: the next started at once
+  CHECK(starts[1] - starts[0] == 60s);  // waited 50s after a 10s tick
+  CHECK(starts[2] - starts[1] == 70s);  // overran: the next started at once
   CHECK(starts[3] - starts[2] == 60s);
   CHECK(starts[4] - starts[3] == 200s);  // the three periods it overlapped are skipped, not made up
   CHECK(clock.sleeps() == std::vector<Duration>{50s, 40s});
@@ -40,7 +40,8 @@ TEST_CASE("schedule: a stop while waiting ends the loop without another tick", "
     stop.cancel("SIGTERM");
   });
   const auto started = std::chrono::steady_clock::now();
-  int ticks = run_on_schedule(1h, clock, stop, [](int) {}, [&](Duration d) { waits.push_back(d); });
+  int ticks = run_on_schedule(
+      1h, clock, stop, [](int) {}, [&](Duration d) { waits.push_back(d); });
   stopper.join();
   CHECK(ticks == 1);
   REQUIRE(waits.size() == 1);

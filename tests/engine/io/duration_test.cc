@@ -31,8 +31,7 @@ TEST_CASE("durations format for people", "[duration]") {
 
 TEST_CASE("hostile: durations over 100 years are refused, however many digits", "[hostile][duration]") {
   CHECK(parse_duration("36525d") == kMaxDuration);
-  for (const char* bad : {"36526d", "106752d", "99999999999999999999d", "1e400s", "876601h",
-                          "36525d1ms"}) {
+  for (const char* bad : {"36526d", "106752d", "99999999999999999999d", "1e400s", "876601h", "36525d1ms"}) {
     INFO(bad);
     CHECK_FALSE(parse_duration(bad).has_value());
   }

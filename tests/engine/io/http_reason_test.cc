@@ -1,14 +1,15 @@
 #include "engine/io/http_reason.h"
 
 #include <catch2/catch.hpp>
-
 #include <string>
 
 using flowrun::error_reason;
 
 TEST_CASE("error_reason: an HTML error page is reduced to its title", "[http_reason]") {
-  std::string page = "<!DOCTYPE html>\n<html><head>\n<title>404 Not Found</title></head>\n<body><h1>Not Found</h1>"
-                     "<p>The requested URL was not found on this server.</p>" + std::string(5000, 'x') + "</body></html>";
+  std::string page =
+      "<!DOCTYPE html>\n<html><head>\n<title>404 Not Found</title></head>\n<body><h1>Not Found</h1>"
+      "<p>The requested URL was not found on this server.</p>" +
+      std::string(5000, 'x') + "</body></html>";
   CHECK(error_reason(page) == "404 Not Found");
   CHECK(error_reason("<html><body><h1>\n  Bad   Gateway\n</h1></body></html>") == "Bad Gateway");
 }

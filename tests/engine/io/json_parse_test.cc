@@ -27,8 +27,8 @@ TEST_CASE("hostile: JSON within the depth limit parses as before", "[hostile][js
   // Brackets inside strings, escaped quotes included, do not count.
   const std::string in_string = "{\"s\": \"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"}";
   CHECK(parse_json_limited(in_string)["s"].get<std::string>().size() == 2001);
-  CHECK(parse_json_limited("[1, 2", 4).is_discarded());       // not JSON: discarded, not thrown
-  CHECK(parse_json_limited("\"caf\xE9\"").is_discarded());    // nor is invalid UTF-8
+  CHECK(parse_json_limited("[1, 2", 4).is_discarded());     // not JSON: discarded, not thrown
+  CHECK(parse_json_limited("\"caf\xE9\"").is_discarded());  // nor is invalid UTF-8
   CHECK(parse_json_limited("").is_discarded());
   CHECK(json_nesting_depth("[[],[[]]]", 100) == 3);
 }

@@ -37,14 +37,13 @@ TEST_CASE("line splitter: every line ending, split anywhere, and a last line wit
     CHECK(lines == std::vector<std::string>{"x", "yy", "zzz", "", "end"});
   }
   LineSplitter small(4);
-  CHECK_THROWS_MATCHES(small.feed("abcdef", [](std::string_view) {}), StepError,
-                       Catch::Predicate<StepError>([](const StepError& e) {
-                         return e.kind() == ErrorKind::kPermanent && std::string(e.what()) == "line 1 is longer than 4 bytes";
-                       }));
+  CHECK_THROWS_MATCHES(
+      small.feed("abcdef", [](std::string_view) {}), StepError, Catch::Predicate<StepError>([](const StepError& e) {
+        return e.kind() == ErrorKind::kPermanent && std::string(e.what()) == "line 1 is longer than 4 bytes";
+      }));
 }
 
-TEST_CASE("line splitter: a prefilter skips runs of lines it rules out, never a line that matters",
-          "[steps][logs]") {
+TEST_CASE("line splitter: a prefilter skips runs of lines it rules out, never a line that matters", "[steps][logs]") {
   // Lines that matter hold "MARK"; the others are noise. Whatever the chunking, every line that
   // matters is handed over, in order, and so is the stream's last complete line.
   std::mt19937 random(7);

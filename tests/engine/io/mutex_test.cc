@@ -1,7 +1,6 @@
 #include "engine/io/mutex.h"
 
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 using namespace flowrun;

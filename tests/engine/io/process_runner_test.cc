@@ -6,20 +6,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
-#include "engine/journal/journal.h"
-#include "engine/io/logging.h"
 #include "engine/cli/orphan_processes.h"
+#include "engine/io/logging.h"
 #include "engine/io/output_capture.h"
 #include "engine/io/process_group.h"
 #include "engine/io/redactor.h"
 #include "engine/io/step_error.h"
+#include "engine/journal/journal.h"
 #include "support/sim_server.h"
 
 using namespace flowrun;
@@ -226,7 +225,9 @@ TEST_CASE("process runner: a 200 MB line is kept bounded", "[process_runner]") {
 
 TEST_CASE("output capture: limits, line ends across chunks, a last line without one", "[process_runner]") {
   std::vector<std::string> lines;
-  OutputCapture::LineHandler h = [&](std::string_view l, bool err) { lines.push_back((err ? "!" : "") + std::string(l)); };
+  OutputCapture::LineHandler h = [&](std::string_view l, bool err) {
+    lines.push_back((err ? "!" : "") + std::string(l));
+  };
   OutputCapture c(10, true, &h, 4);
   c.feed("ab");
   c.feed("c\nabcdef");

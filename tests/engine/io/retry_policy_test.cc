@@ -13,8 +13,8 @@ TEST_CASE("exponential backoff without jitter: 5, 10, 20, 40, 60, 60 s", "[polic
   FixedRandom random(0.5);
   std::vector<Duration> delays;
   for (int attempt = 1; attempt <= 6; ++attempt) delays.push_back(backoff_delay(five_two_sixty(), attempt, random));
-  CHECK(delays == std::vector<Duration>{Duration(5s), Duration(10s), Duration(20s), Duration(40s), Duration(60s),
-                                        Duration(60s)});
+  CHECK(delays ==
+        std::vector<Duration>{Duration(5s), Duration(10s), Duration(20s), Duration(40s), Duration(60s), Duration(60s)});
 }
 
 TEST_CASE("full jitter stays within [0, capped delay] and never exceeds max", "[policy]") {
@@ -102,7 +102,7 @@ TEST_CASE("max_elapsed stops retries that would run past it, Retry-After include
   p.backoff = five_two_sixty();
   p.max_elapsed = Duration(60s);
   CHECK(decide_retry(p, 1, StepError::transient("x"), Duration(50s), random).retry);  // 50 + 5 <= 60
-  auto d = decide_retry(p, 2, StepError::transient("x"), Duration(55s), random);    // 55 + 10 > 60
+  auto d = decide_retry(p, 2, StepError::transient("x"), Duration(55s), random);      // 55 + 10 > 60
   CHECK_FALSE(d.retry);
   CHECK(d.reason == "max_elapsed 1m would be exceeded");
   CHECK_FALSE(decide_retry(p, 1, StepError::http(429, "x", Duration(120s)), Duration(0), random).retry);

@@ -2,7 +2,6 @@
 #include "engine/io/retry.h"
 
 #include <catch2/catch.hpp>
-
 #include <stdexcept>
 
 using namespace flowrun;
@@ -67,8 +66,13 @@ TEST_CASE("retry: on give-up the caller hears the attempt and the reason, then t
   Listener listener;
   int calls = 0;
   try {
-    retry(three_tries_one_two(), clock, cancel, std::nullopt,
-          [&](int) { ++calls; throw StepError::http(503, "busy"); }, listener.callback());
+    retry(
+        three_tries_one_two(), clock, cancel, std::nullopt,
+        [&](int) {
+          ++calls;
+          throw StepError::http(503, "busy");
+        },
+        listener.callback());
     FAIL("retry returned");
   } catch (const StepError& e) {
     CHECK(std::string(e.what()) == "busy");
@@ -86,8 +90,9 @@ TEST_CASE("retry: an error the policy does not name is rethrown at once", "[retr
   VirtualClock clock;
   CancelToken cancel;
   Listener listener;
-  CHECK_THROWS_WITH(retry(three_tries_one_two(), clock, cancel, std::nullopt,
-                          [](int) -> int { throw StepError::permanent("bad input"); }, listener.callback()),
+  CHECK_THROWS_WITH(retry(
+                        three_tries_one_two(), clock, cancel, std::nullopt,
+                        [](int) -> int { throw StepError::permanent("bad input"); }, listener.callback()),
                     "bad input");
   REQUIRE(listener.heard.size() == 1);
   CHECK(listener.heard[0].reason == "error kind permanent is not retried");
@@ -101,7 +106,10 @@ TEST_CASE("retry: the policy's conditions decide, typed", "[retry]") {
   p.on = {RetryCondition::http(429, 429)};
   int calls = 0;
   CHECK_THROWS_WITH(retry(p, clock, cancel, std::nullopt,
-                          [&](int) { ++calls; throw StepError::http(503, "busy"); }),
+                          [&](int) {
+                            ++calls;
+                            throw StepError::http(503, "busy");
+                          }),
                     "busy");
   CHECK(calls == 1);
   calls = 0;
@@ -118,20 +126,26 @@ TEST_CASE("retry: cancellation is never retried, and the callback does not hear 
   SECTION("a cancelled error") {
     CancelToken cancel;
     int calls = 0;
-    CHECK_THROWS_WITH(retry(three_tries_one_two(), clock, cancel, std::nullopt,
-                            [&](int) { ++calls; throw StepError::cancelled("stopped"); }, listener.callback()),
+    CHECK_THROWS_WITH(retry(
+                          three_tries_one_two(), clock, cancel, std::nullopt,
+                          [&](int) {
+                            ++calls;
+                            throw StepError::cancelled("stopped");
+                          },
+                          listener.callback()),
                       "stopped");
     CHECK(calls == 1);
   }
   SECTION("any error once the token fired") {
     CancelToken cancel;
     try {
-      retry(three_tries_one_two(), clock, cancel, std::nullopt,
-            [&](int) {
-              cancel.cancel("Ctrl+C");
-              throw StepError::transient("lost connection");
-            },
-            listener.callback());
+      retry(
+          three_tries_one_two(), clock, cancel, std::nullopt,
+          [&](int) {
+            cancel.cancel("Ctrl+C");
+            throw StepError::transient("lost connection");
+          },
+          listener.callback());
       FAIL("retry returned");
     } catch (const StepError& e) {
       CHECK(e.kind() == ErrorKind::kTransient);
@@ -160,12 +174,16 @@ TEST_CASE("retry: a sleep cancelled throws StepError cancelled with the token's 
   CancelToken cancel;
   int calls = 0;
   try {
-    retry(three_tries_one_two(), clock, cancel, std::nullopt,
-          [&](int) { ++calls; throw StepError::transient("flaky"); },
-          [&](const FailedAttempt& f) {
-            CHECK(f.decision.retry);
-            cancel.cancel("second Ctrl+C");  // arrives while the loop would sleep
-          });
+    retry(
+        three_tries_one_two(), clock, cancel, std::nullopt,
+        [&](int) {
+          ++calls;
+          throw StepError::transient("flaky");
+        },
+        [&](const FailedAttempt& f) {
+          CHECK(f.decision.retry);
+          cancel.cancel("second Ctrl+C");  // arrives while the loop would sleep
+        });
     FAIL("retry returned");
   } catch (const StepError& e) {
     CHECK(e.kind() == ErrorKind::kCancelled);
@@ -182,9 +200,14 @@ TEST_CASE("retry: no attempt starts at or after the deadline", "[retry]") {
   options.deadline_reason = "the step timeout leaves no time for another attempt";
   const TimePoint deadline = clock.now() + Duration(2500ms);
   int calls = 0;
-  CHECK_THROWS_WITH(retry(RetryPolicy{.attempts = 10, .backoff = {Duration(1s), 2.0, Duration(60s)}, .max_elapsed = {}}, clock, cancel,
-                          deadline, [&](int) { ++calls; throw StepError::transient("flaky"); }, listener.callback(),
-                          options),
+  CHECK_THROWS_WITH(retry(
+                        RetryPolicy{.attempts = 10, .backoff = {Duration(1s), 2.0, Duration(60s)}, .max_elapsed = {}},
+                        clock, cancel, deadline,
+                        [&](int) {
+                          ++calls;
+                          throw StepError::transient("flaky");
+                        },
+                        listener.callback(), options),
                     "flaky");
   // 1 s sleep (t=1s), 2 s would end at 3 s > 2.5 s: stop after the second attempt.
   CHECK(calls == 2);
@@ -199,7 +222,10 @@ TEST_CASE("retry: a next attempt that would start exactly at the deadline is not
   CancelToken cancel;
   const TimePoint deadline = clock.now() + Duration(1s);
   int calls = 0;
-  CHECK_THROWS(retry(three_tries_one_two(), clock, cancel, deadline, [&](int) { ++calls; throw StepError::transient("x"); }));
+  CHECK_THROWS(retry(three_tries_one_two(), clock, cancel, deadline, [&](int) {
+    ++calls;
+    throw StepError::transient("x");
+  }));
   CHECK(calls == 1);
 }
 
@@ -218,8 +244,8 @@ TEST_CASE("retry: Retry-After wins, and max_elapsed counts from the given first 
     Listener listener;
     RetryOptions options;
     options.started = clock.now() - Duration(59500ms);
-    CHECK_THROWS(retry(p, clock, cancel, std::nullopt, [](int) { throw StepError::transient("x"); },
-                       listener.callback(), options));
+    CHECK_THROWS(retry(
+        p, clock, cancel, std::nullopt, [](int) { throw StepError::transient("x"); }, listener.callback(), options));
     REQUIRE(listener.heard.size() == 1);
     CHECK(listener.heard[0].reason == "max_elapsed 1m would be exceeded");
   }
@@ -247,7 +273,10 @@ TEST_CASE("retry: an exception that is not a StepError passes through untouched"
   CancelToken cancel;
   int calls = 0;
   CHECK_THROWS_AS(retry(three_tries_one_two(), clock, cancel, std::nullopt,
-                        [&](int) { ++calls; throw std::logic_error("bug"); }),
+                        [&](int) {
+                          ++calls;
+                          throw std::logic_error("bug");
+                        }),
                   std::logic_error);
   CHECK(calls == 1);
 }

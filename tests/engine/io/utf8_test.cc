@@ -1,7 +1,8 @@
 #include "engine/io/utf8.h"
-#include "engine/load/utf8_check.h"
 
 #include <catch2/catch.hpp>
+
+#include "engine/load/utf8_check.h"
 
 using namespace flowrun;
 
@@ -10,7 +11,8 @@ const std::string kFffd = "\xEF\xBF\xBD";
 }
 
 TEST_CASE("hostile: valid UTF-8 passes through unchanged", "[hostile][utf8]") {
-  for (const std::string s : {"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC 5", "\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF"}) {
+  for (const std::string s :
+       {"", "plain ascii", "caf\xC3\xA9", "\xE2\x82\xAC 5", "\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF"}) {
     INFO(s);
     CHECK(valid_utf8(s) == s);
     CHECK(valid_utf8_prefix(s) == s.size());
@@ -19,15 +21,18 @@ TEST_CASE("hostile: valid UTF-8 passes through unchanged", "[hostile][utf8]") {
 }
 
 TEST_CASE("hostile: invalid bytes become U+FFFD, one per maximal invalid subpart", "[hostile][utf8]") {
-  CHECK(valid_utf8("caf\xE9\n") == "caf" + kFffd + "\n");           // Latin-1 é
+  CHECK(valid_utf8("caf\xE9\n") == "caf" + kFffd + "\n");  // Latin-1 é
   CHECK(valid_utf8("\xFF") == kFffd);
-  CHECK(valid_utf8("a\xFF\xFE" "b") == "a" + kFffd + kFffd + "b");
-  CHECK(valid_utf8("\xE2\x82" "A") == kFffd + "A");                 // a truncated sequence counts once
-  CHECK(valid_utf8("x\xE2\x82") == "x" + kFffd);                     // cut off at the end
-  CHECK(valid_utf8("\xC0\xAF") == kFffd + kFffd);                    // overlong: each byte invalid
-  CHECK(valid_utf8("\xED\xA0\x80") == kFffd + kFffd + kFffd);        // a surrogate
+  CHECK(valid_utf8("a\xFF\xFE"
+                   "b") == "a" + kFffd + kFffd + "b");
+  CHECK(valid_utf8("\xE2\x82"
+                   "A") == kFffd + "A");                                   // a truncated sequence counts once
+  CHECK(valid_utf8("x\xE2\x82") == "x" + kFffd);                           // cut off at the end
+  CHECK(valid_utf8("\xC0\xAF") == kFffd + kFffd);                          // overlong: each byte invalid
+  CHECK(valid_utf8("\xED\xA0\x80") == kFffd + kFffd + kFffd);              // a surrogate
   CHECK(valid_utf8("\xF4\x90\x80\x80") == kFffd + kFffd + kFffd + kFffd);  // above U+10FFFF
-  CHECK(valid_utf8_prefix("ab\xFF" "cd") == 2);
+  CHECK(valid_utf8_prefix("ab\xFF"
+                          "cd") == 2);
 }
 
 TEST_CASE("hostile: make_valid_utf8 fixes strings and object keys at any depth", "[hostile][utf8]") {

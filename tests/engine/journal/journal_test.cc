@@ -89,7 +89,7 @@ TEST_CASE("journal: step outputs and errors are stored with secrets redacted", "
   auto rec = j->recorder("r", redactor);
   rec->step_started("a", 1);
   rec->step_finished("a", "failed", 2, {{"header", "Bearer tok-123456"}}, "transient", "denied for tok-123456",
-                    flowrun::Durability::kNow);
+                     flowrun::Durability::kNow);
   rec->event("a", "retry", "using tok-123456");
   auto steps = j->steps("r");
   REQUIRE(steps.size() == 1);
@@ -107,8 +107,7 @@ TEST_CASE("journal: step outputs and errors are stored with secrets redacted", "
   CHECK_FALSE(rec->started_under("lo"));
 }
 
-TEST_CASE("journal: side-effect-free records wait for the next durable write and keep their order",
-          "[journal]") {
+TEST_CASE("journal: side-effect-free records wait for the next durable write and keep their order", "[journal]") {
   TempDir dir;
   auto j = Journal::open(dir.file("state"));
   j->create_run(new_run("r"));
@@ -149,8 +148,7 @@ TEST_CASE("journal: side-effect-free records wait for the next durable write and
   CHECK(other->steps("r").back()["seq"] == 5);
 }
 
-TEST_CASE("journal: records waiting when the process ends are committed by the journal's destructor",
-          "[journal]") {
+TEST_CASE("journal: records waiting when the process ends are committed by the journal's destructor", "[journal]") {
   TempDir dir;
   {
     auto j = Journal::open(dir.file("state"));

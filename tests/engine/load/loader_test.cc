@@ -109,7 +109,8 @@ TEST_CASE("bad duration such as 5x, in a policy and in a parameter", "[loader]")
 )");
   REQUIRE(d.size() == 2);
   CHECK(d[0] == "4:14: bad duration '5x' for timeout | use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m");
-  CHECK(d[1] == "5:22: bad duration '60' for parameter 'duration' | use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m");
+  CHECK(d[1] ==
+        "5:22: bad duration '60' for parameter 'duration' | use a number with a unit: 250ms, 30s, 5m, 2h or 1h30m");
 }
 
 TEST_CASE("missing required input is reported at its declaration", "[loader]") {
@@ -169,8 +170,9 @@ TEST_CASE("an expression that does not parse, and one left open", "[loader]") {
     with: {message: "${{ 1 + 1"}
 )");
   REQUIRE(d.size() == 2);
-  CHECK(d[0] == "4:21: expression `1 +` does not parse: unexpected symbol near ')' | expressions are Lua: use "
-               "`and`, `or`, `not`, `==` and `~=`");
+  CHECK(d[0] ==
+        "4:21: expression `1 +` does not parse: unexpected symbol near ')' | expressions are Lua: use "
+        "`and`, `or`, `not`, `==` and `~=`");
   CHECK(d[1] == "7:21: `${{` without a closing `}}` | close the expression with `}}`");
 }
 
@@ -204,7 +206,8 @@ TEST_CASE("retry policies are checked", "[loader]") {
 )");
   REQUIRE(d.size() == 4);
   CHECK(d[0] == "5:23: `attempts` must be a whole number of at least 1");
-  CHECK(d[1] == "5:31: unknown retry condition 'sometimes' | use transient, timeout, http_429, http_5xx, exit:N or any");
+  CHECK(d[1] ==
+        "5:31: unknown retry condition 'sometimes' | use transient, timeout, http_429, http_5xx, exit:N or any");
   CHECK(d[2] == "5:61: unknown jitter 'lots' | use none, full or equal");
   CHECK(d[3] == "5:75: `factor` must be a number of at least 1");
 }
@@ -262,7 +265,8 @@ TEST_CASE("loader: schedule takes a period", "[loader][schedule]") {
                                      "w.yaml", registry, ".");
   REQUIRE(ok.workflow);
   CHECK(ok.workflow->schedule_every == Duration(std::chrono::minutes(5)));
-  auto diags = flowrun::test::diagnostics_of("schedule: {every: 5x, at: 3}\nsteps:\n  - {id: a, type: log, with: {message: x}}\n");
+  auto diags = flowrun::test::diagnostics_of(
+      "schedule: {every: 5x, at: 3}\nsteps:\n  - {id: a, type: log, with: {message: x}}\n");
   REQUIRE(diags.size() == 2);
   CHECK(diags[0].find("1:19: bad duration '5x' for schedule.every") == 0);
   CHECK(diags[1].find("unknown key 'at'") != std::string::npos);
@@ -287,9 +291,10 @@ TEST_CASE("calls to unknown functions, with the closest known one", "[loader][fu
   REQUIRE(d.size() == 3);
   CHECK(d[0] == "6:16: expression calls unknown function 'toJson' | did you mean 'toJSON'?");
   CHECK(d[1] == "13:9: expression calls unknown function 'alwayss' | did you mean 'always'?");
-  CHECK(d[2] == "14:21: expression calls unknown function 'frobnicate' | expressions can call contains, startsWith, "
-                "endsWith, format, toJSON, fromJSON, always, success, failure, cancelled and Lua's base functions "
-                "(tostring, tonumber, type, pairs, ...)");
+  CHECK(d[2] ==
+        "14:21: expression calls unknown function 'frobnicate' | expressions can call contains, startsWith, "
+        "endsWith, format, toJSON, fromJSON, always, success, failure, cancelled and Lua's base functions "
+        "(tostring, tonumber, type, pairs, ...)");
 }
 
 TEST_CASE("functions the sandbox removed are unknown", "[loader][functions]") {
@@ -297,9 +302,10 @@ TEST_CASE("functions the sandbox removed are unknown", "[loader][functions]") {
   - {id: a, type: log, with: {message: "${{ dofile('x') }}"}}
 )");
   REQUIRE(d.size() == 1);
-  CHECK(d[0] == "2:40: expression calls unknown function 'dofile' | expressions can call contains, startsWith, "
-                "endsWith, format, toJSON, fromJSON, always, success, failure, cancelled and Lua's base functions "
-                "(tostring, tonumber, type, pairs, ...)");
+  CHECK(d[0] ==
+        "2:40: expression calls unknown function 'dofile' | expressions can call contains, startsWith, "
+        "endsWith, format, toJSON, fromJSON, always, success, failure, cancelled and Lua's base functions "
+        "(tostring, tonumber, type, pairs, ...)");
 }
 
 TEST_CASE("a step may not read a later step", "[loader][order]") {
@@ -313,10 +319,12 @@ TEST_CASE("a step may not read a later step", "[loader][order]") {
     with: {message: "${{ steps.b.status }}"}
 )");
   REQUIRE(d.size() == 2);
-  CHECK(d[0] == "4:21: step 'b' refers to steps.c, which runs after it | a step reads the outputs of the steps "
-                "before it; move 'c' earlier");
-  CHECK(d[1] == "7:9: step 'c' refers to its own outputs (steps.c), which are set only after it has run | read "
-                "them in a later step");
+  CHECK(d[0] ==
+        "4:21: step 'b' refers to steps.c, which runs after it | a step reads the outputs of the steps "
+        "before it; move 'c' earlier");
+  CHECK(d[1] ==
+        "7:9: step 'c' refers to its own outputs (steps.c), which are set only after it has run | read "
+        "them in a later step");
 }
 
 TEST_CASE("a loop's steps are visible inside the loop and its finally, not after it", "[loader][order]") {
@@ -344,16 +352,21 @@ finally:
   - {id: late, type: log, with: {message: "${{ run.status }}"}}
 )");
   REQUIRE(d.size() == 5);
-  CHECK(d[0] == "7:9: step 'videos' refers to steps.gpu, which is not run before it (it is inside for_each "
-                "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
-  CHECK(d[1] == "9:46: step 'gpu' refers to steps.job, which runs after it | a step reads the outputs of the "
-                "steps before it; move 'job' earlier");
-  CHECK(d[2] == "10:46: step 'job' refers to steps.videos, which contains it and finishes after it | read "
-                "steps.videos in a step after 'videos'");
-  CHECK(d[3] == "15:21: step 'report' refers to steps.job, which is not run before it (it is inside for_each "
-                "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
-  CHECK(d[4] == "19:47: step 'peek' refers to steps.destroy, which is not run before it (it is inside for_each "
-                "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
+  CHECK(d[0] ==
+        "7:9: step 'videos' refers to steps.gpu, which is not run before it (it is inside for_each "
+        "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
+  CHECK(d[1] ==
+        "9:46: step 'gpu' refers to steps.job, which runs after it | a step reads the outputs of the "
+        "steps before it; move 'job' earlier");
+  CHECK(d[2] ==
+        "10:46: step 'job' refers to steps.videos, which contains it and finishes after it | read "
+        "steps.videos in a step after 'videos'");
+  CHECK(d[3] ==
+        "15:21: step 'report' refers to steps.job, which is not run before it (it is inside for_each "
+        "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
+  CHECK(d[4] ==
+        "19:47: step 'peek' refers to steps.destroy, which is not run before it (it is inside for_each "
+        "'videos') | a loop's steps run once per item; after the loop read steps.videos.outputs.items");
 }
 
 TEST_CASE("groups and nested lists: their steps run in order with the rest", "[loader][order]") {
@@ -382,12 +395,15 @@ steps:
     with: {message: "${{ steps.inner_cleanup.status }} ${{ steps.fix.status }} ${{ steps.watch.outputs }}"}
 )");
   REQUIRE(d.size() == 3);  // `after` reads inner_cleanup, fix and watch freely
-  CHECK(d[0] == "19:46: step 'fix' refers to steps.check, which runs after it | a step reads the outputs of the "
-                "steps before it; move 'check' earlier");
-  CHECK(d[1] == "20:48: step 'check' refers to steps.watch, which contains it and finishes after it | read "
-                "steps.watch in a step after 'watch'");
-  CHECK(d[2] == "20:48: step 'check' refers to steps.after, which runs after it | a step reads the outputs of the "
-                "steps before it; move 'after' earlier");
+  CHECK(d[0] ==
+        "19:46: step 'fix' refers to steps.check, which runs after it | a step reads the outputs of the "
+        "steps before it; move 'check' earlier");
+  CHECK(d[1] ==
+        "20:48: step 'check' refers to steps.watch, which contains it and finishes after it | read "
+        "steps.watch in a step after 'watch'");
+  CHECK(d[2] ==
+        "20:48: step 'check' refers to steps.after, which runs after it | a step reads the outputs of the "
+        "steps before it; move 'after' earlier");
 }
 
 TEST_CASE("undeclared secrets", "[loader][secrets]") {
@@ -398,10 +414,12 @@ steps:
     with: {message: "${{ secrets.API_TOKEN }} ${{ secrets.API_TOKNE }} ${{ secrets.OTHER }} ${{ 'secrets.X' }}"}
 )");
   REQUIRE(d.size() == 2);
-  CHECK(d[0] == "5:21: expression refers to undeclared secret 'API_TOKNE' | did you mean 'API_TOKEN'? If not, add "
-                "API_TOKNE to `secrets:` (it is read from the environment variable of that name)");
-  CHECK(d[1] == "5:21: expression refers to undeclared secret 'OTHER' | add OTHER to `secrets:` (it is read from "
-                "the environment variable of that name)");
+  CHECK(d[0] ==
+        "5:21: expression refers to undeclared secret 'API_TOKNE' | did you mean 'API_TOKEN'? If not, add "
+        "API_TOKNE to `secrets:` (it is read from the environment variable of that name)");
+  CHECK(d[1] ==
+        "5:21: expression refers to undeclared secret 'OTHER' | add OTHER to `secrets:` (it is read from "
+        "the environment variable of that name)");
 }
 
 TEST_CASE("a loop variable may not hide a global", "[loader][loop]") {
@@ -424,12 +442,15 @@ TEST_CASE("a loop variable may not hide a global", "[loader][loop]") {
     steps: [{id: w, type: log, with: {message: "${{ video }}"}}]
 )");
   REQUIRE(d.size() == 3);
-  CHECK(d[0] == "4:9: loop variable 'os' hides the expression global 'os' | inside the loop `os` would be the item; "
-                "choose another name, for example `as: os_item`");
-  CHECK(d[1] == "8:9: loop variable 'inputs' hides the expression global 'inputs' | inside the loop `inputs` would "
-                "be the item; choose another name, for example `as: inputs_item`");
-  CHECK(d[2] == "12:9: loop variable 'toJSON' hides the expression global 'toJSON' | inside the loop `toJSON` would "
-                "be the item; choose another name, for example `as: toJSON_item`");
+  CHECK(d[0] ==
+        "4:9: loop variable 'os' hides the expression global 'os' | inside the loop `os` would be the item; "
+        "choose another name, for example `as: os_item`");
+  CHECK(d[1] ==
+        "8:9: loop variable 'inputs' hides the expression global 'inputs' | inside the loop `inputs` would "
+        "be the item; choose another name, for example `as: inputs_item`");
+  CHECK(d[2] ==
+        "12:9: loop variable 'toJSON' hides the expression global 'toJSON' | inside the loop `toJSON` would "
+        "be the item; choose another name, for example `as: toJSON_item`");
 }
 
 TEST_CASE("env at workflow and step level", "[loader][env]") {
@@ -468,18 +489,24 @@ steps:
     with: {message: hi}
 )");
   REQUIRE(d.size() == 6);
-  CHECK(d[0] == "2:3: env name 'my-var' is not an identifier | use letters, digits and underscores (e.g. `my_var`), "
-                "so `env.my_var` works in expressions");
-  CHECK(d[1] == "3:9: env value 'LIST' must be a single value, not a list | environment variables are text: quote "
-                "it, or write `${{ toJSON(...) }}`");
-  CHECK(d[2] == "4:10: the workflow's `env` refers to steps.a, which runs after it | the workflow's `env` is "
-                "evaluated before any step; use the step's own `env`");
-  CHECK(d[3] == "8:15: step 'a' refers to steps.b, which runs after it | a step reads the outputs of the steps "
-                "before it; move 'b' earlier");
-  CHECK(d[4] == "8:45: env value 'MAP' must be a single value, not a mapping | environment variables are text: "
-                "quote it, or write `${{ toJSON(...) }}`");
-  CHECK(d[5] == "12:10: `env` of step 'b' must be a mapping of names to values | for example `env: {LOG_LEVEL: "
-                "debug, TOKEN: \"${{ secrets.TOKEN }}\"}`");
+  CHECK(d[0] ==
+        "2:3: env name 'my-var' is not an identifier | use letters, digits and underscores (e.g. `my_var`), "
+        "so `env.my_var` works in expressions");
+  CHECK(d[1] ==
+        "3:9: env value 'LIST' must be a single value, not a list | environment variables are text: quote "
+        "it, or write `${{ toJSON(...) }}`");
+  CHECK(d[2] ==
+        "4:10: the workflow's `env` refers to steps.a, which runs after it | the workflow's `env` is "
+        "evaluated before any step; use the step's own `env`");
+  CHECK(d[3] ==
+        "8:15: step 'a' refers to steps.b, which runs after it | a step reads the outputs of the steps "
+        "before it; move 'b' earlier");
+  CHECK(d[4] ==
+        "8:45: env value 'MAP' must be a single value, not a mapping | environment variables are text: "
+        "quote it, or write `${{ toJSON(...) }}`");
+  CHECK(d[5] ==
+        "12:10: `env` of step 'b' must be a mapping of names to values | for example `env: {LOG_LEVEL: "
+        "debug, TOKEN: \"${{ secrets.TOKEN }}\"}`");
 }
 
 TEST_CASE("sql: transaction and create are checked as bool, like exec's shell", "[loader][params]") {
@@ -511,6 +538,7 @@ steps:
 )");
   REQUIRE(d.size() == 3);
   CHECK(d[0] == "2:13: unknown input type 'any' | use one of: string, number, integer, bool, list, map, duration");
-  CHECK(d[1] == "3:13: unknown input type 'string|list' | use one of: string, number, integer, bool, list, map, duration");
+  CHECK(d[1] ==
+        "3:13: unknown input type 'string|list' | use one of: string, number, integer, bool, list, map, duration");
   CHECK(d[2] == "4:13: unknown input type 'boolean' | use one of: string, number, integer, bool, list, map, duration");
 }

@@ -86,8 +86,10 @@ TEST_CASE("lua: a sandbox escape attempt and an infinite loop both stop with a c
   dir.write("escape.lua", "return function(with, flow)\n  os.execute('touch " + dir.file("escaped") + "')\nend\n");
   dir.write("spin.lua", "return function(with, flow)\n  while true do pcall(function() end) end\nend\n");
   Harness h;
-  REQUIRE(h.load("steps:\n  - {id: e, lua: " + dir.file("escape.lua") + ", continue_on_error: true}\n"
-                 "  - {id: s, lua: " + dir.file("spin.lua") + "}\n") == "");
+  REQUIRE(h.load("steps:\n  - {id: e, lua: " + dir.file("escape.lua") +
+                 ", continue_on_error: true}\n"
+                 "  - {id: s, lua: " +
+                 dir.file("spin.lua") + "}\n") == "");
   RunResult r = h.run();
   CHECK(r.steps["e"]["error"].get<std::string>().find("escape.lua:2: attempt to call a nil value (field 'execute')") !=
         std::string::npos);
@@ -120,7 +122,8 @@ return {
 }
 )");
   Harness h;
-  REQUIRE(h.load("steps:\n  - {id: p, lua: " + dir.file("count_to.lua") + ", with: {target: 4, interval: 1m}}\n") == "");
+  REQUIRE(h.load("steps:\n  - {id: p, lua: " + dir.file("count_to.lua") + ", with: {target: 4, interval: 1m}}\n") ==
+          "");
   RunResult r = h.run();
   REQUIRE(r.status == RunState::kSucceeded);
   CHECK(r.steps["p"]["outputs"]["n"] == 4);
@@ -130,8 +133,9 @@ return {
 TEST_CASE("lua: scripts/steps/NAME.lua becomes step type NAME", "[steps][lua]") {
   TempDir dir;
   std::filesystem::create_directories(dir.file("scripts/steps"));
-  dir.write("scripts/steps/greet.lua", "return {description = 'says hello', params = {who = 'string'}, "
-                                       "run = function(with) return {text = 'hello ' .. with.who} end}");
+  dir.write("scripts/steps/greet.lua",
+            "return {description = 'says hello', params = {who = 'string'}, "
+            "run = function(with) return {text = 'hello ' .. with.who} end}");
   dir.write("scripts/steps/exec.lua", "return function() end");  // cannot shadow a built-in
   Harness h;
   Diagnostics problems;
@@ -167,7 +171,8 @@ TEST_CASE("lua: a script that cannot be loaded is one diagnostic where it is nam
   CHECK(load_lua_script_type(dir.file("empty.lua"), "empty.lua", Location{"w.yaml", 3, 9}, diagnostics) == nullptr);
   REQUIRE(diagnostics.size() == 1);
   CHECK(diagnostics.items()[0].loc.line == 3);
-  CHECK(diagnostics.items()[0].message == "cannot load Lua script: empty.lua: the script returns no run or poll function");
+  CHECK(diagnostics.items()[0].message ==
+        "cannot load Lua script: empty.lua: the script returns no run or poll function");
   Harness h;
   const std::string errors = h.load("steps:\n  - {id: e, lua: " + dir.file("empty.lua") + "}\n");
   CHECK(errors.find("test.yaml:2:") != std::string::npos);

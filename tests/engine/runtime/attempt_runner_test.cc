@@ -1,9 +1,8 @@
 // The attempt runner through the executor, in virtual time: how the retries of one action end.
 #include "engine/runtime/attempt_runner.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 
 #include "engine/io/step_error.h"
 #include "support/harness.h"
@@ -32,8 +31,9 @@ TEST_CASE("attempts: the step timeout ends the retries before a wait that would 
   CHECK(r.status == RunState::kFailed);
   CHECK(calls == 2);  // 8 s fits in 10 s, 16 s more does not
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{8s});
-  CHECK(r.error ==
-        "connection refused (transient); gave up after 2 attempts: the step timeout leaves no time for another attempt");
+  CHECK(
+      r.error ==
+      "connection refused (transient); gave up after 2 attempts: the step timeout leaves no time for another attempt");
   REQUIRE(r.records.size() == 1);
   CHECK(r.records[0].attempts == 2);
   CHECK(h.log_contains("WARN [a] attempt 1/5 failed (transient): connection refused; retrying in 8s"));

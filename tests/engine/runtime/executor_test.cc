@@ -1,8 +1,7 @@
 #include "engine/runtime/executor.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <thread>
 
 #include "engine/io/step_error.h"
@@ -77,7 +76,9 @@ TEST_CASE("retry gives up when attempts run out and reports the last error", "[e
   Harness h;
   std::atomic<int> calls{0};
   add_flaky(h, "flaky", 10, StepError::exit(3, "tool exited with code 3"), calls);
-  REQUIRE(h.load("steps:\n  - {id: a, type: flaky, retry: {attempts: 3, on: [\"exit:3\"], backoff: {initial: 1s}}}\n") == "");
+  REQUIRE(
+      h.load("steps:\n  - {id: a, type: flaky, retry: {attempts: 3, on: [\"exit:3\"], backoff: {initial: 1s}}}\n") ==
+      "");
   RunResult r = h.run();
   CHECK(r.status == RunState::kFailed);
   CHECK(calls == 3);
@@ -98,7 +99,9 @@ TEST_CASE("Retry-After from the server sets the delay", "[executor][policy]") {
   Harness h;
   std::atomic<int> calls{0};
   add_flaky(h, "limited", 1, StepError::http(429, "rate limited", Duration(7s)), calls);
-  REQUIRE(h.load("steps:\n  - {id: a, type: limited, retry: {attempts: 3, on: [http_429], backoff: {initial: 1s}}}\n") == "");
+  REQUIRE(
+      h.load("steps:\n  - {id: a, type: limited, retry: {attempts: 3, on: [http_429], backoff: {initial: 1s}}}\n") ==
+      "");
   CHECK(h.run().status == RunState::kSucceeded);
   CHECK(h.virtual_clock.sleeps() == std::vector<Duration>{7s});
   CHECK(h.log_contains("retrying in 7s (server's Retry-After)"));
@@ -156,7 +159,8 @@ TEST_CASE("attempt_timeout bounds one attempt and a retry follows", "[executor][
 
 TEST_CASE("finally runs after a failure, and the run reports the first failure", "[executor][finally]") {
   Harness h;
-  h.registry.add(std::make_unique<LambdaStep>("boom", [](StepContext&) -> Json { throw StepError::permanent("boom"); }));
+  h.registry.add(
+      std::make_unique<LambdaStep>("boom", [](StepContext&) -> Json { throw StepError::permanent("boom"); }));
   REQUIRE(h.load(R"(steps:
   - {id: a, type: boom}
   - {id: never, type: set, with: {x: 1}}
@@ -257,7 +261,8 @@ TEST_CASE("for_each: every item runs, at most `concurrency` at a time", "[execut
   CHECK(r.steps["each"]["outputs"]["succeeded"] == 8);
 }
 
-TEST_CASE("for_each: a failure stops new items unless tolerated, per-item finally always runs", "[executor][for_each]") {
+TEST_CASE("for_each: a failure stops new items unless tolerated, per-item finally always runs",
+          "[executor][for_each]") {
   Harness h;
   std::atomic<int> cleanups{0};
   h.registry.add(std::make_unique<LambdaStep>("fail_on_two", [](StepContext& ctx) -> Json {
@@ -326,7 +331,9 @@ TEST_CASE("expression errors at run time name the step and the file", "[executor
   REQUIRE(h.load("steps:\n  - {id: a, type: set, with: {x: \"${{ nil + 1 }}\"}}\n") == "");
   RunResult r = h.run();
   CHECK(r.status == RunState::kFailed);
-  CHECK(r.error.rfind("test.yaml:2: parameters of step 'a': in ${{ nil + 1 }}: attempt to perform arithmetic on a nil value", 0) == 0);
+  CHECK(r.error.rfind(
+            "test.yaml:2: parameters of step 'a': in ${{ nil + 1 }}: attempt to perform arithmetic on a nil value",
+            0) == 0);
 }
 
 TEST_CASE("dry run prints resolved parameters and runs nothing with side effects", "[executor]") {

@@ -1,8 +1,7 @@
 #include "engine/runtime/for_each_runner.h"
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <mutex>
 #include <vector>
 
@@ -52,18 +51,22 @@ TEST_CASE("for_each runner: each item gets its scope, path and the loop variable
 )");
   std::mutex m;
   std::vector<std::string> seen;
-  Outcome o = f.run([&](Json& scope, CancelToken&, const std::string& path) {
-    scope["steps"]["w"] = {{"status", "succeeded"}, {"outputs", {{"n", scope["n"]}}}};
-    std::lock_guard lock(m);
-    seen.push_back(path + "=" + scope["n"].dump() + "@" + scope["loop"]["index"].dump() + "/" +
-                   scope["loop"]["count"].dump() + " in " + scope["run"]["id"].get<std::string>());
-    return Outcome::ok();
-  }, Json{{"run", {{"id", "r1"}}}, {"steps", Json::object()}});
+  Outcome o = f.run(
+      [&](Json& scope, CancelToken&, const std::string& path) {
+        scope["steps"]["w"] = {{"status", "succeeded"}, {"outputs", {{"n", scope["n"]}}}};
+        std::lock_guard lock(m);
+        seen.push_back(path + "=" + scope["n"].dump() + "@" + scope["loop"]["index"].dump() + "/" +
+                       scope["loop"]["count"].dump() + " in " + scope["run"]["id"].get<std::string>());
+        return Outcome::ok();
+      },
+      Json{{"run", {{"id", "r1"}}}, {"steps", Json::object()}});
   CHECK(o.is(StepState::kSucceeded));
   std::sort(seen.begin(), seen.end());
   CHECK(seen == std::vector<std::string>{"each[0]=10@0/3 in r1", "each[1]=20@1/3 in r1", "each[2]=30@2/3 in r1"});
   REQUIRE(f.outputs["items"].size() == 3);
-  CHECK(f.outputs["items"][1] == Json{{"index", 1}, {"item", 20}, {"status", "succeeded"},
+  CHECK(f.outputs["items"][1] == Json{{"index", 1},
+                                      {"item", 20},
+                                      {"status", "succeeded"},
                                       {"steps", {{"w", {{"status", "succeeded"}, {"outputs", {{"n", 20}}}}}}}});
   CHECK(f.outputs["count"] == 3);
   CHECK(f.outputs["succeeded"] == 3);
@@ -163,7 +166,8 @@ TEST_CASE("for_each runner: items and concurrency that cannot be evaluated fail 
 )");
     Outcome o = f.run(count, Json{{"steps", Json::object()}}, true);
     CHECK(o.is(StepState::kSucceeded));
-    CHECK(f.printed == std::vector<std::string>{"each: its items come from what a dry run does not run; its steps, for one item:"});
+    CHECK(f.printed ==
+          std::vector<std::string>{"each: its items come from what a dry run does not run; its steps, for one item:"});
     CHECK(f.outputs["items"][0]["item"] == "<an item of each>");
     CHECK(ran == 1);
   }

@@ -53,7 +53,8 @@ TEST_CASE("evaluation errors name the expression", "[expression]") {
     e.evaluate("steps.nothere.outputs.x");
     FAIL("expected an error");
   } catch (const ExpressionError& err) {
-    CHECK(std::string(err.what()) == "in ${{ steps.nothere.outputs.x }}: attempt to index a nil value (field 'nothere')");
+    CHECK(std::string(err.what()) ==
+          "in ${{ steps.nothere.outputs.x }}: attempt to index a nil value (field 'nothere')");
   }
 }
 
@@ -128,14 +129,14 @@ TEST_CASE("format replaces {N} with the arguments", "[expression][functions]") {
   CHECK(e.evaluate("format('{{literal}} {0}', inputs.list)") == "{literal} [1,2,3]");
   CHECK(e.evaluate("format('[{0}]', nil)") == "[]");
   CHECK_THROWS_WITH(e.evaluate("format('{2}', 'a')"), Catch::EndsWith("format: {2} has no argument (1 given)"));
-  CHECK_THROWS_WITH(e.evaluate("format('{x}')"), Catch::EndsWith("format: '{' at 1 is not {N} (write '{{' for a brace)"));
-  CHECK_THROWS_WITH(e.evaluate("format('a } b')"), Catch::EndsWith("format: '}' at 3 closes nothing (write '}}' for a brace)"));
+  CHECK_THROWS_WITH(e.evaluate("format('{x}')"),
+                    Catch::EndsWith("format: '{' at 1 is not {N} (write '{{' for a brace)"));
+  CHECK_THROWS_WITH(e.evaluate("format('a } b')"),
+                    Catch::EndsWith("format: '}' at 3 closes nothing (write '}}' for a brace)"));
 }
 
 TEST_CASE("status functions read run.status", "[expression][functions]") {
-  auto with_status = [](const char* status) {
-    return Json{{"run", {{"id", "r1"}, {"status", status}}}};
-  };
+  auto with_status = [](const char* status) { return Json{{"run", {{"id", "r1"}, {"status", status}}}}; };
   struct Case {
     const char* status;
     bool success, failure, cancelled;
@@ -172,7 +173,8 @@ TEST_CASE("hostile: reading one output of a huge step converts only that output"
   // 20,000 items of 1 KB: 20 MB, past the 16 MiB expression memory limit as a whole.
   Json items = Json::array();
   const std::string padding(1000, 'p');
-  for (int i = 0; i < 20000; ++i) items.push_back({{"item", "video-" + std::to_string(i)}, {"outputs", {{"p", padding}}}});
+  for (int i = 0; i < 20000; ++i)
+    items.push_back({{"item", "video-" + std::to_string(i)}, {"outputs", {{"p", padding}}}});
   Json scope = {{"steps", {{"each", {{"status", "succeeded"}, {"outputs", {{"items", items}, {"count", 20000}}}}}}}};
   ExpressionEvaluator ev(scope);
   CHECK(ev.evaluate("steps.each.outputs.count") == 20000);
@@ -184,8 +186,8 @@ TEST_CASE("hostile: reading one output of a huge step converts only that output"
 TEST_CASE("lazily converted step outputs still iterate and convert to JSON", "[expression]") {
   ExpressionEvaluator ev(scope());
   CHECK(ev.evaluate("toJSON(steps.fetch.outputs)") == R"({"json":{"ok":true},"status":200})");
-  CHECK(ev.evaluate("(function() local n = 0 for k, v in pairs(steps.fetch.outputs) do n = n + 1 end return n end)()") ==
-        2);
+  CHECK(ev.evaluate(
+            "(function() local n = 0 for k, v in pairs(steps.fetch.outputs) do n = n + 1 end return n end)()") == 2);
   CHECK(ev.evaluate("steps.fetch.outputs.json.ok") == true);
   CHECK(ev.evaluate("steps.nothing == nil and steps.fetch.outputs.nothing == nil") == true);
 }

@@ -1,8 +1,7 @@
 #include "engine/sandbox/lua_state.h"
 
-#include <lua.hpp>
-
 #include <catch2/catch.hpp>
+#include <lua.hpp>
 
 using namespace flowrun;
 
@@ -38,10 +37,10 @@ TEST_CASE("escape attempts fail with a clear error", "[lua][sandbox]") {
   LuaState lua;
   CHECK(error_of(lua, "os.execute('touch /tmp/flowrun-escaped')") ==
         "scripts/test.lua:1: attempt to call a nil value (field 'execute')");
-  CHECK(error_of(lua, "return io.open('/etc/passwd')") == "scripts/test.lua:1: attempt to index a nil value (global 'io')");
+  CHECK(error_of(lua, "return io.open('/etc/passwd')") ==
+        "scripts/test.lua:1: attempt to index a nil value (global 'io')");
   // Bytecode: load() accepts text only. "\27Lua" is the binary chunk signature.
-  CHECK(run(lua, "local f, err = load('\\27Lua...'); return err") ==
-        "attempt to load a binary chunk (mode is 't')");
+  CHECK(run(lua, "local f, err = load('\\27Lua...'); return err") == "attempt to load a binary chunk (mode is 't')");
   // A loaded chunk sees the same restricted globals.
   CHECK(run(lua, "return load('return os.execute')() == nil") == true);
   // The package.loaded table (which still holds the full os library) is unreachable.
@@ -150,14 +149,14 @@ TEST_CASE("hostile: an xpcall message handler that loops is stopped", "[hostile]
   LuaState lua(LuaLimits{64u << 20, 1'000'000});
   CHECK(error_of(lua, "return xpcall(function() while true do end end, function() while true do end end)") ==
         "instruction limit exceeded (1000000 instructions)");
-  CHECK(stopped_by_cancel("xpcall(function() while true do end end, function() while true do end end)") ==
-        "cancelled");
+  CHECK(stopped_by_cancel("xpcall(function() while true do end end, function() while true do end end)") == "cancelled");
   LuaState tail(LuaLimits{64u << 20, 1'000'000});  // a caught kill as the chunk's last act
   CHECK(error_of(tail, "return pcall(function() while true do end end)") ==
         "instruction limit exceeded (1000000 instructions)");
   LuaState plain;  // an ordinary handler still works
-  CHECK(run(plain, "local ok, e = xpcall(function() error('x', 0) end, function(m) return 'got ' .. m end) "
-                   "return {ok, e}") == Json::array({false, "got x"}));
+  CHECK(run(plain,
+            "local ok, e = xpcall(function() error('x', 0) end, function(m) return 'got ' .. m end) "
+            "return {ok, e}") == Json::array({false, "got x"}));
 }
 
 TEST_CASE("hostile: __gc metamethods are refused", "[hostile][lua]") {
@@ -173,8 +172,8 @@ TEST_CASE("hostile: __gc metamethods are refused", "[hostile][lua]") {
 
 TEST_CASE("hostile: Lua pattern backtracking counts against the limits", "[hostile][lua]") {
   for (const char* call : {"s:find('.-.-.-.-.-.-b')", "s:match('.-.-.-.-.-.-b')", "s:gsub('.-.-.-.-.-.-b', '')",
-                           "(function() for m in s:gmatch('.-.-.-.-.-.-b') do end end)()",
-                           "s:find('a*a*a*a*a*a*b')", "s:gsub('%b()', '')"}) {
+                           "(function() for m in s:gmatch('.-.-.-.-.-.-b') do end end)()", "s:find('a*a*a*a*a*a*b')",
+                           "s:gsub('%b()', '')"}) {
     INFO(call);
     LuaState lua(LuaLimits{64u << 20, 5'000'000});
     CHECK(error_of(lua, std::string("local s = ('a'):rep(5000) .. ('('):rep(5000) return ") + call) ==

@@ -1,8 +1,9 @@
 // send_expecting: the one place a response with an unexpected status becomes StepError::http.
+#include "engine/step_api/http_request.h"
+
 #include <catch2/catch.hpp>
 
 #include "engine/io/step_error.h"
-#include "engine/step_api/http_request.h"
 
 using namespace flowrun;
 using namespace std::chrono_literals;
@@ -68,7 +69,8 @@ TEST_CASE("send_expecting: another status is StepError::http naming the request,
   CHECK(e.retry_after() == std::optional<Duration>(7s));
 
   // A named request, and no reason.
-  e = error_of([&] { send_expecting(http, post, cancel, {.what = "probe POST http://x/q", .reason = ReasonInMessage::kNone}); });
+  e = error_of(
+      [&] { send_expecting(http, post, cancel, {.what = "probe POST http://x/q", .reason = ReasonInMessage::kNone}); });
   CHECK(std::string(e.what()) == "probe POST http://x/q returned HTTP 503");
 
   // 200 is not what `expect: 201` asks for; an empty body adds a reason only when kAlways.
@@ -76,7 +78,8 @@ TEST_CASE("send_expecting: another status is StepError::http naming the request,
   e = error_of([&] { send_expecting(http, get("http://x/a"), cancel, {.status = 201}); });
   CHECK(std::string(e.what()) == "GET http://x/a returned HTTP 200");
   CHECK(e.kind() == ErrorKind::kPermanent);
-  e = error_of([&] { send_expecting(http, get("http://x/a"), cancel, {.status = 201, .reason = ReasonInMessage::kAlways}); });
+  e = error_of(
+      [&] { send_expecting(http, get("http://x/a"), cancel, {.status = 201, .reason = ReasonInMessage::kAlways}); });
   CHECK(std::string(e.what()) == "GET http://x/a returned HTTP 200: ");
 }
 
@@ -102,7 +105,9 @@ TEST_CASE("send_expecting: a streamed body reaches on_body only for an expected 
 
 TEST_CASE("check_expected: the check alone, on a response already received", "[step_api][http]") {
   CHECK_NOTHROW(check_expected(get("http://x/a"), {206, {}, "x"}));
-  StepError e = error_of([&] { check_expected(get("http://x/a"), {429, {}, "slow down"}, {.what = "GET http://x/a"}); });
+  StepError e = error_of([&] {
+    check_expected(get("http://x/a"), {429, {}, "slow down"}, {.what = "GET http://x/a"});
+  });
   CHECK(std::string(e.what()) == "GET http://x/a returned HTTP 429: slow down");
   CHECK(e.kind() == ErrorKind::kTransient);
 }

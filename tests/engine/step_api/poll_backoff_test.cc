@@ -1,8 +1,8 @@
 // A poller's own back-off (backoff_first, backoff_max): watch-instance's 5 s -> 60 s.
 #include <catch2/catch.hpp>
 
-#include "engine/step_api/poll_loop.h"
 #include "engine/io/step_error.h"
+#include "engine/step_api/poll_loop.h"
 #include "engine/step_api/step_type.h"
 
 using namespace flowrun;

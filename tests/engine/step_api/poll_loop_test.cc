@@ -1,7 +1,6 @@
 #include "engine/step_api/poll_loop.h"
 
 #include <catch2/catch.hpp>
-
 #include <deque>
 
 #include "engine/io/step_error.h"
@@ -23,10 +22,17 @@ class ScriptedPoller final : public Poller {
     PollResult r;
     r.outputs = {{"poll", i_}};
     switch (c) {
-      case 'd': r.status = PollStatus::kDone; break;
-      case 'f': r.status = PollStatus::kFailed; r.message = "job crashed"; break;
-      case 'e': throw StepError::transient("connection refused");
-      default: r.status = PollStatus::kPending;
+      case 'd':
+        r.status = PollStatus::kDone;
+        break;
+      case 'f':
+        r.status = PollStatus::kFailed;
+        r.message = "job crashed";
+        break;
+      case 'e':
+        throw StepError::transient("connection refused");
+      default:
+        r.status = PollStatus::kPending;
     }
     return r;
   }

@@ -9,8 +9,7 @@
 using flowrun::PollWorkers;
 using namespace std::chrono_literals;
 
-TEST_CASE("poll workers: work runs on a worker, its exception reaches the caller, workers are reused",
-          "[poll]") {
+TEST_CASE("poll workers: work runs on a worker, its exception reaches the caller, workers are reused", "[poll]") {
   PollWorkers workers;
   std::thread::id ran_on;
   workers.run([&] { ran_on = std::this_thread::get_id(); });
@@ -20,8 +19,7 @@ TEST_CASE("poll workers: work runs on a worker, its exception reaches the caller
   CHECK(workers.threads() == 1);  // one caller at a time needs one worker
 }
 
-TEST_CASE("poll workers: a hanging poll holds up the others for at most the patience, idle workers end",
-          "[poll]") {
+TEST_CASE("poll workers: a hanging poll holds up the others for at most the patience, idle workers end", "[poll]") {
   PollWorkers::Limits limits;
   limits.core = 1;
   limits.patience = 20ms;

@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <thread>
 
 #include "support/harness.h"
@@ -19,7 +18,8 @@ TEST_CASE("exec: argv, env, cwd, stdin, outputs capture stdout, stderr and exit 
     with:
       argv: [sh, -c, 'echo "out:$GREETING:$(pwd)"; cat; echo err >&2']
       env: {GREETING: hello}
-      cwd: )Y" + dir.path() + R"Y(
+      cwd: )Y" + dir.path() +
+                 R"Y(
       stdin: "from stdin"
 )Y") == "");
   RunResult r = h.run();
@@ -75,7 +75,8 @@ TEST_CASE("exec: a timeout kills the whole process group", "[steps][exec]") {
   - id: a
     type: exec
     with:
-      argv: [sh, -c, 'sleep 2 && touch )" + dir.file("survived") + R"(']
+      argv: [sh, -c, 'sleep 2 && touch )" +
+                 dir.file("survived") + R"(']
       timeout: 200ms
 )") == "");
   auto t0 = std::chrono::steady_clock::now();

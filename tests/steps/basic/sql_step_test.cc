@@ -27,7 +27,8 @@ steps:
   - id: schema
     type: sql
     with:
-      database: )Y" + dir.file("app.db") + R"Y(
+      database: )Y" +
+                 dir.file("app.db") + R"Y(
       create: true
       statements:
         - "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"
@@ -36,7 +37,8 @@ steps:
   - id: read
     type: sql
     with:
-      database: )Y" + dir.file("app.db") + R"Y(
+      database: )Y" +
+                 dir.file("app.db") + R"Y(
       statement: "SELECT id, name FROM items WHERE id >= :from ORDER BY id"
       params: {from: "${{ steps.schema.outputs.last_insert_id - 1 }}"}
 )Y") == "");
@@ -65,7 +67,8 @@ steps:
   - id: two
     type: sql
     with:
-      database: )Y" + dir.file("app.db") + R"Y(
+      database: )Y" +
+                 dir.file("app.db") + R"Y(
       statements: ["INSERT INTO t VALUES ('a')", "INSERT INTO t VALUES ('a')"]
 )Y") == "");
   RunResult r = h.run();
@@ -92,8 +95,9 @@ TEST_CASE("sql: a missing database, a misspelt parameter and two statements in o
   };
   CHECK(error_of("{database: " + dir.file("nope.db") + ", statement: 'SELECT 1'}") ==
         "no database at " + dir.file("nope.db") + " (create: true makes one) (permanent)");
-  CHECK(error_of("{database: " + dir.file("app.db") + ", statement: 'SELECT * FROM t WHERE k = :key', params: {kye: 1}}")
-            .find("no parameter :kye in the statement") != std::string::npos);
+  CHECK(
+      error_of("{database: " + dir.file("app.db") + ", statement: 'SELECT * FROM t WHERE k = :key', params: {kye: 1}}")
+          .find("no parameter :kye in the statement") != std::string::npos);
   CHECK(error_of("{database: " + dir.file("app.db") + ", statement: 'DELETE FROM t; DROP TABLE t'}")
             .find("one statement at a time") != std::string::npos);
   CHECK(query(dir.file("app.db"), "SELECT name FROM sqlite_master WHERE name = 't'").size() == 1);
@@ -160,17 +164,20 @@ return function(with, flow)
 end
 )L");
   Harness h;
-  REQUIRE(h.load("steps:\n  - {id: d, lua: " + dir.file("die.lua") + ", with: {db: " + dir.file("app.db") + "}}\n") == "");
+  REQUIRE(h.load("steps:\n  - {id: d, lua: " + dir.file("die.lua") + ", with: {db: " + dir.file("app.db") + "}}\n") ==
+          "");
   REQUIRE(h.run().status == RunState::kFailed);
   CHECK(query(dir.file("app.db"), "SELECT * FROM t").empty());
 }
 
 TEST_CASE("lua: flow.http_lines streams JSONL results line by line", "[steps][jsonl][lua]") {
   std::string body;
-  for (int i = 0; i < 2000; ++i) body += "{\"custom_id\":\"r" + std::to_string(i) + "\",\"n\":" + std::to_string(i) + "}\r\n";
+  for (int i = 0; i < 2000; ++i)
+    body += "{\"custom_id\":\"r" + std::to_string(i) + "\",\"n\":" + std::to_string(i) + "}\r\n";
   body += "{\"custom_id\":\"tail\",\"n\":-1}";  // no newline at the end
-  SimServer sim(Json{{"GET /results", Json::array({Json{{"body", body}}})},
-                     {"GET /broken", Json::array({Json{{"status", 503}, {"headers", {{"Retry-After", "7"}}}, {"body", "busy"}}})}});
+  SimServer sim(Json{
+      {"GET /results", Json::array({Json{{"body", body}}})},
+      {"GET /broken", Json::array({Json{{"status", 503}, {"headers", {{"Retry-After", "7"}}}, {"body", "busy"}}})}});
   TempDir dir;
   dir.write("sum.lua", R"L(
 return function(with, flow)

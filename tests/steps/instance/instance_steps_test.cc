@@ -2,7 +2,6 @@
 // provider is driven by scripted responses in virtual time, so its backoff is checked without
 // waiting; the local provider runs real processes.
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 #include <fstream>
 
@@ -55,7 +54,8 @@ TEST_CASE("log follower: a tail window is de-duplicated, a window past the last 
   CHECK(u.gap);
 }
 
-TEST_CASE("log follower: repeated lines are matched by the longest overlap, a truncated log starts over", "[steps][logs]") {
+TEST_CASE("log follower: repeated lines are matched by the longest overlap, a truncated log starts over",
+          "[steps][logs]") {
   LogFollower f;
   CHECK(f.feed("x\nx\n").lines == Lines{"x", "x"});
   CHECK(f.feed("x\nx\nx\n").lines == Lines{"x"});
@@ -271,8 +271,9 @@ steps:
 )Y") == "");
     return h.run({{"file", dir.file("job.log")}, {"log", dir.file("logs/job.log")}});
   };
-  const std::string seed = "get https://b/input/a.mp4\nUploading https://b/output/a.mp4 and https://b/logs/a.txt\n"
-                           "https://b/tmp/z\nALL DONE\nhttps://b/logs/after.txt\n";
+  const std::string seed =
+      "get https://b/input/a.mp4\nUploading https://b/output/a.mp4 and https://b/logs/a.txt\n"
+      "https://b/tmp/z\nALL DONE\nhttps://b/logs/after.txt\n";
   RunResult ok = run_on(seed);
   REQUIRE(ok.status == RunState::kSucceeded);
   CHECK(ok.steps["done"]["outputs"]["result_url"] == "https://b/output/a.mp4");
@@ -282,13 +283,15 @@ steps:
   REQUIRE(declared.status == RunState::kSucceeded);
   CHECK(declared.steps["done"]["outputs"]["result_url"] == "file:///r/x.json");
 
-  RunResult failed = run_on("a\nb\nc\nTraceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad\nmore\n");
+  RunResult failed =
+      run_on("a\nb\nc\nTraceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad\nmore\n");
   REQUIRE(failed.status == RunState::kFailed);
   CHECK(failed.error.rfind("the log matched fail_on 'Traceback': ValueError: bad (permanent)", 0) == 0);
   // The lines around the failure are the failed step's outputs: two before, the line, the rest.
   CHECK(failed.steps["done"]["status"] == "failed");
   CHECK(failed.steps["done"]["outputs"]["failure_context"] ==
-        Json::array({"b", "c", "Traceback (most recent call last):", "  File \"x.py\", line 1", "ValueError: bad", "more"}));
+        Json::array(
+            {"b", "c", "Traceback (most recent call last):", "  File \"x.py\", line 1", "ValueError: bad", "more"}));
 }
 
 TEST_CASE("wait-for-marker: a bad regex and a missing source are load errors", "[steps][marker]") {
@@ -302,7 +305,8 @@ TEST_CASE("wait-for-marker: a bad regex and a missing source are load errors", "
   CHECK(diags[1].find("is not a valid regex") != std::string::npos);
 }
 
-TEST_CASE("local provider: an instance that exits before the marker fails the wait and is destroyed", "[steps][local]") {
+TEST_CASE("local provider: an instance that exits before the marker fails the wait and is destroyed",
+          "[steps][local]") {
   TempDir dir;
   Harness h;
   h.use_real_clock = true;

@@ -1,13 +1,13 @@
 // The line scanner on its own: lines in, what wait-for-marker would decide out (the marker,
 // fail_on with its context, captures, progress bars, the prefilter), with no source or step.
-#include <catch2/catch.hpp>
+#include "steps/instance/line_scanner.h"
 
+#include <catch2/catch.hpp>
 #include <memory>
 
 #include "engine/io/logging.h"
 #include "engine/io/redactor.h"
 #include "engine/io/step_error.h"
-#include "steps/instance/line_scanner.h"
 
 using namespace flowrun;
 using Lines = std::vector<std::string>;
@@ -104,13 +104,12 @@ TEST_CASE("line scanner: a failure keeps at most 200 lines after it, then asks t
   CHECK(failure->context.back() == "after 199");
 }
 
-TEST_CASE("line scanner: progress lines become a bar once per tenth and are not shown themselves",
-          "[steps][scanner]") {
+TEST_CASE("line scanner: progress lines become a bar once per tenth and are not shown themselves", "[steps][scanner]") {
   Scan s(Json::parse(R"J({"marker": "DONE", "progress": "(\\d+)/(\\d+)|(\\d+(?:\\.\\d+)?)%"})J"));
   s.read({"step 1/10", "step 15/100", "42.5%", "not progress", "DONE"});
   CHECK(s.shown == Lines{"not progress", "DONE"});
-  CHECK(s.logged() == Lines{"INFO progress [##..................]  10% (1/10)",
-                            "INFO progress [########............]  42% (42.5%)"});
+  CHECK(s.logged() ==
+        Lines{"INFO progress [##..................]  10% (1/10)", "INFO progress [########............]  42% (42.5%)"});
   CHECK(s.scanner->progress() == std::optional<double>(42.5));
 }
 
@@ -131,6 +130,7 @@ TEST_CASE("line scanner: the prefilter rules out runs without the marker or a fa
 }
 
 TEST_CASE("line scanner: a malformed rule is a permanent error, a bad regex a RegexError", "[steps][scanner]") {
-  CHECK_THROWS_WITH(ScanRules::from(Json::parse(R"J({"marker": 7})J")), "a pattern is a string or {regex: \"...\"}, not 7");
+  CHECK_THROWS_WITH(ScanRules::from(Json::parse(R"J({"marker": 7})J")),
+                    "a pattern is a string or {regex: \"...\"}, not 7");
   CHECK_THROWS_AS(ScanRules::from(Json::parse(R"J({"marker": {"regex": "(unclosed"}})J")), RegexError);
 }

@@ -26,7 +26,8 @@ std::string counting_probe(const TempDir& dir, const std::vector<std::string>& o
 
 }  // namespace
 
-TEST_CASE("stall-check: on_stall runs at the threshold-th stalled check, then the count starts again", "[steps][stall]") {
+TEST_CASE("stall-check: on_stall runs at the threshold-th stalled check, then the count starts again",
+          "[steps][stall]") {
   TempDir dir;
   Harness h;
   std::vector<Json> seen;
@@ -37,7 +38,8 @@ TEST_CASE("stall-check: on_stall runs at the threshold-th stalled check, then th
   const char* stalled = R"({"processing": 0, "pending": 5, "completed": 10, "total": 20})";
   const char* moving = R"({"processing": 2, "pending": 5, "completed": 12, "total": 20})";
   const char* done = R"({"processing": 0, "pending": 0, "completed": 20, "total": 20})";
-  std::string script = counting_probe(dir, {stalled, stalled, moving, stalled, stalled, stalled, stalled, stalled, stalled, done});
+  std::string script =
+      counting_probe(dir, {stalled, stalled, moving, stalled, stalled, stalled, stalled, stalled, stalled, done});
   REQUIRE(h.load(R"Y(inputs: {dir: "", script: ""}
 steps:
   - id: watch
@@ -134,7 +136,8 @@ steps:
       done: pending == 0 and processing == 0 and completed > 0
       threshold: 2
       interval: 1m
-)Y" + extra + health_check + R"Y(
+)Y" + extra + health_check +
+                       R"Y(
     on_stall:
       - {id: restart, type: restart}
     on_healthy:
@@ -147,7 +150,8 @@ steps:
 
 }  // namespace
 
-TEST_CASE("stall-check: a health check that always fails counts toward max_recoveries and skips on_healthy", "[steps][stall]") {
+TEST_CASE("stall-check: a health check that always fails counts toward max_recoveries and skips on_healthy",
+          "[steps][stall]") {
   TempDir dir;
   Supervised s(dir, {kStalled}, "      health_check: {command: [sh, -c, 'echo no GPU >&2; exit 9'], timeout: 10s}",
                "      max_recoveries: {count: 2, per: 1h}\n");
@@ -157,13 +161,17 @@ TEST_CASE("stall-check: a health check that always fails counts toward max_recov
   CHECK(s.result.error.find("restart loop: not healthy after 2 recoveries within 1h (max_recoveries 2): health check "
                             "failed: sh -c echo no GPU >&2; exit 9 exited with 9: no GPU") != std::string::npos);
   // The first failure is reported and the watch goes on; the second ends it.
-  CHECK(s.h.log_contains("health check failed after recovery 1: sh -c echo no GPU >&2; exit 9 exited with 9: no GPU; on_healthy skipped this time "
-                         "(1 of max_recoveries 2 within 1h)"));
-  CHECK(s.h.log_contains("supervision: 2 stalls detected, 2 recoveries (on_stall runs), 2 failed health checks, "
-                         "recovery time none (the last stall is not over)"));
+  CHECK(
+      s.h.log_contains("health check failed after recovery 1: sh -c echo no GPU >&2; exit 9 exited with 9: no GPU; "
+                       "on_healthy skipped this time "
+                       "(1 of max_recoveries 2 within 1h)"));
+  CHECK(
+      s.h.log_contains("supervision: 2 stalls detected, 2 recoveries (on_stall runs), 2 failed health checks, "
+                       "recovery time none (the last stall is not over)"));
 }
 
-TEST_CASE("stall-check: a health check over the probe waits out its grace, then on_healthy runs, recovery times", "[steps][stall]") {
+TEST_CASE("stall-check: a health check over the probe waits out its grace, then on_healthy runs, recovery times",
+          "[steps][stall]") {
   TempDir dir;
   // Checks 1-2 stalled: recovery at 1m. The health probe reads 3 (stalled) and, 30s later, 4
   // (moving): healthy, and moving again 30s after the detection. 5 moving, 6-7 stalled: a second
@@ -182,7 +190,8 @@ TEST_CASE("stall-check: a health check over the probe waits out its grace, then 
   CHECK(s.h.log_contains("healthy after recovery 1: `processing > 0` after 30s"));
 }
 
-TEST_CASE("stall-check: a health check that does not hold within its grace fails that recovery, the next one can pass", "[steps][stall]") {
+TEST_CASE("stall-check: a health check that does not hold within its grace fails that recovery, the next one can pass",
+          "[steps][stall]") {
   TempDir dir;
   // Recovery 1 at 1m: the health probe reads 3, 4, 5 (stalled at 0s, 1m, 2m of a 2m grace):
   // not healthy, no requeue. Checks 6-7 stalled: recovery 2, the health probe reads 8: healthy.
@@ -201,7 +210,8 @@ TEST_CASE("stall-check: a health check that does not hold within its grace fails
   CHECK(s.h.log_contains("health check failed after recovery 1: `processing > 0` did not hold within 2m (last: "));
 }
 
-TEST_CASE("stall-check: a status probe that is down is reported per backoff step and never counted as a stall", "[steps][stall]") {
+TEST_CASE("stall-check: a status probe that is down is reported per backoff step and never counted as a stall",
+          "[steps][stall]") {
   TempDir dir;
   // Threshold 2: stalled, (down x3), stalled, moving, done. Without the outage between them
   // the two stalled checks would be "in a row" and restart the worker.
@@ -219,7 +229,8 @@ TEST_CASE("stall-check: a status probe that is down is reported per backoff step
   CHECK(s.h.log_contains("status probe back after 7m (3 failed probes)"));
   CHECK(out["longest_outage_s"] == 420.0);
   int down_lines = 0;
-  for (const auto& line : s.h.log_lines()) down_lines += line.find("not restarting: a restart does not fix") != std::string::npos;
+  for (const auto& line : s.h.log_lines())
+    down_lines += line.find("not restarting: a restart does not fix") != std::string::npos;
   CHECK(down_lines == 3);  // one line per backoff step
 }
 

@@ -22,10 +22,10 @@
 #include <thread>
 
 #include "engine/io/process_group.h"
-#include "engine/step_api/step_context.h"
 #include "engine/io/step_error.h"
-#include "steps/instance/providers/registry.h"
+#include "engine/step_api/step_context.h"
 #include "steps/instance/logs/log_follower.h"
+#include "steps/instance/providers/registry.h"
 
 extern char** environ;
 
@@ -51,7 +51,6 @@ void write_file_atomically(const fs::path& p, const std::string& text) {
   }
   fs::rename(tmp, p);
 }
-
 
 struct ProcessRecord {
   pid_t supervisor = 0;
@@ -93,7 +92,8 @@ void write_number(int fd, int n) {
 
 class LocalProvider final : public InstanceProvider {
  public:
-  explicit LocalProvider(fs::path root, fs::path project_root) : root_(std::move(root)), project_root_(std::move(project_root)) {}
+  explicit LocalProvider(fs::path root, fs::path project_root)
+      : root_(std::move(root)), project_root_(std::move(project_root)) {}
 
   std::string name() const override { return "local"; }
 
@@ -106,10 +106,11 @@ class LocalProvider final : public InstanceProvider {
   CreateResult create(const Offer&, const InstanceSpec& spec, StepContext& ctx) override {
     fs::create_directories(root_);
     auto [id, dir] = new_instance_dir();
-    Json meta = {{"id", id},
-                 {"label", spec.label},
-                 {"image", spec.image},
-                 {"created", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
+    Json meta = {
+        {"id", id},
+        {"label", spec.label},
+        {"image", spec.image},
+        {"created", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
     write_file_atomically(dir / "meta.json", meta.dump(2));
     start_supervised(dir, spec);
     ctx.log().debug("local instance " + id + " started in " + dir.string());
@@ -161,9 +162,11 @@ class LocalProvider final : public InstanceProvider {
   // Ids are never reused, so a step holding a destroyed instance's id cannot see a new one.
   std::pair<std::string, fs::path> new_instance_dir() {
     static std::atomic<unsigned> counter{0};
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                  .count();
     for (;;) {
-      std::string id = std::to_string(ms) + "-" + std::to_string(::getpid() % 100000) + std::to_string(counter++ % 1000);
+      std::string id =
+          std::to_string(ms) + "-" + std::to_string(::getpid() % 100000) + std::to_string(counter++ % 1000);
       fs::path dir = root_ / id;
       if (fs::create_directory(dir)) return {id, dir};
     }
@@ -173,7 +176,8 @@ class LocalProvider final : public InstanceProvider {
     fs::path dir = dir_of(id);
     if (!fs::exists(dir / "meta.json")) return std::nullopt;
     Json meta = Json::parse(read_file(dir / "meta.json"), nullptr, false);
-    InstanceState s{.id = id, .status = "loading", .message = "", .label = "", .gpu_name = "local", .price_per_hour = 0};
+    InstanceState s{
+        .id = id, .status = "loading", .message = "", .label = "", .gpu_name = "local", .price_per_hour = 0};
     if (meta.is_object()) s.label = meta.value("label", "");
     std::string code = read_file(dir / "exit_code");
     if (!code.empty()) {

@@ -5,34 +5,34 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "engine/io/http_reason.h"
 #include "engine/io/http_client.h"
+#include "engine/io/http_reason.h"
 #include "engine/io/retry.h"
+#include "engine/io/step_error.h"
 #include "engine/step_api/http_request.h"
 #include "engine/step_api/step_context.h"
-#include "engine/io/step_error.h"
 #include "steps/instance/providers/registry.h"
 
 namespace flowrun {
 namespace {
 
 // Per API call, for 429, 5xx and lost requests; the step's own retry policy comes on top.
-const RetryPolicy kIdempotentCall{.attempts = 4,
-                                  .on = {RetryCondition::transient()},
-                                  .backoff = {std::chrono::milliseconds(500), 2.0, std::chrono::hours(1), Jitter::kNone},
-                                  .max_elapsed = {}};
+const RetryPolicy kIdempotentCall{
+    .attempts = 4,
+    .on = {RetryCondition::transient()},
+    .backoff = {std::chrono::milliseconds(500), 2.0, std::chrono::hours(1), Jitter::kNone},
+    .max_elapsed = {}};
 // A call that is not idempotent (renting) may have happened despite a 5xx or a lost reply; a 429
 // was not processed.
-const RetryPolicy kOtherCall{.attempts = 4,
-                             .on = {RetryCondition::http(429, 429)},
-                             .backoff = kIdempotentCall.backoff,
-                             .max_elapsed = {}};
+const RetryPolicy kOtherCall{
+    .attempts = 4, .on = {RetryCondition::http(429, 429)}, .backoff = kIdempotentCall.backoff, .max_elapsed = {}};
 // The log is uploaded to result_url a moment after it is requested; until then it answers 403
 // or 404. Like the official client: 30 tries, 0.3 s apart; network trouble is not retried.
-const RetryPolicy kLogUpload{.attempts = 30,
-                             .on = {RetryCondition::http(100, 999)},
-                             .backoff = {std::chrono::milliseconds(300), 1.0, std::chrono::milliseconds(300), Jitter::kNone},
-                             .max_elapsed = {}};
+const RetryPolicy kLogUpload{
+    .attempts = 30,
+    .on = {RetryCondition::http(100, 999)},
+    .backoff = {std::chrono::milliseconds(300), 1.0, std::chrono::milliseconds(300), Jitter::kNone},
+    .max_elapsed = {}};
 
 std::string id_string(const Json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<long long>());
@@ -78,10 +78,16 @@ class VastaiProvider final : public InstanceProvider {
   std::string name() const override { return "vastai"; }
 
   std::vector<Offer> search_offers(const OfferFilter& f, StepContext& ctx) override {
-    Json q = {{"verified", {{"eq", true}}},   {"external", {{"eq", false}}}, {"rentable", {{"eq", true}}},
-              {"rented", {{"eq", false}}},    {"num_gpus", {{"eq", f.num_gpus}}},
-              {"disk_space", {{"gte", f.disk_gb}}}, {"order", Json::array({Json::array({"dph_total", "asc"})})},
-              {"type", "on-demand"},          {"limit", 64},                 {"allocated_storage", f.disk_gb}};
+    Json q = {{"verified", {{"eq", true}}},
+              {"external", {{"eq", false}}},
+              {"rentable", {{"eq", true}}},
+              {"rented", {{"eq", false}}},
+              {"num_gpus", {{"eq", f.num_gpus}}},
+              {"disk_space", {{"gte", f.disk_gb}}},
+              {"order", Json::array({Json::array({"dph_total", "asc"})})},
+              {"type", "on-demand"},
+              {"limit", 64},
+              {"allocated_storage", f.disk_gb}};
     if (!f.gpu_name.empty()) q["gpu_name"] = {{"eq", f.gpu_name}};
     if (f.max_price) q["dph_total"] = {{"lte", *f.max_price}};
     if (f.min_reliability) q["reliability"] = {{"gte", *f.min_reliability}};
@@ -110,9 +116,15 @@ class VastaiProvider final : public InstanceProvider {
   CreateResult create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) override {
     Json env = Json::object();
     for (const auto& [k, v] : spec.env) env[k] = v;
-    Json body = {{"client_id", "me"}, {"image", spec.image},     {"env", env},
-                 {"price", nullptr},  {"disk", spec.disk_gb},    {"label", spec.label},
-                 {"onstart", spec.start_command}, {"runtype", "ssh"}, {"cancel_unavail", true}};
+    Json body = {{"client_id", "me"},
+                 {"image", spec.image},
+                 {"env", env},
+                 {"price", nullptr},
+                 {"disk", spec.disk_gb},
+                 {"label", spec.label},
+                 {"onstart", spec.start_command},
+                 {"runtype", "ssh"},
+                 {"cancel_unavail", true}};
     // Not retried on 5xx or a lost connection: the instance may exist all the same, and the
     // caller looks for it by label before renting again. A 429 was not processed: retried.
     HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
@@ -241,9 +253,10 @@ class VastaiProvider final : public InstanceProvider {
         throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
                                    std::to_string(r.body.size()) + " bytes)");
       if (!ok)
-        throw StepError::http(r.status, "Vast.ai " + method + " " + full + " returned HTTP " +
-                                            std::to_string(r.status) + ": " + reply_message(r),
-                              parse_retry_after(r));
+        throw StepError::http(
+            r.status,
+            "Vast.ai " + method + " " + full + " returned HTTP " + std::to_string(r.status) + ": " + reply_message(r),
+            parse_retry_after(r));
       return r;
     };
     // Vast sends no Retry-After today; should it start to, it wins over the backoff.
@@ -263,8 +276,9 @@ class VastaiProvider final : public InstanceProvider {
 std::unique_ptr<InstanceProvider> make_vastai_provider(StepContext& ctx) {
   std::string key = ctx.string_param("api_key");
   if (key.empty())
-    throw StepError::permanent("provider vastai needs api_key (declare the secret VAST_API_KEY and pass "
-                               "api_key: ${{ secrets.VAST_API_KEY }})");
+    throw StepError::permanent(
+        "provider vastai needs api_key (declare the secret VAST_API_KEY and pass "
+        "api_key: ${{ secrets.VAST_API_KEY }})");
   // Like the official client: the api_url parameter, else $VAST_URL, else the console.
   std::string url = ctx.string_param("api_url");
   if (url.empty()) {
@@ -279,14 +293,15 @@ std::unique_ptr<InstanceProvider> make_vastai_provider(StepContext& ctx) {
 }  // namespace
 
 ProviderEntry vastai_provider() {
-  return {.name = "vastai",
-          .summary = "the Vast.ai REST API",
-          .params = {{"api_key", ParamType::kString, false, "the provider's API key; pass a secret (vastai: VAST_API_KEY)"},
-                     {"api_url", ParamType::kString, false,
-                      "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"},
-                     {"request_timeout", ParamType::kDuration, false,
-                      "how long one API request may take before it is retried as lost (vastai; default 60s)"}},
-          .make = make_vastai_provider};
+  return {
+      .name = "vastai",
+      .summary = "the Vast.ai REST API",
+      .params = {{"api_key", ParamType::kString, false, "the provider's API key; pass a secret (vastai: VAST_API_KEY)"},
+                 {"api_url", ParamType::kString, false,
+                  "the API's base URL (vastai: $VAST_URL, else https://console.vast.ai)"},
+                 {"request_timeout", ParamType::kDuration, false,
+                  "how long one API request may take before it is retried as lost (vastai; default 60s)"}},
+      .make = make_vastai_provider};
 }
 
 }  // namespace flowrun

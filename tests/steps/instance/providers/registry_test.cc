@@ -25,7 +25,8 @@ TEST_CASE("provider registry: local is the default, vastai declares its own para
   CHECK(provider_param_specs()[3].type == ParamType::kDuration);
 }
 
-TEST_CASE("provider registry: an unknown provider and another provider's parameter fail validate", "[steps][providers]") {
+TEST_CASE("provider registry: an unknown provider and another provider's parameter fail validate",
+          "[steps][providers]") {
   auto d = diagnostics_of(R"(steps:
   - id: gpu
     type: provision
@@ -43,7 +44,8 @@ TEST_CASE("provider registry: an unknown provider and another provider's paramet
   CHECK(d[2] == "10:21: parameter 'api_url' is read by provider vastai, not by local");
 }
 
-TEST_CASE("provider registry: a provider named by an expression or an instance is checked at run time", "[steps][providers]") {
+TEST_CASE("provider registry: a provider named by an expression or an instance is checked at run time",
+          "[steps][providers]") {
   CHECK(diagnostics_of(R"(inputs: {p: nope}
 steps:
   - id: gone
@@ -52,7 +54,8 @@ steps:
   - id: also
     type: destroy
     with: {instance: {provider: vastai, id: "2"}, api_key: k}
-)").empty());
+)")
+            .empty());
   Harness h;
   REQUIRE(h.load(R"(inputs: {p: nope}
 steps:
