@@ -13,6 +13,8 @@ packages=(
   python3
   # the short libFuzzer run in the suite (tools/fuzz.sh): clang with its sanitizer and fuzzer runtimes
   clang libclang-rt-14-dev
+  # the code style check in the suite (tools/format.sh --check)
+  clang-format
 )
 missing=()
 for p in "${packages[@]}"; do
