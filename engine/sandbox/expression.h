@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/io/json.h"
+#include "engine/io/json_text.h"  // interpolation_text, the text form of an interpolated value
 
 namespace flowrun {
 
@@ -73,10 +74,6 @@ const std::vector<std::string>& expression_callable_names();
 // Every global an expression sees besides its scope: the callable names above and the library
 // tables (string, math, table, utf8, os) and values (_G, _VERSION) of the sandbox.
 const std::vector<std::string>& expression_builtin_names();
-
-// Text form used when an expression is interpolated into a string: nil -> "", numbers without
-// a trailing ".0" when integral, tables as JSON.
-std::string interpolation_text(const Json& value);
 
 // Whether a value counts as true in a condition (Lua rules: only null and false are false).
 bool is_truthy(const Json& value);

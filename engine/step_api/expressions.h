@@ -1,6 +1,20 @@
 #pragma once
 // Expressions as step types use them: a condition over what the step observed (a probe's or a
-// health check's `until`), checked for syntax when the workflow loads (ExpressionEvaluator,
-// expression_syntax_error, ExpressionError), and the text form of a value (interpolation_text).
-// The language itself lives in engine/sandbox; step types reach it only through this header.
-#include "engine/sandbox/expression.h"
+// health check's `until`), and its syntax checked when the workflow loads. The language lives in
+// engine/sandbox, which step types cannot include; this is all of it they see.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "engine/io/json.h"
+
+namespace flowrun {
+
+// Whether `condition` holds with the keys of `scope` as globals (Lua truthiness: all but nil and
+// false). A condition that does not evaluate throws StepError::permanent "<where>: <why>".
+bool evaluate_condition(std::string_view condition, Json scope, const std::string& where);
+
+// Why `condition` does not parse as an expression, or nullopt when it does.
+std::optional<std::string> condition_syntax_error(std::string_view condition);
+
+}  // namespace flowrun

@@ -5,9 +5,9 @@
 
 #include "engine/io/byte_size.h"
 #include "engine/io/http_reason.h"
+#include "engine/io/json_text.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
-#include "engine/sandbox/expression.h"
 
 namespace flowrun {
 

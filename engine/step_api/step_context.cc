@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "engine/io/json_text.h"
 #include "engine/io/step_error.h"
 #include "engine/model/workflow.h"
-#include "engine/sandbox/expression.h"
 
 namespace flowrun {
 

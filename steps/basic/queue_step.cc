@@ -2,8 +2,8 @@
 // Retried like an http step: 429 and 5xx are transient, with the server's Retry-After.
 
 #include "engine/io/http_client.h"
+#include "engine/io/json_text.h"
 #include "engine/io/step_error.h"
-#include "engine/step_api/expressions.h"
 #include "engine/step_api/http_request.h"
 #include "engine/step_api/step_context.h"
 #include "steps/basic/basic_steps.h"

@@ -3,8 +3,8 @@
 // for an instance with its label, so a crash, a retry or a resume never rents a second one.
 #include <chrono>
 
+#include "engine/io/json_text.h"
 #include "engine/io/step_error.h"
-#include "engine/step_api/expressions.h"
 #include "engine/step_api/step_context.h"
 #include "steps/instance/instance_steps.h"
 #include "steps/instance/providers/instance_provider.h"

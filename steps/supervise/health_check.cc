@@ -79,7 +79,7 @@ std::optional<std::string> health_check_problem(const Json& spec) {
     return "health_check.command is an argument vector: [docker, compose, exec, -T, worker, nvidia-smi]";
   const std::string until = until_of(spec);
   if (!until.empty() && until.find("${{") == std::string::npos)
-    if (auto err = expression_syntax_error(until)) return "health_check.until does not parse: " + *err;
+    if (auto err = condition_syntax_error(until)) return "health_check.until does not parse: " + *err;
   return std::nullopt;
 }
 
@@ -107,7 +107,7 @@ HealthCheckResult run_health_check(const Json& spec, const Json& default_probe, 
     try {
       Json obs = run_probe(probe, ctx);
       result.observation = obs;
-      if (probe_condition(until, obs)) {
+      if (probe_condition(until, obs, "health_check.until `" + until + "`")) {
         result.healthy = true;
         result.detail = "`" + until + "` after " + format_duration(ctx.clock().now() - started);
         return result;
@@ -118,8 +118,6 @@ HealthCheckResult run_health_check(const Json& spec, const Json& default_probe, 
                                                  !(ctx.remaining() && *ctx.remaining() <= Duration::zero())))
         throw;
       last = std::string("last: ") + e.what();
-    } catch (const ExpressionError& e) {
-      throw StepError::permanent("health_check.until `" + until + "`: " + e.what());
     }
     if (ctx.clock().now() - started + interval > grace) {
       result.detail = "`" + until + "` did not hold within " + format_duration(grace) + " (" + last + ")";

@@ -50,10 +50,10 @@ Json run_probe(const Json& spec, StepContext& ctx) {
   throw StepError::permanent("a probe is {http: {url: ...}} or {exec: {argv: [...]}}");
 }
 
-bool probe_condition(const std::string& condition, const Json& observation) {
+bool probe_condition(const std::string& condition, const Json& observation, const std::string& where) {
   Json scope = observation;
   scope["observation"] = observation;
-  return ExpressionEvaluator(scope).condition(condition);
+  return evaluate_condition(condition, std::move(scope), where);
 }
 
 }  // namespace flowrun

@@ -16,8 +16,8 @@ class StepContext;
 Json run_probe(const Json& spec, StepContext& ctx);
 
 // Whether `condition` (an expression such as "processing == 0 and pending > 0") holds over an
-// observation: its fields are globals, and the whole object is `observation`. Throws
-// ExpressionError for a condition that does not evaluate.
-bool probe_condition(const std::string& condition, const Json& observation);
+// observation: its fields are globals, and the whole object is `observation`. A condition that
+// does not evaluate throws StepError::permanent "<where>: <why>".
+bool probe_condition(const std::string& condition, const Json& observation, const std::string& where);
 
 }  // namespace flowrun

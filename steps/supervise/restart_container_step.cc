@@ -5,7 +5,6 @@
 #include "engine/io/process_runner.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
-#include "engine/step_api/expressions.h"
 #include "engine/step_api/step_context.h"
 #include "steps/supervise/probe.h"
 #include "steps/supervise/supervise_steps.h"
@@ -107,7 +106,7 @@ class RestartContainerStep final : public StepType {
     for (;;) {
       try {
         Json obs = run_probe(wait.value("probe", Json()), ctx);
-        if (probe_condition(until, obs)) {
+        if (probe_condition(until, obs, "wait_healthy `" + until + "`")) {
           ctx.log().info("healthy after " + format_duration(ctx.clock().now() - started));
           return true;
         }
@@ -115,8 +114,6 @@ class RestartContainerStep final : public StepType {
       } catch (const StepError& e) {
         if (e.kind() != ErrorKind::kTransient) throw;
         last = e.what();
-      } catch (const ExpressionError& e) {
-        throw StepError::permanent("wait_healthy `" + until + "`: " + e.what());
       }
       if (ctx.clock().now() - started + interval > limit)
         throw StepError::timeout("not healthy within " + format_duration(limit) + " (" + last + ")");

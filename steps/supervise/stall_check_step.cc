@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <deque>
 
+#include "engine/io/json_text.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
 #include "engine/step_api/expressions.h"
@@ -204,11 +205,7 @@ class StallPoller final : public Poller {
 
   // Conditions are expressions over the probe's fields: "processing == 0 and pending > 0".
   static bool holds(const std::string& condition, const Json& obs) {
-    try {
-      return probe_condition(condition, obs);
-    } catch (const ExpressionError& e) {
-      throw StepError::permanent("condition `" + condition + "` on " + dump_json(obs) + ": " + e.what());
-    }
+    return probe_condition(condition, obs, "condition `" + condition + "` on " + dump_json(obs));
   }
 
   // Items completed per minute since the first check, when the probe reports `completed`.
@@ -312,7 +309,7 @@ class StallCheckStep final : public StepType {
   void validate(const Json& with, std::vector<std::pair<std::string, std::string>>& problems) const override {
     for (const char* key : {"stalled", "done"}) {
       if (!with.contains(key) || !with[key].is_string()) continue;
-      if (auto err = expression_syntax_error(with[key].get<std::string>()))
+      if (auto err = condition_syntax_error(with[key].get<std::string>()))
         problems.emplace_back(key, std::string("`") + key + "` does not parse: " + *err);
     }
     if (with.contains("probe") && with["probe"].is_object() && !with["probe"].contains("http") &&
