@@ -3,6 +3,7 @@
 #include <string.h>  // memmem (GNU)
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "engine/io/step_error.h"
@@ -131,6 +132,8 @@ bool LineScanner::report_progress(std::string_view line, const StepLog& log) {
   } catch (const std::exception&) {
     return false;
   }
+  // 0/0 or "nan" from the log is no progress (and casting NaN to int is undefined; found by fuzzing).
+  if (!std::isfinite(percent)) return false;
   percent = std::clamp(percent, 0.0, 100.0);
   progress_percent_ = percent;
   int decile = static_cast<int>(percent / 10);

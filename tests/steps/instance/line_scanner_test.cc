@@ -113,6 +113,14 @@ TEST_CASE("line scanner: progress lines become a bar once per tenth and are not 
   CHECK(s.scanner->progress() == std::optional<double>(42.5));
 }
 
+TEST_CASE("line scanner: 0/0 and nan are no progress, and are shown as lines", "[steps][scanner]") {
+  Scan s(Json::parse(R"J({"marker": "DONE", "progress": "(\\d+)/(\\d+)|(nan)%"})J"));
+  s.read({"step 0/0", "nan%", "step 3/10", "DONE"});
+  CHECK(s.shown == Lines{"step 0/0", "nan%", "DONE"});
+  CHECK(s.logged() == Lines{"INFO progress [######..............]  30% (3/10)"});
+  CHECK(s.scanner->progress() == std::optional<double>(30.0));
+}
+
 TEST_CASE("line scanner: the prefilter rules out runs without the marker or a fail_on text", "[steps][scanner]") {
   Scan plain(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J"));
   auto may_matter = plain.scanner->prefilter();
