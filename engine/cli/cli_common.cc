@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 
+#include "engine/io/utf8.h"
 #include "engine/journal/journal.h"
 #include "engine/lua/lua_step.h"
 #include "steps/catalog.h"
@@ -21,17 +22,19 @@ void set_json_output(bool on) { json_output = on; }
 
 void print_error(const std::string& message) {
   if (json_output)
-    std::cerr << Json{{"level", "ERROR"}, {"message", message}}.dump(-1, ' ', false, Json::error_handler_t::replace)
-              << "\n";
+    std::cerr << dump_json(Json{{"level", "ERROR"}, {"message", message}}) << "\n";
   else
     std::cerr << "flowrun: " << message << "\n";
 }
 
 void print_diagnostic(const Diagnostic& d, const std::string& source) {
   if (json_output)
-    std::cerr << Json{{"level", "ERROR"},    {"file", d.loc.file},   {"line", d.loc.line},
-                      {"column", d.loc.col}, {"message", d.message}, {"hint", d.hint}}
-                     .dump(-1, ' ', false, Json::error_handler_t::replace)
+    std::cerr << dump_json(Json{{"level", "ERROR"},
+                                {"file", d.loc.file},
+                                {"line", d.loc.line},
+                                {"column", d.loc.col},
+                                {"message", d.message},
+                                {"hint", d.hint}})
               << "\n";
   else
     std::cerr << format_diagnostic(d, source);

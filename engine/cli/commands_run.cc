@@ -25,6 +25,7 @@
 #include "engine/io/logging.h"
 #include "engine/io/process_runner.h"
 #include "engine/io/signal_watcher.h"
+#include "engine/io/utf8.h"
 #include "engine/journal/failsafe_recorder.h"
 #include "engine/journal/journal.h"
 #include "engine/journal/monitor_lock.h"
@@ -100,10 +101,7 @@ enum class Mode { kRun, kResume, kCancel, kDryRun };
 void print_summary(const RunResult& result, RunState state, const std::string& run_id, const ExecOptions& o,
                    const Redactor& redactor) {
   if (o.log_format == "json") {
-    std::cout << redactor.redact_json(run_summary_json(result, state, run_id))
-                     .dump(-1, ' ', false, Json::error_handler_t::replace)
-              << "\n"
-              << std::flush;
+    std::cout << dump_json(redactor.redact_json(run_summary_json(result, state, run_id))) << "\n" << std::flush;
     return;
   }
   if (o.quiet && state == RunState::kSucceeded) return;
@@ -205,8 +203,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   options.dry_run = mode == Mode::kDryRun;
   options.print = [json = o.log_format == "json"](const std::string& line) {
     if (json)
-      std::cout << Json{{"event", "dry_run"}, {"text", line}}.dump(-1, ' ', false, Json::error_handler_t::replace)
-                << "\n";
+      std::cout << dump_json(Json{{"event", "dry_run"}, {"text", line}}) << "\n";
     else
       std::cout << line << "\n";
     std::cout << std::flush;

@@ -4,6 +4,7 @@
 
 #include "engine/cli/cli_common.h"
 #include "engine/cli/commands.h"
+#include "engine/io/utf8.h"
 #include "engine/journal/journal.h"
 #include "engine/journal/journal_view.h"
 
@@ -29,7 +30,7 @@ int cmd_runs(RunsOptions& o) {
                      {"started_ms", r.started_ms},
                      {"owner_pid", r.owner_pid},
                      {"error", r.error}});
-    std::cout << out.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+    std::cout << dump_json(out, 2) << "\n";
   } else {
     std::cout << runs_table(runs);
   }
@@ -52,12 +53,12 @@ int cmd_show(ShowOptions& o) {
   }
   auto steps = journal->steps(o.run_id);
   if (o.json) {
-    std::cout << Json{{"id", run->id},
-                      {"status", run->status},
-                      {"workflow", run->workflow_name},
-                      {"steps", steps},
-                      {"events", journal->events(o.run_id)}}
-                     .dump(2, ' ', false, Json::error_handler_t::replace)
+    std::cout << dump_json(Json{{"id", run->id},
+                                {"status", run->status},
+                                {"workflow", run->workflow_name},
+                                {"steps", steps},
+                                {"events", journal->events(o.run_id)}},
+                           2)
               << "\n";
   } else {
     std::cout << run_details(*run, steps);

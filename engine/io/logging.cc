@@ -12,6 +12,7 @@
 
 #include "engine/io/json.h"
 #include "engine/io/mutex.h"
+#include "engine/io/utf8.h"
 
 namespace flowrun {
 namespace {
@@ -71,7 +72,7 @@ class JsonFormatter final : public spdlog::formatter {
                  {"level", level_word(msg.level)},
                  {"step", std::string(msg.logger_name.begin(), msg.logger_name.end())},
                  {"message", std::string(msg.payload.begin(), msg.payload.end())}};
-    std::string text = line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+    std::string text = dump_json(line) + "\n";
     dest.append(text.data(), text.data() + text.size());
   }
   std::unique_ptr<formatter> clone() const override { return std::make_unique<JsonFormatter>(); }

@@ -168,7 +168,7 @@ std::string AttemptRunner::unset_secrets_hint(const Json& scope, const StepError
   for (const auto& [key, value] : step_.with.items()) {
     // The parameter the error names, or any when the server refused the credentials.
     if (!refused && message.find(key) == std::string::npos) continue;
-    const std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+    const std::string text = dump_json(value);
     for (const auto& name : env_.workflow.secrets)
       if (!scope["secrets"].contains(name) && text.find("secrets." + name) != std::string::npos &&
           names.find(name) == std::string::npos)
