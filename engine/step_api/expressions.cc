@@ -13,6 +13,10 @@ bool evaluate_condition(std::string_view condition, Json scope, const std::strin
   }
 }
 
+bool holds_expression(const Json& value) {
+  return value.is_string() && value.get<std::string>().find("${{") != std::string::npos;
+}
+
 std::optional<std::string> condition_syntax_error(std::string_view condition) {
   return expression_syntax_error(condition);
 }

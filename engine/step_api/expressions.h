@@ -14,6 +14,10 @@ namespace flowrun {
 // false). A condition that does not evaluate throws StepError::permanent "<where>: <why>".
 bool evaluate_condition(std::string_view condition, Json scope, const std::string& where);
 
+// Whether a parameter as written still holds `${{ }}`: validation at load time leaves such a
+// value to run time, when it is resolved.
+bool holds_expression(const Json& value);
+
 // Why `condition` does not parse as an expression, or nullopt when it does.
 std::optional<std::string> condition_syntax_error(std::string_view condition);
 

@@ -5,6 +5,7 @@
 // and instance recovery.
 #include "engine/io/step_error.h"
 #include "engine/io/user_regex.h"
+#include "engine/step_api/expressions.h"
 #include "engine/step_api/step_context.h"
 #include "steps/instance/instance_steps.h"
 #include "steps/instance/log_capture.h"
@@ -58,7 +59,7 @@ class WaitForMarkerStep final : public StepType {
     if (sources != 1)
       problems.emplace_back("marker", "wait-for-marker follows exactly one of instance, file, url, command");
     auto check_regex = [&](const std::string& param, const Json& v) {
-      if (!v.is_string() || v.get<std::string>().find("${{") != std::string::npos) return;
+      if (!v.is_string() || holds_expression(v)) return;
       if (auto error = UserRegex::syntax_error(v.get<std::string>()))
         problems.emplace_back(param, "'" + v.get<std::string>() + "' is not a valid regex: " + *error +
                                          " (RE2 syntax: no backreferences or lookaround)");

@@ -74,8 +74,7 @@ std::optional<std::string> health_check_problem(const Json& spec) {
         key != "interval")
       return "health_check has no `" + key + "` (command, timeout, cwd, until, probe, grace, interval)";
   const Json command = spec.value("command", Json());
-  if (!command.is_null() && !command.is_array() &&
-      !(command.is_string() && command.get<std::string>().find("${{") != std::string::npos))
+  if (!command.is_null() && !command.is_array() && !holds_expression(command))
     return "health_check.command is an argument vector: [docker, compose, exec, -T, worker, nvidia-smi]";
   const std::string until = until_of(spec);
   if (!until.empty() && until.find("${{") == std::string::npos)

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/io/step_error.h"
+#include "engine/step_api/expressions.h"
 #include "engine/step_api/step_context.h"
 
 // The providers, one line each, the default first: NAME's folder defines `NAME_provider()`.
@@ -25,8 +26,6 @@ std::string known_names() {
   for (const auto& p : provider_registry()) out += (out.empty() ? "" : ", ") + p.name;
   return out;
 }
-
-bool is_expression(const Json& v) { return v.is_string() && v.get<std::string>().find("${{") != std::string::npos; }
 
 }  // namespace
 
@@ -72,7 +71,7 @@ void validate_provider_params(const Json& with, std::vector<std::pair<std::strin
   const Json provider = with.value("provider", Json());
   // Without `provider`, an `instance` names it at run time; without either it is the default.
   if (provider.is_null() && with.contains("instance")) return;
-  if (!provider.is_null() && (!provider.is_string() || is_expression(provider))) return;
+  if (!provider.is_null() && (!provider.is_string() || holds_expression(provider))) return;
   const std::string name = provider.is_null() ? provider_registry().front().name : provider.get<std::string>();
   const ProviderEntry* entry = find_provider(name);
   if (!entry) {
