@@ -20,6 +20,7 @@
 #include "engine/cli/cli_output.h"
 #include "engine/cli/commands.h"
 #include "engine/cli/orphan_processes.h"
+#include "engine/cli/run_observer.h"
 #include "engine/cli/scheduler.h"
 #include "engine/io/http_client.h"
 #include "engine/io/logging.h"
@@ -150,8 +151,10 @@ struct Monitor {
 // Runs (or resumes, or cleans up) one run of a loaded workflow and returns the exit code.
 // Under a monitor, a signal cancels the tick through monitor->stop; otherwise this run watches
 // the signals itself.
+// `observers` (none in a dry run) watch the run beside the journal.
 int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
-            const std::string& run_id, Mode mode, const ExecOptions& o, Monitor* monitor = nullptr) {
+            const std::string& run_id, Mode mode, const ExecOptions& o, RunObservers* observers,
+            Monitor* monitor = nullptr) {
   const std::optional<Redactor> secrets = secrets_redactor(workflow);
   if (!secrets) return kExitUsage;
   const Redactor& redactor = *secrets;
@@ -169,6 +172,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
 
   std::unique_ptr<RunLease> lease;
   std::unique_ptr<ExecutionRecorder> recorder;
+  auto run_context = [&] { return RunContext{run_id, workflow, inputs, *journal, redactor, *logs}; };
   const FailsafeRecorder* failsafe_recorder = nullptr;
   if (journal) {
     try {
@@ -181,6 +185,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
                                                        logs->logger(workflow.name));
     failsafe_recorder = failsafe.get();
     recorder = std::move(failsafe);
+    if (observers) recorder = observers->run_started(run_context(), std::move(recorder));
     if (mode == Mode::kResume || mode == Mode::kCancel)  // before anything of the run starts again
       stop_orphaned_process_groups(*journal, run_id, std::chrono::seconds(10), logs->logger(workflow.name));
     try {
@@ -220,20 +225,25 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
 
   RunState state = result.status;
   if (mode == Mode::kCancel && state != RunState::kFailed) state = RunState::kCancelled;
+  if (journal && observers) observers->run_ending(run_context(), state, result);
   if (journal &&
       !record_run_end(*journal, run_id, to_string(state), redactor.redact(result.error), failsafe_recorder)) {
     if (mode != Mode::kDryRun) print_summary(result, state, run_id, o, redactor);
+    recorder.reset();
+    if (observers) observers->run_ended(run_context(), state);
     return kExitFailed;
   }
   if (mode != Mode::kDryRun) print_summary(result, state, run_id, o, redactor);
   if (state == RunState::kDetached && journal) print_detached(run_id, *journal, o);
+  recorder.reset();
+  if (journal && observers) observers->run_ended(run_context(), state);
   if (mode == Mode::kCancel) return state == RunState::kFailed ? kExitFailed : kExitOk;
   return exit_code_for(state);
 }
 
 // Records a new run of `workflow` in the journal and executes it.
 int start_run(const LoadResult& loaded, const std::string& file, const Json& inputs, const StepRegistry& registry,
-              Journal& journal, const ExecOptions& o, Monitor* monitor = nullptr) {
+              Journal& journal, const ExecOptions& o, RunObservers& observers, Monitor* monitor = nullptr) {
   const Workflow& workflow = *loaded.workflow;
   RunRow row;
   row.id = new_run_id();
@@ -256,7 +266,7 @@ int start_run(const LoadResult& loaded, const std::string& file, const Json& inp
                 " (or point --state-dir elsewhere) and run it again");
     return kExitFailed;
   }
-  return execute(workflow, inputs, registry, &journal, row.id, Mode::kRun, o, monitor);
+  return execute(workflow, inputs, registry, &journal, row.id, Mode::kRun, o, &observers, monitor);
 }
 
 std::string clock_time_in(Duration d) {
@@ -272,7 +282,7 @@ std::string clock_time_in(Duration d) {
 // Ticks until a signal: each tick a run of its own; a failed tick is logged and the next one
 // still happens. Old finished ticks are pruned from the journal beyond `keep_runs`.
 int run_monitor(const LoadResult& loaded, const std::string& file, const Json& inputs, const StepRegistry& registry,
-                Journal& journal, const ExecOptions& o, Duration every, int keep_runs) {
+                Journal& journal, const ExecOptions& o, RunObservers& observers, Duration every, int keep_runs) {
   const Workflow& workflow = *loaded.workflow;
   const std::optional<Redactor> secrets = secrets_redactor(workflow);
   if (!secrets) return kExitUsage;
@@ -288,7 +298,7 @@ int run_monitor(const LoadResult& loaded, const std::string& file, const Json& i
   const int ticks = run_on_schedule(
       every, clock, stop,
       [&](int n) {
-        const int rc = start_run(loaded, file, inputs, registry, journal, o, &monitor);
+        const int rc = start_run(loaded, file, inputs, registry, journal, o, observers, &monitor);
         if (rc != kExitOk && !stop.cancelled()) {
           ++failed;
           log.warn("tick " + std::to_string(n) + (rc == exit_code_for(RunState::kPartial) ? " partial" : " failed") +
@@ -363,7 +373,9 @@ int continue_run(const RecordedRunOptions& options, Mode mode) {
     std::cerr << "flowrun: warning: " << run->workflow_path
               << " changed since the run started; its step ids still match\n";
   }
-  return execute(workflow, run->inputs, registry, journal.get(), run_id, mode, o);
+  auto observers = make_run_observers(o, *journal);
+  if (!observers) return kExitUsage;
+  return execute(workflow, run->inputs, registry, journal.get(), run_id, mode, o, observers.get());
 }
 
 }  // namespace
@@ -408,7 +420,7 @@ int cmd_run(RunOptions& options) {
   // A dry run is how a workflow is first looked at: a required input may still be unknown.
   auto inputs = inputs_from_sets(loaded, sets, dry_run ? MissingRequired::kPlaceholder : MissingRequired::kError);
   if (!inputs) return kExitUsage;
-  if (dry_run) return execute(workflow, *inputs, registry, nullptr, new_run_id(), Mode::kDryRun, o);
+  if (dry_run) return execute(workflow, *inputs, registry, nullptr, new_run_id(), Mode::kDryRun, o, nullptr);
   if (!every && !once) every = workflow.schedule_every;
 
   auto journal = open_journal(o.state_dir);
@@ -432,8 +444,10 @@ int cmd_run(RunOptions& options) {
       return kExitUsage;
     }
   }
-  if (every) return run_monitor(loaded, file, *inputs, registry, *journal, o, *every, keep_runs);
-  return start_run(loaded, file, *inputs, registry, *journal, o);
+  auto observers = make_run_observers(o, *journal);
+  if (!observers) return kExitUsage;
+  if (every) return run_monitor(loaded, file, *inputs, registry, *journal, o, *observers, *every, keep_runs);
+  return start_run(loaded, file, *inputs, registry, *journal, o, *observers);
 }
 
 void add_recorded_run_options(CLI::App& app, RecordedRunOptions& o) {

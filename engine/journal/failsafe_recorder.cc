@@ -46,8 +46,13 @@ void FailsafeRecorder::step_finished(const std::string& path, const std::string&
   guarded([&] { inner_->step_finished(path, status, attempts, outputs, error_kind, error, durability); });
 }
 
-void FailsafeRecorder::event(const std::string& path, const std::string& kind, const std::string& message) {
-  guarded([&] { inner_->event(path, kind, message); });
+void FailsafeRecorder::event(const std::string& path, const std::string& kind, const std::string& message,
+                             const Json& data) {
+  guarded([&] { inner_->event(path, kind, message, data); });
+}
+
+void FailsafeRecorder::live(const std::string& path, const Json& patch) {
+  guarded([&] { inner_->live(path, patch); });
 }
 
 void FailsafeRecorder::process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) {

@@ -28,7 +28,8 @@ class FailsafeRecorder final : public ExecutionRecorder {
   void step_started(const std::string& path, int attempt) override;
   void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
                      const std::string& error_kind, const std::string& error, Durability durability) override;
-  void event(const std::string& path, const std::string& kind, const std::string& message) override;
+  void event(const std::string& path, const std::string& kind, const std::string& message, const Json& data) override;
+  void live(const std::string& path, const Json& patch) override;
   void process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) override;
   void process_ended(const std::string& path, int64_t pgid) override;
 

@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS steps (
   PRIMARY KEY (run_id, path));
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, at_ms INTEGER NOT NULL,
-  path TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
+  path TEXT NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL DEFAULT 'null');
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, id);
 CREATE TABLE IF NOT EXISTS process_groups (
   run_id TEXT NOT NULL, pgid INTEGER NOT NULL, path TEXT NOT NULL, start_ticks TEXT NOT NULL,
@@ -110,6 +110,9 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
     }
     db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     db.exec(kSchema);
+    // Journals of flowrun before 0.3 have events without details.
+    if (db.query("SELECT 1 FROM pragma_table_info('events') WHERE name = 'data'").empty())
+      db.exec("ALTER TABLE events ADD COLUMN data TEXT NOT NULL DEFAULT 'null'");
     // "interrupted" was the name of detached before flowrun 0.2.
     db.query("UPDATE runs SET status = ? WHERE status = 'interrupted'", {to_string(RunState::kDetached)});
     auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
@@ -399,12 +402,13 @@ class JournalRecorder final : public ExecutionRecorder {
     journal_.write_step_locked(row, durability);
   }
 
-  void event(const std::string& path, const std::string& kind, const std::string& message) override {
+  void event(const std::string& path, const std::string& kind, const std::string& message, const Json& data) override {
     std::string redacted = valid_utf8(redactor_.redact(message));
+    std::string redacted_data = dump_json(redactor_.redact_json(data));
     MutexLock lock(journal_.mutex_);
     journal_.commit_waiting_locked([&]() REQUIRES(journal_.mutex_) {
-      journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message) VALUES (?, ?, ?, ?, ?)",
-                         {run_id_, wall_clock_ms(), path, kind, redacted});
+      journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+                         {run_id_, wall_clock_ms(), path, kind, redacted, redacted_data});
     });
   }
 

@@ -1,8 +1,10 @@
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "engine/io/duration.h"
 #include "engine/io/json.h"
 
 namespace flowrun {
@@ -33,7 +35,20 @@ class ExecutionRecorder {
   virtual void step_started(const std::string& path, int attempt) = 0;
   virtual void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
                              const std::string& error_kind, const std::string& error, Durability durability) = 0;
-  virtual void event(const std::string& path, const std::string& kind, const std::string& message) = 0;
+  // Something the person who is not watching may want to hear of, journaled with its details
+  // (`data`, an object; null for none). Kinds: retry, failed, timeout (attempts); item_succeeded,
+  // item_failed (for_each; data: item, outputs, error); stalled, recovered, restart_loop
+  // (stall-check); instance_lost, instance_recovered (wait-for-marker); instance_started,
+  // instance_destroyed (provision, destroy; data: instance, price_per_hour). Notifications are
+  // made from these (engine/notify).
+  virtual void event(const std::string& path, const std::string& kind, const std::string& message,
+                     const Json& data) = 0;
+  // The latest transient state of a waiting step, for live views: merged into what was reported
+  // before (a JSON merge patch: progress, progress_text, last_line, log_tail, instance, ...).
+  // Not durable, and may be coalesced; bounded by the receiver.
+  virtual void live(const std::string& path, const Json& patch) { (void)path, (void)patch; }
+  // One poll of a waiting step ended, `ok` or not, after `latency` (metrics; not journaled).
+  virtual void polled(const std::string& path, Duration latency, bool ok) { (void)path, (void)latency, (void)ok; }
   // A process group started by the step at `path` (its leader's pid and start time, /proc/PID/stat
   // field 22), durable before its program runs, so that a later `resume` or `cancel` can stop it
   // after a crash; process_ended clears it once the group is empty.
@@ -41,6 +56,35 @@ class ExecutionRecorder {
     (void)path, (void)pgid, (void)start_ticks;
   }
   virtual void process_ended(const std::string& path, int64_t pgid) { (void)path, (void)pgid; }
+};
+
+// Passes everything to `inner`; observers (metrics, notifications, the terminal's live table)
+// derive from it and override only what they watch, calling the base to pass it on.
+class ForwardingRecorder : public ExecutionRecorder {
+ public:
+  explicit ForwardingRecorder(std::unique_ptr<ExecutionRecorder> inner) : inner_(std::move(inner)) {}
+  std::optional<RecordedStep> recorded(const std::string& path) override { return inner_->recorded(path); }
+  bool started_under(const std::string& path) override { return inner_->started_under(path); }
+  void step_started(const std::string& path, int attempt) override { inner_->step_started(path, attempt); }
+  void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
+                     const std::string& error_kind, const std::string& error, Durability durability) override {
+    inner_->step_finished(path, status, attempts, outputs, error_kind, error, durability);
+  }
+  void event(const std::string& path, const std::string& kind, const std::string& message, const Json& data) override {
+    inner_->event(path, kind, message, data);
+  }
+  void live(const std::string& path, const Json& patch) override { inner_->live(path, patch); }
+  void polled(const std::string& path, Duration latency, bool ok) override { inner_->polled(path, latency, ok); }
+  void process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) override {
+    inner_->process_started(path, pgid, start_ticks);
+  }
+  void process_ended(const std::string& path, int64_t pgid) override { inner_->process_ended(path, pgid); }
+
+ protected:
+  ExecutionRecorder& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<ExecutionRecorder> inner_;
 };
 
 }  // namespace flowrun

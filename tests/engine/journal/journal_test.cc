@@ -90,12 +90,13 @@ TEST_CASE("journal: step outputs and errors are stored with secrets redacted", "
   rec->step_started("a", 1);
   rec->step_finished("a", "failed", 2, {{"header", "Bearer tok-123456"}}, "transient", "denied for tok-123456",
                      flowrun::Durability::kNow);
-  rec->event("a", "retry", "using tok-123456");
+  rec->event("a", "retry", "using tok-123456", {{"url", "https://x/?k=tok-123456"}});
   auto steps = j->steps("r");
   REQUIRE(steps.size() == 1);
   CHECK(steps[0]["outputs"] == "{\"header\":\"Bearer ***\"}");
   CHECK(steps[0]["error"] == "denied for ***");
   CHECK(j->events("r")[0]["message"] == "using ***");
+  CHECK(j->events("r")[0]["data"] == "{\"url\":\"https://x/?k=***\"}");
   auto recorded = rec->recorded("a");
   REQUIRE(recorded);
   CHECK(recorded->attempts == 2);
