@@ -9,6 +9,10 @@ packages=(
   nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
   # RE2: the linear-time engine for user-supplied regexes
   libre2-dev
+  # Prometheus exposition of the metrics (issue 17)
+  prometheus-cpp-dev
+  # the browser test of the live view (headless), and the terminal view's test (a pseudo-terminal)
+  chromium tmux
   # the test simulators are small Python programs (standard library only)
   python3
   # the short libFuzzer run in the suite (tools/fuzz.sh): clang with its sanitizer and fuzzer runtimes
