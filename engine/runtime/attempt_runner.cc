@@ -123,7 +123,8 @@ Outcome AttemptRunner::attempt(int number, Json& scope, CancelToken& cancel, Jso
                         format_duration(*policies_.timeout) + ", " + std::to_string(number) +
                         (number == 1 ? " attempt" : " attempts") + "): " + error.what();
       log_.error(msg);
-      if (env_.recorder) env_.recorder->event(path_, "timeout", msg, Json());
+      if (env_.recorder)
+        env_.recorder->event(path_, "timeout", msg, Json{{"error_kind", "timeout"}, {"type", step_.type}});
       return Outcome::failed(msg);
     }
     // The last attempt's findings stay with the failed step (bounded like any outputs).
@@ -143,7 +144,9 @@ void AttemptRunner::on_failure(const FailedAttempt& failed, const Json& scope) {
   const std::string& reason = failed.decision.reason;
   std::string head = "attempt " + std::to_string(number) + "/" + std::to_string(policies_.retry->attempts) +
                      " failed (" + error.kind_name() + "): " + error.what();
-  if (env_.recorder) env_.recorder->event(path_, retry ? "retry" : "failed", head, Json());
+  if (env_.recorder)
+    env_.recorder->event(path_, retry ? "retry" : "failed", head,
+                         Json{{"error_kind", error.kind_name()}, {"type", step_.type}});
   if (!retry) {
     // The error once, with its kind; how the retries ended only when there were any.
     std::string msg = std::string(error.what()) + " (" + error.kind_name() + ")";

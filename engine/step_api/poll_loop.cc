@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/io/step_error.h"
+#include "engine/step_api/execution_recorder.h"
 #include "engine/step_api/poll_workers.h"
 #include "engine/step_api/step_context.h"
 
@@ -61,6 +62,11 @@ PollResult poll_once(Poller& poller, StepContext& ctx) {
   return result;
 }
 
+// One poll's latency to the recorder (metrics), answered or not.
+void report_poll(StepContext& ctx, Duration latency, bool answered) {
+  if (ctx.services().recorder) ctx.services().recorder->polled(ctx.path(), latency, answered);
+}
+
 }  // namespace
 
 Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& settings) {
@@ -80,9 +86,13 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
       throw StepError::timeout("no result after " + format_duration(clock.now() - started) + " of polling (" +
                                std::to_string(polls) + " checks)");
     Duration wait = settings.interval;
+    const TimePoint poll_started = clock.now();
+    bool answered = false;
     try {
       ++polls;
       PollResult r = poll_once(poller, ctx);
+      answered = true;
+      report_poll(ctx, clock.now() - poll_started, true);
       if (probe_failures > 0)
         ctx.log().info("probe recovered after " + std::to_string(probe_failures) + " failed checks");
       probe_failures = 0;
@@ -96,6 +106,7 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
         consecutive_done = 0;
       }
     } catch (const StepError& e) {
+      if (!answered && !ctx.cancel().cancelled()) report_poll(ctx, clock.now() - poll_started, false);
       bool probe_trouble = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kTimeout;
       if (!probe_trouble || ctx.cancel().cancelled()) throw;
       ++probe_failures;
