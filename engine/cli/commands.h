@@ -22,6 +22,8 @@ struct ExecOptions {
   std::string on_interrupt = "detach";
   std::string state_dir;
   std::string env_file;
+  std::string metrics;  // --metrics HOST:PORT (engine/cli/metrics_observer.h)
+  bool metrics_public = false;
 };
 
 struct RunOptions {

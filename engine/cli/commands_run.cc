@@ -93,6 +93,9 @@ void add_exec_options(CLI::App& app, ExecOptions& o) {
       ->check(CLI::IsMember({"detach", "cleanup"}));
   app.add_option("--env-file", o.env_file, "read NAME=value lines into the environment first (secrets, env)");
   add_state_dir(app, o.state_dir);
+  app.add_option("--metrics", o.metrics,
+                 "serve Prometheus metrics of this process's runs at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
+  app.add_flag("--metrics-public", o.metrics_public, "allow --metrics on an address other than loopback");
 }
 
 enum class Mode { kRun, kResume, kCancel, kDryRun };

@@ -1,0 +1,101 @@
+#include "engine/metrics/metrics_server.h"
+
+#include <arpa/inet.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "engine/io/sqlite_db.h"
+#include "engine/metrics/journal_metrics.h"
+
+namespace flowrun {
+namespace {
+
+// flowrun_notifications_total from the outbox, read at each scrape: the deliverer may be another
+// process (a later run delivering what an earlier one left pending).
+class OutboxCollectable : public prometheus::Collectable {
+ public:
+  explicit OutboxCollectable(std::string journal_path) : journal_path_(std::move(journal_path)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    try {
+      SqliteDb db(journal_path_, false);
+      return {notification_family(db)};
+    } catch (const std::exception&) {
+      return {};  // a scrape never fails for want of the journal; the run's own metrics still count
+    }
+  }
+
+ private:
+  std::string journal_path_;
+};
+
+}  // namespace
+
+MetricsAddress parse_metrics_address(const std::string& text) {
+  const std::string usage = "--metrics expects HOST:PORT such as 127.0.0.1:9464, got '" + text + "'";
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size() || text.size() > 64)
+    throw MetricsAddressError(usage);
+  const std::string port_text = text.substr(colon + 1);
+  for (char c : port_text)
+    if (!std::isdigit(static_cast<unsigned char>(c))) throw MetricsAddressError(usage);
+  if (port_text.size() > 5 || std::stoi(port_text) > 65535) throw MetricsAddressError(usage + ": no such port");
+  MetricsAddress address;
+  address.port = std::stoi(port_text);
+  std::string host = text.substr(0, colon);
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned char bytes[16];
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), bytes) != 1)
+      throw MetricsAddressError(usage + ": not an IPv6 address");
+    static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    address.loopback = std::equal(bytes, bytes + 16, kLoopback6);
+  } else {
+    if (inet_pton(AF_INET, host.c_str(), bytes) != 1)
+      throw MetricsAddressError(usage + ": the host must be an IP address or localhost");
+    address.loopback = bytes[0] == 127;
+  }
+  address.host = host;
+  return address;
+}
+
+MetricsServer::MetricsServer(const std::string& address, bool allow_public,
+                             std::shared_ptr<prometheus::Registry> registry, std::string journal_path)
+    : address_(parse_metrics_address(address)),
+      registry_(std::move(registry)),
+      outbox_(std::make_shared<OutboxCollectable>(std::move(journal_path))) {
+  if (!address_.loopback && !allow_public)
+    throw MetricsAddressError("--metrics " + address + " is not a loopback address: anyone who can reach it reads " +
+                              "what runs here; add --metrics-public to serve it anyway");
+  const std::string bind = address_.host + ":" + std::to_string(address_.port);
+  {
+    // The server's threads take no signals: SIGINT and SIGTERM belong to the CLI's SignalWatcher,
+    // which may start after this (a thread created now would otherwise die of them, and the process with it).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
+    } catch (const std::exception& e) {
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      throw MetricsAddressError("--metrics " + address + ": cannot listen there (is the port in use?): " + e.what());
+    }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+  exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(outbox_);
+  const auto ports = exposer_->GetListeningPorts();
+  port_ = ports.empty() ? address_.port : ports.front();
+}
+
+MetricsServer::~MetricsServer() = default;
+
+std::string MetricsServer::url() const { return "http://" + address_.host + ":" + std::to_string(port_) + "/metrics"; }
+
+}  // namespace flowrun
