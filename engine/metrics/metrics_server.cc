@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <cctype>
 
 #include "engine/io/sqlite_db.h"
@@ -50,17 +49,14 @@ MetricsAddress parse_metrics_address(const std::string& text) {
   address.port = std::stoi(port_text);
   std::string host = text.substr(0, colon);
   if (host == "localhost") host = "127.0.0.1";
-  unsigned char bytes[16];
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), bytes) != 1)
-      throw MetricsAddressError(usage + ": not an IPv6 address");
-    static const unsigned char kLoopback6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    address.loopback = std::equal(bytes, bytes + 16, kLoopback6);
-  } else {
-    if (inet_pton(AF_INET, host.c_str(), bytes) != 1)
-      throw MetricsAddressError(usage + ": the host must be an IP address or localhost");
-    address.loopback = bytes[0] == 127;
-  }
+  // Debian's prometheus-cpp server (civetweb) fails to bind an IPv6 address; say so rather than
+  // report a busy port.
+  if (host.find(':') != std::string::npos || host.find('[') != std::string::npos)
+    throw MetricsAddressError(usage + ": IPv6 is not supported here; use 127.0.0.1:PORT");
+  unsigned char bytes[4];
+  if (inet_pton(AF_INET, host.c_str(), bytes) != 1)
+    throw MetricsAddressError(usage + ": the host must be an IPv4 address or localhost");
+  address.loopback = bytes[0] == 127;
   address.host = host;
   return address;
 }

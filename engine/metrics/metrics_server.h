@@ -20,12 +20,12 @@ class MetricsAddressError : public std::runtime_error {
 };
 
 struct MetricsAddress {
-  std::string host;  // an IPv4 address, or an IPv6 one in brackets ("[::1]")
+  std::string host;  // an IPv4 address (localhost is 127.0.0.1)
   int port = 0;      // 0: any free port
   bool loopback = false;
 };
 
-// Parses HOST:PORT ("127.0.0.1:9464", "localhost:9464", "[::1]:9464", "0.0.0.0:9464"). Throws
+// Parses HOST:PORT ("127.0.0.1:9464", "localhost:9464", "0.0.0.0:9464"). Throws
 // MetricsAddressError naming what is wrong.
 MetricsAddress parse_metrics_address(const std::string& text);
 

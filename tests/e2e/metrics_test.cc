@@ -168,6 +168,12 @@ TEST_CASE("metrics e2e: a bad, public or busy --metrics address is a usage error
   CHECK(remote.exit_code == 2);
   CHECK(remote.err.find("is not a loopback address") != std::string::npos);
   CHECK(remote.err.find("--metrics-public") != std::string::npos);
+  CliResult v6 = with({"--metrics", "[::1]:9464"});
+  CHECK(v6.exit_code == 2);
+  CHECK(v6.err.find("IPv6 is not supported here") != std::string::npos);
+  CliResult lonely = with({"--metrics-public"});
+  CHECK(lonely.exit_code == 2);
+  CHECK(lonely.err.find("--metrics-public needs --metrics HOST:PORT") != std::string::npos);
   Socket taken(true);
   CliResult busy = with({"--metrics", "127.0.0.1:" + std::to_string(taken.port)});
   CHECK(busy.exit_code == 2);
