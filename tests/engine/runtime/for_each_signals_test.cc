@@ -41,7 +41,7 @@ Outcome run_items(Harness& h, FakeRecorder& rec, Json& outputs) {
 
 }  // namespace
 
-TEST_CASE("for_each signals: item events carry item, index, outputs and error; live status per item",
+TEST_CASE("for_each signals: item events carry item, index, outputs and error, and each item has a live status",
           "[for_each_runner][signals]") {
   Harness h;
   REQUIRE(h.load(kWorkflow) == "");
