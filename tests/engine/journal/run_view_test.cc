@@ -7,6 +7,7 @@
 #include "engine/io/redactor.h"
 #include "engine/io/sqlite_db.h"
 #include "engine/journal/journal.h"
+#include "engine/journal/journal_view.h"
 #include "support/sim_server.h"
 
 using namespace flowrun;
@@ -125,6 +126,14 @@ TEST_CASE("run view: a running for_each's items, totals, cost and live states", 
   CHECK(log_tail(*j, "r", "videos[2].result") == Json({"frame 41/100", "frame 42/100"}));
   CHECK(log_tail(*j, "r", "videos[1]") == Json::array());
   CHECK(run_view(*j, "nope", now).is_null());
+
+  // `flowrun show` prints the same items.
+  const std::string table = items_table(v);
+  CHECK(table.find("for_each videos: 4 items, 1 succeeded, 1 failed, 1 running, 1 pending, 0 cancelled, cost $2.500") !=
+        std::string::npos);
+  CHECK(table.find("0     succeeded  -        1m        $2.000   https://b/0.mp4\n") != std::string::npos);
+  CHECK(table.find("2     running    42%      29m59s    $0.500   frame 42/100\n") != std::string::npos);
+  CHECK(items_table(Json::object()).empty());
 }
 
 TEST_CASE("run view: after the run ended, a running item is cancelled and cost stops at the end",
