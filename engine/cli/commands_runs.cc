@@ -7,6 +7,7 @@
 #include "engine/io/utf8.h"
 #include "engine/journal/journal.h"
 #include "engine/journal/journal_view.h"
+#include "engine/journal/run_view.h"
 
 namespace flowrun {
 
@@ -61,7 +62,7 @@ int cmd_show(ShowOptions& o) {
                            2)
               << "\n";
   } else {
-    std::cout << run_details(*run, steps);
+    std::cout << run_details(*run, steps) << items_table(run_view(*journal, o.run_id, wall_clock_ms()));
   }
   return kExitOk;
 }

@@ -67,4 +67,34 @@ std::string run_details(const RunRow& run, const std::vector<Json>& steps) {
   return out.str();
 }
 
+std::string items_table(const Json& view) {
+  if (!view.is_object() || !view.contains("for_each")) return "";
+  auto money = [](const Json& v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "$%.3f", v.is_number() ? v.get<double>() : 0.0);
+    return std::string(buf);
+  };
+  auto text = [](const Json& v) { return v.is_string() ? v.get<std::string>() : std::string(); };
+  std::ostringstream out;
+  for (const auto& fe : view["for_each"]) {
+    const Json& t = fe["totals"];
+    out << "\nfor_each " << text(fe["path"]) << ": " << t["items"] << " items, " << t["succeeded"] << " succeeded, "
+        << t["failed"] << " failed, " << t["running"] << " running, " << t["pending"] << " pending, " << t["cancelled"]
+        << " cancelled, cost " << money(t["cost"]) << "\n";
+    out << pad("#", 6) << pad("STATUS", 11) << pad("PROGRESS", 9) << pad("ELAPSED", 10) << pad("COST", 9)
+        << "RESULT / LAST LINE\n";
+    for (const auto& item : fe["items"]) {
+      const std::string progress =
+          item["progress"].is_number() ? std::to_string(static_cast<int>(item["progress"].get<double>())) + "%" : "-";
+      const std::string elapsed =
+          item["elapsed_ms"].is_number() ? format_duration(Duration(item["elapsed_ms"].get<int64_t>())) : "-";
+      std::string last = item["result_url"].is_string() ? text(item["result_url"]) : text(item["last_line"]);
+      if (last.size() > 80) last = valid_utf8(last.substr(0, 77)) + "...";
+      out << pad(std::to_string(item["index"].get<int64_t>()), 6) << pad(text(item["status"]), 11) << pad(progress, 9)
+          << pad(elapsed, 10) << pad(money(item["cost"]), 9) << last << "\n";
+    }
+  }
+  return out.str();
+}
+
 }  // namespace flowrun

@@ -10,19 +10,20 @@ using namespace flowrun;
 using flowrun::test::diagnostics_of;
 using flowrun::test::Harness;
 
-TEST_CASE("provider registry: local is the default, vastai declares its own parameters", "[steps][providers]") {
+TEST_CASE("provider registry: local is the default, each provider declares its own parameters", "[steps][providers]") {
   const auto& table = provider_registry();
   REQUIRE(table.size() == 2);
   CHECK(table[0].name == "local");
-  CHECK(table[0].params.empty());
+  REQUIRE(table[0].params.size() == 1);
+  CHECK(table[0].params[0].name == "price_per_hour");  // simulated, so cost shows in demos and tests
   REQUIRE(find_provider("vastai"));
   CHECK(find_provider("vastai")->params.size() == 3);
   CHECK(find_provider("nope") == nullptr);
   std::vector<std::string> names;
   for (const auto& p : provider_param_specs()) names.push_back(p.name);
-  CHECK(names == std::vector<std::string>{"provider", "api_key", "api_url", "request_timeout"});
+  CHECK(names == std::vector<std::string>{"provider", "price_per_hour", "api_key", "api_url", "request_timeout"});
   CHECK(provider_param_specs()[0].description == "local (default: a local process) or vastai");
-  CHECK(provider_param_specs()[3].type == ParamType::kDuration);
+  CHECK(provider_param_specs()[4].type == ParamType::kDuration);
 }
 
 TEST_CASE("provider registry: an unknown provider and another provider's parameter fail validate",
