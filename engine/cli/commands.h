@@ -22,6 +22,8 @@ struct ExecOptions {
   std::string on_interrupt = "detach";
   std::string state_dir;
   std::string env_file;
+  std::string serve;        // --serve HOST:PORT: the live view of this process's runs
+  std::string serve_token;  // --token: required by that view (and when HOST is not loopback)
 };
 
 struct RunOptions {
@@ -88,5 +90,15 @@ struct ShowOptions {
 };
 void add_show_options(CLI::App& app, ShowOptions& o);
 int cmd_show(ShowOptions& o);
+
+// commands_serve.cc: the live view in the browser.
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string token;
+  std::string state_dir;
+};
+void add_serve_options(CLI::App& app, ServeOptions& o);
+int cmd_serve(ServeOptions& o);
 
 }  // namespace flowrun
