@@ -41,6 +41,56 @@ CREATE TABLE IF NOT EXISTS process_groups (
   PRIMARY KEY (run_id, pgid));
 )SQL";
 
+// Live states (ExecutionRecorder::live): transient, read by `flowrun serve` and metrics.
+const char* const kLiveSchema = R"SQL(
+CREATE TABLE IF NOT EXISTS live (
+  run_id TEXT NOT NULL, path TEXT NOT NULL, updated_ms INTEGER NOT NULL, state TEXT NOT NULL,
+  PRIMARY KEY (run_id, path));
+)SQL";
+
+// A live state is written at most this often per path unless another write commits it sooner.
+constexpr int64_t kLiveWriteMs = 1000;
+// Bounds of a live state: bytes of a string, lines of log_tail (or elements of any list), keys.
+constexpr size_t kLiveTextMax = 400;
+constexpr size_t kLiveListMax = 40;
+constexpr size_t kLiveKeysMax = 32;
+
+// At most `max` bytes of `text`, cut at a character boundary, valid UTF-8.
+std::string bounded_text(std::string_view text, size_t max) {
+  if (text.size() <= max) return valid_utf8(text);
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return valid_utf8(text.substr(0, cut));
+}
+
+// `value` with every string redacted and bounded, every list cut to its last kLiveListMax
+// elements and every object to kLiveKeysMax keys; nulls stay (they delete in a merge patch).
+Json bounded_live(const Json& value, const Redactor& redactor, int depth = 0) {
+  if (value.is_string()) return bounded_text(redactor.redact(value.get<std::string>()), kLiveTextMax);
+  if (depth > 3 && (value.is_object() || value.is_array())) return bounded_text(dump_json(value), kLiveTextMax);
+  if (value.is_array()) {
+    Json out = Json::array();
+    const size_t from = value.size() > kLiveListMax ? value.size() - kLiveListMax : 0;
+    for (size_t i = from; i < value.size(); ++i) out.push_back(bounded_live(value[i], redactor, depth + 1));
+    return out;
+  }
+  if (value.is_object()) {
+    // The fields live views know come first; other keys only while there is room.
+    static const char* const kKnown[] = {"status",   "item",     "progress",       "progress_text", "last_line",
+                                         "log_tail", "instance", "price_per_hour", "items"};
+    Json out = Json::object();
+    if (depth == 0)
+      for (const char* key : kKnown)
+        if (value.contains(key)) out[key] = bounded_live(value[key], redactor, depth + 1);
+    for (const auto& [key, v] : value.items()) {
+      if (out.size() >= kLiveKeysMax) break;
+      if (!out.contains(key)) out[bounded_text(key, 64)] = bounded_live(v, redactor, depth + 1);
+    }
+    return out;
+  }
+  return value;
+}
+
 RunRow to_run(const Json& r) {
   RunRow run;
   run.id = r["id"];
@@ -113,6 +163,7 @@ std::unique_ptr<Journal> Journal::open(const std::filesystem::path& state_dir) {
     // Journals of flowrun before 0.3 have events without details.
     if (db.query("SELECT 1 FROM pragma_table_info('events') WHERE name = 'data'").empty())
       db.exec("ALTER TABLE events ADD COLUMN data TEXT NOT NULL DEFAULT 'null'");
+    db.exec(kLiveSchema);
     // "interrupted" was the name of detached before flowrun 0.2.
     db.query("UPDATE runs SET status = ? WHERE status = 'interrupted'", {to_string(RunState::kDetached)});
     auto version = db.query("SELECT value FROM meta WHERE key = 'schema_version'");
@@ -188,6 +239,7 @@ int64_t Journal::prune_finished_runs(const std::string& workflow_path, int keep)
                          {"partial", to_string(RunState::kPartial)},
                          {"cancelled", to_string(RunState::kCancelled)}};
     db_.query(std::string("DELETE FROM events WHERE run_id IN (") + kOld + ")", params);
+    db_.query(std::string("DELETE FROM live WHERE run_id IN (") + kOld + ")", params);
     db_.query(std::string("DELETE FROM steps WHERE run_id IN (") + kOld + ")", params);
     db_.query(std::string("DELETE FROM runs WHERE id IN (") + kOld + ")", params);
     const int64_t removed = db_.statement_changes();
@@ -209,6 +261,34 @@ std::vector<Json> Journal::events(const std::string& run_id) {
   MutexLock lock(mutex_);
   commit_waiting_locked();
   return db_.query("SELECT * FROM events WHERE run_id = ? ORDER BY id", {run_id});
+}
+
+std::vector<Json> Journal::events_of_recent_runs(int limit, const std::vector<std::string>& kinds) {
+  MutexLock lock(mutex_);
+  commit_waiting_locked();
+  Json params = Json::array({limit});
+  std::string marks;
+  for (const auto& k : kinds) {
+    marks += marks.empty() ? "?" : ", ?";
+    params.push_back(k);
+  }
+  if (marks.empty()) return {};
+  return db_.query(
+      "SELECT * FROM events WHERE run_id IN (SELECT id FROM runs ORDER BY started_ms DESC, id DESC LIMIT ?) "
+      "AND kind IN (" +
+          marks + ") ORDER BY id",
+      params);
+}
+
+std::vector<LiveRow> Journal::live_states(const std::string& run_id) {
+  MutexLock lock(mutex_);
+  commit_waiting_locked();
+  std::vector<LiveRow> out;
+  for (const auto& r : db_.query("SELECT path, updated_ms, state FROM live WHERE run_id = ? ORDER BY path", {run_id})) {
+    Json state = Json::parse(r["state"].get<std::string>(), nullptr, false);
+    out.push_back({r["path"], r["updated_ms"], state.is_object() ? state : Json::object()});
+  }
+  return out;
 }
 
 Journal::Claim Journal::try_acquire(const std::string& run_id, int64_t pid, const std::string& host, int64_t lease_ms) {
@@ -285,7 +365,7 @@ void Journal::write_step_locked(StepRow row, Durability durability) {
 }
 
 void Journal::commit_waiting_locked(const std::function<void()>& also) {
-  if (waiting_.empty() && !also) return;
+  if (waiting_.empty() && live_waiting_.empty() && !also) return;
   db_.exec("BEGIN IMMEDIATE");
   try {
     std::map<std::string, int64_t> last_change;  // run id -> newest row time
@@ -303,6 +383,11 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
       t = std::max({t, r.started_ms, r.finished_ms});
     }
     if (also) also();
+    for (const auto& [key, row] : live_waiting_)
+      db_.query(
+          "INSERT INTO live (run_id, path, updated_ms, state) VALUES (?, ?, ?, ?) "
+          "ON CONFLICT (run_id, path) DO UPDATE SET updated_ms = excluded.updated_ms, state = excluded.state",
+          {key.first, key.second, row.first, row.second});
     for (const auto& [run_id, ms] : last_change)
       db_.query("UPDATE runs SET updated_ms = MAX(updated_ms, ?) WHERE id = ?", {ms, run_id});
     db_.exec("COMMIT");
@@ -315,6 +400,7 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
     throw;
   }
   waiting_.clear();
+  live_waiting_.clear();
 }
 
 Journal::~Journal() {
@@ -412,6 +498,32 @@ class JournalRecorder final : public ExecutionRecorder {
     });
   }
 
+  // Merged in memory; the row waits for the next commit, or is committed itself when the
+  // path's row was last forced out more than kLiveWriteMs ago: a poll never costs a commit.
+  void live(const std::string& path, const Json& patch) override {
+    if (!patch.is_object() || patch.empty()) return;
+    Json bounded = bounded_live(patch, redactor_);
+    MutexLock lock(journal_.mutex_);
+    LiveEntry& entry = live_[path];
+    entry.state.merge_patch(bounded);
+    if (entry.state.size() > kLiveKeysMax) entry.state = bounded_live(entry.state, redactor_);
+    const int64_t now = wall_clock_ms();
+    journal_.live_waiting_[{run_id_, path}] = {now, dump_json(entry.state)};
+    if (now - entry.forced_ms < kLiveWriteMs) return;
+    entry.forced_ms = now;
+    journal_.commit_waiting_locked();
+  }
+
+  // What is still waiting (the last live states) is written when the run's recorder goes.
+  ~JournalRecorder() override {
+    try {
+      MutexLock lock(journal_.mutex_);
+      journal_.commit_waiting_locked();
+    } catch (...) {
+      // Live states are transient, and step rows left waiting are those of side-effect-free steps.
+    }
+  }
+
   void process_started(const std::string& path, int64_t pgid, const std::string& start_ticks) override {
     journal_.record_process_group(run_id_, path, pgid, start_ticks);
   }
@@ -436,6 +548,11 @@ class JournalRecorder final : public ExecutionRecorder {
   std::string run_id_;
   const Redactor& redactor_;
   std::map<std::string, Journal::StepRow> rows_ GUARDED_BY(journal_.mutex_);  // ordered for prefixes
+  struct LiveEntry {
+    Json state = Json::object();
+    int64_t forced_ms = 0;  // when this path last forced a commit
+  };
+  std::map<std::string, LiveEntry> live_ GUARDED_BY(journal_.mutex_);
   int64_t next_seq_ GUARDED_BY(journal_.mutex_) = 1;
 };
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -42,6 +43,13 @@ struct RunRow {
   int64_t lease_until_ms = 0;
 };
 
+// The transient state of one step path for live views (ExecutionRecorder::live), merged.
+struct LiveRow {
+  std::string path;
+  int64_t updated_ms = 0;
+  Json state = Json::object();
+};
+
 // A process group a run started and has not seen end (see ExecutionRecorder::process_started).
 struct ProcessGroupRow {
   std::string path;
@@ -68,6 +76,11 @@ class Journal {
   // Every step execution of a run, in the order they started.
   std::vector<Json> steps(const std::string& run_id);
   std::vector<Json> events(const std::string& run_id);
+  // The events of `kinds` of the newest `limit` runs (each with its run_id), oldest first.
+  std::vector<Json> events_of_recent_runs(int limit, const std::vector<std::string>& kinds);
+  // What the live views show of a running step: the merged live states of a run, by path. They
+  // are written at most about once a second per path, or with the next record committed.
+  std::vector<LiveRow> live_states(const std::string& run_id);
 
   // Whether try_acquire took the run, and if not who holds it ("pid N on HOST").
   struct Claim {
@@ -121,6 +134,8 @@ class Journal {
   Mutex mutex_;
   SqliteDb db_ GUARDED_BY(mutex_);
   std::vector<StepRow> waiting_ GUARDED_BY(mutex_);
+  // Live states waiting for a commit: (run id, path) -> (updated_ms, state JSON); the newest wins.
+  std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> live_waiting_ GUARDED_BY(mutex_);
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws

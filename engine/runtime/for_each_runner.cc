@@ -22,6 +22,23 @@ size_t allowed_failures(const Step& step, size_t count) {
                           static_cast<size_t>(std::floor(step.tolerate->percent / 100.0 * count)));
 }
 
+// An item as live views show it: its text, at most 200 bytes (cut at a character boundary).
+std::string short_item(const Json& item) {
+  std::string text = interpolation_text(item);
+  if (text.size() <= 200) return text;
+  size_t cut = 200;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return text.substr(0, cut);
+}
+
+// An item all of whose steps an earlier process of the run finished: a resume reuses them, and
+// it was reported then.
+bool finished_before(ExecutionRecorder* recorder, const std::string& item_path) {
+  if (!recorder) return false;
+  auto r = recorder->recorded(item_path);
+  return r && (r->status == to_string(StepState::kSucceeded) || r->status == to_string(StepState::kPartial));
+}
+
 }  // namespace
 
 std::string for_each_item_path(const std::string& path, size_t index) {
@@ -36,8 +53,8 @@ Json for_each_item_scope(const Step& step, const Json& scope, const Json& items,
 }
 
 ForEachRunner::ForEachRunner(const Step& step, const std::string& path, const StepLog& log, DryRun dry_run,
-                             RunItem run_item)
-    : step_(step), path_(path), log_(log), dry_run_(dry_run), run_item_(std::move(run_item)) {}
+                             RunItem run_item, ExecutionRecorder* recorder)
+    : step_(step), path_(path), log_(log), dry_run_(dry_run), run_item_(std::move(run_item)), recorder_(recorder) {}
 
 Outcome ForEachRunner::run(const Json& scope, CancelToken& cancel, Json& outputs) {
   auto fail = [this](const std::string& msg) {
@@ -51,6 +68,7 @@ Outcome ForEachRunner::run(const Json& scope, CancelToken& cancel, Json& outputs
   allowed_failures_ = allowed_failures(step_, count_);
   if (auto error = evaluate_workers(scope)) return fail(*error);
   log_.info("for_each over " + std::to_string(count_) + " items, " + std::to_string(workers_) + " at a time");
+  if (recorder_) recorder_->live(path_, {{"items", count_}});
 
   run_items(scope, cancel);
   outputs = summarize();
@@ -127,10 +145,17 @@ void ForEachRunner::run_item(size_t i, const Json& scope, CancelToken& cancel) {
     item_scope = for_each_item_scope(step_, scope, items_, i);
   }
   CancelToken item_cancel(cancel);
-  const Outcome o = run_item_(item_scope, item_cancel, for_each_item_path(path_, i));
+  const std::string item_path = for_each_item_path(path_, i);
+  const bool reported = finished_before(recorder_, item_path);
+  if (recorder_ && !reported) {
+    recorder_->step_started(item_path, 0);
+    recorder_->live(item_path, {{"status", to_string(StepState::kRunning)}, {"item", short_item(items_[i])}});
+  }
+  const Outcome o = run_item_(item_scope, item_cancel, item_path);
   Json steps_out = Json::object();
   for (const auto& id : body_ids_)
     if (item_scope["steps"].contains(id)) steps_out[id] = item_scope["steps"][id];
+  if (recorder_ && !reported) report_item_end(i, item_path, o, steps_out);
   results_[i] = {{"index", i}, {"item", items_[i]}, {"status", to_string(o.state)}, {"steps", steps_out}};
   if (!o.error.empty()) results_[i]["error"] = o.error;
   states_[i] = o.state;
@@ -145,6 +170,22 @@ void ForEachRunner::run_item(size_t i, const Json& scope, CancelToken& cancel) {
     log_.warn("item " + std::to_string(i) + " (" + name + ") failed" +
               (o.finally_failed ? ", and so did its finally steps" : ""));
   }
+}
+
+void ForEachRunner::report_item_end(size_t i, const std::string& item_path, const Outcome& o, const Json& steps_out) {
+  const std::string status = to_string(o.state);
+  // A cancelled item stays "running" in the journal, as a cancelled step does: it is owed.
+  if (!o.is(StepState::kCancelled)) {
+    recorder_->step_finished(item_path, status, 0, Json::object(), "", o.error, Durability::kWithNextWrite);
+    const bool failed = o.is(StepState::kFailed);
+    std::string name = short_item(items_[i]);
+    if (name.size() > 60) name = name.substr(0, 57) + "...";
+    const Json data = {
+        {"item", items_[i]}, {"index", i}, {"outputs", steps_out}, {"error", o.error.empty() ? Json() : Json(o.error)}};
+    recorder_->event(item_path, failed ? "item_failed" : "item_succeeded",
+                     "item " + std::to_string(i) + " (" + name + ") " + (failed ? "failed: " + o.error : status), data);
+  }
+  recorder_->live(item_path, {{"status", o.is(StepState::kPartial) ? to_string(StepState::kSucceeded) : status}});
 }
 
 Json ForEachRunner::summarize() const {

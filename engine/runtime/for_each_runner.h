@@ -14,6 +14,7 @@
 #include "engine/io/run_state.h"
 #include "engine/model/workflow.h"
 #include "engine/runtime/outcome.h"
+#include "engine/step_api/execution_recorder.h"
 
 namespace flowrun {
 
@@ -35,7 +36,10 @@ class ForEachRunner {
     const std::function<void(const std::string&)>* print = nullptr;  // where the plan goes
   };
 
-  ForEachRunner(const Step& step, const std::string& path, const StepLog& log, DryRun dry_run, RunItem run_item);
+  // `recorder` (borrowed, may be null) hears of each item: its row at the item's path, the
+  // item_succeeded/item_failed events, and live patches (the item count; each item's status).
+  ForEachRunner(const Step& step, const std::string& path, const StepLog& log, DryRun dry_run, RunItem run_item,
+                ExecutionRecorder* recorder = nullptr);
 
   // Runs the items, each in a copy of `scope` taken under a lock; fills `outputs` (items, counts,
   // failed_items, not_started, partial) even when the run was cancelled.
@@ -48,6 +52,8 @@ class ForEachRunner {
   std::optional<std::string> evaluate_workers(const Json& scope);
   void run_items(const Json& scope, CancelToken& cancel);
   void run_item(size_t index, const Json& scope, CancelToken& cancel);
+  // The item's row, event and live status once it ended (not for an item reused on resume).
+  void report_item_end(size_t i, const std::string& item_path, const Outcome& o, const Json& steps_out);
   Json summarize() const;
   Outcome judge(const CancelToken& cancel) const;
 
@@ -56,6 +62,7 @@ class ForEachRunner {
   const StepLog& log_;
   DryRun dry_run_;
   RunItem run_item_;
+  ExecutionRecorder* recorder_;
 
   Json items_;
   size_t count_ = 0;

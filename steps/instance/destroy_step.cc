@@ -77,6 +77,7 @@ class DestroyStep final : public StepType {
     for (const auto& id : ids) {
       if (provider.destroy(id, ctx)) {
         ctx.log().info("instance " + id + " destroyed");
+        report_instance_destroyed(ctx, id);
         destroyed.push_back(id);
       } else {
         ctx.log().info("instance " + id + " was already gone");

@@ -27,7 +27,7 @@ std::optional<std::string> InstanceRecovery::recover(InstanceLogSource& source, 
   ++recoveries_;
   ctx.log().warn(why + " before the marker; re-provisioning (" + std::to_string(recoveries_) + " of " +
                  std::to_string(max_recoveries_) + ")");
-  provider.destroy(old_id, ctx);
+  if (provider.destroy(old_id, ctx)) report_instance_destroyed(ctx, old_id, "lost before the marker");
   InstanceRequest req = instance_request(spec_json, label);
   InstanceState fresh = rent(provider, req.filter, req.spec, req.max_offers, ctx);
   fresh = wait_until_running(provider, fresh, ctx, req.ready_timeout, req.ready_interval);

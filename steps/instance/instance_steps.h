@@ -19,6 +19,10 @@ std::unique_ptr<StepType> make_watch_instance_step();
 // An instance as steps hand it on: {provider, id, label, gpu, status, price_per_hour}.
 Json instance_json(const std::string& provider, const InstanceState& state);
 
+// The instance_destroyed event at the step's path (`why`, when not empty, goes into the message):
+// cost views stop counting the instance there.
+void report_instance_destroyed(const StepContext& ctx, const std::string& id, const std::string& why = {});
+
 // The live instance already carrying `label` (made before a crash, a retry, a lost response),
 // if any. Dead ones and extra ones are destroyed: never two instances for one step.
 std::optional<InstanceState> adopt_existing(InstanceProvider& provider, const std::string& label, StepContext& ctx);

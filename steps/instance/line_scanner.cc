@@ -136,6 +136,7 @@ bool LineScanner::report_progress(std::string_view line, const StepLog& log) {
   if (!std::isfinite(percent)) return false;
   percent = std::clamp(percent, 0.0, 100.0);
   progress_percent_ = percent;
+  progress_text_.assign(groups_[0].value_or("").substr(0, 200));
   int decile = static_cast<int>(percent / 10);
   if (decile == last_decile_) return true;
   last_decile_ = decile;

@@ -79,6 +79,8 @@ class LineScanner {
   // The captured values by name.
   const Json& captured() const { return captured_; }
   std::optional<double> progress() const { return progress_percent_; }
+  // What the progress pattern matched last ("frame 420/1000", "42%"), "" before any.
+  const std::string& progress_text() const { return progress_text_; }
   const std::string& last_line() const { return last_line_; }
   std::vector<std::string> recent_lines() const { return recent_.lines(); }
 
@@ -97,6 +99,7 @@ class LineScanner {
   Json captured_ = Json::object();
   std::string marker_line_;
   std::optional<double> progress_percent_;
+  std::string progress_text_;
   int last_decile_ = -1;
 };
 

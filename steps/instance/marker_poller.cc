@@ -4,7 +4,9 @@
 #include <chrono>
 #include <optional>
 
+#include "engine/step_api/execution_recorder.h"
 #include "engine/step_api/step_context.h"
+#include "engine/step_api/step_signals.h"
 #include "steps/instance/instance_recovery.h"
 #include "steps/instance/line_scanner.h"
 #include "steps/instance/logs/command_source.h"
@@ -42,7 +44,8 @@ class MarkerPoller final : public Poller {
         recovery_(ctx.int_param("max_recoveries", 0)),
         scanner_(std::move(rules), ctx.int_param("context_lines", 20)),
         copy_(log_copy(ctx)),
-        source_(choose_source(ctx, tail_)) {}
+        source_(choose_source(ctx, tail_)),
+        live_(ctx.services().recorder != nullptr) {}
 
   PollResult poll(StepContext& ctx) override {
     const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
@@ -50,23 +53,49 @@ class MarkerPoller final : public Poller {
     std::function<void(std::string_view)> show;
     if (print) show = [&](std::string_view line) { ctx.log().info(prefix_ + std::string(line)); };
     // The hot path of a large log: no allocation per line unless it is printed or captured.
+    size_t taken = 0;
     auto take = [&](std::string_view line) {
       if (copy_) copy_->add(line);
+      if (live_) {
+        tail_lines_.push(line.substr(0, kLiveLineMax));
+        ++taken;
+      }
       return scanner_.scan(line, ctx.log(), show);
     };
     // Lines that are printed or copied must all be read; otherwise the scanner may skip runs.
     LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter();
     const std::string ended = source_->read(ctx, take, may_matter);
     if (copy_) copy_->flush(ctx.log());
+    if (live_ && (taken > 0 || first_report_)) report_live_state(ctx);
     if (auto failure = scanner_.failure()) return fail(failure->message, std::move(failure->context));
     if (scanner_.marker_seen()) return finish();
-    if (!ended.empty() && instance_)
+    if (!ended.empty() && instance_) {
+      const Json lost = instance_->instance()["id"];
+      report_event(ctx, "instance_lost", ended, {{"instance", lost}, {"reason", ended}});
       if (auto failed = recovery_.recover(*instance_, ended, scanner_.last_line(), ctx))
         return fail(*failed, scanner_.recent_lines());
+      const Json now = instance_->instance()["id"];
+      report_event(ctx, "instance_recovered",
+                   "continuing with instance " + (now.is_string() ? now.get<std::string>() : now.dump()),
+                   {{"instance", now}, {"reason", ended}, {"lost", lost}});
+      report_live(ctx, {{"instance", now}});
+    }
     return {};
   }
 
  private:
+  // One live patch per poll, not per line: where the log is, for live views.
+  void report_live_state(const StepContext& ctx) {
+    first_report_ = false;
+    Json patch = {{"last_line", scanner_.last_line().substr(0, kLiveLineMax)}, {"log_tail", tail_lines_.lines()}};
+    if (scanner_.progress()) {
+      patch["progress"] = *scanner_.progress();
+      patch["progress_text"] = scanner_.progress_text();
+    }
+    if (instance_) patch["instance"] = instance_->instance()["id"];
+    report_live(ctx, patch);
+  }
+
   // The one source `with` names (validate saw to that).
   std::unique_ptr<LogSource> choose_source(StepContext& ctx, int tail) {
     const Json& with = ctx.with();
@@ -121,6 +150,11 @@ class MarkerPoller final : public Poller {
   InstanceLogSource* instance_ = nullptr;  // source_, when it follows an instance (set by choose_source)
   std::unique_ptr<LogSource> source_;
   bool first_ = true;
+  // Live views (with a recorder only): the last lines read, each at most kLiveLineMax bytes.
+  static constexpr size_t kLiveLineMax = 400;
+  bool live_;
+  bool first_report_ = true;
+  RecentLines tail_lines_{40};
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "engine/io/json_text.h"
 #include "engine/io/step_error.h"
 #include "engine/step_api/step_context.h"
+#include "engine/step_api/step_signals.h"
 #include "steps/instance/instance_steps.h"
 #include "steps/instance/providers/instance_provider.h"
 
@@ -61,6 +62,7 @@ class ProvisionStep final : public StepType {
       instance = rent(*provider, req.filter, req.spec, req.max_offers, ctx);
     }
     instance = wait_until_running(*provider, instance, ctx, req.ready_timeout, req.ready_interval);
+    report_live(ctx, {{"instance", instance.id}, {"price_per_hour", instance.price_per_hour}});
 
     Json out = instance_json(provider->name(), instance);
     out["spec"] = req.params;
@@ -86,7 +88,7 @@ std::optional<InstanceState> adopt_existing(InstanceProvider& provider, const st
       continue;
     }
     ctx.log().warn("destroying instance " + s.id + " (" + s.status + ") left over with label " + label);
-    provider.destroy(s.id, ctx);
+    if (provider.destroy(s.id, ctx)) report_instance_destroyed(ctx, s.id, "left over with label " + label);
   }
   return kept;
 }
@@ -146,6 +148,11 @@ InstanceState rent(InstanceProvider& provider, const OfferFilter& filter, const 
     }
     const std::string& id = std::get<InstanceCreated>(created).id;
     ctx.log().info("instance " + id + " created (label " + spec.label + ")");
+    // From here it costs money: what cost views and notifications count from.
+    report_event(ctx, "instance_started",
+                 "instance " + id + " rented: " + offer.gpu_name + " at " + money(offer.price_per_hour),
+                 {{"instance", id}, {"price_per_hour", offer.price_per_hour}, {"gpu", offer.gpu_name}});
+    report_live(ctx, {{"instance", id}, {"price_per_hour", offer.price_per_hour}});
     return InstanceState{.id = id,
                          .status = "loading",
                          .message = "",
@@ -170,7 +177,8 @@ InstanceState wait_until_running(InstanceProvider& provider, InstanceState insta
       return *now;
     }
     if (instance_stopped_for_good(now->status)) {
-      provider.destroy(now->id, ctx);
+      if (provider.destroy(now->id, ctx))
+        report_instance_destroyed(ctx, now->id, "went " + now->status + " while starting");
       throw StepError::transient("instance " + now->id + " went " + now->status + " while starting (" + now->message +
                                  "); destroyed it");
     }
@@ -179,12 +187,18 @@ InstanceState wait_until_running(InstanceProvider& provider, InstanceState insta
       last_status = now->status;
     }
     if (ctx.clock().now() - started >= timeout) {
-      provider.destroy(now->id, ctx);
+      if (provider.destroy(now->id, ctx))
+        report_instance_destroyed(ctx, now->id, "still " + now->status + " at the ready_timeout");
       throw StepError::transient("instance " + now->id + " was still " + now->status + " after " +
                                  format_duration(timeout) + "; destroyed it");
     }
     ctx.sleep(interval);
   }
+}
+
+void report_instance_destroyed(const StepContext& ctx, const std::string& id, const std::string& why) {
+  report_event(ctx, "instance_destroyed", "instance " + id + " destroyed" + (why.empty() ? "" : " (" + why + ")"),
+               {{"instance", id}});
 }
 
 Json instance_json(const std::string& provider, const InstanceState& s) {

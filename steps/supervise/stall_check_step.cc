@@ -13,6 +13,7 @@
 #include "engine/io/utf8.h"
 #include "engine/step_api/expressions.h"
 #include "engine/step_api/step_context.h"
+#include "engine/step_api/step_signals.h"
 #include "steps/supervise/health_check.h"
 #include "steps/supervise/probe.h"
 #include "steps/supervise/supervise_steps.h"
@@ -101,7 +102,7 @@ class StallPoller final : public Poller {
 
     const bool done = !done_.empty() && holds(done_, obs);
     const bool stalled = !done && holds(stalled_, obs);
-    if (!stalled) close_recovery(now);
+    if (!stalled) close_recovery(ctx, now);
     if (done) return {PollStatus::kDone, outputs(obs), ""};
     if (!stalled) {
       if (stalls_ > 0) ctx.log().info("moving again after " + std::to_string(stalls_) + " stalled check(s)");
@@ -117,12 +118,16 @@ class StallPoller final : public Poller {
     if (!stalled_since_) stalled_since_ = now;
     prune(now);
     if (guard_.count > 0 && static_cast<int>(recoveries_at_.size()) >= guard_.count)
-      return {PollStatus::kFailed, outputs(obs),
-              "restart loop: stalled again after " + std::to_string(recoveries_at_.size()) + " recoveries within " +
-                  format_duration(guard_.per) + " (max_recoveries " + std::to_string(guard_.count) +
-                  "): the on_stall steps are not helping; last check: " + progress_line(obs, std::nullopt)};
+      return restart_loop(ctx, obs,
+                          "restart loop: stalled again after " + std::to_string(recoveries_at_.size()) +
+                              " recoveries within " + format_duration(guard_.per) + " (max_recoveries " +
+                              std::to_string(guard_.count) +
+                              "): the on_stall steps are not helping; last check: " + progress_line(obs, std::nullopt));
     recoveries_at_.push_back(now);
     ++recoveries_;
+    report_event(ctx, "stalled",
+                 "stalled for " + std::to_string(stalls_) + " checks in a row (" + stalled_ + "); running on_stall",
+                 {{"stalls", stalls_}, {"recovery", recoveries_}, {"last_check", progress_line(obs, std::nullopt)}});
     ctx.log().warn("stalled for " + std::to_string(stalls_) + " checks in a row; running on_stall (recovery " +
                    std::to_string(recoveries_) + ")");
     stalls_ = 0;
@@ -132,7 +137,7 @@ class StallPoller final : public Poller {
       HealthCheckResult h = run_health_check(health_, probe_, ctx);
       // The health probe is the status probe: what it saw counts as a check of the pipeline.
       if (h.observation.is_object() && !health_.contains("probe") && !holds(stalled_, h.observation))
-        close_recovery(ctx.clock().now());
+        close_recovery(ctx, ctx.clock().now());
       if (!h.healthy) {
         ++failed_health_checks_;
         prune(ctx.clock().now());
@@ -141,10 +146,10 @@ class StallPoller final : public Poller {
                                                  std::to_string(guard_.count) + " within " + format_duration(guard_.per)
                                            : "no max_recoveries";
         if (guard_.count > 0 && static_cast<int>(recoveries_at_.size()) >= guard_.count)
-          return {PollStatus::kFailed, outputs(obs),
-                  "restart loop: not healthy after " + std::to_string(recoveries_at_.size()) + " recoveries within " +
-                      format_duration(guard_.per) + " (max_recoveries " + std::to_string(guard_.count) +
-                      "): health check failed: " + h.detail};
+          return restart_loop(ctx, obs,
+                              "restart loop: not healthy after " + std::to_string(recoveries_at_.size()) +
+                                  " recoveries within " + format_duration(guard_.per) + " (max_recoveries " +
+                                  std::to_string(guard_.count) + "): health check failed: " + h.detail);
         ctx.log().warn("health check failed after recovery " + std::to_string(recoveries_) + ": " + h.detail +
                        "; on_healthy skipped this time (" + guard_text + ")");
         return {};
@@ -197,10 +202,22 @@ class StallPoller final : public Poller {
   }
 
   // The stall that a recovery started from is over: the pipeline moves (or is done) again.
-  void close_recovery(TimePoint now) {
+  void close_recovery(const StepContext& ctx, TimePoint now) {
     if (!stalled_since_) return;
-    recovery_times_.push_back(std::chrono::duration<double>(now - *stalled_since_).count());
+    const double after_s = std::chrono::duration<double>(now - *stalled_since_).count();
+    recovery_times_.push_back(after_s);
     stalled_since_.reset();
+    report_event(ctx, "recovered", "moving again " + seconds_text(after_s) + " after the stall",
+                 {{"after_s", after_s}, {"recoveries", recoveries_}});
+  }
+
+  // Gives up: restarting does not help. The end of the step, and an event for whoever is away.
+  PollResult restart_loop(const StepContext& ctx, const Json& obs, const std::string& message) {
+    report_event(ctx, "restart_loop", message,
+                 {{"recoveries", recoveries_at_.size()},
+                  {"max_recoveries", guard_.count},
+                  {"per_s", std::chrono::duration<double>(guard_.per).count()}});
+    return {PollStatus::kFailed, outputs(obs), message};
   }
 
   // Conditions are expressions over the probe's fields: "processing == 0 and pending > 0".

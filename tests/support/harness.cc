@@ -30,6 +30,7 @@ RunResult Harness::run(const Json& inputs, ExecutorOptions options) {
   Json resolved = resolve_inputs(*loaded.workflow, overrides, problems);
   if (!problems.empty()) throw std::logic_error(problems.items()[0].message);
   Services services{*http, processes, clock(), redactor, FLOWRUN_SOURCE_DIR, state_dir};
+  services.recorder = options.recorder;  // as the CLI does: steps report events and live states there
   Executor executor(*loaded.workflow, registry, services, random, *logs, options);
   return executor.run(resolved, cancel, finally_cancel);
 }

@@ -92,24 +92,28 @@ void write_number(int fd, int n) {
 
 class LocalProvider final : public InstanceProvider {
  public:
-  explicit LocalProvider(fs::path root, fs::path project_root)
-      : root_(std::move(root)), project_root_(std::move(project_root)) {}
+  // `price_per_hour`: what the one offer pretends to cost (the local machine is free), so cost
+  // views and their tests have something to count.
+  LocalProvider(fs::path root, fs::path project_root, double price_per_hour)
+      : root_(std::move(root)), project_root_(std::move(project_root)), price_per_hour_(price_per_hour) {}
 
   std::string name() const override { return "local"; }
 
   std::vector<Offer> search_offers(const OfferFilter& filter, StepContext& ctx) override {
     if (!filter.gpu_name.empty())
       ctx.log().debug("the local provider has one machine; gpu_name '" + filter.gpu_name + "' is not checked");
-    return {Offer{.id = "local", .gpu_name = "local", .num_gpus = 1, .price_per_hour = 0, .reliability = 1}};
+    return {
+        Offer{.id = "local", .gpu_name = "local", .num_gpus = 1, .price_per_hour = price_per_hour_, .reliability = 1}};
   }
 
-  CreateResult create(const Offer&, const InstanceSpec& spec, StepContext& ctx) override {
+  CreateResult create(const Offer& offer, const InstanceSpec& spec, StepContext& ctx) override {
     fs::create_directories(root_);
     auto [id, dir] = new_instance_dir();
     Json meta = {
         {"id", id},
         {"label", spec.label},
         {"image", spec.image},
+        {"price_per_hour", offer.price_per_hour},
         {"created", std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count()}};
     write_file_atomically(dir / "meta.json", meta.dump(2));
     start_supervised(dir, spec);
@@ -178,7 +182,11 @@ class LocalProvider final : public InstanceProvider {
     Json meta = Json::parse(read_file(dir / "meta.json"), nullptr, false);
     InstanceState s{
         .id = id, .status = "loading", .message = "", .label = "", .gpu_name = "local", .price_per_hour = 0};
-    if (meta.is_object()) s.label = meta.value("label", "");
+    if (meta.is_object()) {
+      s.label = meta.value("label", "");
+      const Json price = meta.value("price_per_hour", Json(0));
+      if (price.is_number()) s.price_per_hour = price.get<double>();
+    }
     std::string code = read_file(dir / "exit_code");
     if (!code.empty()) {
       s.status = "exited";
@@ -277,18 +285,28 @@ class LocalProvider final : public InstanceProvider {
 
   fs::path root_;
   fs::path project_root_;
+  double price_per_hour_;
 };
 
 std::unique_ptr<InstanceProvider> make_local_provider(StepContext& ctx) {
   const Services& s = ctx.services();
   fs::path state = s.state_dir.empty() ? s.project_root / ".flowrun" : s.state_dir;
-  return std::make_unique<LocalProvider>(state / "local-instances", s.project_root);
+  // A re-provision from wait-for-marker keeps the price provision was given (outputs.instance.spec).
+  const Json& instance = ctx.with().contains("instance") ? ctx.with()["instance"] : Json();
+  const Json spec = instance.is_object() ? instance.value("spec", Json::object()) : Json::object();
+  const double price = ctx.number_param("price_per_hour").value_or(json_number(spec, "price_per_hour").value_or(0));
+  if (price < 0) throw StepError::permanent("price_per_hour of the local provider must not be negative");
+  return std::make_unique<LocalProvider>(state / "local-instances", s.project_root, price);
 }
 
 }  // namespace
 
 ProviderEntry local_provider() {
-  return {.name = "local", .summary = "a local process", .params = {}, .make = make_local_provider};
+  return {.name = "local",
+          .summary = "a local process",
+          .params = {{"price_per_hour", ParamType::kNumber, false,
+                      "local: a simulated price in dollars per hour (default 0), so cost shows in demos and tests"}},
+          .make = make_local_provider};
 }
 
 }  // namespace flowrun

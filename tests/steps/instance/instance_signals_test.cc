@@ -1,0 +1,125 @@
+// What the instance steps report, on the local provider (real processes): instance_started
+// with the simulated price, live patches of provision and of wait-for-marker (progress, last
+// line, log tail, once per poll), instance_lost/instance_recovered, instance_destroyed.
+#include <catch2/catch.hpp>
+
+#include "support/fake_recorder.h"
+#include "support/harness.h"
+#include "support/sim_server.h"
+
+using namespace flowrun;
+using flowrun::test::FakeRecorder;
+using flowrun::test::Harness;
+using flowrun::test::TempDir;
+
+TEST_CASE("instance signals: started with its price, live progress and log tail, destroyed",
+          "[steps][local][signals]") {
+  TempDir dir;
+  Harness h;
+  h.use_real_clock = true;
+  h.state_dir = dir.path();
+  REQUIRE(h.load(R"Y(steps:
+  - id: gpu
+    type: provision
+    with:
+      start_command: 'for i in 1 2 3 4; do echo "frame $i/4"; done; echo "RESULT_URL=https://b/out.mp4"; echo DONE; sleep 30'
+      price_per_hour: 1.5
+      ready_interval: 50ms
+  - id: result
+    type: wait-for-marker
+    with:
+      instance: "${{ steps.gpu.outputs.instance }}"
+      marker: DONE
+      progress: "frame (\\d+)/(\\d+)"
+      capture: {result_url: "RESULT_URL=(\\S+)"}
+      interval: 100ms
+      timeout: 20s
+finally:
+  - id: cleanup
+    type: destroy
+    with: {provisioned_by: gpu}
+)Y") == "");
+  FakeRecorder rec;
+  ExecutorOptions options;
+  options.run_id = "sig1";
+  options.recorder = &rec;
+  RunResult r = h.run(Json::object(), options);
+  REQUIRE(r.status == RunState::kSucceeded);
+  const std::string id = r.steps["gpu"]["outputs"]["instance_id"];
+  CHECK(r.steps["gpu"]["outputs"]["price_per_hour"] == 1.5);
+
+  const auto started = rec.events("instance_started");
+  REQUIRE(started.size() == 1);
+  CHECK(started[0].path == "gpu");
+  CHECK(started[0].data == Json({{"instance", id}, {"price_per_hour", 1.5}, {"gpu", "local"}}));
+  CHECK(rec.state("gpu") == Json({{"instance", id}, {"price_per_hour", 1.5}}));
+
+  const Json live = rec.state("result");
+  CHECK(live["progress"] == 100.0);
+  CHECK(live["progress_text"] == "frame 4/4");
+  CHECK(live["instance"] == id);
+  CHECK(live["last_line"] == "DONE");
+  REQUIRE(live["log_tail"].is_array());
+  CHECK(live["log_tail"].back() == "DONE");
+  CHECK(live["log_tail"].size() == 6);
+  // Once per poll, not once per line: the six lines arrived in one or two reads.
+  int result_patches = 0;
+  for (const auto& p : rec.patches())
+    if (p.path == "result") ++result_patches;
+  CHECK(result_patches <= 3);
+
+  const auto destroyed = rec.events("instance_destroyed");
+  REQUIRE(destroyed.size() == 1);
+  CHECK(destroyed[0].path == "finally.cleanup");
+  CHECK(destroyed[0].data == Json({{"instance", id}}));
+}
+
+TEST_CASE("instance signals: a lost instance is reported, and so is its replacement", "[steps][local][signals]") {
+  TempDir dir;
+  Harness h;
+  h.use_real_clock = true;
+  h.state_dir = dir.path();
+  REQUIRE(h.load(R"Y(inputs: {flag: ""}
+steps:
+  - id: gpu
+    type: provision
+    with:
+      start_command: 'if [ -e "$FLAG" ]; then echo DONE; sleep 30; else touch "$FLAG"; echo dying; sleep 1; exit 1; fi'
+      env: {FLAG: "${{ inputs.flag }}"}
+      price_per_hour: 2
+      ready_interval: 50ms
+  - id: result
+    type: wait-for-marker
+    with: {instance: "${{ steps.gpu.outputs.instance }}", marker: DONE, interval: 100ms, timeout: 20s, max_recoveries: 1}
+finally:
+  - id: cleanup
+    type: destroy
+    with: {provisioned_by: gpu}
+)Y") == "");
+  FakeRecorder rec;
+  ExecutorOptions options;
+  options.run_id = "sig2";
+  options.recorder = &rec;
+  RunResult r = h.run({{"flag", dir.file("flag")}}, options);
+  REQUIRE(r.status == RunState::kSucceeded);
+  const auto lost = rec.events("instance_lost");
+  const auto back = rec.events("instance_recovered");
+  REQUIRE(lost.size() == 1);
+  REQUIRE(back.size() == 1);
+  const std::string first = r.steps["gpu"]["outputs"]["instance_id"];
+  CHECK(lost[0].path == "result");
+  CHECK(lost[0].data["instance"] == first);
+  CHECK(lost[0].data["reason"].get<std::string>().find("exited") != std::string::npos);
+  CHECK(back[0].data["instance"] != first);
+  CHECK(back[0].data["lost"] == first);
+  // The replacement was rented (and costs) from the waiting step; the old one was destroyed there.
+  const auto started = rec.events("instance_started");
+  REQUIRE(started.size() == 2);
+  CHECK(started[1].path == "result");
+  CHECK(started[1].data["instance"] == back[0].data["instance"]);
+  CHECK(started[1].data["price_per_hour"] == 2.0);
+  CHECK(rec.state("result")["instance"] == back[0].data["instance"]);
+  bool old_destroyed = false;
+  for (const auto& e : rec.events("instance_destroyed")) old_destroyed |= e.data["instance"] == first;
+  CHECK(old_destroyed);
+}
