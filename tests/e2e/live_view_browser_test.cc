@@ -69,10 +69,11 @@ TEST_CASE("live view in headless Chromium shows each item's status and progress 
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
   // Each stage of the job takes 30 s: the items sit at their first progress line while the
   // browser looks.
-  FlowrunProcess run({std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set",
-                      "input_dir=" + dir.file("videos"), "--set", "output_dir=" + dir.file("out"), "--set",
-                      "poll_interval=200ms", "--set", "concurrency=3", "--serve", "127.0.0.1:" + std::to_string(port)},
-                     {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "30"}});
+  FlowrunProcess run(
+      {std::string(FLOWRUN_SOURCE_DIR) + "/workflows/video_batch.yaml", "--set", "input_dir=" + dir.file("videos"),
+       "--set", "output_dir=" + dir.file("out"), "--set", "poll_interval=200ms", "--set", "concurrency=3", "--set",
+       "local_price=0.42", "--serve", "127.0.0.1:" + std::to_string(port)},
+      {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"JOB_STAGE_DELAY", "30"}});
 
   std::string run_id;
   Json view;
