@@ -65,6 +65,7 @@ struct HttpServer::Impl {
   std::map<long, Open> open GUARDED_BY(mutex);
   long next_id GUARDED_BY(mutex) = 0;
   bool stopping GUARDED_BY(mutex) = false;
+  int running GUARDED_BY(mutex) = 0;  // connection threads not yet finished
 
   void accept_loop() {
     for (;;) {
@@ -91,11 +92,21 @@ struct HttpServer::Impl {
         ::send(socket.native_handle(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         continue;
       }
-      std::thread([this, id, s = std::move(socket)]() mutable { serve(id, std::move(s)); }).detach();
+      {
+        MutexLock lock(mutex);
+        ++running;
+      }
+      std::thread([this, id, s = std::make_unique<tcp::socket>(std::move(socket))]() mutable {
+        serve(id, *s);
+        s.reset();  // the socket uses `io`: gone before the destructor may go on
+        MutexLock lock(mutex);
+        --running;
+        changed.notify_all();
+      }).detach();
     }
   }
 
-  void serve(long id, tcp::socket socket) {
+  void serve(long id, tcp::socket& socket) {
     beast::error_code ec;
     beast::flat_buffer buffer;
     http::request_parser<http::string_body> parser;
@@ -133,11 +144,16 @@ struct HttpServer::Impl {
       auto out = to_beast(*response);
       http::write(socket, out, ec);
     }
+    // The slot is free before the client sees the close, so a client that waits for the answer
+    // finds the slot free; the descriptor stays open until then, so the reaper never shuts down
+    // a reused one.
+    {
+      MutexLock lock(mutex);
+      open.erase(id);
+      changed.notify_all();
+    }
     socket.shutdown(tcp::socket::shutdown_send, ec);
     socket.close(ec);
-    MutexLock lock(mutex);
-    open.erase(id);
-    changed.notify_all();
   }
 
   void reap_loop() {
@@ -189,7 +205,7 @@ HttpServer::~HttpServer() {
   {
     MutexLock lock(impl_->mutex);
     for (auto& [id, c] : impl_->open) ::shutdown(c.fd, SHUT_RDWR);
-    lock.wait(impl_->changed, [this]() REQUIRES(impl_->mutex) { return impl_->open.empty(); });
+    lock.wait(impl_->changed, [this]() REQUIRES(impl_->mutex) { return impl_->open.empty() && impl_->running == 0; });
   }
   beast::error_code ec;
   impl_->acceptor.close(ec);
