@@ -24,6 +24,8 @@ struct ExecOptions {
   std::string env_file;
   std::string metrics;  // --metrics HOST:PORT (engine/cli/metrics_observer.h)
   bool metrics_public = false;
+  std::string serve;        // --serve HOST:PORT: the live view of this process's runs
+  std::string serve_token;  // --token: required by that view (and when HOST is not loopback)
 };
 
 struct RunOptions {
@@ -90,5 +92,15 @@ struct ShowOptions {
 };
 void add_show_options(CLI::App& app, ShowOptions& o);
 int cmd_show(ShowOptions& o);
+
+// commands_serve.cc: the live view in the browser.
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string token;
+  std::string state_dir;
+};
+void add_serve_options(CLI::App& app, ServeOptions& o);
+int cmd_serve(ServeOptions& o);
 
 }  // namespace flowrun

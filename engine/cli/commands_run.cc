@@ -27,6 +27,7 @@
 #include "engine/io/process_runner.h"
 #include "engine/io/signal_watcher.h"
 #include "engine/io/utf8.h"
+#include "engine/journal/cancel_requests.h"
 #include "engine/journal/failsafe_recorder.h"
 #include "engine/journal/journal.h"
 #include "engine/journal/monitor_lock.h"
@@ -92,6 +93,9 @@ void add_exec_options(CLI::App& app, ExecOptions& o) {
                  "on Ctrl+C or SIGTERM: detach (default: save the run for resume or cancel) or cleanup (run finally)")
       ->check(CLI::IsMember({"detach", "cleanup"}));
   app.add_option("--env-file", o.env_file, "read NAME=value lines into the environment first (secrets, env)");
+  app.add_option("--serve", o.serve, "serve the live view of this process's runs at HOST:PORT (e.g. 127.0.0.1:8080)");
+  app.add_option("--token", o.serve_token, "the token the --serve view requires (needed when HOST is not loopback)")
+      ->envname("FLOWRUN_SERVE_TOKEN");
   add_state_dir(app, o.state_dir);
   app.add_option("--metrics", o.metrics,
                  "serve Prometheus metrics of this process's runs at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");
@@ -222,8 +226,15 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   options.detach_on_cancel = !monitor && o.on_interrupt == "detach" && mode != Mode::kCancel;
   options.finally_only = mode == Mode::kCancel;
 
+  // A cancel asked for from the live view (another process) cancels this run and cleans up.
+  std::atomic<bool> cleanup_requested{false};
+  options.cleanup_on_cancel = &cleanup_requested;
+  std::optional<CancelRequestWatcher> cancel_requests;
+  if (journal && mode != Mode::kCancel) cancel_requests.emplace(journal->path(), run_id, cancel, cleanup_requested);
+
   Executor executor(workflow, registry, services, random, *logs, options);
   RunResult result = executor.run(inputs, cancel, finally_cancel);
+  cancel_requests.reset();
   logs->flush();
 
   RunState state = result.status;

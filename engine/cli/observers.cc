@@ -1,12 +1,18 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/metrics_observer.h"
 #include "engine/cli/run_observer.h"
+#include "engine/cli/serve_observer.h"
 
 namespace flowrun {
 
 std::unique_ptr<RunObservers> make_run_observers(const ExecOptions& o, Journal& journal) {
   auto observers = std::make_unique<RunObservers>();
   if (!add_metrics_observer(*observers, o, journal)) return nullptr;
+  if (!o.serve.empty()) {
+    auto serve = make_serve_observer(o, journal);
+    if (!serve) return nullptr;
+    observers->add(std::move(serve));
+  }
   return observers;
 }
 

@@ -97,7 +97,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
       result.status = RunState::kFailed;
       break;
     case StepState::kCancelled:
-      result.status = options_.detach_on_cancel && !options_.finally_only ? RunState::kDetached : RunState::kCancelled;
+      result.status = detaches_on_cancel() && !options_.finally_only ? RunState::kDetached : RunState::kCancelled;
       break;
     case StepState::kPartial:
       result.status = RunState::kPartial;
@@ -173,7 +173,7 @@ bool Executor::runs_after_failure(const Step& step) {
 Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix,
                                         const Outcome& body) {
   if (steps.empty()) return body;
-  if (body.is(StepState::kCancelled) && options_.detach_on_cancel) return body;  // owed, for resume or cancel
+  if (body.is(StepState::kCancelled) && detaches_on_cancel()) return body;  // owed, for resume or cancel
   // Finally steps get a token of their own: a cancelled body must still destroy what it created.
   CancelToken finally_token(*finally_cancel_);
   Json saved_run = scope["run"];

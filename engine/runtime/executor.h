@@ -1,4 +1,5 @@
 #pragma once
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -49,6 +50,9 @@ struct ExecutorOptions {
   // When the run is cancelled: false runs the pending finally steps (the run ends cancelled),
   // true detaches (they stay owed, for `flowrun resume` or `flowrun cancel`).
   bool detach_on_cancel = false;
+  // Set (by another thread) before a cancel that must clean up whatever detach_on_cancel says: a
+  // cancel asked for from the live view runs the finally steps. Borrowed, may be null.
+  const std::atomic<bool>* cleanup_on_cancel = nullptr;
   // `flowrun cancel`: run no step, only the finally steps owed by what was started.
   bool finally_only = false;
 };
@@ -68,6 +72,9 @@ class Executor {
   using Outcome = flowrun::Outcome;  // engine/runtime/outcome.h
 
   Outcome run_sequence(const std::vector<Step>& steps, Json& scope, CancelToken& cancel, const std::string& prefix);
+  bool detaches_on_cancel() const {
+    return options_.detach_on_cancel && !(options_.cleanup_on_cancel && options_.cleanup_on_cancel->load());
+  }
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
   // Resolves the step's parameters (or shows them, in a dry run) and hands it to an
   // AttemptRunner. `log` is the step's own logger, made once by run_step.
