@@ -89,4 +89,15 @@ struct ShowOptions {
 void add_show_options(CLI::App& app, ShowOptions& o);
 int cmd_show(ShowOptions& o);
 
+// commands_notify.cc: the notification outbox.
+
+struct NotifyOptions {
+  std::string action = "list";  // list or deliver
+  int limit = 50;
+  bool json = false;
+  std::string state_dir;
+};
+void add_notify_options(CLI::App& app, NotifyOptions& o);
+int cmd_notify(NotifyOptions& o);
+
 }  // namespace flowrun

@@ -398,7 +398,21 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
                                          const StepLog& log, Json& outputs) {
   auto run_item = [this, &step](Json& item_scope, CancelToken& item_cancel, const std::string& item_path) {
     Outcome body = run_sequence(step.steps, item_scope, item_cancel, item_path);
-    return run_finally(step.finally, item_scope, item_path + ".finally", body);
+    Outcome done = run_finally(step.finally, item_scope, item_path + ".finally", body);
+    // Minimal item events for notifications until the signals work (for_each_runner.cc) lands.
+    if (options_.recorder && !options_.dry_run && !done.is(StepState::kCancelled)) {
+      Json outputs = Json::object();
+      for (const auto& s : step.steps)
+        if (item_scope["steps"].contains(s.id)) outputs[s.id] = item_scope["steps"][s.id];
+      const bool failed = done.is(StepState::kFailed);
+      options_.recorder->event(item_path, failed ? "item_failed" : "item_succeeded",
+                               item_path + (failed ? " failed: " + done.error : " succeeded"),
+                               {{"item", item_scope[step.as]},
+                                {"index", item_scope["loop"]["index"]},
+                                {"outputs", outputs},
+                                {"error", done.error}});
+    }
+    return done;
   };
   ForEachRunner runner(step, path, log, {options_.dry_run, &options_.print}, run_item);
   return runner.run(scope, cancel, outputs);
