@@ -23,8 +23,8 @@ TEST_CASE("command table: one row per command, each in the overview with its sum
     const std::string words = command.summary.substr(1, 20);
     CHECK(text.find(words) != std::string::npos);
   }
-  CHECK(names ==
-        std::set<std::string>{"run", "validate", "steps", "graph", "runs", "show", "resume", "cancel", "service"});
+  CHECK(names == std::set<std::string>{"run", "validate", "steps", "graph", "runs", "show", "resume", "cancel",
+                                       "notify", "service"});
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);)
     if (line.rfind("  flowrun FILE", 0) != 0) CHECK(line.size() <= 100);
