@@ -9,6 +9,7 @@
 #include "engine/io/utf8.h"
 #include "engine/journal/journal.h"
 #include "engine/lua/lua_step.h"
+#include "engine/notify/notifier.h"
 #include "steps/catalog.h"
 
 namespace flowrun {
@@ -85,7 +86,8 @@ std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector
   return inputs;
 }
 
-std::optional<Redactor> secrets_redactor(const Workflow& workflow) {
+std::optional<Redactor> secrets_redactor(const Workflow& workflow, const Json& inputs,
+                                         const std::vector<std::string>& extra) {
   Redactor redactor;
   for (const auto& name : workflow.secrets) {
     if (const char* v = std::getenv(name.c_str()); v && !redactor.add_secret(v)) {
@@ -94,6 +96,17 @@ std::optional<Redactor> secrets_redactor(const Workflow& workflow) {
       return std::nullopt;
     }
   }
+  // Notification targets (a webhook's URL, a password) are secrets too; a text too short to
+  // redact is no secret worth the name (a port, a user name), so it is left as it is.
+  if (workflow.notify && inputs.is_object()) {
+    const Json scope = channel_scope(workflow, inputs, environment_json());
+    for (const auto& channel : workflow.notify->channels) {
+      const Json target = resolve_channel_target(channel, scope);
+      if (!target.is_null())
+        for (const auto& secret : target_secrets(target)) redactor.add_secret(secret);
+    }
+  }
+  for (const auto& secret : extra) redactor.add_secret(secret);
   return redactor;
 }
 

@@ -49,10 +49,12 @@ LoadResult load(const std::string& file, StepRegistry& registry);
 std::optional<Json> inputs_from_sets(const LoadResult& loaded, const std::vector<std::string>& sets,
                                      MissingRequired missing = MissingRequired::kError);
 
-// A redactor knowing the workflow's secrets that are set; nothing (the reason on stderr) when a
-// secret's value is too short to redact. (An unset one is named by the step that uses it, when
-// that step fails: a run that never needs it hears nothing of it.)
-std::optional<Redactor> secrets_redactor(const Workflow& workflow);
+// A redactor knowing the workflow's secrets that are set, the targets of its `notify` channels
+// resolved with `inputs` (null: none), and `extra` (targets a run stored earlier); nothing (the
+// reason on stderr) when a secret's value is too short to redact. (An unset one is named by the
+// step that uses it, when that step fails: a run that never needs it hears nothing of it.)
+std::optional<Redactor> secrets_redactor(const Workflow& workflow, const Json& inputs = Json(),
+                                         const std::vector<std::string>& extra = {});
 
 // --state-dir, defaulting to $FLOWRUN_STATE_DIR or .flowrun.
 void add_state_dir(CLI::App& app, std::string& state_dir);

@@ -85,6 +85,9 @@ const std::vector<Command>& command_table() {
       row<RecordedRunOptions>("cancel", "cancel RUN",
                               "Cancel a run: run the finally steps it still owes, then mark it cancelled",
                               add_recorded_run_options, cmd_cancel),
+      row<NotifyOptions>("notify", "notify [list|deliver]",
+                         "List the notifications in the outbox (no targets), or deliver the pending ones now",
+                         add_notify_options, cmd_notify),
       row<ServiceOptions>("service", "service unit FILE",
                           "Print a systemd unit that runs a scheduled workflow as a service (install steps: "
                           "docs/service.md)",

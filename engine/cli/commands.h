@@ -103,4 +103,15 @@ struct ServeOptions {
 void add_serve_options(CLI::App& app, ServeOptions& o);
 int cmd_serve(ServeOptions& o);
 
+// commands_notify.cc: the notification outbox.
+
+struct NotifyOptions {
+  std::string action = "list";  // list or deliver
+  int limit = 50;
+  bool json = false;
+  std::string state_dir;
+};
+void add_notify_options(CLI::App& app, NotifyOptions& o);
+int cmd_notify(NotifyOptions& o);
+
 }  // namespace flowrun

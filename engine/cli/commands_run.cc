@@ -19,6 +19,7 @@
 #include "engine/cli/cli_common.h"
 #include "engine/cli/cli_output.h"
 #include "engine/cli/commands.h"
+#include "engine/cli/notify_observer.h"
 #include "engine/cli/orphan_processes.h"
 #include "engine/cli/run_observer.h"
 #include "engine/cli/scheduler.h"
@@ -162,7 +163,8 @@ struct Monitor {
 int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& registry, Journal* journal,
             const std::string& run_id, Mode mode, const ExecOptions& o, RunObservers* observers,
             Monitor* monitor = nullptr) {
-  const std::optional<Redactor> secrets = secrets_redactor(workflow);
+  const std::optional<Redactor> secrets = secrets_redactor(
+      workflow, inputs, journal ? stored_notify_secrets(journal->path(), run_id) : std::vector<std::string>{});
   if (!secrets) return kExitUsage;
   const Redactor& redactor = *secrets;
   std::unique_ptr<LogHub> own_logs;
@@ -265,7 +267,7 @@ int start_run(const LoadResult& loaded, const std::string& file, const Json& inp
   row.workflow_name = workflow.name;
   row.content_hash = content_hash(loaded.source);
   // A secret passed through --set must not reach the journal either.
-  const std::optional<Redactor> secrets = secrets_redactor(workflow);
+  const std::optional<Redactor> secrets = secrets_redactor(workflow, inputs);
   if (!secrets) return kExitUsage;
   row.inputs = secrets->redact_json(inputs);
   row.status = to_string(RunState::kRunning);
@@ -298,7 +300,7 @@ std::string clock_time_in(Duration d) {
 int run_monitor(const LoadResult& loaded, const std::string& file, const Json& inputs, const StepRegistry& registry,
                 Journal& journal, const ExecOptions& o, RunObservers& observers, Duration every, int keep_runs) {
   const Workflow& workflow = *loaded.workflow;
-  const std::optional<Redactor> secrets = secrets_redactor(workflow);
+  const std::optional<Redactor> secrets = secrets_redactor(workflow, inputs);
   if (!secrets) return kExitUsage;
   auto logs = open_logs(o, *secrets);
   if (!logs) return kExitUsage;

@@ -1,5 +1,6 @@
 #include "engine/cli/commands.h"
 #include "engine/cli/metrics_observer.h"
+#include "engine/cli/notify_observer.h"
 #include "engine/cli/run_observer.h"
 #include "engine/cli/serve_observer.h"
 
@@ -7,6 +8,7 @@ namespace flowrun {
 
 std::unique_ptr<RunObservers> make_run_observers(const ExecOptions& o, Journal& journal) {
   auto observers = std::make_unique<RunObservers>();
+  observers->add(make_notify_observer(journal, o.serve));
   if (!add_metrics_observer(*observers, o, journal)) return nullptr;
   if (!o.serve.empty()) {
     auto serve = make_serve_observer(o, journal);

@@ -15,6 +15,8 @@
 #include "engine/io/utf8.h"
 #include "engine/load/utf8_check.h"
 #include "engine/lua/lua_step.h"
+#include "engine/notify/channel.h"
+#include "engine/notify/notify_events.h"
 #include "engine/sandbox/expression.h"
 #include "engine/sandbox/expression_functions.h"
 #include "engine/step_api/step_registry.h"
@@ -22,9 +24,12 @@
 namespace flowrun {
 namespace {
 
-const std::vector<std::string> kTopKeys = {"version", "name",     "description", "inputs",  "secrets",
-                                           "env",     "defaults", "steps",       "finally", "schedule"};
+const std::vector<std::string> kTopKeys = {"version",  "name",  "description", "inputs",   "secrets", "env",
+                                           "defaults", "steps", "finally",     "schedule", "notify"};
 const std::vector<std::string> kScheduleKeys = {"every"};
+const std::vector<std::string> kNotifyKeys = {"channels", "on", "digest", "grace"};
+const std::vector<std::string> kNotifyRouteKeys = {"events", "to", "at_most"};
+const std::vector<std::string> kRateLimitKeys = {"count", "per"};
 const std::vector<std::string> kStepKeys = {"id",
                                             "name",
                                             "type",
@@ -123,6 +128,7 @@ class Loader {
       }
     }
     if (auto n = doc["schedule"]) parse_schedule(n, wf);
+    if (auto n = doc["notify"]) parse_notify(n, wf);
     if (!doc["steps"]) {
       diags.error(loc(doc), "the workflow has no `steps`", "add a `steps:` list");
     } else {
@@ -260,6 +266,154 @@ class Loader {
       diags_->error(loc(n["every"]), "schedule.every must be longer than zero");
       wf.schedule_every.reset();
     }
+  }
+
+  void parse_notify(const YAML::Node& n, Workflow& wf) {
+    if (!n.IsMap()) {
+      diags_->error(loc(n), "`notify` is a mapping with `channels` and `on`",
+                    "for example `notify: {channels: {team: {type: webhook, url: \"${{ inputs.hook }}\"}}, on: "
+                    "[{events: [failed], to: [team]}]}`");
+      return;
+    }
+    check_keys(n, kNotifyKeys, "notify");
+    NotifySpec spec;
+    std::set<std::string> names;
+    if (auto channels = n["channels"]) {
+      if (!channels.IsMap()) {
+        diags_->error(loc(channels), "`notify.channels` must be a mapping of names to {type, ...}");
+      } else {
+        for (const auto& kv : channels) parse_notify_channel(kv.first, kv.second, spec, names);
+      }
+    }
+    if (auto on = n["on"]) {
+      if (!on.IsSequence()) {
+        diags_->error(loc(on), "`notify.on` must be a list of {events, to}",
+                      "for example `on: [{events: [failed, partial], to: [team]}]`");
+      } else {
+        for (const auto& route : on) parse_notify_route(route, spec, names);
+      }
+    }
+    if (auto d = n["digest"]) {
+      if (auto v = duration(d, "notify.digest")) {
+        if (*v < Duration::zero())
+          diags_->error(loc(d), "notify.digest must not be negative");
+        else
+          spec.digest = *v;
+      }
+    }
+    if (auto g = n["grace"]) {
+      if (auto v = duration(g, "notify.grace")) {
+        if (*v < Duration::zero() || *v > std::chrono::minutes(10))
+          diags_->error(loc(g), "notify.grace must be between 0s and 10m",
+                        "it is how long the process waits at its end to deliver what is due");
+        else
+          spec.grace = *v;
+      }
+    }
+    wf.notify = std::move(spec);
+  }
+
+  void parse_notify_channel(const YAML::Node& key, const YAML::Node& value, NotifySpec& spec,
+                            std::set<std::string>& names) {
+    NotifyChannel channel;
+    channel.name = key.Scalar();
+    channel.loc = loc(key);
+    if (!names.insert(channel.name).second) {
+      diags_->error(channel.loc, "duplicate channel '" + channel.name + "' in notify.channels",
+                    "remove one of the two");
+      return;
+    }
+    if (!value.IsMap() || !value["type"]) {
+      diags_->error(loc(value), "channel '" + channel.name + "' must be a mapping with `type`",
+                    "for example `" + channel.name + ": {type: webhook, url: \"${{ inputs.notify_webhook }}\"}`");
+      return;
+    }
+    channel.type = scalar(value["type"]);
+    const auto types = channel_types();
+    if (std::find(types.begin(), types.end(), channel.type) == types.end()) {
+      std::string guess = closest_match(channel.type, types);
+      diags_->error(loc(value["type"]), "unknown channel type '" + channel.type + "'",
+                    guess.empty() ? "use one of: " + join(types) : "did you mean '" + guess + "'?");
+      return;
+    }
+    for (const auto& kv : value) {
+      if (kv.first.Scalar() == "type") continue;
+      channel.settings[kv.first.Scalar()] = to_json(kv.second);
+    }
+    note_expressions(value);
+    if (const Channel* impl = channel_for(channel.type)) {
+      for (const auto& problem : impl->check(channel.settings))
+        diags_->error(loc(value), "channel '" + channel.name + "' (" + channel.type + "): " + problem);
+    }
+    spec.channels.push_back(std::move(channel));
+  }
+
+  void parse_notify_route(const YAML::Node& n, NotifySpec& spec, const std::set<std::string>& names) {
+    if (!n.IsMap()) {
+      diags_->error(loc(n), "a `notify.on` entry is a mapping with `events` and `to`",
+                    "for example `{events: [failed], to: [team]}`");
+      return;
+    }
+    check_keys(n, kNotifyRouteKeys, "a notify.on entry");
+    NotifyRoute route;
+    route.loc = loc(n);
+    auto names_in = [&](const char* key, std::vector<std::string>& out) {
+      YAML::Node list = n[key];
+      if (!list) {
+        diags_->error(loc(n), std::string("a notify.on entry needs `") + key + "`");
+        return;
+      }
+      if (list.IsScalar()) {
+        out.push_back(list.Scalar());
+        return;
+      }
+      if (!list.IsSequence()) {
+        diags_->error(loc(list), std::string("`") + key + "` must be a list of names");
+        return;
+      }
+      for (const auto& item : list) out.push_back(scalar(item));
+    };
+    names_in("events", route.events);
+    YAML::Node events = n["events"];
+    for (size_t i = 0; i < route.events.size(); ++i) {
+      const std::string& e = route.events[i];
+      if (is_notify_event(e)) continue;
+      YAML::Node at = events && events.IsSequence() ? events[i] : events;
+      std::string guess = closest_match(e, notify_event_names());
+      diags_->error(at ? loc(at) : route.loc, "unknown event '" + e + "'",
+                    guess.empty() ? "events: " + join(notify_event_names()) : "did you mean '" + guess + "'?");
+    }
+    names_in("to", route.to);
+    YAML::Node to = n["to"];
+    const std::vector<std::string> known(names.begin(), names.end());
+    for (size_t i = 0; i < route.to.size(); ++i) {
+      const std::string& c = route.to[i];
+      if (names.count(c)) continue;
+      YAML::Node at = to && to.IsSequence() ? to[i] : to;
+      std::string guess = closest_match(c, known);
+      diags_->error(at ? loc(at) : route.loc, "notify.on names unknown channel '" + c + "'",
+                    guess.empty() ? "declare it under notify.channels" : "did you mean '" + guess + "'?");
+    }
+    if (auto limit = n["at_most"]) {
+      if (!limit.IsMap() || !limit["count"] || !limit["per"]) {
+        diags_->error(loc(limit), "`at_most` is a mapping with `count` and `per`",
+                      "for example `at_most: {count: 1, per: 10m}`");
+      } else {
+        check_keys(limit, kRateLimitKeys, "at_most");
+        NotifyRateLimit rate;
+        const std::string count = scalar(limit["count"]);
+        static const std::regex positive("[1-9][0-9]{0,5}");
+        if (!std::regex_match(count, positive))
+          diags_->error(loc(limit["count"]), "at_most.count must be a whole number from 1, got '" + count + "'");
+        else
+          rate.count = std::stoi(count);
+        auto per = duration(limit["per"], "at_most.per");
+        if (per && *per <= Duration::zero()) diags_->error(loc(limit["per"]), "at_most.per must be longer than zero");
+        if (per) rate.per = *per;
+        route.at_most = rate;
+      }
+    }
+    spec.routes.push_back(std::move(route));
   }
 
   void parse_inputs(const YAML::Node& n, Workflow& wf) {

@@ -78,6 +78,32 @@ struct Step {
   std::vector<Step> finally;  // kForEach: per item; kGroup: once
 };
 
+// `notify:` of a workflow: named channels, routes from event kinds to channels, and how they are
+// paced. Channel settings may hold ${{ }} (inputs, env, secrets), resolved when a run starts; a
+// channel whose url/argv resolves to empty is off.
+struct NotifyChannel {
+  std::string name;
+  std::string type;                // webhook, slack, email, exec (engine/notify/channel.h)
+  Json settings = Json::object();  // everything but `type`, as written
+  Location loc;
+};
+struct NotifyRateLimit {
+  int count = 1;
+  Duration per{0};
+};
+struct NotifyRoute {
+  std::vector<std::string> events;         // event kinds (engine/notify/notify_events.h)
+  std::vector<std::string> to;             // channel names
+  std::optional<NotifyRateLimit> at_most;  // per channel and event kind
+  Location loc;
+};
+struct NotifySpec {
+  std::vector<NotifyChannel> channels;
+  std::vector<NotifyRoute> routes;
+  Duration digest{0};  // zero: item events go out one by one
+  Duration grace{std::chrono::seconds(10)};
+};
+
 struct Workflow {
   std::string path;
   std::string source;        // the file's text, for error carets
@@ -94,6 +120,7 @@ struct Workflow {
   std::optional<Duration> schedule_every;
   std::vector<Step> steps;
   std::vector<Step> finally;
+  std::optional<NotifySpec> notify;
   // The step types of `lua:` steps, by resolved script path; loaded once by the loader.
   std::map<std::string, std::shared_ptr<StepType>> script_types;
 };

@@ -1,10 +1,25 @@
 #include "engine/notify/channel.h"
 
-namespace flowrun {
+#include "engine/notify/webhook_channel.h"
 
-// Each channel type registers here (one row each); see channel.h for what they do.
+namespace flowrun {
+namespace {
+
+struct ChannelRow {
+  const char* type;
+  const Channel& (*make)();
+};
+
+// One row per channel type; channel_types() lists the names for messages.
+const ChannelRow kChannels[] = {
+    {"webhook", webhook_channel},
+};
+
+}  // namespace
+
 const Channel* channel_for(std::string_view type) {
-  (void)type;
+  for (const auto& row : kChannels)
+    if (type == row.type) return &row.make();
   return nullptr;
 }
 

@@ -10,12 +10,15 @@ namespace flowrun {
 class HttpClient;
 class ProcessRunner;
 class Clock;
+class CancelToken;
 
 // What a channel needs from the outside world; borrowed, and fakeable in tests.
 struct ChannelServices {
   HttpClient& http;
   ProcessRunner& processes;
   Clock& clock;
+  // Fires when the process stops waiting for deliveries; null: never (a channel may ignore it).
+  const CancelToken* cancel = nullptr;
 };
 
 // One way to tell someone: webhook (a JSON POST of the event), slack (an incoming-webhook

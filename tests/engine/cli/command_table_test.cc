@@ -24,7 +24,7 @@ TEST_CASE("command table: one row per command, each in the overview with its sum
     CHECK(text.find(words) != std::string::npos);
   }
   CHECK(names == std::set<std::string>{"run", "validate", "steps", "graph", "runs", "show", "serve", "resume", "cancel",
-                                       "service"});
+                                       "notify", "service"});
   std::istringstream lines(text);
   for (std::string line; std::getline(lines, line);)
     if (line.rfind("  flowrun FILE", 0) != 0) CHECK(line.size() <= 100);
