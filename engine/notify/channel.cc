@@ -1,10 +1,29 @@
 #include "engine/notify/channel.h"
 
-namespace flowrun {
+#include "engine/notify/channels/email_channel.h"
+#include "engine/notify/channels/exec_channel.h"
+#include "engine/notify/channels/slack_channel.h"
 
-// Each channel type registers here (one row each); see channel.h for what they do.
+namespace flowrun {
+namespace {
+
+struct ChannelRow {
+  const char* type;
+  const Channel& (*make)();
+};
+
+// One row per channel type; channel_types() lists the names for messages.
+const ChannelRow kChannels[] = {
+    {"slack", slack_channel},
+    {"email", email_channel},
+    {"exec", exec_channel},
+};
+
+}  // namespace
+
 const Channel* channel_for(std::string_view type) {
-  (void)type;
+  for (const auto& row : kChannels)
+    if (type == row.type) return &row.make();
   return nullptr;
 }
 

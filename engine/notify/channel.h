@@ -10,12 +10,17 @@ namespace flowrun {
 class HttpClient;
 class ProcessRunner;
 class Clock;
+class CancelToken;
+class SmtpClient;
 
 // What a channel needs from the outside world; borrowed, and fakeable in tests.
 struct ChannelServices {
   HttpClient& http;
   ProcessRunner& processes;
   Clock& clock;
+  // Fires when the process stops waiting for deliveries; null: never (a channel may ignore it).
+  const CancelToken* cancel = nullptr;
+  SmtpClient* smtp = nullptr;  // null: the email channel sends through libcurl (CurlSmtpClient)
 };
 
 // One way to tell someone: webhook (a JSON POST of the event), slack (an incoming-webhook
