@@ -1,6 +1,9 @@
 #include "engine/notify/channel.h"
 
 #include "engine/notify/webhook_channel.h"
+#include "engine/notify/channels/email_channel.h"
+#include "engine/notify/channels/exec_channel.h"
+#include "engine/notify/channels/slack_channel.h"
 
 namespace flowrun {
 namespace {
@@ -13,6 +16,9 @@ struct ChannelRow {
 // One row per channel type; channel_types() lists the names for messages.
 const ChannelRow kChannels[] = {
     {"webhook", webhook_channel},
+    {"slack", slack_channel},
+    {"email", email_channel},
+    {"exec", exec_channel},
 };
 
 }  // namespace

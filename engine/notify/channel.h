@@ -11,6 +11,7 @@ class HttpClient;
 class ProcessRunner;
 class Clock;
 class CancelToken;
+class SmtpClient;
 
 // What a channel needs from the outside world; borrowed, and fakeable in tests.
 struct ChannelServices {
@@ -19,6 +20,7 @@ struct ChannelServices {
   Clock& clock;
   // Fires when the process stops waiting for deliveries; null: never (a channel may ignore it).
   const CancelToken* cancel = nullptr;
+  SmtpClient* smtp = nullptr;  // null: the email channel sends through libcurl (CurlSmtpClient)
 };
 
 // One way to tell someone: webhook (a JSON POST of the event), slack (an incoming-webhook
