@@ -22,6 +22,7 @@ struct ExecOptions {
   std::string on_interrupt = "detach";
   std::string state_dir;
   std::string env_file;
+  bool no_live = false;  // no live table on a terminal (terminal_view.h)
 };
 
 struct RunOptions {

@@ -92,6 +92,7 @@ void add_exec_options(CLI::App& app, ExecOptions& o) {
                  "on Ctrl+C or SIGTERM: detach (default: save the run for resume or cancel) or cleanup (run finally)")
       ->check(CLI::IsMember({"detach", "cleanup"}));
   app.add_option("--env-file", o.env_file, "read NAME=value lines into the environment first (secrets, env)");
+  app.add_flag("--no-live", o.no_live, "plain log lines, no live table of for_each items, even on a terminal");
   add_state_dir(app, o.state_dir);
 }
 
