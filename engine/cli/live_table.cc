@@ -155,7 +155,10 @@ void LiveTable::step_finished(const std::string& path, const std::string& status
     // The for_each ended: an item no event ended is taken as done, or failed when a step of it failed.
     while (!group->second.items.empty()) {
       auto& [index, item] = *group->second.items.begin();
-      end_item(group->second, index, item.failed_steps > 0 ? "failed" : status == "cancelled" ? "cancelled" : "done",
+      end_item(group->second, index,
+               item.failed_steps > 0   ? "failed"
+               : status == "cancelled" ? "cancelled"
+                                       : "done",
                now);
     }
     groups_.erase(group);
@@ -286,8 +289,10 @@ std::vector<std::string> LiveTable::render(TimePoint now, size_t columns, size_t
   }
   if (hidden > 0) {
     std::string more = "  + " + std::to_string(hidden) + " more running";
-    if (lines.size() >= max_lines) lines.back() = more;
-    else lines.push_back(more);
+    if (lines.size() >= max_lines)
+      lines.back() = more;
+    else
+      lines.push_back(more);
     lines.back() = fit_columns(lines.back(), columns);
   }
   return lines;

@@ -20,9 +20,9 @@ namespace flowrun {
 std::string item_path_of(std::string_view path, std::string* group = nullptr);
 
 struct LiveItem {
-  std::string path;       // videos[2]
+  std::string path;  // videos[2]
   int index = 0;
-  std::string item;       // the item's value, safe text
+  std::string item;  // the item's value, safe text
   std::string status = "running";
   std::optional<double> progress;  // percent
   std::string progress_text, last_line, instance;

@@ -113,7 +113,8 @@ std::string LiveTerminal::draw_locked(bool force) {
   std::vector<std::string> ended = table_.take_ended_lines(width);
   std::vector<std::string> lines;
   if (table_.visible() && columns >= 20 && rows >= 4)
-    lines = table_.render(clock_.now(), width, std::max<size_t>(2, std::min(rows - 2, rows > kScrollRoom + 2 ? rows - kScrollRoom : 2)));
+    lines = table_.render(clock_.now(), width,
+                          std::max<size_t>(2, std::min(rows - 2, rows > kScrollRoom + 2 ? rows - kScrollRoom : 2)));
   if (!force && ended.empty() && lines == drawn_) return "";
   std::string text = erase_locked();
   for (const auto& line : ended) text += line + "\n";

@@ -19,9 +19,9 @@ namespace flowrun {
 
 // The terminal behind a LiveTerminal (the real one: stdout; tests: a string and a fixed size).
 struct TerminalIo {
-  std::function<void(std::string_view)> write;           // to the table's terminal
-  std::function<std::pair<size_t, size_t>()> size;       // columns, rows
-  bool console_shares_terminal = true;                   // stderr is the same terminal
+  std::function<void(std::string_view)> write;      // to the table's terminal
+  std::function<std::pair<size_t, size_t>()> size;  // columns, rows
+  bool console_shares_terminal = true;              // stderr is the same terminal
 };
 TerminalIo stdout_terminal();
 

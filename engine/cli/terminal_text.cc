@@ -26,9 +26,8 @@ int char_width(char32_t c) {
   const bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
                     (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
                     (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) ||
-                    (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) ||
-                    (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F680 && c <= 0x1F6FF) || (c >= 0x1F900 && c <= 0x1F9FF) ||
-                    (c >= 0x20000 && c <= 0x3FFFD);
+                    (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+                    (c >= 0x1F680 && c <= 0x1F6FF) || (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
   return wide ? 2 : 1;
 }
 
@@ -40,11 +39,9 @@ size_t skip_escape(std::string_view text, size_t i) {
     return i;
   const char kind = text[i++];
   if (kind == '[') {  // CSI: parameter and intermediate bytes, then one final byte
-    while (i < text.size() && static_cast<unsigned char>(text[i]) >= 0x20 &&
-           static_cast<unsigned char>(text[i]) < 0x40)
+    while (i < text.size() && static_cast<unsigned char>(text[i]) >= 0x20 && static_cast<unsigned char>(text[i]) < 0x40)
       ++i;
-    while (i < text.size() && static_cast<unsigned char>(text[i]) >= 0x20 &&
-           static_cast<unsigned char>(text[i]) < 0x30)
+    while (i < text.size() && static_cast<unsigned char>(text[i]) >= 0x20 && static_cast<unsigned char>(text[i]) < 0x30)
       ++i;
     if (i < text.size() && static_cast<unsigned char>(text[i]) >= 0x40 && static_cast<unsigned char>(text[i]) < 0x7F)
       ++i;

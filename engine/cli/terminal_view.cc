@@ -53,9 +53,10 @@ class TerminalView final : public RunObserver {
     (void)run;
     end_table(terminal_);
     terminal_ = std::make_shared<LiveTerminal>(stdout_terminal(), clock_);
-    set_console_gate([terminal = terminal_](const ConsoleLine& line, const std::function<void(std::string_view)>& print) {
-      terminal->console(line, print);
-    });
+    set_console_gate(
+        [terminal = terminal_](const ConsoleLine& line, const std::function<void(std::string_view)>& print) {
+          terminal->console(line, print);
+        });
     terminal_->start();
     return live_table_recorder(std::move(recorder), terminal_);
   }

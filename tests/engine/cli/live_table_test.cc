@@ -38,10 +38,8 @@ TEST_CASE("the live table: one row per running item with status, bar, elapsed, c
   const auto lines = table.render(t0 + 100s, 120, 10);
   REQUIRE(lines.size() == 3);
   CHECK(lines[0] == "videos: 2 running  1:40  $0.010");
-  CHECK(lines[1] ==
-        "  running    videos[0] alpha.mp4 [####......]  42% frame 420/1000    1:40   $0.010  encoding");
-  CHECK(lines[2] ==
-        "  provision\u2026 videos[1] bravo.mp4 [          ]    -                   1:30");
+  CHECK(lines[1] == "  running    videos[0] alpha.mp4 [####......]  42% frame 420/1000    1:40   $0.010  encoding");
+  CHECK(lines[2] == "  provision\u2026 videos[1] bravo.mp4 [          ]    -                   1:30");
   // Without any cost, no cost column.
   LiveTable free;
   free.step_started("videos[0].gpu", t0);

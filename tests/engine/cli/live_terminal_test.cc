@@ -91,8 +91,8 @@ TEST_CASE("live terminal: draws the table, redraws in place only when it changed
   });
   f.terminal.refresh();
   CHECK(f.screen.text() == std::vector<std::string>{"videos: 2 running  0:00",
-                                                     "  running    videos[0] [          ]    -    0:00",
-                                                     "  running    videos[1] [          ]    -    0:00"});
+                                                    "  running    videos[0] [          ]    -    0:00",
+                                                    "  running    videos[1] [          ]    -    0:00"});
   const std::string before = f.written;
   f.terminal.refresh();
   CHECK(f.written == before);  // nothing changed: nothing written

@@ -9,10 +9,14 @@ TEST_CASE("terminal_safe removes escape sequences and control characters", "[ter
   CHECK(terminal_safe("a\x1b[2Ab\x1b[2J\x1b[1;31mc\x1b[0m") == "abc");
   CHECK(terminal_safe("x\x1b]0;pwned\ay\x1b]8;;http://e\x1b\\z") == "xyz");
   CHECK(terminal_safe("p\x1bP1$r\x1b\\q") == "pq");
-  CHECK(terminal_safe("save\x1b" "7 restore\x1b" "8 charset\x1b(B.") == "save restore charset.");
+  CHECK(terminal_safe("save\x1b"
+                      "7 restore\x1b"
+                      "8 charset\x1b(B.") == "save restore charset.");
   // C0 (CR, BS, BEL), DEL, C1 (U+009B is an 8-bit CSI), bidi overrides.
-  CHECK(terminal_safe("a\rb\bc\ad\x7f" "e") == "abcde");
-  CHECK(terminal_safe("f\xc2\x9b" "2Ag") == "f2Ag");
+  CHECK(terminal_safe("a\rb\bc\ad\x7f"
+                      "e") == "abcde");
+  CHECK(terminal_safe("f\xc2\x9b"
+                      "2Ag") == "f2Ag");
   CHECK(terminal_safe("l\u202Er\u2066i") == "lri");
   CHECK(terminal_safe("tab\there") == "tab here");
   CHECK(terminal_safe("two\nlines") == "twolines");
@@ -21,7 +25,10 @@ TEST_CASE("terminal_safe removes escape sequences and control characters", "[ter
   CHECK(terminal_safe("end\x1b") == "end");
   CHECK(terminal_safe("\x1b\xc3\xa9t\xc3\xa9") == "\xc3\xa9t\xc3\xa9");
   // Invalid UTF-8 becomes U+FFFD; valid text is unchanged.
-  CHECK(terminal_safe("a\xff" "b") == "a\uFFFD" "b");
+  CHECK(terminal_safe("a\xff"
+                      "b") ==
+        "a\uFFFD"
+        "b");
   CHECK(terminal_safe("frame 42/100 \u2014 caf\u00e9 \u65e5\u672c") == "frame 42/100 \u2014 caf\u00e9 \u65e5\u672c");
 }
 
