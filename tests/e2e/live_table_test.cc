@@ -97,8 +97,9 @@ TEST_CASE("the live table in a terminal: items and progress redrawn in place, th
     return;
   }
   Batch batch;
-  std::string command = "cd " + shell_quote(FLOWRUN_SOURCE_DIR) + " && env TERM=xterm-256color FLOWRUN_STATE_DIR=" +
-                        shell_quote(batch.dir.file("state")) + " JOB_STAGE_DELAY=0.8 " + shell_quote(FLOWRUN_BINARY);
+  std::string command = "cd " + shell_quote(FLOWRUN_SOURCE_DIR) +
+                        " && env TERM=xterm-256color FLOWRUN_STATE_DIR=" + shell_quote(batch.dir.file("state")) +
+                        " JOB_STAGE_DELAY=0.8 " + shell_quote(FLOWRUN_BINARY);
   for (const auto& a : batch.args()) command += " " + shell_quote(a);
   command += "; echo FLOWRUN_EXIT=$?; sleep 120";
   Tmux tmux;
@@ -151,8 +152,8 @@ TEST_CASE("the live table in a terminal: items and progress redrawn in place, th
     if (rows >= 2) saw_two_rows = true;
   }
   CHECK(saw_table);
-  CHECK(saw_two_rows);    // two items at a time (concurrency 2)
-  CHECK(saw_progress);    // a bar moving between 0 and 100%
+  CHECK(saw_two_rows);  // two items at a time (concurrency 2)
+  CHECK(saw_progress);  // a bar moving between 0 and 100%
 
   // The end: the table gone, each item's end above, the summary as without the table.
   CHECK(final_screen.find("FLOWRUN_EXIT=0") != std::string::npos);
@@ -163,16 +164,17 @@ TEST_CASE("the live table in a terminal: items and progress redrawn in place, th
     CHECK_FALSE(std::regex_search(line, kRow));
   }
   for (const char* item : {"videos[0]  ", "videos[1]  ", "videos[2]  "})
-    CHECK(std::regex_search(final_screen, std::regex("(^|\\n)" + std::regex_replace(item, std::regex("[\\[\\]]"), "\\$&") +
-                                                     ".* after \\d+:\\d\\d")));
+    CHECK(std::regex_search(
+        final_screen,
+        std::regex("(^|\\n)" + std::regex_replace(item, std::regex("[\\[\\]]"), "\\$&") + ".* after \\d+:\\d\\d")));
 }
 
 TEST_CASE("the live table stays off when the output is a pipe: plain log lines, no escape sequences",
           "[e2e][local][terminal]") {
   Batch batch;
-  CliResult r = run_flowrun(batch.args(), {{"FLOWRUN_STATE_DIR", batch.dir.file("state")},
-                                           {"JOB_STAGE_DELAY", "0.05"},
-                                           {"TERM", "xterm-256color"}});
+  CliResult r = run_flowrun(
+      batch.args(),
+      {{"FLOWRUN_STATE_DIR", batch.dir.file("state")}, {"JOB_STAGE_DELAY", "0.05"}, {"TERM", "xterm-256color"}});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(r.out.find('\x1b') == std::string::npos);
