@@ -154,6 +154,19 @@ void set_console_gate(ConsoleGate gate) {
   slot.gate = std::move(gate);
 }
 
+void console_notice(std::string_view text) {
+  const auto write = [](std::string_view t) {
+    std::fwrite(t.data(), 1, t.size(), stderr);
+    std::fflush(stderr);
+  };
+  ConsoleGateSlot& slot = console_gate_slot();
+  MutexLock lock(slot.mutex);
+  if (slot.gate)
+    slot.gate(ConsoleLine{LogLevel::kWarn, "", text}, write);
+  else
+    write(text);
+}
+
 struct LogHub::CaptureBuffer {
   Mutex mutex;
   std::vector<std::string> lines GUARDED_BY(mutex);

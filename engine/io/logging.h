@@ -82,5 +82,8 @@ struct ConsoleLine {
 // set_console_gate(nullptr) removes it and returns once no call is in flight.
 using ConsoleGate = std::function<void(const ConsoleLine& line, const std::function<void(std::string_view)>& print)>;
 void set_console_gate(ConsoleGate gate);
+// Writes `text` as it is on stderr (a notice outside the log: "SIGINT: stopping"), through the
+// console gate when one is set.
+void console_notice(std::string_view text);
 
 }  // namespace flowrun

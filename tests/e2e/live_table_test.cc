@@ -51,6 +51,7 @@ class Tmux {
     return std::system((tmux("new-session -d -x 140 -y 40 ") + shell_quote(shell_command)).c_str()) == 0;
   }
   std::string capture() const { return output_of(tmux("capture-pane -p")); }
+  void send_keys(const std::string& keys) const { output_of(tmux("send-keys " + keys)); }
 
  private:
   std::string tmux(const std::string& args) const { return "tmux -L " + socket_ + " " + args; }
@@ -69,6 +70,16 @@ const std::regex kRow("^  \\S.{9} videos\\[\\d\\] ");
 const std::regex kMore("^  \\+ \\d+ more running$");
 const std::regex kLogLine("\\d\\d:\\d\\d:\\d\\d (DEBUG|INFO|WARN|ERROR) \\[");
 const std::regex kProgressRow("videos\\[\\d\\] .*\\[#+\\.*\\] +(\\d+)%");
+
+// The shell command that runs flowrun on `batch` in the pane and keeps the pane after it exits.
+std::string pane_command(const std::string& state_dir, const std::string& stage_delay,
+                         const std::vector<std::string>& args) {
+  std::string command = "cd " + shell_quote(FLOWRUN_SOURCE_DIR) +
+                        " && env TERM=xterm-256color FLOWRUN_STATE_DIR=" + shell_quote(state_dir) +
+                        " JOB_STAGE_DELAY=" + stage_delay + " " + shell_quote(FLOWRUN_BINARY);
+  for (const auto& a : args) command += " " + shell_quote(a);
+  return command + "; echo FLOWRUN_EXIT=$?; sleep 120";
+}
 
 struct Batch {
   TempDir dir;
@@ -167,6 +178,42 @@ TEST_CASE("the live table in a terminal: items and progress redrawn in place, th
     CHECK(std::regex_search(
         final_screen,
         std::regex("(^|\\n)" + std::regex_replace(item, std::regex("[\\[\\]]"), "\\$&") + ".* after \\d+:\\d\\d")));
+}
+
+TEST_CASE("the live table in a terminal: Ctrl+C prints its notice above the table, which goes before the summary",
+          "[e2e][local][terminal]") {
+  if (std::system("tmux -V >/dev/null 2>&1") != 0) {
+    WARN("tmux is not installed: the terminal test did not run");
+    return;
+  }
+  Batch batch;
+  Tmux tmux;
+  auto args = batch.args();
+  args.insert(args.end(), {"--on-interrupt", "cleanup"});  // the local instances are destroyed, not left
+  REQUIRE(tmux.start(pane_command(batch.dir.file("state"), "2", args)));
+  bool saw_rows = false;
+  for (int i = 0; i < 150 && !saw_rows; ++i) {
+    std::this_thread::sleep_for(100ms);
+    saw_rows = std::regex_search(tmux.capture(), std::regex("\\n  running +videos\\[1\\]"));
+  }
+  REQUIRE(saw_rows);
+  tmux.send_keys("C-c");
+  std::string final_screen;
+  for (int i = 0; i < 300 && final_screen.empty(); ++i) {
+    std::this_thread::sleep_for(200ms);
+    std::string screen = tmux.capture();
+    if (screen.find("FLOWRUN_EXIT=") != std::string::npos) final_screen = screen;
+  }
+  INFO("final screen:\n" << final_screen);
+  REQUIRE_FALSE(final_screen.empty());
+  CHECK(std::regex_search(final_screen, std::regex("\\nSIGINT: stopping \\(again to exit at once\\)\\n")));
+  CHECK(std::regex_search(final_screen, std::regex("run \\S+ cancelled")));
+  CHECK(final_screen.find('\x1b') == std::string::npos);
+  for (const auto& line : lines_of(final_screen)) {
+    CHECK_FALSE(std::regex_search(line, kHead));
+    CHECK_FALSE(std::regex_search(line, kRow));
+  }
+  CHECK(std::filesystem::is_empty(batch.dir.file("state/local-instances")));
 }
 
 TEST_CASE("the live table stays off when the output is a pipe: plain log lines, no escape sequences",
