@@ -97,6 +97,7 @@ void add_exec_options(CLI::App& app, ExecOptions& o) {
   app.add_option("--serve", o.serve, "serve the live view of this process's runs at HOST:PORT (e.g. 127.0.0.1:8080)");
   app.add_option("--token", o.serve_token, "the token the --serve view requires (needed when HOST is not loopback)")
       ->envname("FLOWRUN_SERVE_TOKEN");
+  app.add_flag("--no-live", o.no_live, "plain log lines, no live table of for_each items, even on a terminal");
   add_state_dir(app, o.state_dir);
   app.add_option("--metrics", o.metrics,
                  "serve Prometheus metrics of this process's runs at http://HOST:PORT/metrics (e.g. 127.0.0.1:9464)");

@@ -3,6 +3,7 @@
 #include "engine/cli/notify_observer.h"
 #include "engine/cli/run_observer.h"
 #include "engine/cli/serve_observer.h"
+#include "engine/cli/terminal_view.h"
 
 namespace flowrun {
 
@@ -15,6 +16,7 @@ std::unique_ptr<RunObservers> make_run_observers(const ExecOptions& o, Journal& 
     if (!serve) return nullptr;
     observers->add(std::move(serve));
   }
+  if (auto view = make_terminal_view(o)) observers->add(std::move(view));
   return observers;
 }
 

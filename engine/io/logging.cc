@@ -102,7 +102,70 @@ spdlog::level::level_enum to_spdlog(LogLevel level) {
   return spdlog::level::info;
 }
 
+LogLevel from_spdlog(spdlog::level::level_enum level) {
+  if (level <= spdlog::level::debug) return LogLevel::kDebug;
+  if (level == spdlog::level::info) return LogLevel::kInfo;
+  if (level == spdlog::level::warn) return LogLevel::kWarn;
+  return LogLevel::kError;
+}
+
+struct ConsoleGateSlot {
+  Mutex mutex;
+  ConsoleGate gate GUARDED_BY(mutex);
+};
+
+ConsoleGateSlot& console_gate_slot() {
+  static ConsoleGateSlot slot;
+  return slot;
+}
+
+// The stderr sink behind the console gate; the gate's lock is held through the write so that
+// removing the gate waits for a line being printed.
+class GatedConsoleSink final : public spdlog::sinks::sink {
+ public:
+  explicit GatedConsoleSink(std::shared_ptr<spdlog::sinks::sink> inner) : inner_(std::move(inner)) {}
+  void log(const spdlog::details::log_msg& msg) override {
+    ConsoleGateSlot& slot = console_gate_slot();
+    MutexLock lock(slot.mutex);
+    if (!slot.gate) return inner_->log(msg);
+    const ConsoleLine line{from_spdlog(msg.level), std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                           std::string_view(msg.payload.data(), msg.payload.size())};
+    slot.gate(line, [&](std::string_view message) {
+      spdlog::details::log_msg copy = msg;
+      copy.payload = spdlog::string_view_t(message.data(), message.size());
+      inner_->log(copy);
+    });
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+ private:
+  std::shared_ptr<spdlog::sinks::sink> inner_;
+};
+
 }  // namespace
+
+void set_console_gate(ConsoleGate gate) {
+  ConsoleGateSlot& slot = console_gate_slot();
+  MutexLock lock(slot.mutex);
+  slot.gate = std::move(gate);
+}
+
+void console_notice(std::string_view text) {
+  const auto write = [](std::string_view t) {
+    std::fwrite(t.data(), 1, t.size(), stderr);
+    std::fflush(stderr);
+  };
+  ConsoleGateSlot& slot = console_gate_slot();
+  MutexLock lock(slot.mutex);
+  if (slot.gate)
+    slot.gate(ConsoleLine{LogLevel::kWarn, "", text}, write);
+  else
+    write(text);
+}
 
 struct LogHub::CaptureBuffer {
   Mutex mutex;
@@ -135,7 +198,8 @@ LogHub::LogHub(const LogOptions& options, const Redactor& redactor) : redactor_(
     return text_formatter();
   };
   if (options.console) {
-    auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>(console_color_mode());
+    auto sink =
+        std::make_shared<GatedConsoleSink>(std::make_shared<spdlog::sinks::stderr_color_sink_mt>(console_color_mode()));
     sink->set_formatter(make_formatter());
     sink->set_level(to_spdlog(options.console_level));
     sinks_.push_back(sink);

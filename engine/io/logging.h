@@ -1,4 +1,5 @@
 #pragma once
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,5 +69,21 @@ class LogHub {
 };
 
 std::optional<LogLevel> parse_log_level(std::string_view name);
+
+// A console line on its way to stderr: the logger (a step path), the level, the redacted message.
+struct ConsoleLine {
+  LogLevel level;
+  std::string_view logger;
+  std::string_view message;
+};
+// While a gate is set, every console line (of every LogHub) goes through it: the gate calls
+// `print` with the message to write (cleaned, say) or not at all (to drop it), so a live
+// terminal view can clear its drawing around the line. Process-wide, as stderr is;
+// set_console_gate(nullptr) removes it and returns once no call is in flight.
+using ConsoleGate = std::function<void(const ConsoleLine& line, const std::function<void(std::string_view)>& print)>;
+void set_console_gate(ConsoleGate gate);
+// Writes `text` as it is on stderr (a notice outside the log: "SIGINT: stopping"), through the
+// console gate when one is set.
+void console_notice(std::string_view text);
 
 }  // namespace flowrun

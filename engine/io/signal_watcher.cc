@@ -6,6 +6,8 @@
 #include <iostream>
 #include <string>
 
+#include "engine/io/logging.h"
+
 namespace flowrun {
 
 SignalWatcher::SignalWatcher(CancelToken& token, bool json_messages) : token_(token), json_messages_(json_messages) {
@@ -27,7 +29,7 @@ void SignalWatcher::say(const std::string& text) const {
   if (json_messages_)
     std::cerr << "{\"level\":\"WARN\",\"message\":\"" << text << "\"}\n" << std::flush;
   else
-    std::cerr << "\n" << text << "\n" << std::flush;
+    console_notice("\n" + text + "\n");  // above a live table, when one is drawn
 }
 
 void SignalWatcher::loop() {
