@@ -26,7 +26,7 @@ struct ExecOptions {
   bool metrics_public = false;
   std::string serve;        // --serve HOST:PORT: the live view of this process's runs
   std::string serve_token;  // --token: required by that view (and when HOST is not loopback)
-  bool no_live = false;  // no live table on a terminal (terminal_view.h)
+  bool no_live = false;     // no live table on a terminal (terminal_view.h)
 };
 
 struct RunOptions {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "engine/io/host_address.h"
 #include "engine/io/step_error.h"
 
 namespace flowrun {
@@ -77,25 +78,6 @@ std::string origin_of(const std::string& url) {
 }
 
 }  // namespace
-
-bool is_loopback_host(const std::string& raw) {
-  std::string host = lower(raw);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
-  // 127.0.0.0/8 in dotted-quad form only: four numbers, the first 127.
-  int parts = 0;
-  size_t at = 0;
-  while (at <= host.size()) {
-    size_t dot = host.find('.', at);
-    std::string part = host.substr(at, dot == std::string::npos ? std::string::npos : dot - at);
-    if (part.empty() || part.size() > 3 || part.find_first_not_of("0123456789") != std::string::npos) return false;
-    if (std::stoi(part) > 255 || (parts == 0 && part != "127")) return false;
-    ++parts;
-    if (dot == std::string::npos) break;
-    at = dot + 1;
-  }
-  return parts == 4;
-}
 
 bool smtp_requires_tls(const std::string& url) {
   auto [scheme, host] = scheme_and_host(url);

@@ -21,10 +21,6 @@ struct SmtpRequest {
   Duration connect_timeout{std::chrono::seconds(10)};
 };
 
-// Whether `host` (a name or an address, IPv6 with or without brackets) is this machine's
-// loopback: "localhost", 127.0.0.0/8, ::1.
-bool is_loopback_host(const std::string& host);
-
 // Whether mail to `url` must go over TLS: smtps always; smtp unless its host is loopback, so
 // STARTTLS is demanded (CURLUSESSL_ALL) and a server that does not offer it is refused.
 bool smtp_requires_tls(const std::string& url);

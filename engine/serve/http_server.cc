@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "engine/io/host_address.h"
 #include "engine/io/mutex.h"
 
 namespace flowrun {
@@ -217,13 +218,6 @@ std::string HttpServer::url() const {
   const std::string& host = impl_->options.host;
   const bool v6 = host.find(':') != std::string::npos;
   return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->port);
-}
-
-bool is_loopback_host(const std::string& host) {
-  if (host == "localhost") return true;
-  beast::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  return !ec && address.is_loopback();
 }
 
 bool parse_listen_address(const std::string& text, std::string& host, unsigned short& port) {

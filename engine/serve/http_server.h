@@ -60,9 +60,6 @@ class HttpServer {
   std::unique_ptr<Impl> impl_;
 };
 
-// Whether HOST (a name or an address) means this machine only: 127.0.0.0/8, ::1 or localhost.
-bool is_loopback_host(const std::string& host);
-
 // "HOST:PORT" or "[V6]:PORT" or ":PORT" split; false when it is not of that form.
 bool parse_listen_address(const std::string& text, std::string& host, unsigned short& port);
 

@@ -1,5 +1,6 @@
 #include "engine/serve/live_view_server.h"
 
+#include "engine/io/host_address.h"
 #include "engine/journal/journal.h"
 #include "engine/serve/http_server.h"
 #include "engine/serve/journal_source.h"

@@ -11,6 +11,8 @@
 #include <chrono>
 #include <thread>
 
+#include "engine/io/host_address.h"
+
 using namespace flowrun;
 using namespace std::chrono_literals;
 

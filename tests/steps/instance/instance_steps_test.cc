@@ -314,7 +314,8 @@ TEST_CASE("local provider: an instance that exits before the marker fails the wa
   REQUIRE(h.load(R"Y(steps:
   - id: gpu
     type: provision
-    with: {start_command: 'echo "$GREETING from $(pwd)"; exit 3', env: {GREETING: hello}, ready_interval: 50ms}
+    # It lives a second so that provision sees it running even on a loaded machine.
+    with: {start_command: 'echo "$GREETING from $(pwd)"; sleep 1; exit 3', env: {GREETING: hello}, ready_interval: 50ms}
   - id: done
     type: wait-for-marker
     with: {instance: "${{ steps.gpu.outputs.instance }}", marker: NEVER, interval: 100ms, timeout: 10s}

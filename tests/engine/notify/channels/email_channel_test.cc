@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/io/clock.h"
+#include "engine/io/host_address.h"
 #include "engine/io/process_runner.h"
 #include "engine/io/smtp_client.h"
 #include "engine/io/step_error.h"
