@@ -3,7 +3,7 @@
 #include "engine/notify/channels/email_channel.h"
 #include "engine/notify/channels/exec_channel.h"
 #include "engine/notify/channels/slack_channel.h"
-#include "engine/notify/webhook_channel.h"
+#include "engine/notify/channels/webhook_channel.h"
 
 namespace flowrun {
 namespace {

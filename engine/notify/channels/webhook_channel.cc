@@ -1,4 +1,4 @@
-#include "engine/notify/webhook_channel.h"
+#include "engine/notify/channels/webhook_channel.h"
 
 #include "engine/io/http_client.h"
 #include "engine/io/step_error.h"
