@@ -85,9 +85,13 @@ class NotifyObserver final : public RunObserver {
 
  private:
   bool open_outbox() {
-    if (outbox_) return true;
+    if (outbox_) {
+      forget_pruned_runs();  // a monitor's next tick: the runs pruned after the last one
+      return true;
+    }
     try {
       outbox_ = std::make_unique<Outbox>(journal_path_);
+      forget_pruned_runs();
       return true;
     } catch (const std::exception& e) {
       warn(std::string("notifications are off: cannot open the outbox: ") + e.what());
@@ -111,6 +115,14 @@ class NotifyObserver final : public RunObserver {
         [&redactor](const Json& payload) { return redactor.redact_json(payload); }, [] { return wall_clock_ms(); });
     notifier->set_link_base(link_base_);
     return notifier;
+  }
+
+  void forget_pruned_runs() {
+    try {
+      outbox_->forget_pruned_runs();
+    } catch (const std::exception& e) {
+      warn(std::string("notifications: could not drop the rows of pruned runs: ") + e.what());
+    }
   }
 
   void start_delivering() {

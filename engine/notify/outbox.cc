@@ -161,6 +161,23 @@ int Outbox::pending(const std::string& run_id) {
   return rows.empty() ? 0 : rows[0]["n"].get<int>();
 }
 
+int64_t Outbox::forget_pruned_runs() {
+  MutexLock lock(mutex_);
+  db_.exec("BEGIN IMMEDIATE");
+  try {
+    db_.query("DELETE FROM outbox WHERE status != 'pending' AND run_id NOT IN (SELECT id FROM runs)");
+    const int64_t removed = db_.statement_changes();
+    db_.query(
+        "DELETE FROM notify_targets WHERE run_id NOT IN (SELECT id FROM runs) "
+        "AND run_id NOT IN (SELECT run_id FROM outbox WHERE status = 'pending')");
+    db_.exec("COMMIT");
+    return removed;
+  } catch (...) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+}
+
 std::vector<OutboxRow> Outbox::list(int limit) {
   MutexLock lock(mutex_);
   return rows_of(

@@ -59,6 +59,10 @@ class Outbox {
   void all_due_by(int64_t now_ms);
   // Pending rows, of one run or (empty `run_id`) of all.
   int pending(const std::string& run_id = "");
+  // Deletes the finished rows (and the stored targets) of runs the journal pruned, so that a
+  // monitor ticking for months keeps a bounded outbox; pending rows stay until delivered.
+  // Returns how many rows went.
+  int64_t forget_pruned_runs();
   // The newest rows, for `flowrun notify list`.
   std::vector<OutboxRow> list(int limit);
 

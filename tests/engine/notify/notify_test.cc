@@ -229,3 +229,29 @@ TEST_CASE("a resumed run keeps the target its first process stored", "[notify]")
   CHECK(f.outbox->remember_target("r1", "team", {{"url", "***"}}) == Json{{"url", "https://real"}});
   CHECK(f.outbox->targets_of("r1").size() == 1);
 }
+
+TEST_CASE("the finished rows and targets of pruned runs are forgotten, pending ones stay", "[notify]") {
+  Fixture f;
+  SqliteDb(f.dir.file("journal.db"), false)
+      .exec("CREATE TABLE runs (id TEXT PRIMARY KEY); INSERT INTO runs VALUES ('kept')");
+  auto row = [](const std::string& run, const std::string& status) {
+    OutboxRow r;
+    r.delivery_key = run + "/partial/team/" + status;
+    r.run_id = run;
+    r.channel = "team";
+    r.event = "partial";
+    r.payload = Json::object();
+    r.target = Json{{"url", "https://hook"}};
+    r.status = status;
+    return r;
+  };
+  for (const auto& r : {row("kept", "sent"), row("gone", "sent"), row("gone", "suppressed"), row("late", "pending"),
+                        row("late", "failed")})
+    REQUIRE(f.outbox->enqueue(r));
+  f.outbox->remember_target("gone", "team", {{"url", "https://a"}});
+  f.outbox->remember_target("late", "team", {{"url", "https://b"}});
+  CHECK(f.outbox->forget_pruned_runs() == 3);
+  CHECK(f.keys() == std::vector<std::string>{"kept/partial/team/sent sent", "late/partial/team/pending pending"});
+  CHECK(f.outbox->targets_of("gone").empty());
+  CHECK(f.outbox->targets_of("late").size() == 1);  // still needed to deliver its pending row
+}
