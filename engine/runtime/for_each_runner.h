@@ -58,7 +58,7 @@ class ForEachRunner {
   Outcome judge(const CancelToken& cancel) const;
 
   const Step& step_;
-  const std::string& path_;
+  const std::string path_;  // a copy: the runner must not outlive a caller's temporary
   const StepLog& log_;
   DryRun dry_run_;
   RunItem run_item_;
