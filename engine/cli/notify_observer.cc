@@ -1,6 +1,7 @@
 #include "engine/cli/notify_observer.h"
 
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "engine/io/cancel_token.h"
@@ -22,6 +23,24 @@ namespace flowrun {
 namespace {
 
 constexpr Duration kPollEvery{std::chrono::milliseconds(200)};
+
+// The failed and all items of the run's top-level for_each steps (their `failed` and `count`
+// outputs), so that "partial" says how partial; none without a for_each.
+std::optional<std::pair<int64_t, int64_t>> item_counts(const Json& steps) {
+  int64_t failed = 0, total = 0;
+  bool any = false;
+  for (const auto& [id, step] : steps.items()) {
+    const Json outputs = step.value("outputs", Json::object());
+    if (!outputs.is_object() || !outputs.value("count", Json()).is_number_integer() ||
+        !outputs.value("failed", Json()).is_number_integer())
+      continue;
+    any = true;
+    failed += outputs["failed"].get<int64_t>();
+    total += outputs["count"].get<int64_t>();
+  }
+  if (!any) return std::nullopt;
+  return std::make_pair(failed, total);
+}
 
 class NotifyObserver final : public RunObserver {
  public:
@@ -50,9 +69,17 @@ class NotifyObserver final : public RunObserver {
     if (!notifier_ || state == RunState::kDetached || state == RunState::kRunning) return;
     try {
       const std::string kind = to_string(state);
-      if (notifier_->routes(kind))
-        notifier_->notify("", kind, "run " + run.run_id + " of " + run.workflow.name + " " + kind,
-                          result.error.empty() ? Json(nullptr) : Json{{"error", result.error}});
+      if (notifier_->routes(kind)) {
+        Json data = Json::object();
+        if (!result.error.empty()) data["error"] = result.error;
+        std::string message = "run " + run.run_id + " of " + run.workflow.name + " " + kind;
+        if (auto counts = item_counts(result.steps)) {
+          data["failed"] = counts->first;
+          data["total"] = counts->second;
+          message += ": " + std::to_string(counts->first) + " of " + std::to_string(counts->second) + " items failed";
+        }
+        notifier_->notify("", kind, message, data.empty() ? Json(nullptr) : data);
+      }
       notifier_->flush();
     } catch (const std::exception& e) {
       warn(std::string("notifications: could not enqueue the run's end: ") + e.what());

@@ -119,6 +119,11 @@ TEST_CASE("video_batch with one failing video notifies one item_failed and one p
       CHECK(std::regex_match(req["body"]["at"].get<std::string>(),
                              std::regex("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z")));
     }
+    if (req["body"]["event"] == "partial") {  // how partial: the for_each's counts
+      CHECK(req["body"]["data"]["failed"] == 1);
+      CHECK(req["body"]["data"]["total"] == 3);
+      CHECK(req["body"]["message"].get<std::string>().find(": 1 of 3 items failed") != std::string::npos);
+    }
   }
   // The hook's URL is a secret: not in the output, nor in the journal outside the outbox's target.
   CHECK(r.out.find("secret-path") == std::string::npos);
