@@ -204,3 +204,44 @@ TEST_CASE("a dead channel leaves the run's outcome and exit code as they were", 
   CHECK(again.exit_code == 1);
   CHECK(again.out.find("2 still pending") != std::string::npos);
 }
+
+TEST_CASE("an email channel delivers a failed run to an SMTP server and keeps its password out of the output",
+          "[e2e][notify]") {
+  SimServer smtp({{"auth", {{"username", "bot"}, {"password", "mail-pass-5150"}}}}, "smtp_server.py");
+  TempDir dir;
+  dir.write("mail.yaml", R"Y(version: 1
+name: mailed
+inputs:
+  smtp_url: {default: ""}
+secrets: [SMTP_PASSWORD]
+notify:
+  channels:
+    ops: {type: email, url: "${{ inputs.smtp_url }}", from: "flowrun@example.com", to: [ops@example.com],
+          username: bot, password: "${{ secrets.SMTP_PASSWORD }}", subject: "[batch]"}
+  on:
+    - events: [failed]
+      to: [ops]
+steps:
+  - id: job
+    type: exec
+    with: {argv: [sh, -c, "echo 'disk full' >&2; exit 4"]}
+)Y");
+  const std::string url = "smtp" + smtp.url().substr(4);  // http://127.0.0.1:PORT -> smtp://127.0.0.1:PORT
+  CliResult r = run_flowrun({dir.file("mail.yaml"), "--set", "smtp_url=" + url},
+                            {{"FLOWRUN_STATE_DIR", dir.file("state")}, {"SMTP_PASSWORD", "mail-pass-5150"}});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);  // the run failed; the mail went out
+  const auto mails = smtp.requests();
+  REQUIRE(mails.size() == 1);
+  CHECK(mails[0]["auth"] == "bot");
+  CHECK(mails[0]["mail_from"] == "flowrun@example.com");
+  CHECK(mails[0]["rcpt_to"] == Json::array({"ops@example.com"}));
+  const std::string data = mails[0]["data"];
+  CHECK(data.find("Subject: [batch]") != std::string::npos);
+  CHECK(data.find("mailed") != std::string::npos);
+  CHECK(data.find("exit") != std::string::npos);  // the failure is in the body
+  CHECK(data.find("mail-pass-5150") == std::string::npos);
+  CHECK(r.out.find("mail-pass-5150") == std::string::npos);
+  CHECK(r.err.find("mail-pass-5150") == std::string::npos);
+  CHECK(r.err.find("pending") == std::string::npos);
+}
