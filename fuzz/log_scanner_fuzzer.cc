@@ -1,11 +1,13 @@
 // libFuzzer target: a log arriving in chunks, split into lines and scanned by wait-for-marker's
 // LineScanner (a marker, fail_on, a capture with validate, progress), and by the same kinds of
-// patterns on RE2 directly. The first byte picks
+// patterns on RE2 directly; a second scanner reads the same chunks through its prefilter (runs of
+// lines it rules out are skipped) and must decide the same. The first byte picks
 // where the chunks are cut; the first line of the input is also compiled as a pattern, so
 // pattern syntax is fuzzed too. A RegexError for a bad pattern is expected; a crash, a
 // sanitizer report or a hang (a match that is not linear) is a finding.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,6 +67,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flowrun::LineSplitter splitter;
   for (size_t at = 0; at < log.size(); at += cut) splitter.feed(log.substr(at, cut), scan);
   splitter.finish(scan);
+
+  // The same chunks through the prefilter, a new one every fourth chunk as polls ask for it.
+  flowrun::LineScanner filtered(rules, 20);
+  bool filtered_reading = true;
+  auto scan_filtered = [&](std::string_view line) {
+    if (filtered_reading) filtered_reading = filtered.scan(line, step_log);
+  };
+  flowrun::LineSplitter filtered_splitter;
+  std::function<bool(std::string_view)> may_matter;
+  for (size_t at = 0, n = 0; at < log.size(); at += cut, ++n) {
+    if (n % 4 == 0) may_matter = filtered.prefilter(step_log);
+    if (may_matter)
+      filtered_splitter.feed_filtered(log.substr(at, cut), may_matter, scan_filtered);
+    else
+      filtered_splitter.feed(log.substr(at, cut), scan_filtered);
+  }
+  filtered_splitter.finish(scan_filtered);
+  if (filtered.marker_line() != scanner.marker_line() || filtered.captured() != scanner.captured() ||
+      filtered.progress() != scanner.progress() || filtered.progress_text() != scanner.progress_text() ||
+      filtered.last_line() != scanner.last_line() || filtered.failure().has_value() != scanner.failure().has_value())
+    __builtin_trap();
+  if (auto a = scanner.failure(), b = filtered.failure(); a && (a->message != b->message || a->context != b->context))
+    __builtin_trap();
   if (auto failure = scanner.failure()) {
     if (failure->context.size() > 21 + flowrun::LineScanner::kMaxLinesAfter) __builtin_trap();
     if (failure->message.rfind("the log matched fail_on '", 0) != 0) __builtin_trap();

@@ -47,7 +47,23 @@ std::string progress_bar(double percent) {
 }
 
 LineScanner::LineScanner(ScanRules rules, int context_lines)
-    : rules_(std::move(rules)), recent_(static_cast<size_t>(std::clamp(context_lines, 0, 1000)) + 1) {}
+    : rules_(std::move(rules)),
+      context_keep_(static_cast<size_t>(std::clamp(context_lines, 0, 1000))),
+      recent_(context_keep_ + 1) {
+  auto add = [&](const LinePattern& p) {
+    p.is_regex() ? patterns_.add_regex(p.text()) : patterns_.add_literal(p.text());
+  };
+  only_substrings_ = !rules_.marker.is_regex() && rules_.captures.empty() && !rules_.progress;
+  add(rules_.marker);
+  for (const auto& p : rules_.fail_on) {
+    add(p);
+    if (p.is_regex()) only_substrings_ = false;
+  }
+  for (const auto& c : rules_.captures)
+    for (const auto& r : c.rules) patterns_.add_regex(r.pattern.pattern());
+  if (rules_.progress) progress_index_ = patterns_.add_regex(rules_.progress->pattern());
+  if (!only_substrings_) patterns_.compile();
+}
 
 bool LineScanner::scan(std::string_view line, const StepLog& log, const std::function<void(std::string_view)>& show) {
   if (failure_) {
@@ -71,16 +87,55 @@ bool LineScanner::scan(std::string_view line, const StepLog& log, const std::fun
   return true;
 }
 
-std::function<bool(std::string_view)> LineScanner::prefilter() const {
-  if (!rules_.captures.empty() || rules_.progress || !marker_line_.empty() || rules_.marker.is_regex()) return {};
-  for (const auto& p : rules_.fail_on)
-    if (p.is_regex()) return {};
-  return [this](std::string_view lines) {
-    if (rules_.marker.occurs_in(lines)) return true;
-    for (const auto& p : rules_.fail_on)
-      if (p.occurs_in(lines)) return true;
-    return false;
-  };
+std::function<bool(std::string_view)> LineScanner::prefilter(const StepLog& log) {
+  if (failure_) return {};
+  if (only_substrings_) {
+    if (!marker_line_.empty()) return {};  // after the marker, lines are read for captures
+    return [this, log](std::string_view lines) {
+      if (failure_ || rules_.marker.occurs_in(lines)) return true;
+      for (const auto& p : rules_.fail_on)
+        if (p.occurs_in(lines)) return true;
+      skip_run(lines, false, log);
+      return false;
+    };
+  }
+  if (!patterns_.usable()) return {};
+  return [this, log](std::string_view lines) { return run_may_matter(lines, log); };
+}
+
+// One pass of the set over the run; a run where nothing but progress occurs is skipped.
+bool LineScanner::run_may_matter(std::string_view lines, const StepLog& log) {
+  if (failure_ || !patterns_.occurring(lines, found_)) return true;  // after a failure every line is context
+  bool progress = false;
+  for (int i : found_) {
+    if (i != progress_index_) return true;
+    progress = true;
+  }
+  skip_run(lines, progress, log);
+  return false;
+}
+
+// What scanning the lines of a ruled-out run before its last one would have left behind: the
+// recent lines, and the progress of the last progress line (only the bar of that one is logged).
+void LineScanner::skip_run(std::string_view lines, bool progress, const StepLog& log) {
+  const std::string_view body = lines.substr(0, lines.size() - 1);  // without the last line's '\n'
+  const size_t last = body.rfind('\n');
+  if (last == std::string_view::npos) return;  // one line: the reader scans it
+  const std::string_view before = body.substr(0, last);
+  // The lines before the last one, newest first, as far back as the context or progress needs.
+  std::vector<std::string_view> kept;
+  bool want_progress = progress && marker_line_.empty();
+  size_t end = before.size();
+  while (true) {
+    const size_t nl = end == 0 ? std::string_view::npos : before.rfind('\n', end - 1);
+    const size_t start = nl == std::string_view::npos ? 0 : nl + 1;
+    const std::string_view line = before.substr(start, end - start);
+    if (kept.size() < context_keep_) kept.push_back(line);
+    if (want_progress && report_progress(line, log)) want_progress = false;
+    if ((kept.size() >= context_keep_ && !want_progress) || nl == std::string_view::npos) break;
+    end = nl;
+  }
+  for (auto it = kept.rbegin(); it != kept.rend(); ++it) recent_.push(*it);
 }
 
 std::optional<LineScanner::Failure> LineScanner::failure() const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/io/json.h"
+#include "engine/io/line_regex_set.h"
 #include "engine/io/logging.h"
 #include "engine/io/user_regex.h"
 #include "steps/instance/log_capture.h"
@@ -60,10 +61,15 @@ class LineScanner {
   // goes to `log` instead (info, once per tenth), as each captured value does (debug, after `show`).
   bool scan(std::string_view line, const StepLog& log, const std::function<void(std::string_view)>& show = {});
 
-  // A test for a run of lines, true when one of them may hold the marker or a fail_on text:
-  // the lines of a run it rules out need not be scanned. Empty when every line must be (a
-  // capture, progress, a regex, or the marker already seen).
-  std::function<bool(std::string_view)> prefilter() const;
+  // A test for a run of whole lines ('\n'-ended), true when one of them may matter: the lines
+  // of a run it rules out need not be scanned, except its last, which the reader still hands to
+  // scan(). Ruling a run out does what scanning it would have done: its last lines are kept as a
+  // failure's context, and its last progress line (searched backward) reports progress; a run
+  // where only progress occurs is ruled out that way. Substrings alone are searched with memmem,
+  // anything else with one RE2::Set pass over the run. Empty when every line must be scanned (a
+  // failure was seen, or a pattern the set cannot search per run: \A, \z, (?-m)). `log` gets the
+  // progress bar, as in scan().
+  std::function<bool(std::string_view)> prefilter(const StepLog& log);
 
   struct Failure {
     std::string message;               // one line: the fail_on text and the line it names
@@ -88,10 +94,17 @@ class LineScanner {
   std::optional<std::string> check_fail_on(std::string_view line) const;
   void capture(std::string_view line, const StepLog& log);
   bool report_progress(std::string_view line, const StepLog& log);
+  bool run_may_matter(std::string_view lines, const StepLog& log);
+  void skip_run(std::string_view lines, bool progress, const StepLog& log);
 
   ScanRules rules_;
-  RegexGroups groups_;  // reused by every search, so a line costs no allocation for it
-  RecentLines recent_;  // the lines before a failure, and the failing one
+  bool only_substrings_;   // marker and fail_on substrings, no capture or progress: memmem will do
+  LineRegexSet patterns_;  // every pattern, for runs of lines; index progress_index_ is progress
+  int progress_index_ = -1;
+  std::vector<int> found_;  // reused by every run
+  size_t context_keep_;     // lines kept before a failing one
+  RegexGroups groups_;      // reused by every search, so a line costs no allocation for it
+  RecentLines recent_;      // the lines before a failure, and the failing one
   std::string last_line_;
   std::optional<std::string> failure_;  // the fail_on headline
   std::string failed_line_;

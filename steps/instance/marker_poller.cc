@@ -63,7 +63,7 @@ class MarkerPoller final : public Poller {
       return scanner_.scan(line, ctx.log(), show);
     };
     // Lines that are printed or copied must all be read; otherwise the scanner may skip runs.
-    LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter();
+    LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter(ctx.log());
     const std::string ended = source_->read(ctx, take, may_matter);
     if (copy_) copy_->flush(ctx.log());
     if (live_ && (taken > 0 || first_report_)) report_live_state(ctx);

@@ -3,8 +3,12 @@
 #include "steps/instance/line_scanner.h"
 
 #include <catch2/catch.hpp>
+#include <functional>
 #include <memory>
+#include <ostream>
+#include <random>
 
+#include "engine/io/line_splitter.h"
 #include "engine/io/logging.h"
 #include "engine/io/redactor.h"
 #include "engine/io/step_error.h"
@@ -123,22 +127,210 @@ TEST_CASE("line scanner: 0/0 and nan are no progress, and are shown as lines", "
 
 TEST_CASE("line scanner: the prefilter rules out runs without the marker or a fail_on text", "[steps][scanner]") {
   Scan plain(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J"));
-  auto may_matter = plain.scanner->prefilter();
+  const StepLog log = plain.hub->logger("w");
+  auto may_matter = plain.scanner->prefilter(log);
   REQUIRE(may_matter);
   CHECK_FALSE(may_matter("a\nb\nc\n"));
   CHECK(may_matter("a\nall DONE\n"));
   CHECK(may_matter("x boom y\n"));
-  // Whatever needs every line turns the prefilter off.
-  CHECK_FALSE(Scan(Json::parse(R"J({"marker": {"regex": "D.NE"}})J")).scanner->prefilter());
-  CHECK_FALSE(Scan(Json::parse(R"J({"marker": "DONE", "fail_on": [{"regex": "x"}]})J")).scanner->prefilter());
-  CHECK_FALSE(Scan(Json::parse(R"J({"marker": "DONE", "capture": {"u": "u=(\\S+)"}})J")).scanner->prefilter());
-  CHECK_FALSE(Scan(Json::parse(R"J({"marker": "DONE", "progress": "(\\d+)%"})J")).scanner->prefilter());
   plain.read({"DONE"});
-  CHECK_FALSE(plain.scanner->prefilter());  // after the marker, lines are read for captures
+  CHECK_FALSE(plain.scanner->prefilter(log));  // after the marker, lines are read for captures
+}
+
+TEST_CASE("line scanner: regexes, captures and progress go through one set, progress alone is skipped",
+          "[steps][scanner]") {
+  Scan s(Json::parse(R"J({"marker": {"regex": "^D.NE$"}, "fail_on": [{"regex": "^FATAL"}],
+                          "capture": {"u": {"pattern": "u=(\\S+)", "required": false}},
+                          "progress": "frame (\\d+)/(\\d+)"})J"));
+  const StepLog log = s.hub->logger("w");
+  auto may_matter = s.scanner->prefilter(log);
+  REQUIRE(may_matter);
+  CHECK(may_matter("a\nDONE\n"));
+  CHECK_FALSE(may_matter("a DONE\nDONE b\n"));  // ^ and $ hold per line, not only at the run's ends
+  CHECK(may_matter("x\nFATAL y\n"));
+  CHECK_FALSE(may_matter("x FATAL y\n"));
+  CHECK(may_matter("x\nu=1\n"));
+  // Only progress: ruled out, and the last progress line before the run's last one counts.
+  CHECK_FALSE(may_matter("frame 1/10\nframe 5/10\nframe 6/10\n"));
+  CHECK(s.scanner->progress() == std::optional<double>(50.0));
+  CHECK(s.logged() == Lines{"INFO progress [##########..........]  50% (frame 5/10)"});
+  // A pattern anchored to the whole text cannot be searched per run: every line is scanned.
+  CHECK_FALSE(Scan(Json::parse(R"J({"marker": {"regex": "\\ADONE"}})J")).scanner->prefilter(log));
+  CHECK_FALSE(Scan(Json::parse(R"J({"marker": {"regex": "(?-m)^DONE"}})J")).scanner->prefilter(log));
+}
+
+TEST_CASE("line scanner: a run ruled out still leaves its last lines as a failure's context", "[steps][scanner]") {
+  Scan s(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"], "progress": "(\\d+)%"})J"), 2);
+  const StepLog log = s.hub->logger("w");
+  auto may_matter = s.scanner->prefilter(log);
+  CHECK_FALSE(may_matter("a\nb\nc\nd\n"));
+  s.read({"d", "boom"});  // the reader hands over the run's last line itself
+  REQUIRE(s.scanner->failure());
+  CHECK(s.scanner->failure()->context == Lines{"c", "d", "boom"});
+  CHECK_FALSE(s.scanner->prefilter(log));  // after a failure every line is context
 }
 
 TEST_CASE("line scanner: a malformed rule is a permanent error, a bad regex a RegexError", "[steps][scanner]") {
   CHECK_THROWS_WITH(ScanRules::from(Json::parse(R"J({"marker": 7})J")),
                     "a pattern is a string or {regex: \"...\"}, not 7");
   CHECK_THROWS_AS(ScanRules::from(Json::parse(R"J({"marker": {"regex": "(unclosed"}})J")), RegexError);
+}
+
+namespace {
+
+// What a scan decided, to compare two ways of reading the same log.
+struct Outcome {
+  std::string marker_line, last_line, progress_text, failure;
+  Lines context;
+  Json captured;
+  std::optional<double> progress;
+  std::optional<std::string> missing;
+  bool operator==(const Outcome&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Outcome& o) {
+  os << "marker=" << o.marker_line.substr(0, 80) << " last=" << o.last_line.substr(0, 80) << " failure=" << o.failure
+     << " context=" << o.context.size() << " captured=" << o.captured.dump()
+     << " progress=" << (o.progress ? std::to_string(*o.progress) : "-") << " (" << o.progress_text << ")";
+  return os;
+}
+
+Outcome outcome_of(const LineScanner& s) {
+  Outcome o{s.marker_line(), s.last_line(), s.progress_text(), "", {}, s.captured(), s.progress(), s.missing_capture()};
+  if (auto f = s.failure()) {
+    o.failure = f->message;
+    o.context = f->context;
+  }
+  return o;
+}
+
+// Reads `log` in chunks of `chunk` bytes, as FileFollower does, `chunks_per_poll` chunks per
+// poll; with `filtered`, each poll asks the scanner for its prefilter as wait-for-marker does.
+Outcome read_log(const Json& with, int context_lines, std::string_view log, size_t chunk, bool filtered,
+                 size_t chunks_per_poll = 4) {
+  Scan s(with, context_lines);
+  const StepLog step_log = s.hub->logger("w");
+  LineSplitter splitter;
+  bool stop = false;
+  auto deliver = [&](std::string_view line) {
+    if (!stop && !s.scanner->scan(line, step_log)) stop = true;
+  };
+  std::function<bool(std::string_view)> may_matter;
+  for (size_t at = 0, n = 0; at < log.size() && !stop; at += chunk, ++n) {
+    if (n % chunks_per_poll == 0) may_matter = filtered ? s.scanner->prefilter(step_log) : nullptr;
+    const std::string_view piece = log.substr(at, chunk);
+    if (may_matter)
+      splitter.feed_filtered(piece, may_matter, deliver);
+    else
+      splitter.feed(piece, deliver);
+  }
+  return outcome_of(*s.scanner);
+}
+
+const char* const kVideoBatch = R"J({"marker": "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY",
+  "capture": {"result_url": [{"pattern": "RESULT_URL=(\\S+)", "validate": "^(https?|s3|file)://"},
+                             {"pattern": "https://[^\\s\"'<>]+", "validate": "/(output|both)/"}]},
+  "fail_on": ["Traceback (most recent call last)", "CUDA out of memory", {"regex": "^FATAL"}],
+  "progress": "(\\d+(?:\\.\\d+)?)%|frame (\\d+)/(\\d+)"})J";
+const char* const kRegexes = R"J({"marker": {"regex": "^DONE (\\w+)$"}, "fail_on": [{"regex": "^(x|y)*z"}, "Traceback"],
+  "capture": {"url": {"pattern": "url=(\\S+?)(?:\\s|$)", "validate": "^https?://", "required": false}},
+  "progress": "(\\d+)/(\\d+)|(\\d+(?:\\.\\d+)?)%"})J";
+const char* const kSubstrings = R"J({"marker": "DONE", "fail_on": ["boom", "Traceback"]})J";
+
+// A log of `lines` lines drawn from what the rules look for, near misses, invalid UTF-8 and
+// (with `long_lines`) lines of megabytes.
+std::string random_log(std::mt19937& rng, int lines, bool long_lines) {
+  static const std::vector<std::string> kinds = {"frame 00001234/99999 encoding at 31.4 fps",
+                                                 "frame 7/10",
+                                                 "42.5%",
+                                                 "nan%",
+                                                 "0/0",
+                                                 "step 3/4",
+                                                 "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY",
+                                                 "DONE abc",
+                                                 "DONE",
+                                                 "xDONE abc",
+                                                 "Traceback (most recent call last):",
+                                                 "  File \"x.py\", line 1",
+                                                 "ValueError: bad",
+                                                 "FATAL: disk",
+                                                 " FATAL not at start",
+                                                 "CUDA out of memory",
+                                                 "xyxyz",
+                                                 "xyxy",
+                                                 "boom",
+                                                 "RESULT_URL=https://r/output/1.mp4",
+                                                 "RESULT_URL=ftp://no",
+                                                 "https://b/input/2.mp4",
+                                                 "see https://c/output/3.mp4 and https://d/both/4.mp4 too",
+                                                 "url=https://u/1 x",
+                                                 "url=ftp://u/2",
+                                                 "\xff\xfe\x80 invalid \xc3\x28 utf-8",
+                                                 "",
+                                                 "plain text",
+                                                 "\t  indented"};
+  std::string log;
+  int big_lines = 0;
+  for (int i = 0; i < lines; ++i) {
+    const size_t pick = rng() % (kinds.size() + 8);
+    if (pick < kinds.size()) {
+      log += kinds[pick];
+    } else if (long_lines && pick == kinds.size() && big_lines++ < 3) {
+      std::string big((1 << 20) + rng() % 100000, 'x');  // "xxxx..." is hostile to ^(x|y)*z
+      if (rng() % 2) big += "frame 5/9";
+      if (rng() % 3 == 0) big[rng() % big.size()] = '\xff';
+      log += big;
+    } else {
+      log += "frame " + std::to_string(rng() % 1000) + "/1000 filler " + std::string(rng() % 200, '.');
+    }
+    log += '\n';
+  }
+  return log;
+}
+
+}  // namespace
+
+TEST_CASE("line scanner: reading runs through the prefilter decides what reading every line decides",
+          "[steps][scanner]") {
+  std::mt19937 rng(20261123);
+  for (const char* rules : {kVideoBatch, kRegexes, kSubstrings}) {
+    const Json with = Json::parse(rules);
+    for (int round = 0; round < 40; ++round) {
+      const std::string log = random_log(rng, 50 + static_cast<int>(rng() % 3000), round % 10 == 0);
+      const int context = std::vector<int>{0, 1, 3, 20}[rng() % 4];
+      const size_t chunk = std::vector<size_t>{7, 100, 4096, 65536, 1 << 20}[rng() % 5];
+      INFO("rules " << rules << " round " << round << " context " << context << " chunk " << chunk);
+      CHECK(read_log(with, context, log, chunk, true) == read_log(with, context, log, chunk, false));
+    }
+  }
+}
+
+TEST_CASE("line scanner: the prefilter agrees on adversarial logs", "[steps][scanner]") {
+  const Json video = Json::parse(kVideoBatch);
+  const Json regexes = Json::parse(kRegexes);
+  std::string progress_only;
+  for (int i = 0; i < 20000; ++i) progress_only += "frame " + std::to_string(i) + "/20000 at 31 fps\n";
+  // The marker at the very end of a long run of progress lines, a failure right after a run
+  // boundary (its context comes from a run that was ruled out), nan progress last.
+  const std::string marker_last = progress_only + "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY\n";
+  std::string fail_late = progress_only;
+  fail_late.insert(65536 - 10, "\nFATAL: out of disk\n");
+  const std::string nan_last = progress_only + "nan%\n0.0/0 still going\n";
+  const std::string hostile = std::string(3 << 20, 'x') + "y\n" + std::string(2 << 20, 'x') + "z\nDONE ok\n";
+  const std::string one_line = "frame 1/2 " + std::string(5 << 20, '\x80') + " frame 2/4\n";
+  for (size_t chunk : {size_t{1} << 16, size_t{1} << 20, size_t{1000}}) {
+    for (const Json* with : {&video, &regexes}) {
+      for (const std::string* log :
+           std::vector<const std::string*>{&marker_last, &fail_late, &nan_last, &hostile, &one_line}) {
+        INFO("chunk " << chunk << " log of " << log->size() << " bytes");
+        CHECK(read_log(*with, 20, *log, chunk, true) == read_log(*with, 20, *log, chunk, false));
+      }
+    }
+  }
+  const Outcome done = read_log(video, 20, marker_last, 1 << 16, true);
+  CHECK(done.marker_line == "VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY");
+  CHECK(done.progress == std::optional<double>(100.0 * 19999 / 20000));
+  const Outcome failed = read_log(video, 20, fail_late, 1 << 16, true);
+  CHECK(failed.failure.rfind("the log matched fail_on '^FATAL': FATAL: out of disk", 0) == 0);
+  CHECK(failed.context.size() == 21 + LineScanner::kMaxLinesAfter);
 }
