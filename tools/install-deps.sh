@@ -19,6 +19,8 @@ packages=(
   clang libclang-rt-14-dev
   # the code style check in the suite (tools/format.sh --check)
   clang-format
+  # the benchmarks' peer for log scans (bench/run)
+  ripgrep
 )
 missing=()
 for p in "${packages[@]}"; do
