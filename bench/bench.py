@@ -2,7 +2,7 @@
 """flowrun's benchmarks, each against the peer people use today, measured in the same run.
 
 Usage: bench/run [--quick] [--only NAME[,NAME]] [--flowrun build/flowrun]
-Names: steps, validate, polling, scan. Prints one table; figures are medians of several runs.
+Names: steps, validate, polling, scan, ingest. Prints one table; figures are medians of several runs.
 
   steps     1,000 trivial steps: flowrun (journal on, and --dry-run without it) against
             ansible-playbook running 1,000 set_fact tasks locally; per-step time is
@@ -16,6 +16,12 @@ Names: steps, validate, polling, scan. Prints one table; figures are medians of 
             following the file against `rg -F -m1` (and `grep -F -m1`); then flowrun with the shipped
             video_batch's patterns (capture, progress, fail_on) against `rg -c` counting the lines
             that match the same alternation. Page cache warm for all.
+  ingest    20,000 Message Batches results (4 ended batches of 5,000, JSONL from tools/sim/batch_sim.py)
+            stored in SQLite by the shipped workflows/batch_results.yaml (store_batch_results, chunks
+            of 1,000 rows) against a Python peer (bench/python_ingest.py: urllib, json, sqlite3
+            `executemany`, the same upsert SQL in the same chunked transactions) on identical copies
+            of the same database (on /dev/shm when it exists, so the disk's fsyncs are not what is
+            measured): rows per second of the whole run, start-up included.
 """
 import argparse
 import json
@@ -243,10 +249,70 @@ def bench_scan(flowrun, tmp, quick):
     os.remove(log)
 
 
+def bench_ingest(flowrun, tmp, quick):
+    import sqlite3
+    batches, per_batch, key = 4, 5000, "sk-bench-ingest"
+    names = [f"msgbatch_bench_{k}" for k in range(batches)]
+    scenario = os.path.join(tmp, "batches.json")
+    with open(scenario, "w") as f:
+        json.dump({"api_key": key, "batches": {b: {"ends_after": 0, "generate": {"prefix": f"{b}-", "count": per_batch}}
+                                               for b in names}}, f)
+    sim = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sim", "batch_sim.py"), scenario,
+                            "--lifetime", "900"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        api = f"http://127.0.0.1:{int(sim.stdout.readline())}"
+        # The database as the submitter leaves it: the batches submitted, every request pending.
+        template = os.path.join(tmp, "ingest-template.db")
+        db = sqlite3.connect(template)
+        db.executescript(open(os.path.join(ROOT, "workflows", "sql", "batch_results.sql")).read())
+        for b in names:
+            db.execute("INSERT INTO batches (id) VALUES (?)", (b,))
+            db.executemany("INSERT INTO requests (custom_id, batch_id) VALUES (?, ?)",
+                           ((f"{b}-{i}", b) for i in range(per_batch)))
+        db.commit()
+        db.close()
+        total = batches * per_batch
+
+        def stored(path):
+            c = sqlite3.connect(path)
+            try:
+                return (c.execute("SELECT count(*) FROM requests WHERE status != 'pending'").fetchone()[0],
+                        c.execute("SELECT count(*) FROM batches WHERE status = 'completed'").fetchone()[0])
+            finally:
+                c.close()
+
+        # On tmpfs when there is one: 24 commits of fsyncs measure the disk, not the two programs.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        dbdir = tempfile.mkdtemp(prefix="flowrun-ingest-", dir=shm or tmp)
+        env = dict(os.environ, ANTHROPIC_API_KEY=key, ANTHROPIC_BASE_URL=api)
+        state = os.path.join(tmp, "istate")
+        runs = 3 if quick else 5
+        walls = {"flowrun": [], "python": []}
+        for i in range(runs):
+            for who in ("flowrun", "python"):  # alternated, so both see the same machine
+                target = os.path.join(dbdir, f"ingest-{who}.db")
+                shutil.copyfile(template, target)
+                if who == "flowrun":
+                    argv = [flowrun, os.path.join(ROOT, "workflows", "batch_results.yaml"), "--once", "-q",
+                            "--state-dir", state, "--set", f"database={target}", "--set", "chunk_rows=1000"]
+                else:
+                    argv = [sys.executable, os.path.join(BENCH, "python_ingest.py"), api, key, target, "1000"]
+                wall = run_measured(argv, env=env, cwd=ROOT)[0]
+                if stored(target) != (total, batches):
+                    sys.exit(f"bench: {who} stored {stored(target)} (rows, batches), not {(total, batches)}")
+                walls[who].append(wall)
+        f, p = (total / statistics.median(walls[w]) for w in ("flowrun", "python"))
+        row(f"batch results, {total:,} rows (rows/s)", f, "python executemany", p, "rows/s", better="higher")
+        shutil.rmtree(dbdir, ignore_errors=True)
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs")
-    ap.add_argument("--only", default="steps,validate,polling,scan")
+    ap.add_argument("--only", default="steps,validate,polling,scan,ingest")
     ap.add_argument("--flowrun", default=os.path.join(ROOT, "build", "flowrun"))
     args = ap.parse_args()
     flowrun = os.path.abspath(args.flowrun)
@@ -257,7 +323,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="flowrun-bench-") as tmp:
         for name in args.only.split(","):
             print(f"bench: {name}...", file=sys.stderr, flush=True)
-            {"steps": bench_steps, "validate": bench_validate, "polling": bench_polling, "scan": bench_scan}[name](
+            {"steps": bench_steps, "validate": bench_validate, "polling": bench_polling, "scan": bench_scan,
+             "ingest": bench_ingest}[name](
                 flowrun, tmp, args.quick)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"\nmachine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}")

@@ -31,9 +31,13 @@ int json_nesting_depth(std::string_view text, int stop_above) {
   return deepest;
 }
 
-Json parse_json_limited(std::string_view text, int max_depth) {
+void check_json_depth(std::string_view text, int max_depth) {
   if (json_nesting_depth(text, max_depth) > max_depth)
     throw StepError::permanent("JSON nested deeper than " + std::to_string(max_depth) + " levels");
+}
+
+Json parse_json_limited(std::string_view text, int max_depth) {
+  check_json_depth(text, max_depth);
   return Json::parse(text.begin(), text.end(), nullptr, false);
 }
 

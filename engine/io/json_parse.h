@@ -15,6 +15,10 @@ constexpr int kMaxJsonDepth = 512;
 // when arrays and objects nest deeper than `max_depth`, before anything is built.
 Json parse_json_limited(std::string_view text, int max_depth = kMaxJsonDepth);
 
+// The check parse_json_limited makes before parsing, for parsers that build something else
+// (Lua values straight from the text): throws the same StepError past `max_depth`.
+void check_json_depth(std::string_view text, int max_depth = kMaxJsonDepth);
+
 // The deepest nesting of arrays and objects in `text`, counted without parsing it (brackets
 // inside strings do not count); stops counting once it passes `stop_above`.
 int json_nesting_depth(std::string_view text, int stop_above);

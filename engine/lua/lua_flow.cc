@@ -159,11 +159,11 @@ int flow_http_lines(lua_State* L, FlowRuntime& rt) {
     if (jsonl && line.find_first_not_of(" \t") == std::string_view::npos) return;
     lua_pushvalue(L, 2);
     if (jsonl) {
-      Json value = parse_json_limited(line);
-      if (value.is_discarded())
+      if (!rt.lua->push_json_text(line)) {
+        lua_pop(L, 1);
         throw StepError::permanent("line " + std::to_string(splitter.lines()) + " of " + request.url +
                                    " is not JSON: " + std::string(line.substr(0, 80)));
-      rt.lua->push_json(value);
+      }
     } else {
       lua_pushlstring(L, line.data(), line.size());
     }

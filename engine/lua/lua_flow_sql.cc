@@ -89,25 +89,41 @@ int db_exec_many(lua_State* L, FlowRuntime& rt) {
   SqliteDb& db = checked_db(L);
   const std::string sql = arg_string(L, 2, "db:exec_many: the statements");
   if (lua_type(L, 3) != LUA_TTABLE) throw StepError::permanent("db:exec_many: the rows are a list of tables");
-  const Json rows = rt.lua->to_json(3);
   const Json options = lua_type(L, 4) == LUA_TTABLE ? rt.lua->to_json(4) : Json::object();
   std::vector<std::string> names;
   const bool restricted = options.contains("names") && options["names"].is_array();
   if (restricted)
     for (const auto& n : options["names"]) names.push_back(n.is_string() ? n.get<std::string>() : dump_json(n));
   const std::string key = options.value("key", std::string());
+  // Rows are a sequence (as to_json would see it: an array when every entry is at 1..n).
+  const auto count = static_cast<lua_Integer>(lua_rawlen(L, 3));
+  lua_Integer entries = 0;
+  for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) ++entries;
+  // Only the fields the statements bind are converted, not every row as a whole.
+  auto field = [&](lua_Integer i, const std::string& name) {
+    lua_rawgeti(L, 3, i);
+    Json v = nullptr;
+    if (lua_type(L, -1) == LUA_TTABLE) {
+      lua_getfield(L, -1, name.c_str());
+      v = rt.lua->to_json(-1);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return v;
+  };
   int64_t changes = 0;
   with_sql_errors(db.path(), [&] {
     PreparedScript script(db, sql, restricted ? &names : nullptr);
-    if (!rows.is_array()) return Json();  // an empty table converts to {}: nothing to run
-    for (size_t i = 0; i < rows.size(); ++i) {
+    if (count == 0 || count != entries) return Json();  // an empty table or a map: nothing to run
+    Json row = Json::object();
+    for (lua_Integer i = 1; i <= count; ++i) {
+      for (const auto& name : script.names()) row[name] = field(i, name);
       try {
-        changes += script.run(rows[i]);
+        changes += script.run(row);
       } catch (const SqliteError& e) {
-        std::string which = "row " + std::to_string(i + 1);
-        if (!key.empty() && rows[i].is_object() && rows[i].contains(key))
-          which += " (" + key + " " +
-                   (rows[i][key].is_string() ? rows[i][key].get<std::string>() : dump_json(rows[i][key])) + ")";
+        std::string which = "row " + std::to_string(i);
+        const Json id = key.empty() ? Json() : field(i, key);
+        if (!id.is_null()) which += " (" + key + " " + (id.is_string() ? id.get<std::string>() : dump_json(id)) + ")";
         throw SqliteError(std::string(e.what()) + ", at " + which, e.code());
       }
     }

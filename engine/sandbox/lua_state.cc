@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <lua.hpp>
+#include <string>
+#include <vector>
 
 #include "engine/io/byte_size.h"
 #include "engine/io/json_parse.h"
@@ -248,6 +250,114 @@ void push_flow_error(lua_State* L, const std::string& message, ErrorKind kind) {
   lua_setfield(L, -2, "message");
   lua_pushinteger(L, static_cast<lua_Integer>(kind));
   lua_setfield(L, -2, "kind");
+}
+
+namespace {
+
+// SAX events of one JSON text turned into Lua values as push_json_at makes them: an open array or
+// object waits on the Lua stack until it ends, each finished value goes into the container below.
+class LuaJsonSax {
+ public:
+  explicit LuaJsonSax(lua_State* L) : L_(L) {}
+
+  bool null() {
+    return value([&] { lua_pushnil(L_); });
+  }
+  bool boolean(bool b) {
+    return value([&] { lua_pushboolean(L_, b); });
+  }
+  bool number_integer(int64_t v) {
+    return value([&] { lua_pushinteger(L_, v); });
+  }
+  bool number_unsigned(uint64_t v) {
+    return value([&] { lua_pushinteger(L_, static_cast<lua_Integer>(v)); });
+  }
+  bool number_float(double v, const std::string&) {
+    return value([&] { lua_pushnumber(L_, v); });
+  }
+  bool string(std::string& s) {
+    return value([&] { lua_pushlstring(L_, s.data(), s.size()); });
+  }
+  bool binary(Json::binary_t&) {
+    return value([&] { lua_pushnil(L_); });
+  }
+  bool start_object(size_t) { return open(false); }
+  bool key(std::string& k) {
+    frames_.back().key = std::move(k);
+    return true;
+  }
+  bool end_object() { return close(); }
+  bool start_array(size_t) { return open(true); }
+  bool end_array() {
+    const Frame& f = frames_.back();
+    if (f.holes) {  // sized like push_json's table, so that # sees past a null as it does there
+      lua_createtable(L_, static_cast<int>(f.n), 0);
+      for (lua_Integer i = 1; i <= f.n; ++i) {
+        lua_rawgeti(L_, -2, i);
+        lua_rawseti(L_, -2, i);
+      }
+      lua_remove(L_, -2);
+    }
+    luaL_setmetatable(L_, kArrayMarker);
+    return close();
+  }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
+
+ private:
+  struct Frame {
+    bool array;
+    lua_Integer n = 0;
+    bool holes = false;  // a null item: a nil in the table
+    std::string key;
+  };
+
+  bool open(bool array) {
+    if (!lua_checkstack(L_, 4)) throw LuaError("out of Lua stack converting JSON to Lua", ErrorKind::kPermanent);
+    lua_createtable(L_, 0, 0);
+    frames_.push_back({array, 0, false, {}});
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
+    store();
+    return true;
+  }
+  template <typename Push>
+  bool value(Push push) {
+    push();
+    store();
+    return true;
+  }
+  // Moves the value on top into the open container, if any (a top-level value stays pushed).
+  void store() {
+    if (frames_.empty()) return;
+    Frame& f = frames_.back();
+    if (f.array) {
+      if (lua_isnil(L_, -1)) f.holes = true;
+      lua_rawseti(L_, -2, ++f.n);
+    } else {
+      lua_setfield(L_, -2, f.key.c_str());
+    }
+  }
+
+  lua_State* L_;
+  std::vector<Frame> frames_;
+};
+
+}  // namespace
+
+bool LuaState::push_json_text(std::string_view text) {
+  check_json_depth(text);
+  const int top = lua_gettop(L_);
+  try {
+    LuaJsonSax sax(L_);
+    if (Json::sax_parse(text.begin(), text.end(), &sax)) return true;
+  } catch (...) {
+    lua_settop(L_, std::min(top, lua_gettop(L_)));
+    throw;
+  }
+  lua_settop(L_, top);
+  return false;
 }
 
 void LuaState::push_json(const Json& value) {

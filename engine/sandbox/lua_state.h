@@ -73,6 +73,10 @@ class LuaState {
   // Pushes a JSON value: objects and arrays become tables (arrays keep a marker so that an
   // empty one converts back to []), null becomes nil. Throws LuaError past 512 levels.
   void push_json(const Json& value);
+  // Pushes what push_json(parse_json_limited(text)) would, parsed straight into Lua values (no
+  // Json in between: a JSONL line is one parse, not a parse and a copy). Returns false, pushing
+  // nothing, when the text is not JSON; throws StepError past kMaxJsonDepth levels.
+  bool push_json_text(std::string_view text);
   // Converts the value at `index`; strings and keys become valid UTF-8 (invalid bytes turn into
   // U+FFFD). Throws LuaError for functions, userdata, nesting deeper than 64 levels, or a result
   // over `max_bytes` of JSON text (default: the memory limit), counted as it is built: a table

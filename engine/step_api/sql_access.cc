@@ -104,6 +104,7 @@ PreparedScript::PreparedScript(SqliteDb& db, const std::string& sql, const std::
           throw SqliteError("statement " + std::to_string(statements_.size()) + " uses " + name +
                             ", which is not one of its parameters (" + known + ")");
         }
+        if (std::find(names_.begin(), names_.end(), bare) == names_.end()) names_.push_back(bare);
         statements_.back().params.emplace_back(i, std::move(bare));
       }
     }

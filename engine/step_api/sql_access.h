@@ -50,6 +50,9 @@ class PreparedScript {
   PreparedScript& operator=(const PreparedScript&) = delete;
   // Runs every statement for `row` (an object), in order; returns the rows they changed.
   int64_t run(const Json& row);
+  // The distinct parameter names the statements use (without their prefix), in first use order:
+  // all a caller needs to put in a row.
+  const std::vector<std::string>& names() const { return names_; }
 
  private:
   struct Compiled {
@@ -58,6 +61,7 @@ class PreparedScript {
   };
   SqliteDb& db_;
   std::vector<Compiled> statements_;
+  std::vector<std::string> names_;
 };
 
 // Runs `body`, turning a SqliteError into a StepError: transient when the database is busy

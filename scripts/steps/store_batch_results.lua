@@ -40,10 +40,12 @@ local function text_of(message)
   return table.concat(parts)
 end
 
--- The parameters for one result line (nil fields bind as NULL).
-local function row_of(line, batch_id, json)
+-- The parameters for one result line (nil fields bind as NULL). `value` is encoded only when
+-- result_sql uses it: re-encoding every result costs as much as parsing it.
+local function row_of(line, batch_id, json, with_value)
   local result = line.result or {}
-  local row = {custom_id = line.custom_id, batch_id = batch_id, status = result.type, value = json.encode(result)}
+  local row = {custom_id = line.custom_id, batch_id = batch_id, status = result.type,
+               value = with_value and json.encode(result) or nil}
   if result.type == "succeeded" then
     local message = result.message or {}
     row.text = text_of(message)
@@ -91,6 +93,7 @@ return {
     local chunk_rows = math.floor(tonumber(with.chunk_rows) or 1000)
     if chunk_rows < 1 then flow.fail("chunk_rows must be at least 1, not " .. tostring(with.chunk_rows)) end
     local options = {names = NAMES, key = "custom_id"}
+    local with_value = sql:find("[:@$]value%f[^%w_]") ~= nil
 
     local db = flow.db(with.database)
     -- Compiled once before the download: a misspelt table or parameter fails here, not mid-way.
@@ -135,7 +138,7 @@ return {
       headers = {["x-api-key"] = with.api_key, ["anthropic-version"] = with.anthropic_version or "2023-06-01"},
       jsonl = true,
     }, function(line)
-      local row = row_of(line, batch.id, flow.json)
+      local row = row_of(line, batch.id, flow.json, with_value)
       chunk[#chunk + 1] = row
       counts[row.status] = counts[row.status] + 1
       if #chunk >= chunk_rows then write(false) end

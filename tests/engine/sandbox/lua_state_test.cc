@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 #include <lua.hpp>
 
+#include "engine/io/json_parse.h"
+
 using namespace flowrun;
 
 namespace {
@@ -105,6 +107,31 @@ TEST_CASE("JSON round-trips through Lua tables", "[lua]") {
   CHECK(run(lua, "return {10, 20}") == Json({10, 20}));
   CHECK(run(lua, "return {[1]='a', x='b'}") == Json({{"1", "a"}, {"x", "b"}}));
   CHECK_THROWS_AS(run(lua, "return {f = tostring}"), LuaError);
+}
+
+TEST_CASE("JSON text parsed straight into Lua gives what pushing the parsed Json gives", "[lua]") {
+  LuaState lua;
+  const std::vector<std::string> texts = {
+      R"({"a":1,"b":[1,null,3],"c":{"d":"e","n":null},"e":[],"f":1.5,"g":-7,"h":18446744073709551615,"t":true})",
+      R"([{"x":[[]]},"s",false])",
+      R"("just a string")",
+      "42",
+      "null",
+      R"({"dup":1,"dup":2,"gone":3,"gone":null})"};
+  for (const auto& text : texts) {
+    lua.push_json(parse_json_limited(text));
+    const Json via_json = lua.to_json(-1);
+    lua_pop(lua.get(), 1);
+    REQUIRE(lua.push_json_text(text));
+    CHECK(lua.to_json(-1) == via_json);
+    lua_pop(lua.get(), 1);
+  }
+  const int top = lua_gettop(lua.get());
+  CHECK_FALSE(lua.push_json_text(R"({"a":[1,2,{"b":)"));
+  CHECK_FALSE(lua.push_json_text("{\"bad\xff\":1}"));
+  CHECK(lua_gettop(lua.get()) == top);  // nothing left behind by a failed parse
+  CHECK_THROWS_WITH(lua.push_json_text(std::string(600, '[')), "JSON nested deeper than 512 levels");
+  CHECK(lua_gettop(lua.get()) == top);
 }
 
 TEST_CASE("hostile: Lua strings that are not UTF-8 convert to valid JSON, keys included", "[hostile][lua]") {
