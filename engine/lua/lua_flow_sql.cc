@@ -99,6 +99,10 @@ int db_exec_many(lua_State* L, FlowRuntime& rt) {
   const auto count = static_cast<lua_Integer>(lua_rawlen(L, 3));
   lua_Integer entries = 0;
   for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) ++entries;
+  // A map, or a list with holes (a nil among the rows): refused rather than half-run.
+  if (entries > 0 && count != entries)
+    throw StepError::permanent("db:exec_many: the rows are a list of tables (1.." + std::to_string(count) +
+                               " without gaps), got a table of " + std::to_string(entries) + " entries");
   // Only the fields the statements bind are converted, not every row as a whole.
   auto field = [&](lua_Integer i, const std::string& name) {
     lua_rawgeti(L, 3, i);
@@ -114,7 +118,7 @@ int db_exec_many(lua_State* L, FlowRuntime& rt) {
   int64_t changes = 0;
   with_sql_errors(db.path(), [&] {
     PreparedScript script(db, sql, restricted ? &names : nullptr);
-    if (count == 0 || count != entries) return Json();  // an empty table or a map: nothing to run
+    if (entries == 0) return Json();  // an empty table: nothing to run
     Json row = Json::object();
     for (lua_Integer i = 1; i <= count; ++i) {
       for (const auto& name : script.names()) row[name] = field(i, name);

@@ -206,3 +206,36 @@ end
   CHECK(out["broken"].get<std::string>().find("HTTP 503: busy") != std::string::npos);
   CHECK(out["stopped"] == false);
 }
+
+TEST_CASE("lua: db:exec_many runs a list of rows and refuses a list with holes", "[steps][sql][lua]") {
+  TempDir dir;
+  {
+    SqliteDb db(dir.file("app.db"), true);
+    db.exec("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)");
+  }
+  dir.write("many.lua", R"L(
+return function(with, flow)
+  local db = flow.db(with.db)
+  local sql = "INSERT INTO t VALUES (:k, :v) ON CONFLICT (k) DO UPDATE SET v = excluded.v"
+  local changed = db:exec_many(sql, {{k = "a", v = 1, unused = {deep = true}}, {k = "b"}}, {key = "k"})
+  local none = db:exec_many(sql, {})
+  local holes = {{k = "c", v = 3}}
+  holes[3] = {k = "d", v = 4}
+  local ok, err = pcall(db.exec_many, db, sql, holes)
+  db:close()
+  return {changed = changed, none = none, ok = ok, err = tostring(err)}
+end
+)L");
+  Harness h;
+  REQUIRE(h.load("steps:\n  - {id: m, lua: " + dir.file("many.lua") + ", with: {db: " + dir.file("app.db") + "}}\n") ==
+          "");
+  RunResult r = h.run();
+  REQUIRE(r.status == RunState::kSucceeded);
+  const Json& out = r.steps["m"]["outputs"];
+  CHECK(out["changed"] == 2);
+  CHECK(out["none"] == 0);
+  CHECK(out["ok"] == false);
+  CHECK(out["err"].get<std::string>().find("the rows are a list of tables") != std::string::npos);
+  CHECK(query(dir.file("app.db"), "SELECT k, v FROM t ORDER BY k") ==
+        std::vector<Json>{{{"k", "a"}, {"v", 1}}, {{"k", "b"}, {"v", nullptr}}});
+}
