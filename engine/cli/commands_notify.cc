@@ -9,6 +9,7 @@
 #include "engine/io/clock.h"
 #include "engine/io/http_client.h"
 #include "engine/io/process_runner.h"
+#include "engine/io/utc_time.h"
 #include "engine/io/utf8.h"
 #include "engine/journal/journal.h"
 #include "engine/notify/deliverer.h"

@@ -12,6 +12,7 @@
 
 #include "engine/io/json.h"
 #include "engine/io/mutex.h"
+#include "engine/io/utc_time.h"
 #include "engine/io/utf8.h"
 
 namespace flowrun {
@@ -54,14 +55,7 @@ std::unique_ptr<spdlog::formatter> text_formatter() {
 }
 
 std::string iso_time(spdlog::log_clock::time_point t) {
-  auto secs = std::chrono::system_clock::to_time_t(t);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
+  return rfc3339_ms(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
 }
 
 // One JSON object a line: {"time","level","step","message"}.

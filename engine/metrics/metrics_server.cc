@@ -10,6 +10,8 @@
 
 #include <cctype>
 
+#include "engine/io/host_address.h"
+#include "engine/io/signal_mask.h"
 #include "engine/io/sqlite_db.h"
 #include "engine/metrics/journal_metrics.h"
 
@@ -56,7 +58,7 @@ MetricsAddress parse_metrics_address(const std::string& text) {
   unsigned char bytes[4];
   if (inet_pton(AF_INET, host.c_str(), bytes) != 1)
     throw MetricsAddressError(usage + ": the host must be an IPv4 address or localhost");
-  address.loopback = bytes[0] == 127;
+  address.loopback = is_loopback_host(host);
   address.host = host;
   return address;
 }
@@ -73,16 +75,12 @@ MetricsServer::MetricsServer(const std::string& address, bool allow_public,
   {
     // The server's threads take no signals: SIGINT and SIGTERM belong to the CLI's SignalWatcher,
     // which may start after this (a thread created now would otherwise die of them, and the process with it).
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old);
+    NoSignalsForNewThreads no_signals;
     try {
       exposer_ = std::make_unique<prometheus::Exposer>(bind, 1);
     } catch (const std::exception& e) {
-      pthread_sigmask(SIG_SETMASK, &old, nullptr);
       throw MetricsAddressError("--metrics " + address + ": cannot listen there (is the port in use?): " + e.what());
     }
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
   exposer_->RegisterCollectable(registry_);
   exposer_->RegisterCollectable(outbox_);

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "engine/io/redactor.h"
+#include "engine/io/utc_time.h"
 #include "engine/notify/notify_events.h"
 #include "engine/sandbox/expression.h"
 
@@ -76,17 +77,6 @@ std::vector<std::string> target_secrets(const Json& target) {
     collect_strings(value, out);
   }
   return out;
-}
-
-std::string rfc3339_ms(int64_t ms) {
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  char millis[8];
-  std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ms % 1000));
-  return std::string(text) + millis;
 }
 
 Notifier::Notifier(const NotifySpec& spec, std::map<std::string, Json> targets, Outbox& outbox, std::string run_id,

@@ -54,7 +54,4 @@ class Notifier {
   std::string link_base_;
 };
 
-// RFC 3339 UTC ("2026-05-01T12:00:00.250Z") of wall-clock milliseconds.
-std::string rfc3339_ms(int64_t ms);
-
 }  // namespace flowrun

@@ -14,6 +14,7 @@
 
 #include "engine/io/host_address.h"
 #include "engine/io/mutex.h"
+#include "engine/io/signal_mask.h"
 
 namespace flowrun {
 namespace asio = boost::asio;
@@ -182,14 +183,10 @@ HttpServer::HttpServer(const HttpServerOptions& options, ServeHandler handler) :
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
   impl_->port = impl_->acceptor.local_endpoint().port();
-  // The server's threads (and the connection threads they start) take no signals: SIGINT and
-  // SIGTERM stay for the process's SignalWatcher, whenever that one starts.
-  sigset_t all, before;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &before);
+  // The server's threads (and the connection threads they start) take no signals.
+  NoSignalsForNewThreads no_signals;
   impl_->accept_thread = std::thread([this] { impl_->accept_loop(); });
   impl_->reaper_thread = std::thread([this] { impl_->reap_loop(); });
-  pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 HttpServer::~HttpServer() {

@@ -4,9 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include "engine/io/step_error.h"
+#include "support/step_error_of.h"
 
 using namespace flowrun;
 using namespace std::chrono_literals;
+
+using flowrun::test::step_error_of;
 
 namespace {
 
@@ -33,16 +36,6 @@ HttpRequest get(const std::string& url) {
   return r;
 }
 
-StepError error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const StepError& e) {
-    return e;
-  }
-  FAIL("no StepError");
-  return StepError::permanent("");
-}
-
 }  // namespace
 
 TEST_CASE("send_expecting: an expected status returns the response", "[step_api][http]") {
@@ -62,23 +55,23 @@ TEST_CASE("send_expecting: another status is StepError::http naming the request,
   http.reply = {503, {{"retry-after", "7"}}, R"({"error": {"message": "overloaded"}})"};
   HttpRequest post = get("http://x/q");
   post.method = "POST";
-  StepError e = error_of([&] { send_expecting(http, post, cancel); });
+  StepError e = step_error_of([&] { send_expecting(http, post, cancel); });
   CHECK(std::string(e.what()) == "POST http://x/q returned HTTP 503: overloaded");
   CHECK(e.http_status() == 503);
   CHECK(e.kind() == ErrorKind::kTransient);
   CHECK(e.retry_after() == std::optional<Duration>(7s));
 
   // A named request, and no reason.
-  e = error_of(
+  e = step_error_of(
       [&] { send_expecting(http, post, cancel, {.what = "probe POST http://x/q", .reason = ReasonInMessage::kNone}); });
   CHECK(std::string(e.what()) == "probe POST http://x/q returned HTTP 503");
 
   // 200 is not what `expect: 201` asks for; an empty body adds a reason only when kAlways.
   http.reply = {200, {}, ""};
-  e = error_of([&] { send_expecting(http, get("http://x/a"), cancel, {.status = 201}); });
+  e = step_error_of([&] { send_expecting(http, get("http://x/a"), cancel, {.status = 201}); });
   CHECK(std::string(e.what()) == "GET http://x/a returned HTTP 200");
   CHECK(e.kind() == ErrorKind::kPermanent);
-  e = error_of(
+  e = step_error_of(
       [&] { send_expecting(http, get("http://x/a"), cancel, {.status = 201, .reason = ReasonInMessage::kAlways}); });
   CHECK(std::string(e.what()) == "GET http://x/a returned HTTP 200: ");
 }
@@ -98,14 +91,14 @@ TEST_CASE("send_expecting: a streamed body reaches on_body only for an expected 
 
   streamed.clear();
   http.reply = {500, {}, "<html><title>Internal trouble</title></html>"};
-  StepError e = error_of([&] { send_expecting(http, req, cancel, {.reason = ReasonInMessage::kAlways}); });
+  StepError e = step_error_of([&] { send_expecting(http, req, cancel, {.reason = ReasonInMessage::kAlways}); });
   CHECK(streamed.empty());
   CHECK(std::string(e.what()) == "GET http://x/big returned HTTP 500: Internal trouble");
 }
 
 TEST_CASE("check_expected: the check alone, on a response already received", "[step_api][http]") {
   CHECK_NOTHROW(check_expected(get("http://x/a"), {206, {}, "x"}));
-  StepError e = error_of([&] {
+  StepError e = step_error_of([&] {
     check_expected(get("http://x/a"), {429, {}, "slow down"}, {.what = "GET http://x/a"});
   });
   CHECK(std::string(e.what()) == "GET http://x/a returned HTTP 429: slow down");

@@ -12,9 +12,12 @@
 #include "engine/notify/channels/email_message.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
+#include "support/step_error_of.h"
 
 using namespace flowrun;
 using namespace std::chrono_literals;
+
+using flowrun::test::step_error_of;
 
 namespace {
 
@@ -47,16 +50,6 @@ struct Fixture {
   FakeSmtp fake;
   ChannelServices services{.http = http, .processes = processes, .clock = clock, .smtp = &fake};
 };
-
-StepError error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const StepError& e) {
-    return e;
-  }
-  FAIL("no StepError");
-  return StepError::permanent("");
-}
 
 // The header lines of a message (before the first empty line), unfolded.
 std::vector<std::string> header_lines(const std::string& message) {
@@ -170,7 +163,7 @@ TEST_CASE("email channel: the request carries the target's server, login and CA"
   CHECK(r.message.find("Subject: [flowrun] video_batch") != std::string::npos);
 
   f.fake.failure = StepError::transient("mail to smtps://smtp.example.com:465: login hunter2hunter2 refused");
-  StepError e = error_of([&] { email_channel().deliver(target, kEvent, f.services); });
+  StepError e = step_error_of([&] { email_channel().deliver(target, kEvent, f.services); });
   CHECK(e.kind() == ErrorKind::kTransient);
   // The channel's URL counts as a secret like the password (it may carry user:password@).
   CHECK(std::string(e.what()) == "email: mail to ***: login *** refused");
@@ -190,7 +183,7 @@ TEST_CASE("email channel: check names what is missing", "[notify][email]") {
                                  "to: must be an address or a non-empty list of addresses",
                                  "password: given without a username"});
   Fixture f;
-  StepError e = error_of([&] { email_channel().deliver({{"to", "a@b.c"}}, kEvent, f.services); });
+  StepError e = step_error_of([&] { email_channel().deliver({{"to", "a@b.c"}}, kEvent, f.services); });
   CHECK(e.kind() == ErrorKind::kPermanent);
   CHECK(f.fake.sent.empty());
 }
@@ -230,7 +223,7 @@ TEST_CASE("email channel: a message reaches the SMTP simulator with its headers,
   CHECK(body_of(data).find("Error: exit 1\r\n") != std::string::npos);
 
   target["password"] = "wrong-password";
-  StepError e = error_of([&] { email_channel().deliver(target, kEvent, services); });
+  StepError e = step_error_of([&] { email_channel().deliver(target, kEvent, services); });
   CHECK(e.kind() == ErrorKind::kPermanent);
   CHECK(std::string(e.what()).find("wrong-password") == std::string::npos);
   CHECK(sim.requests().size() == 1);
@@ -244,14 +237,14 @@ TEST_CASE("email channel: refused recipients are permanent, a 4xx reply transien
   {
     test::SimServer sim({{"reject_rcpt", {"nobody@example.com"}}}, "smtp_server.py");
     Json target = {{"url", smtp_url(sim)}, {"from", "bot@example.com"}, {"to", "nobody@example.com"}};
-    StepError e = error_of([&] { email_channel().deliver(target, kEvent, services); });
+    StepError e = step_error_of([&] { email_channel().deliver(target, kEvent, services); });
     CHECK(e.kind() == ErrorKind::kPermanent);
     CHECK(std::string(e.what()).find("(smtp 550)") != std::string::npos);
   }
   {
     test::SimServer sim({{"data_reply", "451 4.3.0 try again later"}}, "smtp_server.py");
     Json target = {{"url", smtp_url(sim)}, {"from", "bot@example.com"}, {"to", "ops@example.com"}};
-    StepError e = error_of([&] { email_channel().deliver(target, kEvent, services); });
+    StepError e = step_error_of([&] { email_channel().deliver(target, kEvent, services); });
     CHECK(e.kind() == ErrorKind::kTransient);
     CHECK(std::string(e.what()).find("(smtp 451)") != std::string::npos);
   }
@@ -270,7 +263,7 @@ TEST_CASE("CurlSmtpClient: a server that is not this machine gets no mail withou
     request.message = "Subject: x\r\n\r\nbody\r\n";
     CurlSmtpClient client;
     CancelToken never;
-    StepError e = error_of([&] { client.send(request, never); });
+    StepError e = step_error_of([&] { client.send(request, never); });
     CHECK(e.kind() == ErrorKind::kPermanent);
     CHECK(std::string(e.what()).find("STARTTLS") != std::string::npos);
     CHECK(sim.requests().empty());
@@ -289,10 +282,10 @@ TEST_CASE("CurlSmtpClient: line breaks in an address and other schemes are refus
   request.url = "smtp://127.0.0.1:1";
   request.mail_from = "a@b.c";
   request.recipients = {"d@e.f\r\nRCPT TO:<x@y.z>"};
-  StepError e = error_of([&] { client.send(request, never); });
+  StepError e = step_error_of([&] { client.send(request, never); });
   CHECK(e.kind() == ErrorKind::kPermanent);
   CHECK(std::string(e.what()) == "mail to smtp://127.0.0.1:1: an address holds a line break");
   request.url = "http://127.0.0.1:1";
-  e = error_of([&] { client.send(request, never); });
+  e = step_error_of([&] { client.send(request, never); });
   CHECK(std::string(e.what()) == "mail: the url must be smtp://HOST[:PORT] or smtps://HOST[:PORT]");
 }

@@ -8,8 +8,11 @@
 #include "engine/io/step_error.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
+#include "support/step_error_of.h"
 
 using namespace flowrun;
+
+using flowrun::test::step_error_of;
 
 namespace {
 
@@ -20,16 +23,6 @@ struct Fixture {
   ChannelServices services{http, processes, clock};
   test::TempDir dir;
 };
-
-StepError error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const StepError& e) {
-    return e;
-  }
-  FAIL("no StepError");
-  return StepError::permanent("");
-}
 
 }  // namespace
 
@@ -49,12 +42,12 @@ TEST_CASE("exec channel: a non-zero exit is transient with the end of stderr, ar
   Fixture f;
   const Json target = {
       {"argv", {"sh", "-c", "cat >/dev/null; echo starting; printf 'line %s\\n' 1 2 >&2; exit 3", "--token=SECRET"}}};
-  StepError e = error_of([&] { exec_channel().deliver(target, {{"event", "failed"}}, f.services); });
+  StepError e = step_error_of([&] { exec_channel().deliver(target, {{"event", "failed"}}, f.services); });
   CHECK(e.kind() == ErrorKind::kTransient);
   CHECK(std::string(e.what()) == "exec sh exited 3: line 1\nline 2");
 
   const Json noisy = {{"argv", {"sh", "-c", "head -c 5000 /dev/zero | tr '\\0' x >&2; echo END >&2; exit 1"}}};
-  e = error_of([&] { exec_channel().deliver(noisy, {{"event", "failed"}}, f.services); });
+  e = step_error_of([&] { exec_channel().deliver(noisy, {{"event", "failed"}}, f.services); });
   const std::string message = e.what();
   CHECK(message.size() <= 520);
   CHECK(message.rfind("exec sh exited 1: xxx", 0) == 0);
@@ -65,7 +58,7 @@ TEST_CASE("exec channel: target.timeout stops a program that hangs", "[notify][e
   Fixture f;
   const Json target = {{"argv", {"sleep", "20"}}, {"timeout", "300ms"}};
   const auto start = std::chrono::steady_clock::now();
-  StepError e = error_of([&] { exec_channel().deliver(target, {{"event", "failed"}}, f.services); });
+  StepError e = step_error_of([&] { exec_channel().deliver(target, {{"event", "failed"}}, f.services); });
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
   CHECK(e.kind() == ErrorKind::kTransient);
   CHECK(std::string(e.what()) == "exec sleep timed out after 300ms");
@@ -73,7 +66,7 @@ TEST_CASE("exec channel: target.timeout stops a program that hangs", "[notify][e
 
 TEST_CASE("exec channel: a program that does not exist is permanent", "[notify][exec]") {
   Fixture f;
-  StepError e = error_of([&] {
+  StepError e = step_error_of([&] {
     exec_channel().deliver({{"argv", {"/nonexistent/notifier"}}}, {{"event", "failed"}}, f.services);
   });
   CHECK(e.kind() == ErrorKind::kPermanent);

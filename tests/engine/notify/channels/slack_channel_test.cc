@@ -8,9 +8,12 @@
 #include "engine/io/http_client.h"
 #include "engine/io/process_runner.h"
 #include "engine/io/step_error.h"
+#include "support/step_error_of.h"
 
 using namespace flowrun;
 using namespace std::chrono_literals;
+
+using flowrun::test::step_error_of;
 
 namespace {
 
@@ -35,16 +38,6 @@ struct Fixture {
   ChannelServices services{http, processes, clock};
   Json target{{"type", "slack"}, {"url", kUrl}};
 };
-
-StepError error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const StepError& e) {
-    return e;
-  }
-  FAIL("no StepError");
-  return StepError::permanent("");
-}
 
 }  // namespace
 
@@ -142,26 +135,26 @@ TEST_CASE("slack channel: 429 and 5xx are transient, other 4xx permanent, and th
   Fixture f;
   const Json event = {{"event", "failed"}, {"run", "r-1"}};
   f.http.reply = {429, {{"retry-after", "7"}}, "rate_limited"};
-  StepError e = error_of([&] { slack_channel().deliver(f.target, event, f.services); });
+  StepError e = step_error_of([&] { slack_channel().deliver(f.target, event, f.services); });
   CHECK(e.kind() == ErrorKind::kTransient);
   CHECK(e.http_status() == 429);
   CHECK(e.retry_after() == std::optional<Duration>(7s));
   CHECK(std::string(e.what()) == "slack: the webhook answered 429: rate_limited");
 
   f.http.reply = {503, {}, "<html><title>Service Unavailable</title></html>"};
-  e = error_of([&] { slack_channel().deliver(f.target, event, f.services); });
+  e = step_error_of([&] { slack_channel().deliver(f.target, event, f.services); });
   CHECK(e.kind() == ErrorKind::kTransient);
   CHECK(std::string(e.what()) == "slack: the webhook answered 503: Service Unavailable");
 
   for (int status : {400, 403, 404, 410}) {
     f.http.reply = {status, {}, "no_service"};
-    e = error_of([&] { slack_channel().deliver(f.target, event, f.services); });
+    e = step_error_of([&] { slack_channel().deliver(f.target, event, f.services); });
     CHECK(e.kind() == ErrorKind::kPermanent);
     CHECK(e.http_status() == status);
   }
 
   f.http.failure = StepError::transient("POST " + kUrl + ": Could not resolve host: hooks.slack.com");
-  e = error_of([&] { slack_channel().deliver(f.target, event, f.services); });
+  e = step_error_of([&] { slack_channel().deliver(f.target, event, f.services); });
   CHECK(e.kind() == ErrorKind::kTransient);
   CHECK(std::string(e.what()) == "slack: POST <slack url>: Could not resolve host: hooks.slack.com");
 }
@@ -172,7 +165,7 @@ TEST_CASE("slack channel: check names a missing or empty url", "[notify][slack]"
         std::vector<std::string>{"url: a slack channel needs the incoming webhook's url"});
   CHECK(slack_channel().check({{"url", ""}}) == std::vector<std::string>{"url: must be a non-empty string"});
   Fixture f;
-  StepError e = error_of([&] { slack_channel().deliver(Json::object(), {{"event", "failed"}}, f.services); });
+  StepError e = step_error_of([&] { slack_channel().deliver(Json::object(), {{"event", "failed"}}, f.services); });
   CHECK(e.kind() == ErrorKind::kPermanent);
   CHECK(f.http.requests.empty());
 }
