@@ -5,7 +5,7 @@ packages=(
   # toolchain
   g++ make cmake pkg-config ca-certificates
   # libraries (see shared BUILD-NOTES)
-  libyaml-cpp-dev libboost-dev libboost-filesystem-dev libboost-system-dev libcurl4-openssl-dev
+  libyaml-cpp-dev libboost-dev libboost-filesystem-dev libboost-context-dev libboost-system-dev libcurl4-openssl-dev
   nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
   # RE2: the linear-time engine for user-supplied regexes
   libre2-dev

@@ -33,7 +33,6 @@
 #include "engine/journal/journal.h"
 #include "engine/journal/monitor_lock.h"
 #include "engine/runtime/executor.h"
-#include "engine/step_api/poll_workers.h"
 
 namespace flowrun {
 namespace {
@@ -210,8 +209,7 @@ int execute(const Workflow& workflow, const Json& inputs, const StepRegistry& re
   CurlHttpClient http;
   SystemProcessRunner processes;
   SystemRandom random;
-  PollWorkers poll_workers;
-  Services services{http, processes, clock, redactor, workflow.project_root, o.state_dir, &poll_workers};
+  Services services{http, processes, clock, redactor, workflow.project_root, o.state_dir};
   services.recorder = recorder.get();
   ExecutorOptions options;
   options.run_id = run_id;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/io/fiber_scheduler.h"
+
 namespace flowrun {
 
 CancelToken::CancelToken(CancelToken& parent) : parent_(&parent) {
@@ -31,6 +33,8 @@ void CancelToken::cancel(std::string reason) {
     reason_ = reason;
     cancelled_.store(true, std::memory_order_release);
     children = children_;
+    // Under the lock: a waiter is removed (and may go) only after taking it.
+    for (auto* waiter : waiters_) waiter->wake();
   }
   cv_.notify_all();
   for (auto* child : children) child->cancel(reason);
@@ -44,6 +48,18 @@ std::string CancelToken::reason() const {
 bool CancelToken::wait_for(Duration d) const {
   MutexLock lock(mutex_);
   return lock.wait_for(cv_, d, [this] { return cancelled_.load(); });
+}
+
+bool CancelToken::add_waiter(FiberWaiter& waiter) const {
+  MutexLock lock(mutex_);
+  if (cancelled_.load()) return false;
+  waiters_.push_back(&waiter);
+  return true;
+}
+
+void CancelToken::remove_waiter(FiberWaiter& waiter) const {
+  MutexLock lock(mutex_);
+  waiters_.erase(std::remove(waiters_.begin(), waiters_.end(), &waiter), waiters_.end());
 }
 
 }  // namespace flowrun

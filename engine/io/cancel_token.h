@@ -9,6 +9,8 @@
 
 namespace flowrun {
 
+class FiberWaiter;
+
 // A cancellation flag every wait in the engine honours. Cancelling a token cancels every token
 // created with it as parent (a for_each iteration, an attempt), never the other way round.
 // Thread-safe; a child must not outlive its parent.
@@ -24,8 +26,14 @@ class CancelToken {
   bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
   std::string reason() const;
 
-  // Blocks for up to `d` of real time. Returns true as soon as the token is cancelled.
+  // Blocks the thread for up to `d` of real time. Returns true as soon as the token is cancelled.
+  // Fibers wait through their Clock instead (Clock::sleep_for).
   bool wait_for(Duration d) const;
+
+  // A parked fiber to wake when the token is cancelled; false (and not added) when it already
+  // is. The waiter must be removed before it goes.
+  bool add_waiter(FiberWaiter& waiter) const;
+  void remove_waiter(FiberWaiter& waiter) const;
 
  private:
   void add_child(CancelToken* child);
@@ -37,6 +45,7 @@ class CancelToken {
   mutable std::condition_variable cv_;
   std::string reason_ GUARDED_BY(mutex_);
   std::vector<CancelToken*> children_ GUARDED_BY(mutex_);
+  mutable std::vector<FiberWaiter*> waiters_ GUARDED_BY(mutex_);
 };
 
 }  // namespace flowrun

@@ -20,7 +20,12 @@ class Clock {
   // The calendar time, to compare with times another process recorded (a journal's started_ms).
   virtual WallTime wall_now() = 0;
   // Sleeps for `d` or until `cancel` fires. Returns false when cancelled.
+  // On a fiber (engine/io/fiber_scheduler.h) only that fiber waits; elsewhere the thread does.
   virtual bool sleep_for(Duration d, const CancelToken& cancel) = 0;
+  // For a FiberScheduler whose fibers all wait: whether time only passes when told to, and the
+  // telling.
+  virtual bool is_virtual() const { return false; }
+  virtual void advance_to(TimePoint) {}
 };
 
 class RealClock final : public Clock {
@@ -30,14 +35,18 @@ class RealClock final : public Clock {
   bool sleep_for(Duration d, const CancelToken& cancel) override;
 };
 
-// Virtual time: sleep_for advances the clock at once and records the delay. Its wall time is the
+// Virtual time: sleep_for advances the clock at once (off fibers) and records the delay. Its wall time is the
 // real one plus the virtual time passed, so rows a journal writes with the real wall clock (and a
 // test's edits to them) stay comparable with it.
 class VirtualClock final : public Clock {
  public:
   TimePoint now() override;
   WallTime wall_now() override;
+  // On a fiber, the fiber waits until its scheduler has jumped to the end of the sleep: the
+  // fibers of a for_each sleep side by side, as the threads of real time do.
   bool sleep_for(Duration d, const CancelToken& cancel) override;
+  bool is_virtual() const override { return true; }
+  void advance_to(TimePoint t) override;
   void advance(Duration d);
   std::vector<Duration> sleeps() const;
 

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "engine/io/byte_size.h"
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
 
@@ -200,8 +201,12 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
     if (!scheme.empty() && scheme != "http" && scheme != "https")
       throw StepError::permanent(hop.method + " " + hop.url + ": only http and https URLs are fetched, not " + scheme +
                                  "://");
-    auto [response, next] = perform(hop, cancel);
-    if (next.empty()) return response;
+    Hop answer;
+    // libcurl's perform blocks: a fiber's sibling fibers must not wait for it.
+    run_blocking([&] { answer = perform(hop, cancel); });
+    const HttpResponse& response = answer.response;
+    const std::string& next = answer.redirect_to;
+    if (next.empty()) return std::move(answer.response);
     if (redirects == kMaxRedirects)
       throw StepError::permanent(request.method + " " + request.url + ": more than " + std::to_string(kMaxRedirects) +
                                  " redirects (the last to " + next + ")");

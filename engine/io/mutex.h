@@ -44,6 +44,10 @@ class SCOPED_CAPABILITY MutexLock {
   bool wait_for(std::condition_variable& cv, std::chrono::duration<Rep, Period> d, Predicate ready) {
     return cv.wait_for(lock_, d, ready);
   }
+  template <class Clock, class Dur, class Predicate>
+  bool wait_until(std::condition_variable& cv, std::chrono::time_point<Clock, Dur> t, Predicate ready) {
+    return cv.wait_until(lock_, t, ready);
+  }
 
  private:
   std::unique_lock<std::mutex> lock_;

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/output_capture.h"
 #include "engine/io/process_group.h"
 #include "engine/io/step_error.h"
@@ -365,9 +366,8 @@ class Supervision {
   Clock::time_point last_scan_{};
 };
 
-}  // namespace
-
-ProcessResult SystemProcessRunner::run(const ProcessSpec& spec, const CancelToken& cancel) {
+// Runs the process to its end on this thread (see ProcessRunner::run).
+ProcessResult run_here(const ProcessSpec& spec, const CancelToken& cancel) {
   if (spec.argv.empty()) throw StepError::permanent("no command given (argv is empty)");
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the process started");
   become_subreaper();
@@ -442,6 +442,16 @@ ProcessResult SystemProcessRunner::run(const ProcessSpec& spec, const CancelToke
   }
   ended();
   if (cancelled) throw StepError::cancelled(spec.argv[0] + " stopped: " + cancel.reason());
+  return result;
+}
+
+}  // namespace
+
+// Waiting for a process blocks (pipes, waitpid): a fiber hands it to a pool thread, and spec's
+// callbacks run there.
+ProcessResult SystemProcessRunner::run(const ProcessSpec& spec, const CancelToken& cancel) {
+  ProcessResult result;
+  run_blocking([&] { result = run_here(spec, cancel); });
   return result;
 }
 

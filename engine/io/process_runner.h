@@ -21,7 +21,7 @@ struct ProcessSpec {
   // How long a stopped group has between SIGTERM and SIGKILL (to save its state and exit).
   Duration kill_grace = std::chrono::seconds(10);
   // Called with each line (and a final partial one, each cut at OutputCapture::kMaxLine bytes),
-  // on the thread that called run().
+  // on the thread that called run() (on a pool thread when run() was called from a fiber).
   std::function<void(std::string_view line, bool is_stderr)> on_line;
   size_t capture_limit = 4u << 20;  // bytes kept of each stream; the rest is counted
   // Called once the process exists and before its program starts (it waits until this returns),

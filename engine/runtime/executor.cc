@@ -400,7 +400,7 @@ Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelTo
     Outcome body = run_sequence(step.steps, item_scope, item_cancel, item_path);
     return run_finally(step.finally, item_scope, item_path + ".finally", body);
   };
-  ForEachRunner runner(step, path, log, {options_.dry_run, &options_.print}, run_item,
+  ForEachRunner runner(step, path, log, services_.clock, {options_.dry_run, &options_.print}, run_item,
                        options_.dry_run ? nullptr : options_.recorder);
   return runner.run(scope, cancel, outputs);
 }

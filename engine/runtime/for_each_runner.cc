@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/json_parse.h"
 #include "engine/runtime/dry_run.h"
 #include "engine/sandbox/expression.h"
@@ -52,9 +52,15 @@ Json for_each_item_scope(const Step& step, const Json& scope, const Json& items,
   return item_scope;
 }
 
-ForEachRunner::ForEachRunner(const Step& step, const std::string& path, const StepLog& log, DryRun dry_run,
-                             RunItem run_item, ExecutionRecorder* recorder)
-    : step_(step), path_(path), log_(log), dry_run_(dry_run), run_item_(std::move(run_item)), recorder_(recorder) {}
+ForEachRunner::ForEachRunner(const Step& step, const std::string& path, const StepLog& log, Clock& clock,
+                             DryRun dry_run, RunItem run_item, ExecutionRecorder* recorder)
+    : step_(step),
+      path_(path),
+      log_(log),
+      clock_(clock),
+      dry_run_(dry_run),
+      run_item_(std::move(run_item)),
+      recorder_(recorder) {}
 
 Outcome ForEachRunner::run(const Json& scope, CancelToken& cancel, Json& outputs) {
   auto fail = [this](const std::string& msg) {
@@ -133,9 +139,10 @@ void ForEachRunner::run_items(const Json& scope, CancelToken& cancel) {
     worker();
     return;
   }
-  std::vector<std::thread> pool;
-  for (size_t w = 0; w < workers_; ++w) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  // Fibers, not threads: an item that waits (a poll's interval, a retry's backoff, a request)
+  // parks and costs its stack's few touched pages (engine/io/fiber_scheduler.h).
+  run_concurrently(
+      workers_, [&](size_t) { worker(); }, clock_);
 }
 
 void ForEachRunner::run_item(size_t i, const Json& scope, CancelToken& cancel) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/io/cancel_token.h"
+#include "engine/io/clock.h"
 #include "engine/io/json.h"
 #include "engine/io/logging.h"
 #include "engine/io/run_state.h"
@@ -23,9 +24,9 @@ std::string for_each_item_path(const std::string& path, size_t index);
 // The scope an item's steps see: `scope` plus the item under the step's `as` name and `loop`.
 Json for_each_item_scope(const Step& step, const Json& scope, const Json& items, size_t index);
 
-// Runs one execution of a for_each step: evaluates its items and concurrency, runs the items on
-// at most `concurrency` threads, fills the step's outputs and judges the failed items against
-// `tolerate`. Borrows everything it is given; one run().
+// Runs one execution of a for_each step: evaluates its items and concurrency, runs at most
+// `concurrency` items at once (as fibers of one thread: waiting costs no thread), fills the step's outputs and judges
+// the failed items against `tolerate`. Borrows everything it is given; one run().
 class ForEachRunner {
  public:
   // Runs one item's body and then its finally steps in `item_scope`, the item's own copy.
@@ -38,8 +39,9 @@ class ForEachRunner {
 
   // `recorder` (borrowed, may be null) hears of each item: its row at the item's path, the
   // item_succeeded/item_failed events, and live patches (the item count; each item's status).
-  ForEachRunner(const Step& step, const std::string& path, const StepLog& log, DryRun dry_run, RunItem run_item,
-                ExecutionRecorder* recorder = nullptr);
+  // `clock` times the items' waits (the executor's, virtual in tests).
+  ForEachRunner(const Step& step, const std::string& path, const StepLog& log, Clock& clock, DryRun dry_run,
+                RunItem run_item, ExecutionRecorder* recorder = nullptr);
 
   // Runs the items, each in a copy of `scope` taken under a lock; fills `outputs` (items, counts,
   // failed_items, not_started, partial) even when the run was cancelled.
@@ -48,7 +50,7 @@ class ForEachRunner {
  private:
   // The item list (the step's own, or its expression's value); its error message on failure.
   std::optional<std::string> evaluate_items(const Json& scope);
-  // How many threads run items; its error message on failure.
+  // How many items run at once; its error message on failure.
   std::optional<std::string> evaluate_workers(const Json& scope);
   void run_items(const Json& scope, CancelToken& cancel);
   void run_item(size_t index, const Json& scope, CancelToken& cancel);
@@ -60,6 +62,7 @@ class ForEachRunner {
   const Step& step_;
   const std::string path_;  // a copy: the runner must not outlive a caller's temporary
   const StepLog& log_;
+  Clock& clock_;
   DryRun dry_run_;
   RunItem run_item_;
   ExecutionRecorder* recorder_;
@@ -70,7 +73,7 @@ class ForEachRunner {
   size_t workers_ = 1;
   std::set<std::string> body_ids_;  // the step names an item's outputs report
 
-  // Written by the workers: each index by the one worker that took it.
+  // Written by the item fibers: each index by the one that took it.
   std::vector<Json> results_;
   std::vector<std::optional<StepState>> states_;
   std::atomic<size_t> next_{0};

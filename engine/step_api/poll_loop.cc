@@ -4,7 +4,6 @@
 
 #include "engine/io/step_error.h"
 #include "engine/step_api/execution_recorder.h"
-#include "engine/step_api/poll_workers.h"
 #include "engine/step_api/step_context.h"
 
 namespace flowrun {
@@ -53,15 +52,6 @@ Duration backoff_for(const PollSettings& s, int failures) {
   return probe_backoff(first, s.backoff_max.value_or(probe_backoff(first, 100)), failures);
 }
 
-// One poll, on the shared workers when there are some (see poll_workers.h for why).
-PollResult poll_once(Poller& poller, StepContext& ctx) {
-  PollWorkers* workers = ctx.services().poll_workers;
-  if (!workers) return poller.poll(ctx);
-  PollResult result;
-  workers->run([&] { result = poller.poll(ctx); });
-  return result;
-}
-
 // One poll's latency to the recorder (metrics), answered or not.
 void report_poll(StepContext& ctx, Duration latency, bool answered) {
   if (ctx.services().recorder) ctx.services().recorder->polled(ctx.path(), latency, answered);
@@ -90,7 +80,7 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
     bool answered = false;
     try {
       ++polls;
-      PollResult r = poll_once(poller, ctx);
+      PollResult r = poller.poll(ctx);
       answered = true;
       report_poll(ctx, clock.now() - poll_started, true);
       if (probe_failures > 0)

@@ -20,8 +20,6 @@ struct Step;
 
 // The outside world as steps see it; every piece is an interface so tests can fake it.
 // Borrowed from whoever runs the workflow, and outliving every step.
-class PollWorkers;
-
 struct Services {
   HttpClient& http;
   ProcessRunner& processes;
@@ -29,7 +27,6 @@ struct Services {
   const Redactor& redactor;
   std::filesystem::path project_root;    // where scripts/ and relative paths resolve
   std::filesystem::path state_dir = {};  // the run journal's directory; local instances live under it
-  PollWorkers* poll_workers = nullptr;   // where polls run; none: on the caller's thread
   // The run's journal (none without one), where steps record what must outlive a crash of
   // flowrun: the process groups they start.
   ExecutionRecorder* recorder = nullptr;

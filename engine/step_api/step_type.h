@@ -51,6 +51,10 @@ class Poller {
 };
 
 // A built-in or Lua step type. Stateless and shared by every execution; thread-safe.
+// run() and poll() run on their for_each item's fiber, beside the other items'
+// (engine/io/fiber_scheduler.h): they wait through their context (ctx.sleep, the clock), make
+// requests through services().http and start programs through services().processes, which all
+// let the other items go on; any other call that blocks for long goes through run_blocking().
 class StepType {
  public:
   virtual ~StepType() = default;

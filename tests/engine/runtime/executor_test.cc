@@ -237,7 +237,7 @@ TEST_CASE("for_each: every item runs, at most `concurrency` at a time", "[execut
     int p = peak.load();
     while (now > p && !peak.compare_exchange_weak(p, now)) {
     }
-    std::this_thread::sleep_for(20ms);
+    ctx.sleep(20ms);  // a step waits through its context: its item's fiber parks, the others go on
     --running;
     ++total;
     return {{"doubled", ctx.with()["n"].get<int>() * 2}};

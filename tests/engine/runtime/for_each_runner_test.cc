@@ -24,7 +24,7 @@ struct ForEachFixture {
   const Step& step() const { return h.loaded.workflow->steps.back(); }
   Outcome run(ForEachRunner::RunItem item, const Json& scope = Json::object(), bool dry_run = false) {
     StepLog log = h.logs->logger("each");
-    ForEachRunner runner(step(), "each", log, {dry_run, &print}, std::move(item));
+    ForEachRunner runner(step(), "each", log, h.clock(), {dry_run, &print}, std::move(item));
     return runner.run(scope, h.cancel, outputs);
   }
 };

@@ -29,7 +29,7 @@ Outcome run_items(Harness& h, FakeRecorder& rec, Json& outputs) {
   static const std::string path = "each";  // the runner borrows it
   auto print = std::function<void(const std::string&)>([](const std::string&) {});
   ForEachRunner runner(
-      step, path, log, {false, &print},
+      step, path, log, h.clock(), {false, &print},
       [](Json& scope, CancelToken&, const std::string&) {
         const std::string v = scope["video"];
         scope["steps"]["w"] = {{"status", "succeeded"}, {"outputs", {{"result_url", "https://x/" + v}}}};

@@ -1,0 +1,278 @@
+#include "engine/io/fiber_scheduler.h"
+
+#include <cxxabi.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <boost/context/fiber.hpp>
+#include <boost/context/protected_fixedsize_stack.hpp>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "engine/io/blocking_pool.h"
+#include "engine/io/cancel_token.h"
+
+namespace flowrun {
+namespace ctx = boost::context;
+
+namespace {
+
+// The C++ runtime's per-thread record of the exceptions being handled (Itanium ABI:
+// caughtExceptions, uncaughtExceptions). A fiber parked inside a catch block must find its own
+// record when it resumes, not that of the fiber that ran meanwhile, so each fiber keeps one and
+// they are swapped at every switch, as folly's fibers do.
+struct ExceptionState {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+};
+
+ExceptionState& thread_exception_state() { return *reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals()); }
+
+// A parked fiber whose wake-up is at least this far away gives back the stack pages below its
+// frames; a shorter wait is not worth the page faults of touching them again.
+constexpr Duration kReleaseStackAfter = std::chrono::seconds(1);
+
+}  // namespace
+
+struct Fiber {
+  std::function<void()> body;
+  ctx::fiber context;    // the fiber, while it does not run
+  ctx::fiber scheduler;  // the scheduler, while the fiber runs
+  ctx::stack_context stack{};
+  ExceptionState exceptions;
+  FiberWaiter* waiting = nullptr;                                   // what it parked on (scheduler's mutex)
+  bool queued = false;                                              // in the ready queue (scheduler's mutex)
+  std::optional<std::multimap<TimePoint, Fiber*>::iterator> timer;  // scheduler's thread only
+};
+
+namespace {
+
+thread_local FiberScheduler* t_scheduler = nullptr;  // the scheduler running on this thread
+thread_local Fiber* t_fiber = nullptr;               // the fiber running on this thread
+
+// Boost's guarded stack (a PROT_NONE page below it turns an overflow into a crash rather than
+// corruption), remembering where it is so that a parked fiber can release its unused part.
+class RecordedStack {
+ public:
+  explicit RecordedStack(Fiber* fiber) : fiber_(fiber) {}
+  ctx::stack_context allocate() {
+    fiber_->stack = inner_.allocate();
+    return fiber_->stack;
+  }
+  void deallocate(ctx::stack_context& stack) noexcept { inner_.deallocate(stack); }
+
+ private:
+  ctx::protected_fixedsize_stack inner_{FiberScheduler::kStackSize};
+  Fiber* fiber_;
+};
+
+const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+
+}  // namespace
+
+FiberWaiter::FiberWaiter() : scheduler_(FiberScheduler::current()), fiber_(t_fiber) {}
+
+void FiberWaiter::wake() {
+  MutexLock lock(scheduler_->mutex_);
+  scheduler_->wake_locked(*this);
+}
+
+FiberScheduler::FiberScheduler(Clock& clock) : clock_(clock), pool_(std::make_unique<BlockingPool>()) {}
+
+FiberScheduler::~FiberScheduler() = default;
+
+FiberScheduler* FiberScheduler::current() { return t_fiber ? t_scheduler : nullptr; }
+
+void FiberScheduler::spawn(std::function<void()> body) {
+  auto* fiber = new Fiber;
+  fiber->body = std::move(body);
+  fiber->context = ctx::fiber(std::allocator_arg, RecordedStack(fiber), [fiber](ctx::fiber&& scheduler) {
+    fiber->scheduler = std::move(scheduler);
+    fiber->body();
+    fiber->body = nullptr;
+    return std::move(fiber->scheduler);
+  });
+  ++live_;
+  MutexLock lock(mutex_);
+  make_ready_locked(fiber);
+}
+
+void FiberScheduler::make_ready_locked(Fiber* fiber) {
+  if (fiber->queued) return;
+  fiber->queued = true;
+  ready_.push_back(fiber);
+  wake_.notify_one();
+}
+
+void FiberScheduler::wake_locked(FiberWaiter& waiter) {
+  if (waiter.woken_) return;
+  waiter.woken_ = true;
+  if (waiter.fiber_->waiting == &waiter) make_ready_locked(waiter.fiber_);
+}
+
+void FiberScheduler::run() {
+  FiberScheduler* const outer = t_scheduler;
+  t_scheduler = this;
+  while (live_ > 0) {
+    fire_due_timers();
+    Fiber* next = nullptr;
+    {
+      MutexLock lock(mutex_);
+      if (!ready_.empty()) {
+        next = ready_.front();
+        ready_.pop_front();
+        next->queued = false;
+      }
+    }
+    if (next)
+      resume(next);
+    else
+      idle();
+  }
+  t_scheduler = outer;
+}
+
+void FiberScheduler::resume(Fiber* fiber) {
+  if (fiber->timer) {
+    timers_.erase(*fiber->timer);
+    fiber->timer.reset();
+  }
+  ExceptionState& state = thread_exception_state();
+  std::swap(state, fiber->exceptions);
+  t_fiber = fiber;
+  fiber->context = std::move(fiber->context).resume();
+  t_fiber = nullptr;
+  std::swap(state, fiber->exceptions);
+  if (!fiber->context) {  // it returned
+    --live_;
+    delete fiber;
+  }
+}
+
+void FiberScheduler::fire_due_timers() {
+  if (timers_.empty()) return;
+  const TimePoint now = clock_.now();
+  MutexLock lock(mutex_);
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    Fiber* fiber = timers_.begin()->second;
+    timers_.erase(timers_.begin());
+    fiber->timer.reset();
+    make_ready_locked(fiber);
+  }
+}
+
+void FiberScheduler::idle() {
+  std::optional<TimePoint> next;
+  if (!timers_.empty()) next = timers_.begin()->first;
+  MutexLock lock(mutex_);
+  auto ready = [this]() REQUIRES(mutex_) { return !ready_.empty(); };
+  if (ready()) return;
+  if (next && clock_.is_virtual()) {
+    // Virtual time jumps to the next deadline, but only when no blocking call is out: what it
+    // brings back may be due first.
+    if (outside_ == 0) return clock_.advance_to(*next);
+    lock.wait(wake_, ready);
+  } else if (next) {
+    lock.wait_until(wake_, std::chrono::steady_clock::now() + (*next - clock_.now()), ready);
+  } else {
+    lock.wait(wake_, ready);
+  }
+}
+
+bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline) {
+  Fiber* const fiber = t_fiber;
+  {
+    MutexLock lock(mutex_);
+    if (waiter.woken_) return true;
+    fiber->waiting = &waiter;
+  }
+  if (deadline) {
+    fiber->timer = timers_.emplace(*deadline, fiber);
+    if (*deadline - clock_.now() >= kReleaseStackAfter) release_unused_stack(*fiber);
+  }
+  fiber->scheduler = std::move(fiber->scheduler).resume();
+  MutexLock lock(mutex_);
+  fiber->waiting = nullptr;
+  return waiter.woken_;
+}
+
+bool FiberScheduler::sleep_until(TimePoint deadline, const CancelToken& cancel) {
+  FiberWaiter waiter;
+  if (!cancel.add_waiter(waiter)) return false;
+  park(waiter, deadline);
+  cancel.remove_waiter(waiter);
+  return !cancel.cancelled();
+}
+
+void FiberScheduler::run_blocking(const std::function<void()>& work) {
+  FiberWaiter waiter;
+  std::exception_ptr error;
+  {
+    MutexLock lock(mutex_);
+    ++outside_;
+  }
+  pool_->submit([this, &work, &waiter, &error] {
+    try {
+      work();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    // One critical section: a virtual clock must not jump between the end of the call and the
+    // fiber being ready. After it, nothing of the fiber's is touched: it may be gone.
+    MutexLock lock(mutex_);
+    --outside_;
+    wake_locked(waiter);
+  });
+  while (!park(waiter, std::nullopt)) {
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+size_t FiberScheduler::blocking_threads() const { return pool_->threads(); }
+
+void FiberScheduler::release_unused_stack(const Fiber& fiber) {
+  // The stack grows down from stack.sp; its lowest page is the guard. The pages below this
+  // frame (less a page for the switch about to happen) hold nothing live.
+  auto* const top = static_cast<char*>(fiber.stack.sp);
+  const uintptr_t low = reinterpret_cast<uintptr_t>(top - fiber.stack.size) + kPage;
+  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  const uintptr_t end = (here - kPage) & ~(uintptr_t{kPage} - 1);
+  if (end > low) madvise(reinterpret_cast<void*>(low), end - low, MADV_DONTNEED);
+}
+
+void run_concurrently(size_t n, const std::function<void(size_t)>& body, Clock& clock) {
+  FiberScheduler* const current = FiberScheduler::current();
+  std::optional<FiberScheduler> own;
+  FiberScheduler& scheduler = current ? *current : own.emplace(clock);
+  std::optional<FiberWaiter> all_ended;  // the calling fiber's, when it is one
+  if (current) all_ended.emplace();
+  size_t running = n;  // touched by fibers of one thread only
+  std::exception_ptr first_error;
+  for (size_t i = 0; i < n; ++i)
+    scheduler.spawn([&, i] {
+      try {
+        body(i);
+      } catch (...) {
+        if (!first_error) first_error = std::current_exception();
+      }
+      if (--running == 0 && all_ended) all_ended->wake();
+    });
+  if (current) {
+    while (running > 0) scheduler.park(*all_ended, std::nullopt);
+  } else {
+    scheduler.run();
+  }
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+void run_blocking(const std::function<void()>& work) {
+  if (FiberScheduler* scheduler = FiberScheduler::current())
+    scheduler->run_blocking(work);
+  else
+    work();
+}
+
+}  // namespace flowrun

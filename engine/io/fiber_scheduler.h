@@ -1,0 +1,111 @@
+#pragma once
+// Waiting that costs no thread. A for_each item that polls a log every ten seconds spends all but
+// a millisecond of each interval waiting; as a thread it held a stack, a malloc cache and a
+// kernel task for that. Here each item is a fiber (Boost.Context): its own small stack on one
+// shared thread. A wait (Clock::sleep_for, a cancel, another thread's work) parks the fiber and
+// the thread runs the next ready one; a long wait gives the untouched part of the parked stack
+// back to the kernel, so a waiting monitor holds a few KiB.
+//
+// Blocking calls (libcurl's perform, a child process's pipes) must not run on the shared thread:
+// run_blocking() hands them to a pool of helper threads and parks the fiber until they are done.
+// Code not on a fiber (the main thread, the pool, the journal's threads) calls the same functions
+// and simply blocks as before, so steps are written once.
+//
+// Time comes from the Clock the scheduler is given: with a VirtualClock, time jumps to the next
+// deadline once every fiber waits and no blocking work is out, so a test runs thousands of
+// pollers for hours of virtual time in milliseconds.
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "engine/io/clock.h"
+#include "engine/io/mutex.h"
+
+namespace flowrun {
+
+class BlockingPool;
+class CancelToken;
+struct Fiber;
+
+class FiberScheduler;
+
+// One fiber's reason to wake, owned by the waiting fiber's frame. wake() may come from any thread.
+class FiberWaiter {
+ public:
+  FiberWaiter();  // on a fiber only
+  FiberWaiter(const FiberWaiter&) = delete;
+  FiberWaiter& operator=(const FiberWaiter&) = delete;
+  void wake();
+
+ private:
+  friend class FiberScheduler;
+  FiberScheduler* scheduler_;
+  Fiber* fiber_;
+  bool woken_ = false;  // guarded by the scheduler's mutex
+};
+
+class FiberScheduler {
+ public:
+  // Each fiber's stack: address space only; what a fiber does not touch costs nothing.
+  static constexpr size_t kStackSize = size_t{512} << 10;
+
+  explicit FiberScheduler(Clock& clock);
+  ~FiberScheduler();
+  FiberScheduler(const FiberScheduler&) = delete;
+  FiberScheduler& operator=(const FiberScheduler&) = delete;
+
+  // The scheduler of the fiber running on this thread, or null when this code is not on a fiber.
+  static FiberScheduler* current();
+
+  // Adds a fiber that runs `body`; from the scheduler's own thread (a fiber or the code about to
+  // call run()). `body` must not throw: what escapes it ends the process.
+  void spawn(std::function<void()> body);
+  // Runs fibers on this thread until all have ended. Not from a fiber.
+  void run();
+
+  // Parks the current fiber until `waiter` is woken (true) or `deadline` passes on the
+  // scheduler's clock (false).
+  bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline);
+  // Parks the current fiber until `deadline` or until `cancel` fires; false when cancelled.
+  bool sleep_until(TimePoint deadline, const CancelToken& cancel);
+  // Runs `work` on a pool thread while the current fiber is parked; rethrows what it threw.
+  void run_blocking(const std::function<void()>& work);
+
+  Clock& clock() const { return clock_; }
+  // Pool threads alive now (busy or idle), for tests and benchmarks.
+  size_t blocking_threads() const;
+
+ private:
+  friend class FiberWaiter;
+  void make_ready_locked(Fiber* fiber) REQUIRES(mutex_);
+  void wake_locked(FiberWaiter& waiter) REQUIRES(mutex_);
+  void resume(Fiber* fiber);
+  void fire_due_timers();
+  // Waits until a fiber is ready: for a cross-thread wake, the next deadline in real time, or a
+  // virtual clock's jump to it.
+  void idle();
+  static void release_unused_stack(const Fiber& fiber);
+
+  Clock& clock_;
+  mutable Mutex mutex_;
+  std::condition_variable wake_;                 // a fiber became ready
+  std::deque<Fiber*> ready_ GUARDED_BY(mutex_);  // to resume, in order
+  size_t outside_ GUARDED_BY(mutex_) = 0;        // run_blocking() calls under way
+  std::multimap<TimePoint, Fiber*> timers_;      // parked fibers' deadlines; the scheduler's thread only
+  size_t live_ = 0;                              // fibers spawned and not ended
+  std::unique_ptr<BlockingPool> pool_;
+};
+
+// Runs body(0) ... body(n - 1) concurrently and returns when all have returned: as fibers of the
+// current scheduler when called from a fiber (the caller parks), else on a scheduler of its own
+// running on this thread with `clock`.
+void run_concurrently(size_t n, const std::function<void(size_t)>& body, Clock& clock);
+
+// `work` on a pool thread when called from a fiber (which parks meanwhile); else simply `work()`.
+void run_blocking(const std::function<void()>& work);
+
+}  // namespace flowrun

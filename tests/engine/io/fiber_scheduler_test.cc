@@ -1,0 +1,179 @@
+#include "engine/io/fiber_scheduler.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/io/cancel_token.h"
+
+using namespace flowrun;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The threads of this process, from /proc/self/status.
+int threads_now() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("fibers sleep side by side in virtual time and share one thread", "[fiber]") {
+  VirtualClock clock;
+  const TimePoint start = clock.now();
+  CancelToken cancel;
+  const int before = threads_now();
+  int most_threads = 0;
+  std::vector<TimePoint> woke(1000);
+  run_concurrently(
+      1000,
+      [&](size_t i) {
+        for (int k = 0; k < 6; ++k) REQUIRE(clock.sleep_for(10s + Duration(i), cancel));
+        woke[i] = clock.now();
+        most_threads = std::max(most_threads, threads_now());
+      },
+      clock);
+  // Six sleeps of about 10 s each, all at once: a minute of virtual time, not a thousand.
+  CHECK(clock.now() - start == 60s + Duration(6 * 999));
+  for (size_t i = 0; i < woke.size(); ++i) CHECK(woke[i] - start == 60s + Duration(6 * i));
+  CHECK(most_threads == before);
+}
+
+TEST_CASE("a cancel from another thread wakes a sleeping fiber at once", "[fiber]") {
+  RealClock clock;
+  CancelToken cancel;
+  std::vector<bool> slept(3, true);
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(50ms);
+    cancel.cancel("stop");
+  });
+  const auto started = std::chrono::steady_clock::now();
+  run_concurrently(
+      3, [&](size_t i) { slept[i] = clock.sleep_for(std::chrono::hours(1), cancel); }, clock);
+  canceller.join();
+  CHECK(std::chrono::steady_clock::now() - started < 30s);
+  CHECK(slept == std::vector<bool>{false, false, false});
+  // A fiber asked to sleep on a token already cancelled does not park.
+  run_concurrently(
+      1, [&](size_t) { CHECK_FALSE(clock.sleep_for(1h, cancel)); }, clock);
+}
+
+TEST_CASE("blocking work runs off the fibers' thread while the others go on", "[fiber]") {
+  VirtualClock clock;
+  const TimePoint start = clock.now();
+  CancelToken cancel;
+  const auto fibers_thread = std::this_thread::get_id();
+  std::thread::id worked_on;
+  std::atomic<bool> released{false};
+  std::vector<std::string> order;
+  Duration passed_during_call{-1};
+  run_concurrently(
+      2,
+      [&](size_t i) {
+        if (i == 0) {
+          // Blocks its thread until the other fiber, on the fibers' thread, has run.
+          run_blocking([&] {
+            worked_on = std::this_thread::get_id();
+            while (!released) std::this_thread::sleep_for(1ms);
+            std::this_thread::sleep_for(20ms);
+          });
+          order.push_back("blocking call returned");
+          passed_during_call = clock.now() - start;
+        } else {
+          order.push_back("sibling ran");
+          released = true;
+          // Virtual time stands still while a blocking call is out: what it brings back may
+          // be due before this sleep ends.
+          REQUIRE(clock.sleep_for(5s, cancel));
+          order.push_back("sibling slept");
+        }
+      },
+      clock);
+  CHECK(worked_on != fibers_thread);
+  CHECK(order == std::vector<std::string>{"sibling ran", "blocking call returned", "sibling slept"});
+  CHECK(passed_during_call == 0s);
+  // Off fibers it is a plain call on this thread.
+  run_blocking([&] { worked_on = std::this_thread::get_id(); });
+  CHECK(worked_on == fibers_thread);
+}
+
+TEST_CASE("what blocking work throws reaches the fiber that waited for it", "[fiber]") {
+  VirtualClock clock;
+  std::string caught;
+  run_concurrently(
+      1,
+      [&](size_t) {
+        try {
+          run_blocking([] { throw std::runtime_error("connection refused"); });
+        } catch (const std::runtime_error& e) {
+          caught = e.what();
+        }
+      },
+      clock);
+  CHECK(caught == "connection refused");
+}
+
+TEST_CASE("a fiber parked inside a catch block keeps its own exception", "[fiber]") {
+  VirtualClock clock;
+  CancelToken cancel;
+  std::vector<std::string> rethrown(2);
+  run_concurrently(
+      2,
+      [&](size_t i) {
+        try {
+          try {
+            throw std::runtime_error("error of fiber " + std::to_string(i));
+          } catch (...) {
+            // The other fiber throws and catches its own meanwhile.
+            REQUIRE(clock.sleep_for(Duration(10 - 5 * static_cast<int>(i)), cancel));
+            throw;
+          }
+        } catch (const std::runtime_error& e) {
+          rethrown[i] = e.what();
+        }
+      },
+      clock);
+  CHECK(rethrown == std::vector<std::string>{"error of fiber 0", "error of fiber 1"});
+  CHECK(std::uncaught_exceptions() == 0);
+}
+
+TEST_CASE("run_concurrently from a fiber joins the same scheduler", "[fiber]") {
+  VirtualClock clock;
+  CancelToken cancel;
+  const TimePoint start = clock.now();
+  std::vector<int> done(4, 0);
+  run_concurrently(
+      2,
+      [&](size_t outer) {
+        run_concurrently(
+            2,
+            [&](size_t inner) {
+              REQUIRE(clock.sleep_for(30s, cancel));
+              ++done[outer * 2 + inner];
+            },
+            clock);
+      },
+      clock);
+  CHECK(done == std::vector<int>{1, 1, 1, 1});
+  CHECK(clock.now() - start == 30s);  // all four slept at once
+}
+
+TEST_CASE("what a fiber's body throws is rethrown once all have ended", "[fiber]") {
+  VirtualClock clock;
+  CancelToken cancel;
+  int finished = 0;
+  auto body = [&](size_t i) {
+    if (i == 1) throw std::runtime_error("item 1 broke");
+    REQUIRE(clock.sleep_for(1s, cancel));
+    ++finished;
+  };
+  CHECK_THROWS_WITH(run_concurrently(3, body, clock), "item 1 broke");
+  CHECK(finished == 2);
+}
