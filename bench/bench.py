@@ -257,7 +257,8 @@ steps:
                                      "bytes": stats["bytes"], "label": label}
             POLL_RUNS.append(f"{label:16} {count:>7,} {wall:7.1f} {stats['requests']:>8,} "
                              f"{stats['bytes'] / max(stats['requests'], 1):>9,.0f} {sum(workers):>8.2f} "
-                             f"{100 * max(workers) / wall:>8.1f}% {len(workers):>3} {sum(report['peak_connections']):>8,}")
+                             f"{100 * max(workers) / wall:>8.1f}% {100 * report.get('busiest_second', 0):>8.0f}% "
+                             f"{len(workers):>3} {sum(report['peak_connections']):>8,}")
             print(f"bench: {label}, {count:,} monitors: {wall:.1f} s", file=sys.stderr, flush=True)
 
     def get(who, count, key):
@@ -441,11 +442,12 @@ def main():
     print("ratio: how many times better flowrun is (peer/flowrun for costs, flowrun/peer for speeds)")
     if POLL_RUNS:
         print(f"\npolling runs, one log server each:\n  {'monitor':16} {'count':>7} {'wall s':>7} {'polls':>8} "
-              f"{'B/poll':>9} {'srv CPU':>8} {'busiest':>9} {'wk':>3} {'peak con':>8}")
+              f"{'B/poll':>9} {'srv CPU':>8} {'busiest':>9} {'peak 1s':>9} {'wk':>3} {'peak con':>8}")
         for line in POLL_RUNS:
             print(f"  {line}")
-        print("srv CPU: the log server's CPU seconds in that run; busiest: its busiest worker's share of one core "
-              "over the run's wall time; wk: worker processes; peak con: connections open at once, summed")
+        print("srv CPU: the log server's CPU seconds in that run; busiest: its busiest worker's share of one core\n"
+              "over the run's wall time; peak 1s: the same in the busiest second of any worker (100% would mean\n"
+              "saturated); wk: worker processes; peak con: connections open at once, summed over the workers")
 
 
 if __name__ == "__main__":
