@@ -8,10 +8,17 @@ Names: steps, validate, polling, scan, ingest. Prints one table; figures are med
             ansible-playbook running 1,000 set_fact tasks locally; per-step time is
             (t(1000) - t(1)) / 999, so start-up is not counted as per-step cost.
   validate  `flowrun validate` of the shipped workflows against `ansible-playbook --syntax-check`.
-  polling   1,000 concurrent wait-for-marker monitors on a local log server (one 100-byte line
-            every 0.1 s each, the marker after 20 s, polls every second) against a Python monitor
-            with one thread per instance re-fetching the whole log: peak RSS, CPU seconds per
-            1,000 polls, bytes per poll.
+  polling   1,000, 4,000 and 10,000 concurrent wait-for-marker monitors (url source; --quick: 1,000
+            and 4,000) on a local log server (bench/log_server.py: one asyncio process per core sharing
+            the port; every log grows by a 100-byte line every 0.1 s and ends with the marker after
+            60 s, 25 s with --quick), each polling every 10 s on its own timer, against event-loop
+            peers that re-fetch with `Range: bytes=N-` as flowrun does: Node.js (bench/node_monitor.js,
+            global fetch + timers) and Python asyncio + aiohttp (bench/aiohttp_monitor.py), one process
+            for all monitors each; and, at 1,000 without --quick, a Python monitor with a thread per
+            instance re-fetching the whole log (bench/python_monitor.py). One run of each on a fresh
+            server: peak RSS, CPU seconds per 1,000 polls, the RSS slope in KiB per monitor between
+            sizes and the ratios against the best event-loop peer; below the table, each run's polls,
+            bytes per poll and the log server's CPU (it must not be the bottleneck).
   scan      the marker at the end of a 1 GiB log (256 MiB with --quick) of ffmpeg-like lines: flowrun
             following the file against `rg -F -m1` (and `grep -F -m1`); then flowrun with the shipped
             video_batch's patterns (capture, progress, fail_on) against `rg -c` counting the lines
@@ -41,17 +48,19 @@ BENCH = os.path.join(ROOT, "bench")
 ROWS = []
 
 
-def run_measured(argv, env=None, cwd=None):
-    """Runs argv to completion; returns (wall seconds, peak RSS MiB, CPU seconds, stdout)."""
+def run_measured(argv, env=None, cwd=None, check=True):
+    """Runs argv to completion; returns (wall seconds, peak RSS MiB, CPU seconds, stdout), and its exit
+    code when not `check` (which ends the benchmark when it is not 0)."""
     start = time.monotonic()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     out = p.stdout.read()
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.monotonic() - start
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    if code != 0 and check:
         sys.exit(f"bench: {' '.join(argv[:3])}... exited {code}:\n{out.decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, out.decode(errors="replace")
+    result = (wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime, out.decode(errors="replace"))
+    return result if check else (*result, code)
 
 
 def median_wall(argv, runs, **kw):
@@ -137,29 +146,71 @@ def bench_validate(flowrun, tmp, quick):
 
 
 def start_log_server(tmp, marker_after, lifetime):
+    """The log server (bench/log_server.py) and its base URL; stop_log_server gives its report."""
     port_file = os.path.join(tmp, "port")
     if os.path.exists(port_file):
         os.remove(port_file)
     server = subprocess.Popen([sys.executable, os.path.join(BENCH, "log_server.py"), port_file, str(marker_after),
-                               str(lifetime)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
+                               str(lifetime)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    for _ in range(200):
         if os.path.exists(port_file) and open(port_file).read():
             return server, f"http://127.0.0.1:{open(port_file).read()}"
         time.sleep(0.05)
     sys.exit("bench: the log server did not start")
 
 
-def server_stats(base):
-    with urllib.request.urlopen(f"{base}/_stats") as r:
-        return json.load(r)
+def stop_log_server(server):
+    """Stops the server; its report: requests and bytes per client, each worker's CPU seconds."""
+    server.terminate()
+    out, _ = server.communicate(timeout=60)
+    return json.loads(out or b"{}")
+
+
+def aiohttp_python():
+    """An interpreter that imports aiohttp: this one, or Debian's (python3-aiohttp) when this one is not it."""
+    for py in (sys.executable, "/usr/bin/python3"):
+        if os.access(py, os.X_OK) and subprocess.run([py, "-c", "import aiohttp"], capture_output=True).returncode == 0:
+            return py
+    return None
+
+
+POLL_RUNS = []  # one line per polling run: what the log server did, so a reader sees it was not the bottleneck
+
+
+def check_polling_limits(count):
+    """Says on stderr what could keep `count` monitors from running (sockets, threads, ports)."""
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if nofile < count + 512:
+        print(f"bench: RLIMIT_NOFILE is {nofile}; {count:,} monitors need {count + 512:,} descriptors", file=sys.stderr)
+    nproc = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    if nproc != resource.RLIM_INFINITY and nproc < count + 512:
+        print(f"bench: RLIMIT_NPROC is {nproc}; flowrun's {count:,} monitors are {count:,} threads today",
+              file=sys.stderr)
+    try:
+        lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        reuse = int(open("/proc/sys/net/ipv4/tcp_tw_reuse").read())
+    except OSError:
+        return
+    # flowrun opens a connection per poll: TIME_WAIT holds its port 60 s unless loopback may reuse it.
+    if reuse == 0 and hi - lo + 1 < count * 7:
+        print(f"bench: {hi - lo + 1:,} ephemeral ports and net.ipv4.tcp_tw_reuse=0: {count:,} monitors that "
+              "reconnect every poll may run out", file=sys.stderr)
 
 
 def bench_polling(flowrun, tmp, quick):
-    count = 200 if quick else 1000
-    marker_after = 10 if quick else 20
-    wf = os.path.join(tmp, "monitors.yaml")
-    with open(wf, "w") as f:
-        f.write(f"""name: monitors
+    sizes = (1000, 4000) if quick else (1000, 4000, 10000)
+    interval = 10
+    marker_after = 25 if quick else 60  # polls at 0, 10, 20, ...: each monitor polls 4 (7) times
+    aiohttp_py = aiohttp_python()
+    node = shutil.which("node") or shutil.which("nodejs")
+    contenders = [("flowrun", "flowrun", "flowrun"), ("node", "node fetch", "node-monitor"),
+                  ("aiohttp", "python aiohttp", "aiohttp-monitor"), ("threads", "python threads", "python-requests")]
+
+    def argv(who, count, base):
+        if who == "flowrun":
+            wf = os.path.join(tmp, f"monitors{count}.yaml")
+            with open(wf, "w") as f:
+                f.write(f"""name: monitors
 inputs: {{base: ""}}
 steps:
   - id: all
@@ -170,29 +221,85 @@ steps:
       - id: wait
         type: wait-for-marker
         with: {{url: "${{{{ inputs.base }}}}/log/${{{{ n }}}}", marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
-               interval: 1s, timeout: 5m, show_logs: none}}
+               interval: {interval}s, timeout: 10m, show_logs: none}}
 """)
-    results = {}
-    for who in ("flowrun", "python"):
-        server, base = start_log_server(tmp, marker_after, 600)
-        try:
-            if who == "flowrun":
-                argv = [flowrun, wf, "-q", "--state-dir", os.path.join(tmp, "pstate"), "--set", f"base={base}"]
-                agent = "flowrun"
-            else:
-                argv = [sys.executable, os.path.join(BENCH, "python_monitor.py"), base, str(count), "1"]
-                agent = "python-requests"
-            wall, rss, cpu, _ = run_measured(argv)
-            stats = server_stats(base).get(agent, {"requests": 0, "bytes": 0})
-            results[who] = (wall, rss, cpu, stats["requests"], stats["bytes"])
-        finally:
-            server.terminate()
-            server.wait()
-    f, p = results["flowrun"], results["python"]
-    row(f"{count} monitors: peak RSS (MiB)", f[1], "python threads", p[1], "MiB")
-    row("CPU s per 1,000 polls", f[2] / f[3] * 1000, "python threads", p[2] / p[3] * 1000, "s")
-    row("bytes read per poll", f[4] / f[3], "python threads", p[4] / p[3], "B")
-    row("polls made", f[3], "python threads", p[3], "", better="none")
+            return [flowrun, wf, "-q", "--state-dir", os.path.join(tmp, f"pstate{count}"), "--set", f"base={base}"]
+        if who == "node":
+            return node and [node, os.path.join(BENCH, "node_monitor.js"), base, str(count), str(interval)]
+        if who == "aiohttp":
+            return aiohttp_py and [aiohttp_py, os.path.join(BENCH, "aiohttp_monitor.py"), base, str(count),
+                                   str(interval)]
+        # One thread per monitor, the whole log on every poll: the naive baseline, where it is cheap.
+        return not quick and count <= 1000 and [sys.executable, os.path.join(BENCH, "python_monitor.py"), base, str(count),
+                                  str(interval)]
+
+    results = {}  # (who, count) -> {rss, cpu, polls, bytes}
+    for count in sizes:
+        check_polling_limits(count)
+        for who, label, agent in contenders:
+            server, base = start_log_server(tmp, marker_after, 900)
+            command = argv(who, count, base)
+            if not command:
+                stop_log_server(server)
+                continue
+            try:
+                wall, rss, cpu, out, code = run_measured(command, check=False)
+            finally:
+                report = stop_log_server(server)
+            stats = report.get("clients", {}).get(agent, {"requests": 0, "bytes": 0})
+            workers = report.get("worker_cpu_s", [0])
+            found = out.strip().splitlines()[-1] if out.strip() else ""
+            if code != 0 or (who != "flowrun" and found != f"{count} markers found"):
+                print(f"bench: {label}, {count:,} monitors failed (exit {code}): {out[-1500:]}", file=sys.stderr)
+                POLL_RUNS.append(f"{label:16} {count:>7,}  FAILED (exit {code}); see stderr")
+                continue
+            results[(who, count)] = {"rss": rss, "cpu": cpu, "polls": stats["requests"],
+                                     "bytes": stats["bytes"], "label": label}
+            POLL_RUNS.append(f"{label:16} {count:>7,} {wall:7.1f} {stats['requests']:>8,} "
+                             f"{stats['bytes'] / max(stats['requests'], 1):>9,.0f} {sum(workers):>8.2f} "
+                             f"{100 * max(workers) / wall:>8.1f}% {100 * report.get('busiest_second', 0):>8.0f}% "
+                             f"{len(workers):>3} {sum(report['peak_connections']):>8,}")
+            print(f"bench: {label}, {count:,} monitors: {wall:.1f} s", file=sys.stderr, flush=True)
+
+    def get(who, count, key):
+        r = results.get((who, count))
+        return r and r[key]
+
+    def per_poll(who, count):
+        r = results.get((who, count))
+        return r and r["polls"] and r["cpu"] / r["polls"] * 1000
+
+    peers = [c for c in contenders if c[0] != "flowrun"]
+    for count in sizes:
+        first = True
+        for who, label, _ in peers:
+            if (who, count) in results:
+                row(f"{count:,} monitors: peak RSS (MiB)" if first else "  the same", get("flowrun", count, "rss"),
+                    label, get(who, count, "rss"), "MiB")
+                first = False
+        first = True
+        for who, label, _ in peers:
+            if (who, count) in results:
+                row(f"{count:,}: CPU s per 1,000 polls" if first else "  the same", per_poll("flowrun", count),
+                    label, per_poll(who, count), "s")
+                first = False
+    # The best event-loop peer is the leaner one at the largest size both ran.
+    top = max((c for c in sizes if ("flowrun", c) in results), default=None)
+    loops = [(who, label) for who, label, _ in peers if who != "threads" and (who, top) in results]
+    if top is None or not loops:
+        return
+    mem = min(loops, key=lambda p: results[(p[0], top)]["rss"])
+    cpu = min(loops, key=lambda p: per_poll(p[0], top))
+
+    def slope(who, a, b):
+        ra, rb = get(who, a, "rss"), get(who, b, "rss")
+        return ra is not None and rb is not None and (rb - ra) * 1024 / (b - a) or None
+
+    for a, b in zip(sizes, sizes[1:]):
+        row(f"RSS slope {a:,}->{b:,} (KiB/monitor)", slope("flowrun", a, b), mem[1], slope(mem[0], a, b), "KiB")
+    row(f"{top:,}: memory vs best event-loop peer", get("flowrun", top, "rss"), mem[1], get(mem[0], top, "rss"),
+        "MiB")
+    row(f"{top:,}: CPU vs best event-loop peer", per_poll("flowrun", top), cpu[1], per_poll(cpu[0], top), "s")
 
 
 def bench_scan(flowrun, tmp, quick):
@@ -318,7 +425,7 @@ def main():
     flowrun = os.path.abspath(args.flowrun)
     if not os.access(flowrun, os.X_OK):
         sys.exit(f"bench: no flowrun at {flowrun}; build it first (README)")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 1,000 monitors hold 1,000+ sockets
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # 10,000 monitors hold 10,000+ sockets
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
     with tempfile.TemporaryDirectory(prefix="flowrun-bench-") as tmp:
         for name in args.only.split(","):
@@ -333,6 +440,14 @@ def main():
         r = "-" if ratio != ratio else f"{ratio:,.1f}x"
         print(f"{name:36} {fmt(f):>10}   {peer_name:24} {fmt(p):>10}  {r:>8}")
     print("ratio: how many times better flowrun is (peer/flowrun for costs, flowrun/peer for speeds)")
+    if POLL_RUNS:
+        print(f"\npolling runs, one log server each:\n  {'monitor':16} {'count':>7} {'wall s':>7} {'polls':>8} "
+              f"{'B/poll':>9} {'srv CPU':>8} {'busiest':>9} {'peak 1s':>9} {'wk':>3} {'peak con':>8}")
+        for line in POLL_RUNS:
+            print(f"  {line}")
+        print("srv CPU: the log server's CPU seconds in that run; busiest: its busiest worker's share of one core\n"
+              "over the run's wall time; peak 1s: the same in the busiest second of any worker (100% would mean\n"
+              "saturated); wk: worker processes; peak con: connections open at once, summed over the workers")
 
 
 if __name__ == "__main__":
