@@ -63,6 +63,10 @@ void build_registry(StepRegistry& registry, const std::filesystem::path& root) {
 
 LoadResult load(const std::string& file, StepRegistry& registry) {
   build_registry(registry, find_project_root(file));
+  return load_with(file, registry);
+}
+
+LoadResult load_with(const std::string& file, const StepRegistry& registry) {
   LoadResult result = load_workflow_file(file, registry);
   for (const auto& d : result.diagnostics.items()) print_diagnostic(d, result.source);
   return result;

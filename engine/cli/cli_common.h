@@ -43,6 +43,8 @@ void build_registry(StepRegistry& registry, const std::filesystem::path& root);
 // Loads a workflow with the registry of its project, printing its diagnostics to stderr; the
 // result holds a workflow only when there were none.
 LoadResult load(const std::string& file, StepRegistry& registry);
+// The same with a registry already built for the file's project (validate of many files).
+LoadResult load_with(const std::string& file, const StepRegistry& registry);
 
 // The run's inputs from the workflow and `--set name=value` arguments; nothing (the problems
 // printed, each naming the file) when a name is unknown or a value is not of the input's type.

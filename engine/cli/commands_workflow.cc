@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "engine/cli/cli_common.h"
 #include "engine/cli/cli_output.h"
@@ -18,9 +19,14 @@ void add_files_options(CLI::App& app, FilesOptions& o) {
 
 int cmd_validate(FilesOptions& o) {
   bool all_ok = true;
+  // The files of one project share its step types: its scripts/steps/*.lua are loaded once, not
+  // once a file (each script is a Lua state and a run of its module).
+  std::map<std::filesystem::path, StepRegistry> registries;
   for (const auto& file : o.files) {
-    StepRegistry registry;
-    LoadResult result = load(file, registry);
+    const std::filesystem::path root = find_project_root(file);
+    auto [it, fresh] = registries.try_emplace(root);
+    if (fresh) build_registry(it->second, root);
+    LoadResult result = load_with(file, it->second);
     if (result.diagnostics.empty()) {
       std::cout << file << ": ok (" << result.workflow->steps.size() << " steps)\n";
     } else {

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <utility>
+
 #include "engine/io/utf8.h"
 
 namespace flowrun {
@@ -53,24 +55,26 @@ SqliteDb::SqliteDb(const std::string& path, bool create) : path_(path) {
 }
 
 SqliteDb::~SqliteDb() {
+  finalize_all();
   if (db_) sqlite3_close(db_);
 }
 
 SqliteDb::SqliteDb(SqliteDb&& other) noexcept
-    : db_(other.db_), path_(std::move(other.path_)), statement_changes_(other.statement_changes_) {
+    : db_(other.db_),
+      path_(std::move(other.path_)),
+      statement_changes_(other.statement_changes_),
+      statements_(std::move(other.statements_)) {
   other.db_ = nullptr;
+  other.statements_.clear();
 }
 
-void SqliteDb::exec(const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
-    sqlite3_free(err);
-    throw SqliteError(path_ + ": " + msg, sqlite3_errcode(db_) & 0xff);
-  }
+void SqliteDb::finalize_all() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  statements_.clear();
 }
 
-std::vector<Json> SqliteDb::query(const std::string& sql, const Json& params) {
+sqlite3_stmt* SqliteDb::prepared(const std::string& sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return it->second;
   Statement st;
   const char* tail = nullptr;
   if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st.stmt, &tail) != SQLITE_OK) fail(db_, path_);
@@ -83,46 +87,73 @@ std::vector<Json> SqliteDb::query(const std::string& sql, const Json& params) {
       throw SqliteError("one statement at a time; this one goes on after the first ';': " +
                         std::string(tail).substr(0, 60));
   }
+  constexpr size_t kMaxStatements = 64;
+  if (statements_.size() >= kMaxStatements) finalize_all();
+  sqlite3_stmt* stmt = std::exchange(st.stmt, nullptr);
+  statements_.emplace(sql, stmt);
+  return stmt;
+}
+
+void SqliteDb::exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    throw SqliteError(path_ + ": " + msg, sqlite3_errcode(db_) & 0xff);
+  }
+}
+
+std::vector<Json> SqliteDb::query(const std::string& sql, const Json& params) {
+  sqlite3_stmt* stmt = prepared(sql);
+  // Back to its first row and without bindings whatever happens, ready for the next query (a
+  // statement left stepping would hold its read transaction open).
+  struct Reset {
+    sqlite3_stmt* stmt;
+    ~Reset() {
+      sqlite3_reset(stmt);
+      sqlite3_clear_bindings(stmt);
+    }
+  } reset{stmt};
   if (params.is_array()) {
     int i = 1;
-    for (const auto& v : params) bind(db_, st.stmt, i++, v);
+    for (const auto& v : params) bind(db_, stmt, i++, v);
   } else if (params.is_object()) {
     for (const auto& [name, v] : params.items()) {
       int index = 0;
       for (const char* prefix : {":", "@", "$"})
-        if (!index) index = sqlite3_bind_parameter_index(st.stmt, (prefix + name).c_str());
+        if (!index) index = sqlite3_bind_parameter_index(stmt, (prefix + name).c_str());
       if (index == 0) throw SqliteError("no parameter :" + name + " in the statement");
-      bind(db_, st.stmt, index, v);
+      bind(db_, stmt, index, v);
     }
   }
   std::vector<Json> rows;
   for (;;) {
-    int rc = sqlite3_step(st.stmt);
+    int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
     if (rc != SQLITE_ROW) fail(db_, path_);
     Json row = Json::object();
-    int n = sqlite3_column_count(st.stmt);
+    int n = sqlite3_column_count(stmt);
     for (int c = 0; c < n; ++c) {
-      const char* name = sqlite3_column_name(st.stmt, c);
-      switch (sqlite3_column_type(st.stmt, c)) {
+      const char* name = sqlite3_column_name(stmt, c);
+      switch (sqlite3_column_type(stmt, c)) {
         case SQLITE_INTEGER:
-          row[name] = static_cast<int64_t>(sqlite3_column_int64(st.stmt, c));
+          row[name] = static_cast<int64_t>(sqlite3_column_int64(stmt, c));
           break;
         case SQLITE_FLOAT:
-          row[name] = sqlite3_column_double(st.stmt, c);
+          row[name] = sqlite3_column_double(stmt, c);
           break;
         case SQLITE_NULL:
           row[name] = nullptr;
           break;
         default: {
-          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st.stmt, c));
-          row[name] = std::string(text ? text : "", static_cast<size_t>(sqlite3_column_bytes(st.stmt, c)));
+          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, c));
+          row[name] = std::string(text ? text : "", static_cast<size_t>(sqlite3_column_bytes(stmt, c)));
         }
       }
     }
     rows.push_back(std::move(row));
   }
-  statement_changes_ = sqlite3_stmt_readonly(st.stmt) ? 0 : sqlite3_changes64(db_);
+  statement_changes_ = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(db_);
   return rows;
 }
 

@@ -51,13 +51,13 @@ double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 MetricsRecorder::MetricsRecorder(std::unique_ptr<ExecutionRecorder> inner, RunMetrics& metrics,
                                  const Workflow& workflow, Clock& clock)
-    : ForwardingRecorder(std::move(inner)), metrics_(metrics), workflow_(workflow), clock_(clock) {}
+    : ForwardingRecorder(std::move(inner)), metrics_(metrics), workflow_(workflow), index_(workflow), clock_(clock) {}
 
 std::string MetricsRecorder::type_of(const std::string& path) {
   const std::string key = without_indexes(path);
   MutexLock lock(mutex_);
   auto it = types_.find(key);
-  if (it == types_.end()) it = types_.emplace(key, step_type_label(workflow_, path)).first;
+  if (it == types_.end()) it = types_.emplace(key, step_type_label(workflow_, path, &index_)).first;
   return it->second;
 }
 
@@ -88,7 +88,7 @@ void MetricsRecorder::step_finished(const std::string& path, const std::string& 
                                     Durability durability) {
   ForwardingRecorder::step_finished(path, status, attempts, outputs, error_kind, error, durability);
   try {
-    const Step* step = step_at_path(workflow_, path);
+    const Step* step = step_at_path(workflow_, path, &index_);
     std::optional<TimePoint> started;
     {
       MutexLock lock(mutex_);

@@ -5,6 +5,7 @@
 
 #include "engine/io/clock.h"
 #include "engine/io/mutex.h"
+#include "engine/metrics/step_type_of.h"
 #include "engine/step_api/execution_recorder.h"
 
 namespace flowrun {
@@ -46,6 +47,7 @@ class MetricsRecorder : public ForwardingRecorder {
 
   RunMetrics& metrics_;
   const Workflow& workflow_;
+  const StepIndex index_;
   Clock& clock_;
   Mutex mutex_;
   std::map<std::string, TimePoint> started_ GUARDED_BY(mutex_);

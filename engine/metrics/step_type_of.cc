@@ -14,7 +14,8 @@ std::string bare(std::string segment) {
   return segment;
 }
 
-const Step* find_id(const std::vector<Step>& steps, const std::string& id) {
+const Step* find_id(const std::vector<Step>& steps, const std::string& id, const StepIndex* index) {
+  if (index) return index->find(steps, id);
   for (const auto& step : steps)
     if (step.id == id) return &step;
   return nullptr;
@@ -22,7 +23,29 @@ const Step* find_id(const std::vector<Step>& steps, const std::string& id) {
 
 }  // namespace
 
-const Step* step_at_path(const Workflow& workflow, const std::string& path) {
+StepIndex::StepIndex(const Workflow& workflow) {
+  add(workflow.steps);
+  add(workflow.finally);
+}
+
+void StepIndex::add(const std::vector<Step>& list) {
+  auto& ids = lists_[&list];
+  for (const auto& step : list) {
+    ids.emplace(step.id, &step);  // keeps the first, like the search
+    add(step.steps);
+    add(step.finally);
+    for (const auto& [name, nested] : step.nested) add(nested);
+  }
+}
+
+const Step* StepIndex::find(const std::vector<Step>& list, const std::string& id) const {
+  auto it = lists_.find(&list);
+  if (it == lists_.end()) return find_id(list, id, nullptr);
+  auto step = it->second.find(id);
+  return step == it->second.end() ? nullptr : step->second;
+}
+
+const Step* step_at_path(const Workflow& workflow, const std::string& path, const StepIndex* index) {
   const std::vector<Step>* list = &workflow.steps;
   const Step* current = nullptr;
   size_t start = 0;
@@ -49,14 +72,14 @@ const Step* step_at_path(const Workflow& workflow, const std::string& path) {
       }
       list = &current->steps;
     }
-    current = find_id(*list, segment);
+    current = find_id(*list, segment, index);
     if (!current) return nullptr;
   }
   return current;
 }
 
-std::string step_type_label(const Workflow& workflow, const std::string& path) {
-  const Step* step = step_at_path(workflow, path);
+std::string step_type_label(const Workflow& workflow, const std::string& path, const StepIndex* index) {
+  const Step* step = step_at_path(workflow, path, index);
   if (!step) return "unknown";
   switch (step->kind) {
     case Step::Kind::kForEach:

@@ -61,7 +61,6 @@ class ExpressionEvaluator {
   Json resolve(const Json& value);
 
  private:
-  void install_scope(const Json& scope);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -65,3 +65,33 @@ TEST_CASE("step_type_label: a path naming no step is unknown, never the path its
   CHECK(step_at_path(w, "videos[2].wait") == &w.steps[1].steps[0]);
   CHECK(step_at_path(w, "videos[2]") == &w.steps[1]);
 }
+
+TEST_CASE("step_at_path: the index finds the same step as the search of each list, or none", "[metrics][step_type]") {
+  const Workflow w = sample_workflow();
+  const StepIndex index(w);
+  for (const char* path : {"provision",
+                           "videos",
+                           "videos[2].wait",
+                           "videos[12].supervise",
+                           "videos[0].supervise.on_stall#2.restart",
+                           "videos[3].finally.destroy",
+                           "grp",
+                           "grp.inner",
+                           "grp.finally.tidy",
+                           "finally.notify",
+                           "",
+                           "nope",
+                           "videos[2].nope",
+                           "videos[2].wait.more",
+                           "finally",
+                           "videos.finally",
+                           "provision.on_stall#1.restart",
+                           "videos[1]..wait",
+                           "grp.finally.inner",
+                           "notify"}) {
+    INFO(path);
+    CHECK(step_at_path(w, path, &index) == step_at_path(w, path));
+    CHECK(step_type_label(w, path, &index) == step_type_label(w, path));
+  }
+  CHECK(step_at_path(w, "videos[0].supervise.on_stall#2.restart", &index) != nullptr);
+}
