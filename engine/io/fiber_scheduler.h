@@ -74,6 +74,10 @@ class FiberScheduler {
   bool sleep_until(TimePoint deadline, const CancelToken& cancel);
   // Runs `work` on a pool thread while the current fiber is parked; rethrows what it threw.
   void run_blocking(const std::function<void()>& work);
+  // Calls `start` with a `done` that another thread calls once, and parks the current fiber until
+  // it has. Virtual time stands still meanwhile.
+  using Start = std::function<void(std::function<void()> done)>;
+  void await(const Start& start);
 
   Clock& clock() const { return clock_; }
   // Pool threads alive now (busy or idle), for tests and benchmarks.
@@ -107,5 +111,8 @@ void run_concurrently(size_t n, const std::function<void(size_t)>& body, Clock& 
 
 // `work` on a pool thread when called from a fiber (which parks meanwhile); else simply `work()`.
 void run_blocking(const std::function<void()>& work);
+
+// FiberScheduler::await on a fiber; elsewhere the thread waits for `done`.
+void await_completion(const FiberScheduler::Start& start);
 
 }  // namespace flowrun

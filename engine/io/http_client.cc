@@ -10,7 +10,7 @@
 #include <mutex>
 
 #include "engine/io/byte_size.h"
-#include "engine/io/fiber_scheduler.h"
+#include "engine/io/curl_multi.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
 
@@ -116,6 +116,8 @@ struct Hop {
 // One request, no redirect followed.
 Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
+  TransferSlot slot;  // before the handle: a request waiting for its turn holds nothing of libcurl's
+  if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw StepError::transient("cannot initialise libcurl");
   HttpResponse response;
@@ -160,7 +162,7 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
     curl_easy_setopt(c, CURLOPT_USERPWD, request.credentials.c_str());
   }
 
-  CURLcode rc = curl_easy_perform(c);
+  CURLcode rc = perform_transfer(c);  // on the process's transfer loop: the caller only waits
   if (rc == CURLE_ABORTED_BY_CALLBACK || cancel.cancelled())
     throw StepError::cancelled(request.method + " " + request.url + " cancelled");
   if (rc == CURLE_WRITE_ERROR && transfer.aborted_by_consumer)
@@ -201,9 +203,7 @@ HttpResponse CurlHttpClient::send(const HttpRequest& request, const CancelToken&
     if (!scheme.empty() && scheme != "http" && scheme != "https")
       throw StepError::permanent(hop.method + " " + hop.url + ": only http and https URLs are fetched, not " + scheme +
                                  "://");
-    Hop answer;
-    // libcurl's perform blocks: a fiber's sibling fibers must not wait for it.
-    run_blocking([&] { answer = perform(hop, cancel); });
+    Hop answer = perform(hop, cancel);
     const HttpResponse& response = answer.response;
     const std::string& next = answer.redirect_to;
     if (next.empty()) return std::move(answer.response);
