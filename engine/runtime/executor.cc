@@ -69,7 +69,8 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
       {"env", Json::object()},
       {"steps", Json::object()},
       {"run", {{"id", options_.run_id}, {"workflow", workflow_.name}, {"status", to_string(RunState::kRunning)}}}};
-  scope["env"] = environment_json();
+  // scope["env"] holds only what `env:` blocks set: expressions read any other name from the
+  // process's environment (sandbox/expression.cc), and programs inherit it.
   Json secrets = Json::object();
   for (const auto& name : workflow_.secrets)
     if (const char* v = std::getenv(name.c_str())) secrets[name] = v;
