@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <fstream>
 #include <thread>
 
 #include "engine/io/step_error.h"
@@ -368,4 +369,50 @@ TEST_CASE("secrets never reach a log line", "[executor][secrets]") {
   h.run();
   CHECK(h.log_contains("token is ***"));
   CHECK_FALSE(h.log_contains("s3cr3t-value"));
+}
+
+namespace {
+
+// The threads of this process, from /proc/self/status.
+int process_threads() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  return -1;
+}
+
+}  // namespace
+
+TEST_CASE("2,000 pollers wait side by side in virtual time without a thread each", "[executor][poll][fiber]") {
+  Harness h;
+  const TimePoint start = h.virtual_clock.now();
+  const int threads_before = process_threads();
+  int polls = 0, in_poll_threads = 0;
+  h.registry.add(std::make_unique<LambdaPoller>("ready_after", [&](StepContext& ctx) {
+    ++polls;
+    in_poll_threads = std::max(in_poll_threads, process_threads());
+    // Item n is ready once 60 + n % 7 seconds have passed.
+    const Duration ready_at = 60s + std::chrono::seconds(ctx.with()["n"].get<int>() % 7);
+    PollResult r;
+    r.status = ctx.clock().now() - start >= ready_at ? PollStatus::kDone : PollStatus::kPending;
+    return r;
+  }));
+  REQUIRE(h.load(R"(steps:
+  - id: each
+    for_each: "${{ (function() local t = {} for i = 1, 2000 do t[i] = i end return t end)() }}"
+    as: n
+    concurrency: 2000
+    steps:
+      - {id: wait, type: ready_after, with: {n: "${{ n }}", interval: 10s, timeout: 1h}}
+)") == "");
+  RunResult r = h.run();
+  CHECK(r.status == RunState::kSucceeded);
+  CHECK(r.steps["each"]["outputs"]["succeeded"] == 2000);
+  // Each item polls at 0, 10, ..., 60 s and, when not ready at 60 s, at 70 s: side by side,
+  // the run took 70 s of virtual time, not 2,000 times that.
+  CHECK(h.virtual_clock.now() - start == 70s);
+  const int late = 2000 - 2000 / 7;  // items with n % 7 != 0 poll an eighth time
+  CHECK(polls == 2000 * 7 + late);
+  CHECK(in_poll_threads == threads_before);
 }
