@@ -5,7 +5,9 @@ packages=(
   # toolchain
   g++ make cmake pkg-config ca-certificates
   # libraries (see shared BUILD-NOTES)
-  libyaml-cpp-dev libboost-dev libboost-filesystem-dev libboost-context-dev libboost-system-dev libcurl4-openssl-dev
+  libyaml-cpp-dev libboost-dev libboost-filesystem-dev libboost-system-dev libcurl4-openssl-dev
+  # fibers: a waiting for_each item parks on its own small stack, not a thread (engine/io/fiber_scheduler)
+  libboost-context-dev
   nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
   # RE2: the linear-time engine for user-supplied regexes
   libre2-dev
@@ -19,8 +21,9 @@ packages=(
   clang libclang-rt-14-dev
   # the code style check in the suite (tools/format.sh --check)
   clang-format
-  # the benchmarks' peer for log scans (bench/run)
-  ripgrep
+  # the benchmarks' peers (bench/run): log scans, event-loop monitors in Node.js and asyncio,
+  # the per-step overhead, the threaded monitor
+  ripgrep nodejs python3-aiohttp ansible-core python3-requests
 )
 missing=()
 for p in "${packages[@]}"; do
