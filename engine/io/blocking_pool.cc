@@ -18,8 +18,13 @@ void BlockingPool::submit(std::function<void()> job) {
     wake_.notify_one();
     return;
   }
+  try {
+    std::thread(&BlockingPool::work_loop, this).detach();
+  } catch (...) {
+    queue_.pop_back();  // the job goes back to its caller, which waits for nothing
+    throw;
+  }
   ++threads_;
-  std::thread(&BlockingPool::work_loop, this).detach();
 }
 
 size_t BlockingPool::threads() const {

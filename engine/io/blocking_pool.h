@@ -21,7 +21,8 @@ class BlockingPool {
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
 
-  // Runs `job` on a pool thread; it must not throw.
+  // Runs `job` on a pool thread; it must not throw. Throws (and will not run it) when no thread
+  // can be started.
   void submit(std::function<void()> job);
   // Threads alive now, busy or idle.
   size_t threads() const;

@@ -26,18 +26,15 @@ void CancelToken::remove_child(CancelToken* child) {
 }
 
 void CancelToken::cancel(std::string reason) {
-  std::vector<CancelToken*> children;
-  {
-    MutexLock lock(mutex_);
-    if (cancelled_.load()) return;
-    reason_ = reason;
-    cancelled_.store(true, std::memory_order_release);
-    children = children_;
-    // Under the lock: a waiter is removed (and may go) only after taking it.
-    for (auto* waiter : waiters_) waiter->wake();
-  }
+  MutexLock lock(mutex_);
+  if (cancelled_.load()) return;
+  reason_ = reason;
+  cancelled_.store(true, std::memory_order_release);
+  // Under the lock: a waiter or a child is removed (and may go) only after taking it. The
+  // order is always parent, then child, then a fiber scheduler's.
+  for (auto* waiter : waiters_) waiter->wake();
   cv_.notify_all();
-  for (auto* child : children) child->cancel(reason);
+  for (auto* child : children_) child->cancel(reason);
 }
 
 std::string CancelToken::reason() const {

@@ -142,7 +142,12 @@ TransferSlot::~TransferSlot() {
 
 CURLcode perform_transfer(CURL* easy) {
   // A transfer started from one of the loop's own callbacks cannot wait for the loop.
-  if (t_on_loop || !loop().ready()) return curl_easy_perform(easy);
+  if (t_on_loop) return curl_easy_perform(easy);
+  if (!loop().ready()) {  // no multi handle: each transfer blocks a thread, as before
+    CURLcode result = CURLE_OK;
+    run_blocking([&] { result = curl_easy_perform(easy); });
+    return result;
+  }
   Transfer transfer{easy};
   await_completion([&](std::function<void()> done) {
     transfer.done = std::move(done);

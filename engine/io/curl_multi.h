@@ -4,7 +4,8 @@
 // thousand threads blocked in curl_easy_perform. The multi handle also keeps the connections
 // open between a monitor's polls (its connection cache), so a poll skips the TCP and TLS
 // handshakes. The caller of perform() waits: a fiber parks (engine/io/fiber_scheduler.h), a
-// thread blocks. The transfer's callbacks run on the loop's thread.
+// thread blocks. The transfer's callbacks run on the loop's thread, so they must be quick and
+// never wait (a streamed body's consumer is not run here: see http_client.cc).
 #include <curl/curl.h>
 
 namespace flowrun {

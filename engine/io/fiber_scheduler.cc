@@ -125,6 +125,9 @@ void FiberScheduler::run() {
         next = ready_.front();
         ready_.pop_front();
         next->queued = false;
+        // From here a wake (a cancel racing the timer that readied it) must not queue it again:
+        // it is about to run, and may end before that second entry would be popped.
+        next->waiting = nullptr;
       }
     }
     if (next)
@@ -213,13 +216,21 @@ void FiberScheduler::await(const Start& start) {
     MutexLock lock(mutex_);
     ++outside_;
   }
-  start([this, &waiter] {
+  auto done = [this, &waiter] {
     // One critical section: a virtual clock must not jump between the end of the work and the
     // fiber being ready. After it, nothing of the fiber's is touched: it may be gone.
     MutexLock lock(mutex_);
     --outside_;
     wake_locked(waiter);
-  });
+  };
+  try {
+    start(done);
+  } catch (...) {
+    // Nothing was started (start's contract): nothing will call done.
+    MutexLock lock(mutex_);
+    --outside_;
+    throw;
+  }
   while (!park(waiter, std::nullopt)) {
   }
 }

@@ -75,7 +75,8 @@ class FiberScheduler {
   // Runs `work` on a pool thread while the current fiber is parked; rethrows what it threw.
   void run_blocking(const std::function<void()>& work);
   // Calls `start` with a `done` that another thread calls once, and parks the current fiber until
-  // it has. Virtual time stands still meanwhile.
+  // it has. Virtual time stands still meanwhile. A `start` that throws must not have handed
+  // `done` to anyone.
   using Start = std::function<void(std::function<void()> done)>;
   void await(const Start& start);
 

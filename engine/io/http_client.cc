@@ -8,9 +8,11 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "engine/io/byte_size.h"
 #include "engine/io/curl_multi.h"
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
 
@@ -116,7 +118,12 @@ struct Hop {
 // One request, no redirect followed.
 Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
-  TransferSlot slot;  // before the handle: a request waiting for its turn holds nothing of libcurl's
+  // A streamed body's consumer may run user code (flow.http_lines) or block: such a transfer runs
+  // on the caller's thread (a pool thread for a fiber), never on the shared transfer thread, and
+  // takes no slot there (a stream can last hours).
+  const bool streamed = static_cast<bool>(request.on_body);
+  std::optional<TransferSlot> slot;
+  if (!streamed) slot.emplace();  // before the handle: a request waiting its turn holds nothing of libcurl's
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw StepError::transient("cannot initialise libcurl");
@@ -162,7 +169,11 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
     curl_easy_setopt(c, CURLOPT_USERPWD, request.credentials.c_str());
   }
 
-  CURLcode rc = perform_transfer(c);  // on the process's transfer loop: the caller only waits
+  CURLcode rc = CURLE_OK;
+  if (streamed)
+    run_blocking([&] { rc = curl_easy_perform(c); });
+  else
+    rc = perform_transfer(c);  // on the process's transfer thread: the caller only waits
   if (rc == CURLE_ABORTED_BY_CALLBACK || cancel.cancelled())
     throw StepError::cancelled(request.method + " " + request.url + " cancelled");
   if (rc == CURLE_WRITE_ERROR && transfer.aborted_by_consumer)

@@ -2,8 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
+#include <thread>
 #include <utility>
 
+#include "engine/io/cancel_token.h"
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/utf8.h"
 
 namespace flowrun {
@@ -40,6 +44,26 @@ void bind(sqlite3* db, sqlite3_stmt* stmt, int index, const Json& value) {
 
 }  // namespace
 
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+// sqlite3_busy_handler: ten tries 5 ms apart, then 50 ms apart, kBusyTimeoutMs in all.
+int park_between_tries(void*, int tries) {
+  constexpr int kQuickTries = 10;
+  if (tries >= kQuickTries + (kBusyTimeoutMs - kQuickTries * 5) / 50) return 0;
+  const Duration pause = std::chrono::milliseconds(tries < kQuickTries ? 5 : 50);
+  if (FiberScheduler* fibers = FiberScheduler::current()) {
+    static const CancelToken never;  // a busy wait is short and bounded; cancellation waits for it
+    fibers->sleep_until(fibers->clock().now() + pause, never);
+  } else {
+    std::this_thread::sleep_for(pause);
+  }
+  return 1;
+}
+
+}  // namespace
+
 bool SqliteError::busy() const { return code_ == SQLITE_BUSY || code_ == SQLITE_LOCKED; }
 
 SqliteDb::SqliteDb(const std::string& path, bool create) : path_(path) {
@@ -51,8 +75,10 @@ SqliteDb::SqliteDb(const std::string& path, bool create) : path_(path) {
     db_ = nullptr;
     throw SqliteError("cannot open " + path + ": " + msg, rc & 0xff);
   }
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
 }
+
+void SqliteDb::park_fiber_when_busy() { sqlite3_busy_handler(db_, park_between_tries, nullptr); }
 
 SqliteDb::~SqliteDb() {
   finalize_all();

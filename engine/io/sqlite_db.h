@@ -49,6 +49,11 @@ class SqliteDb {
   int64_t last_insert_rowid() const;
   bool in_transaction() const;
   const std::string& path() const { return path_; }
+  // While another connection holds the lock, a caller on a fiber parks between tries instead of
+  // sleeping its thread (for at most the same 5 s): the fiber holding the lock, on the same
+  // thread, can then go on and commit. Only for a connection no other fiber uses and no caller
+  // holds a lock around (the steps' databases, never the journal's).
+  void park_fiber_when_busy();
   // The raw connection, for statements prepared once and run many times (sql_access.h).
   sqlite3* handle() const { return db_; }
 

@@ -23,7 +23,9 @@ SqliteDb open_database(const std::filesystem::path& file, bool create) {
   if (!create && !std::filesystem::exists(file, ec))
     throw StepError::permanent("no database at " + file.string() + " (create: true makes one)");
   if (create && file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
-  return SqliteDb(file.string(), create);
+  SqliteDb db(file.string(), create);
+  db.park_fiber_when_busy();  // a step's own connection: another item holding the lock must get to run
+  return db;
 }
 
 std::string read_sql_script(const std::filesystem::path& file) {

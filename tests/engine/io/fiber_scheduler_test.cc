@@ -177,3 +177,27 @@ TEST_CASE("what a fiber's body throws is rethrown once all have ended", "[fiber]
   CHECK_THROWS_WITH(run_concurrently(3, body, clock), "item 1 broke");
   CHECK(finished == 2);
 }
+
+TEST_CASE("cancels racing timers never resume a fiber twice", "[fiber]") {
+  // A timer readies a fiber while another thread's cancel wakes it: it must be queued once (a
+  // second entry would resume it after it ended).
+  RealClock clock;
+  for (int round = 0; round < 30; ++round) {
+    CancelToken cancel;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(std::chrono::microseconds(500 * (round % 7)));
+      cancel.cancel("stop");
+    });
+    std::atomic<int> ended{0};
+    run_concurrently(
+        64,
+        [&](size_t) {
+          while (clock.sleep_for(Duration(1), cancel)) {
+          }
+          ++ended;
+        },
+        clock);
+    canceller.join();
+    CHECK(ended == 64);
+  }
+}

@@ -1,7 +1,12 @@
 #include "engine/io/sqlite_db.h"
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
+#include "engine/io/cancel_token.h"
+#include "engine/io/clock.h"
+#include "engine/io/fiber_scheduler.h"
 #include "support/sim_server.h"
 
 using namespace flowrun;
@@ -51,4 +56,36 @@ TEST_CASE("sqlite: many different statements keep working past the number kept",
   for (int i = 0; i < 300; ++i) CHECK(db.query("SELECT " + std::to_string(i) + " AS n")[0]["n"] == i);
   SqliteDb moved(std::move(db));
   CHECK(moved.query("SELECT 5 AS n")[0]["n"] == 5);
+}
+
+TEST_CASE("sqlite: on fibers a busy database parks its fiber so the lock holder can commit", "[sql][io][fiber]") {
+  TempDir dir;
+  {
+    SqliteDb setup(dir.file("t.db"), true);
+    setup.exec("CREATE TABLE t (k INTEGER PRIMARY KEY)");
+  }
+  VirtualClock clock;
+  CancelToken cancel;
+  std::vector<std::string> order;
+  run_concurrently(
+      2,
+      [&](size_t i) {
+        SqliteDb db(dir.file("t.db"), false);
+        db.park_fiber_when_busy();
+        if (i == 0) {
+          db.exec("BEGIN IMMEDIATE");
+          db.query("INSERT INTO t (k) VALUES (1)");
+          REQUIRE(clock.sleep_for(std::chrono::milliseconds(200), cancel));  // holds the lock, parked
+          db.exec("COMMIT");
+          order.push_back("holder committed");
+        } else {
+          // Busy at first: a thread-blocking wait here would keep the holder from ever running.
+          db.query("INSERT INTO t (k) VALUES (2)");
+          order.push_back("waiter inserted");
+        }
+      },
+      clock);
+  CHECK(order == std::vector<std::string>{"holder committed", "waiter inserted"});
+  SqliteDb check(dir.file("t.db"), false);
+  CHECK(check.query("SELECT count(*) AS n FROM t")[0]["n"] == 2);
 }

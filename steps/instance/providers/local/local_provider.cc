@@ -21,6 +21,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/process_group.h"
 #include "engine/io/step_error.h"
 #include "engine/step_api/step_context.h"
@@ -144,7 +145,10 @@ class LocalProvider final : public InstanceProvider {
     if (!fs::exists(dir)) return false;
     if (auto rec = read_process_record(dir); rec && alive(*rec)) {
       ::kill(-rec->group, SIGTERM);
-      for (int i = 0; i < 60 && alive(*rec); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      // Real time for the job to exit, on a pool thread: the other items' fibers go on meanwhile.
+      run_blocking([&] {
+        for (int i = 0; i < 60 && alive(*rec); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      });
       if (alive(*rec)) {
         ctx.log().warn("local instance " + id + " ignored SIGTERM; killing it");
         ::kill(-rec->group, SIGKILL);
