@@ -271,20 +271,31 @@ void run_concurrently(size_t n, const std::function<void(size_t)>& body, Clock& 
   if (current) all_ended.emplace();
   size_t running = n;  // touched by fibers of one thread only
   std::exception_ptr first_error;
-  for (size_t i = 0; i < n; ++i)
-    scheduler.spawn([&, i] {
-      try {
-        body(i);
-      } catch (...) {
-        if (!first_error) first_error = std::current_exception();
-      }
-      if (--running == 0 && all_ended) all_ended->wake();
-    });
+  std::exception_ptr spawn_error;  // no stack to be had (vm.max_map_count, memory)
+  for (size_t i = 0; i < n; ++i) {
+    try {
+      scheduler.spawn([&, i] {
+        try {
+          body(i);
+        } catch (...) {
+          if (!first_error) first_error = std::current_exception();
+        }
+        if (--running == 0 && all_ended) all_ended->wake();
+      });
+    } catch (...) {
+      // None has run yet (spawning does not switch): wait only for those spawned, which use
+      // this frame, then report why the rest did not start.
+      spawn_error = std::current_exception();
+      running -= n - i;
+      break;
+    }
+  }
   if (current) {
     while (running > 0) scheduler.park(*all_ended, std::nullopt);
   } else {
     scheduler.run();
   }
+  if (spawn_error) std::rethrow_exception(spawn_error);
   if (first_error) std::rethrow_exception(first_error);
 }
 

@@ -11,6 +11,9 @@
 namespace flowrun {
 namespace {
 
+// The most items of one for_each in flight at once (see evaluate_workers).
+constexpr size_t kMostInFlight = 16384;
+
 // The status of an item that never started (the for_each stopped launching): not a StepState,
 // since no step of it ran.
 constexpr const char* kNotStarted = "not_started";
@@ -119,6 +122,13 @@ std::optional<std::string> ForEachRunner::evaluate_workers(const Json& scope) {
     }
   }
   workers_ = std::min<size_t>(std::max(1, concurrency), std::max<size_t>(count_, 1));
+  if (workers_ > kMostInFlight) {
+    log_.warn("concurrency " + std::to_string(workers_) + " of step '" + step_.id + "' runs " +
+              std::to_string(kMostInFlight) +
+              " items at a time: each waiting item is a fiber with a stack mapping of " +
+              "its own, and the kernel allows a process about 65,000 mappings");
+    workers_ = kMostInFlight;
+  }
   return std::nullopt;
 }
 

@@ -416,3 +416,26 @@ TEST_CASE("2,000 pollers wait side by side in virtual time without a thread each
   CHECK(polls == 2000 * 7 + late);
   CHECK(in_poll_threads == threads_before);
 }
+
+TEST_CASE("for_each: at most 16,384 items in flight, whatever the concurrency asked", "[executor][for_each][fiber]") {
+  Harness h;
+  int running = 0, peak = 0;
+  h.registry.add(std::make_unique<LambdaStep>("hold", [&](StepContext& ctx) -> Json {
+    peak = std::max(peak, ++running);
+    ctx.sleep(1s);  // all in flight at once, in virtual time
+    --running;
+    return Json::object();
+  }));
+  REQUIRE(h.load(R"(steps:
+  - id: each
+    for_each: "${{ (function() local t = {} for i = 1, 16500 do t[i] = i end return t end)() }}"
+    concurrency: 20000
+    steps:
+      - {id: h, type: hold}
+)") == "");
+  RunResult r = h.run();
+  CHECK(r.status == RunState::kSucceeded);
+  CHECK(r.steps["each"]["outputs"]["succeeded"] == 16500);
+  CHECK(peak == 16384);
+  CHECK(h.log_contains("runs 16384 items at a time"));
+}
