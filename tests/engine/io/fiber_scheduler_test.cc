@@ -1,35 +1,24 @@
 #include "engine/io/fiber_scheduler.h"
 
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "engine/io/cancel_token.h"
+#include "support/process_threads.h"
 
 using namespace flowrun;
 using namespace std::chrono_literals;
 
-namespace {
-
-// The threads of this process, from /proc/self/status.
-int threads_now() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  return -1;
-}
-
-}  // namespace
+using flowrun::test::process_threads;
 
 TEST_CASE("fibers sleep side by side in virtual time and share one thread", "[fiber]") {
   VirtualClock clock;
   const TimePoint start = clock.now();
   CancelToken cancel;
-  const int before = threads_now();
+  const int before = process_threads();
   int most_threads = 0;
   std::vector<TimePoint> woke(1000);
   run_concurrently(
@@ -37,7 +26,7 @@ TEST_CASE("fibers sleep side by side in virtual time and share one thread", "[fi
       [&](size_t i) {
         for (int k = 0; k < 6; ++k) REQUIRE(clock.sleep_for(10s + Duration(i), cancel));
         woke[i] = clock.now();
-        most_threads = std::max(most_threads, threads_now());
+        most_threads = std::max(most_threads, process_threads());
       },
       clock);
   // Six sleeps of about 10 s each, all at once: a minute of virtual time, not a thousand.

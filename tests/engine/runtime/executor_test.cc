@@ -2,11 +2,11 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <thread>
 
 #include "engine/io/step_error.h"
 #include "support/harness.h"
+#include "support/process_threads.h"
 
 using namespace flowrun;
 using flowrun::test::Harness;
@@ -371,18 +371,7 @@ TEST_CASE("secrets never reach a log line", "[executor][secrets]") {
   CHECK_FALSE(h.log_contains("s3cr3t-value"));
 }
 
-namespace {
-
-// The threads of this process, from /proc/self/status.
-int process_threads() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  return -1;
-}
-
-}  // namespace
+using flowrun::test::process_threads;
 
 TEST_CASE("2,000 pollers wait side by side in virtual time without a thread each", "[executor][poll][fiber]") {
   Harness h;
