@@ -8,7 +8,8 @@
 namespace flowrun {
 namespace {
 
-size_t follower_memory(int tail) { return std::max<size_t>(5000, static_cast<size_t>(tail) * 2); }
+// The window is at most `tail` lines: more seen lines could never take part in an overlap.
+size_t follower_memory(int tail) { return std::max<size_t>(1, static_cast<size_t>(tail)); }
 
 }  // namespace
 

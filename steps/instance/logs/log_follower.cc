@@ -2,27 +2,30 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 
 namespace flowrun {
 
 LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
-  std::vector<std::string> window;
+  std::vector<std::string_view> window;  // into snapshot
+  std::vector<uint64_t> hashes;
   size_t pos = 0;
   while (pos < snapshot.size()) {
     size_t nl = snapshot.find('\n', pos);
     if (nl == std::string_view::npos && !final) break;  // still being written
     size_t end = nl == std::string_view::npos ? snapshot.size() : nl;
-    std::string line(snapshot.substr(pos, end - pos));
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    window.push_back(std::move(line));
+    std::string_view line = snapshot.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    window.push_back(line);
+    hashes.push_back(std::hash<std::string_view>{}(line));
     pos = end + 1;
   }
 
   // The largest k such that the last k lines seen are the first k lines of the window.
   size_t overlap = 0;
-  for (size_t k = std::min(window.size(), recent_.size()); k > 0; --k) {
-    if (window[k - 1] != recent_.back()) continue;
-    if (std::equal(window.begin(), window.begin() + static_cast<std::ptrdiff_t>(k),
+  for (size_t k = std::min(hashes.size(), recent_.size()); k > 0; --k) {
+    if (hashes[k - 1] != recent_.back()) continue;
+    if (std::equal(hashes.begin(), hashes.begin() + static_cast<std::ptrdiff_t>(k),
                    recent_.end() - static_cast<std::ptrdiff_t>(k))) {
       overlap = k;
       break;
@@ -32,8 +35,8 @@ LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
   Update update;
   update.gap = overlap == 0 && !recent_.empty() && !window.empty();
   update.lines.assign(window.begin() + static_cast<std::ptrdiff_t>(overlap), window.end());
-  for (const auto& line : update.lines) {
-    recent_.push_back(line);
+  for (size_t i = overlap; i < hashes.size(); ++i) {
+    recent_.push_back(hashes[i]);
     if (recent_.size() > std::max(memory_, window.size())) recent_.pop_front();
   }
   seen_ += static_cast<long long>(update.lines.size());

@@ -42,6 +42,22 @@ TEST_CASE("log follower: a growing whole log yields each line once, a partial li
   CHECK(f.lines_seen() == 5);
 }
 
+TEST_CASE("log follower: remembering only a window of lines, a sliding window yields each line once", "[steps][logs]") {
+  LogFollower f(10);  // as an instance source with tail 10 keeps
+  std::vector<std::string> all;
+  for (int i = 0; i < 400; ++i) all.push_back("frame " + std::to_string(i));
+  Lines got;
+  for (int end = 10; end <= 400; end += 3) {
+    std::string window;
+    for (int i = end - 10; i < end; ++i) window += all[static_cast<size_t>(i)] + "\n";
+    auto u = f.feed(window);
+    CHECK_FALSE(u.gap);
+    got.insert(got.end(), u.lines.begin(), u.lines.end());
+  }
+  // Windows ending at 10, 13, ... 400: every line, once, in order.
+  CHECK(got == all);
+}
+
 TEST_CASE("log follower: a tail window is de-duplicated, a window past the last line seen is a gap", "[steps][logs]") {
   LogFollower f;
   CHECK(f.feed("1\n2\n3\n").lines == Lines{"1", "2", "3"});
