@@ -2,7 +2,8 @@
 """flowrun's benchmarks, each against the peer people use today, measured in the same run.
 
 Usage: bench/run [--quick] [--only NAME[,NAME]] [--flowrun build/flowrun]
-Names: steps, validate, polling, scan, ingest. Prints one table; figures are medians of several runs.
+Names: steps, validate, polling (polling-url and polling-instance: one source), scan, ingest.
+Prints one table; figures are medians of several runs.
 
   steps     1,000 trivial steps: flowrun (journal on, and --dry-run without it) against
             ansible-playbook running 1,000 set_fact tasks locally; per-step time is
@@ -19,6 +20,12 @@ Names: steps, validate, polling, scan, ingest. Prints one table; figures are med
             server: peak RSS, CPU seconds per 1,000 polls, the RSS slope in KiB per monitor between
             sizes and the ratios against the best event-loop peer; below the table, each run's polls,
             bytes per poll and the log server's CPU (it must not be the bottleneck).
+            Then the same for the instance source ("instance" rows): monitor N follows Vast.ai
+            instance N through the vastai provider pointed at the same server ($VAST_URL, a dummy
+            key), which answers the Vast calls for the same logs; a poll is three requests (the
+            instance's state, request_logs with tail 1000, the result_url after 0.3 s), and the
+            peers make the same ones in the same order and find the new lines as flowrun does
+            (after the longest overlap with the last lines seen); marker after 60 s, 15 s with --quick.
   scan      the marker at the end of a 1 GiB log (256 MiB with --quick) of ffmpeg-like lines: flowrun
             following the file against `rg -F -m1` (and `grep -F -m1`); then flowrun with the shipped
             video_batch's patterns (capture, progress, fail_on) against `rg -c` counting the lines
@@ -198,13 +205,26 @@ def check_polling_limits(count):
 
 
 def bench_polling(flowrun, tmp, quick):
+    poll_source(flowrun, tmp, quick, "url")
+    poll_source(flowrun, tmp, quick, "instance")
+
+
+def poll_source(flowrun, tmp, quick, source):
+    """The polling rows of one wait-for-marker source: `url` (GET /log/N with Range) or `instance`
+    (Vast.ai instance N through the vastai provider: its state, request_logs, the result_url)."""
     sizes = (1000, 4000) if quick else (1000, 4000, 10000)
     interval = 10
-    marker_after = 25 if quick else 60  # polls at 0, 10, 20, ...: each monitor polls 4 (7) times
+    # Polls at 0, 10, 20, ...: each url monitor polls 4 (7) times; an instance monitor, whose
+    # polls cost three requests and 0.3 s each, 3 (7) times with --quick, to keep it short.
+    marker_after = (25 if source == "url" else 15) if quick else 60
     aiohttp_py = aiohttp_python()
     node = shutil.which("node") or shutil.which("nodejs")
     contenders = [("flowrun", "flowrun", "flowrun"), ("node", "node fetch", "node-monitor"),
                   ("aiohttp", "python aiohttp", "aiohttp-monitor"), ("threads", "python threads", "python-requests")]
+    prefix = "" if source == "url" else "instance "  # the names of the instance rows
+    mode = [] if source == "url" else ["instance"]
+    source_with = ('url: "${{ inputs.base }}/log/${{ n }}"' if source == "url" else
+                   'instance: "${{ n }}", provider: vastai, api_key: bench-key')
 
     def argv(who, count, base):
         if who == "flowrun":
@@ -220,18 +240,19 @@ steps:
     steps:
       - id: wait
         type: wait-for-marker
-        with: {{url: "${{{{ inputs.base }}}}/log/${{{{ n }}}}", marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
+        with: {{{source_with}, marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
                interval: {interval}s, timeout: 10m, show_logs: none}}
 """)
-            return [flowrun, wf, "-q", "--state-dir", os.path.join(tmp, f"pstate{count}"), "--set", f"base={base}"]
+            return [flowrun, wf, "-q", "--state-dir", os.path.join(tmp, f"pstate{source}{count}"), "--set",
+                    f"base={base}"]
         if who == "node":
-            return node and [node, os.path.join(BENCH, "node_monitor.js"), base, str(count), str(interval)]
+            return node and [node, os.path.join(BENCH, "node_monitor.js"), base, str(count), str(interval), *mode]
         if who == "aiohttp":
             return aiohttp_py and [aiohttp_py, os.path.join(BENCH, "aiohttp_monitor.py"), base, str(count),
-                                   str(interval)]
+                                   str(interval), *mode]
         # One thread per monitor, the whole log on every poll: the naive baseline, where it is cheap.
-        return not quick and count <= 1000 and [sys.executable, os.path.join(BENCH, "python_monitor.py"), base, str(count),
-                                  str(interval)]
+        return source == "url" and not quick and count <= 1000 and [
+            sys.executable, os.path.join(BENCH, "python_monitor.py"), base, str(count), str(interval)]
 
     results = {}  # (who, count) -> {rss, cpu, polls, bytes}
     for count in sizes:
@@ -242,24 +263,26 @@ steps:
             if not command:
                 stop_log_server(server)
                 continue
-            try:
-                wall, rss, cpu, out, code = run_measured(command, check=False)
+            try:  # the vastai provider's base URL: this server, with the dummy key above
+                wall, rss, cpu, out, code = run_measured(command, env=dict(os.environ, VAST_URL=base), check=False)
             finally:
                 report = stop_log_server(server)
-            stats = report.get("clients", {}).get(agent, {"requests": 0, "bytes": 0})
+            stats = report.get("clients", {}).get(agent, {"requests": 0, "bytes": 0, "polls": 0})
             workers = report.get("worker_cpu_s", [0])
             found = out.strip().splitlines()[-1] if out.strip() else ""
             if code != 0 or (who != "flowrun" and found != f"{count} markers found"):
-                print(f"bench: {label}, {count:,} monitors failed (exit {code}): {out[-1500:]}", file=sys.stderr)
-                POLL_RUNS.append(f"{label:16} {count:>7,}  FAILED (exit {code}); see stderr")
+                print(f"bench: {label}, {count:,} {source} monitors failed (exit {code}): {out[-1500:]}",
+                      file=sys.stderr)
+                POLL_RUNS.append(f"{source:8} {label:16} {count:>7,}  FAILED (exit {code}); see stderr")
                 continue
-            results[(who, count)] = {"rss": rss, "cpu": cpu, "polls": stats["requests"],
+            results[(who, count)] = {"rss": rss, "cpu": cpu, "polls": stats["polls"],
                                      "bytes": stats["bytes"], "label": label}
-            POLL_RUNS.append(f"{label:16} {count:>7,} {wall:7.1f} {stats['requests']:>8,} "
-                             f"{stats['bytes'] / max(stats['requests'], 1):>9,.0f} {sum(workers):>8.2f} "
+            POLL_RUNS.append(f"{source:8} {label:16} {count:>7,} {wall:7.1f} {stats['polls']:>8,} "
+                             f"{stats['requests']:>8,} {stats['bytes'] / max(stats['polls'], 1):>9,.0f} "
+                             f"{sum(workers):>8.2f} "
                              f"{100 * max(workers) / wall:>8.1f}% {100 * report.get('busiest_second', 0):>8.0f}% "
                              f"{len(workers):>3} {sum(report['peak_connections']):>8,}")
-            print(f"bench: {label}, {count:,} monitors: {wall:.1f} s", file=sys.stderr, flush=True)
+            print(f"bench: {label}, {count:,} {source} monitors: {wall:.1f} s", file=sys.stderr, flush=True)
 
     def get(who, count, key):
         r = results.get((who, count))
@@ -274,13 +297,13 @@ steps:
         first = True
         for who, label, _ in peers:
             if (who, count) in results:
-                row(f"{count:,} monitors: peak RSS (MiB)" if first else "  the same", get("flowrun", count, "rss"),
+                row(f"{prefix}{count:,} monitors: peak RSS (MiB)" if first else "  the same", get("flowrun", count, "rss"),
                     label, get(who, count, "rss"), "MiB")
                 first = False
         first = True
         for who, label, _ in peers:
             if (who, count) in results:
-                row(f"{count:,}: CPU s per 1,000 polls" if first else "  the same", per_poll("flowrun", count),
+                row(f"{prefix}{count:,}: CPU s per 1,000 polls" if first else "  the same", per_poll("flowrun", count),
                     label, per_poll(who, count), "s")
                 first = False
     # The best event-loop peer is the leaner one at the largest size both ran.
@@ -296,10 +319,10 @@ steps:
         return ra is not None and rb is not None and (rb - ra) * 1024 / (b - a) or None
 
     for a, b in zip(sizes, sizes[1:]):
-        row(f"RSS slope {a:,}->{b:,} (KiB/monitor)", slope("flowrun", a, b), mem[1], slope(mem[0], a, b), "KiB")
-    row(f"{top:,}: memory vs best event-loop peer", get("flowrun", top, "rss"), mem[1], get(mem[0], top, "rss"),
+        row(f"{prefix}RSS slope {a:,}->{b:,} (KiB/monitor)", slope("flowrun", a, b), mem[1], slope(mem[0], a, b), "KiB")
+    row(f"{prefix}{top:,}: memory vs best event-loop peer", get("flowrun", top, "rss"), mem[1], get(mem[0], top, "rss"),
         "MiB")
-    row(f"{top:,}: CPU vs best event-loop peer", per_poll("flowrun", top), cpu[1], per_poll(cpu[0], top), "s")
+    row(f"{prefix}{top:,}: CPU vs best event-loop peer", per_poll("flowrun", top), cpu[1], per_poll(cpu[0], top), "s")
 
 
 def bench_scan(flowrun, tmp, quick):
@@ -431,21 +454,25 @@ def main():
         for name in args.only.split(","):
             print(f"bench: {name}...", file=sys.stderr, flush=True)
             {"steps": bench_steps, "validate": bench_validate, "polling": bench_polling, "scan": bench_scan,
-             "ingest": bench_ingest}[name](
+             "ingest": bench_ingest, "polling-url": lambda *a: poll_source(*a, "url"),
+             "polling-instance": lambda *a: poll_source(*a, "instance")}[name](
                 flowrun, tmp, args.quick)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     print(f"\nmachine: {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}")
-    print(f"{'measure':36} {'flowrun':>10}   {'peer':24} {'peer value':>10}  {'ratio':>8}")
+    width = max([36] + [len(r[0]) for r in ROWS])
+    print(f"{'measure':{width}} {'flowrun':>10}   {'peer':24} {'peer value':>10}  {'ratio':>8}")
     for name, f, peer_name, p, unit, ratio in ROWS:
         r = "-" if ratio != ratio else f"{ratio:,.1f}x"
-        print(f"{name:36} {fmt(f):>10}   {peer_name:24} {fmt(p):>10}  {r:>8}")
+        print(f"{name:{width}} {fmt(f):>10}   {peer_name:24} {fmt(p):>10}  {r:>8}")
     print("ratio: how many times better flowrun is (peer/flowrun for costs, flowrun/peer for speeds)")
     if POLL_RUNS:
-        print(f"\npolling runs, one log server each:\n  {'monitor':16} {'count':>7} {'wall s':>7} {'polls':>8} "
-              f"{'B/poll':>9} {'srv CPU':>8} {'busiest':>9} {'peak 1s':>9} {'wk':>3} {'peak con':>8}")
+        print(f"\npolling runs, one log server each:\n  {'source':8} {'monitor':16} {'count':>7} {'wall s':>7} "
+              f"{'polls':>8} {'requests':>8} {'B/poll':>9} {'srv CPU':>8} {'busiest':>9} {'peak 1s':>9} {'wk':>3} {'peak con':>8}")
         for line in POLL_RUNS:
             print(f"  {line}")
-        print("srv CPU: the log server's CPU seconds in that run; busiest: its busiest worker's share of one core\n"
+        print("polls: GETs of /log/N (url) or of the instance's state (instance: with request_logs and the\n"
+              "result_url, three requests a poll); B/poll: body bytes sent per poll, all requests counted\n"
+              "srv CPU: the log server's CPU seconds in that run; busiest: its busiest worker's share of one core\n"
               "over the run's wall time; peak 1s: the same in the busiest second of any worker (100% would mean\n"
               "saturated); wk: worker processes; peak con: connections open at once, summed over the workers")
 

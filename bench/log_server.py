@@ -8,10 +8,17 @@ MARKER_AFTER_SECONDS have passed the log ends with the marker line and grows no 
 `Range: bytes=START-` is honoured (206, or 416 with `bytes */SIZE` when nothing is new), as
 static file servers and object stores do. Connections are kept alive (`Keep-Alive: timeout=60`).
 
+The same logs as Vast.ai instances, for the instance source (the calls flowrun's vastai provider
+makes, shapes as in shared/API-SHAPES.md; any Bearer key is taken): GET /api/v0/instances/N/
+answers instance N "running"; PUT /api/v0/instances/request_logs/N/ with {"tail": "T"} answers a
+result_url, /tail/N/T, whose GET (no auth) is the log's last T lines at that moment, uploaded at
+once (Vast takes a moment; the client's 0.3 s wait before fetching it is not the server's cost).
+A poll is one GET of /log/N or of /api/v0/instances/N/: the report's `polls` per client.
+
 It must not be what a benchmark measures, even at 10,000 monitors (10,000 keep-alive connections,
 1,000 requests a second): WORKERS processes (default: one per core, at most 4), each one asyncio
 loop on its own listening socket, share the port through SO_REUSEPORT, so the kernel spreads the
-connections over them. When it stops, the first process prints one JSON line on stdout: requests
+connections over them. When it stops, the first process prints one JSON line on stdout: requests, polls
 and body bytes sent per client (the User-Agent's first word), summed over the workers, each
 worker's CPU seconds and peak open connections, and the busiest worker's busiest second (CPU
 seconds per second, sampled each second). GET /_stats answers for the worker that takes it.
@@ -30,7 +37,7 @@ LINE = 100
 LINES = 20000  # 2 MB, 2,000 s
 ALL = memoryview(b"".join(f"frame {i:08d} {'x' * (LINE - 16)}\n".encode() for i in range(LINES)))
 MARKER = b"VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY\n"
-REASONS = {200: "OK", 206: "Partial Content", 404: "Not Found", 416: "Range Not Satisfiable"}
+REASONS = {200: "OK", 206: "Partial Content", 400: "Bad Request", 404: "Not Found", 416: "Range Not Satisfiable"}
 STATS = {}
 OPEN = [0, 0]  # open connections now, at most
 
@@ -61,28 +68,39 @@ class Connection(asyncio.Protocol):
                 if len(self.buffer) > 65536:
                     self.transport.close()
                 return
-            head, self.buffer = self.buffer[:end].decode("latin-1"), self.buffer[end + 4:]
-            if not self.answer(head):
+            head = self.buffer[:end].decode("latin-1")
+            length = 0
+            for line in head.split("\r\n")[1:]:  # a PUT's body (request_logs) comes after the head
+                if line[:15].lower() == "content-length:":
+                    length = int(line[15:].strip() or 0) if line[15:].strip().isdigit() else -1
+            if length < 0 or length > 65536:
+                self.transport.close()
+                return
+            if len(self.buffer) < end + 4 + length:
+                return
+            body, self.buffer = self.buffer[end + 4:end + 4 + length], self.buffer[end + 4 + length:]
+            if not self.answer(head, body):
                 self.transport.close()
                 return
 
-    def send(self, status, parts, agent, headers=(), keep=True):
+    def send(self, status, parts, agent, headers=(), keep=True, kind="text/plain", poll=False):
         size = sum(len(p) for p in parts)
-        lines = [f"HTTP/1.1 {status} {REASONS[status]}", f"Content-Length: {size}", "Content-Type: text/plain",
+        lines = [f"HTTP/1.1 {status} {REASONS[status]}", f"Content-Length: {size}", f"Content-Type: {kind}",
                  "Keep-Alive: timeout=60" if keep else "Connection: close", *headers, "", ""]
         self.transport.write("\r\n".join(lines).encode())
         for p in parts:
             if p:
                 self.transport.write(p)
-        s = STATS.setdefault(agent, {"requests": 0, "bytes": 0})
+        s = STATS.setdefault(agent, {"requests": 0, "bytes": 0, "polls": 0})
         s["requests"] += 1
         s["bytes"] += size
+        s["polls"] += poll
 
-    def answer(self, head):
+    def answer(self, head, body=b""):
         """Answers one request; False when the connection is to be closed."""
         lines = head.split("\r\n")
         try:
-            _, path, version = lines[0].split(" ")
+            method, path, version = lines[0].split(" ")
         except ValueError:
             return False
         headers = {}
@@ -94,6 +112,19 @@ class Connection(asyncio.Protocol):
         agent = (headers.get("user-agent") or "?").split("/")[0].split(" ")[0]
         if path == "/_stats":
             self.send(200, [json.dumps({"worker": os.getpid(), "clients": STATS}).encode()], agent, keep=keep)
+            return keep
+        if path.startswith("/api/v0/instances/"):
+            self.vast(method, path.partition("?")[0][18:].strip("/").split("/"), headers, body, agent, keep)
+            return keep
+        if path.startswith("/tail/"):
+            n, _, tail = path[6:].partition("/")
+            if not tail.isdigit():
+                self.send(404, [], agent, keep=keep)
+                return keep
+            lines_end, ended = log_at(time.monotonic())
+            # The last `tail` lines, the marker being one of them once it is there.
+            start = max(lines_end - (int(tail) - ended) * LINE, 0) if int(tail) > 0 else lines_end
+            self.send(200, [ALL[start:lines_end], MARKER if ended and int(tail) > 0 else b""], agent, keep=keep)
             return keep
         if not path.startswith("/log/"):
             self.send(404, [], agent, keep=keep)
@@ -109,8 +140,26 @@ class Connection(asyncio.Protocol):
                 return keep
         parts = [ALL[start:lines_end], MARKER[max(start - lines_end, 0):] if ended else b""]
         extra = [f"Content-Range: bytes {start}-{size - 1}/{size}"] if ranged else []
-        self.send(206 if ranged else 200, parts, agent, extra, keep)
+        self.send(206 if ranged else 200, parts, agent, extra, keep, poll=True)
         return keep
+
+    def vast(self, method, parts, headers, body, agent, keep):
+        """The Vast.ai calls of the instance source: show (a poll) and request_logs."""
+        if method == "GET" and len(parts) == 1 and parts[0].isdigit():
+            row = (f'{{"instances": {{"id": {parts[0]}, "actual_status": "running", "status_msg": "", "label": "", '
+                   f'"gpu_name": "RTX 4090", "dph_total": 0.4}}}}')
+            self.send(200, [row.encode()], agent, keep=keep, kind="application/json", poll=True)
+        elif method == "PUT" and len(parts) == 2 and parts[0] == "request_logs" and parts[1].isdigit():
+            try:
+                tail = int(json.loads(body or b"{}").get("tail", 1000))
+            except (ValueError, AttributeError):
+                self.send(400, [b'{"error": "invalid_request"}'], agent, keep=keep, kind="application/json")
+                return
+            url = f"http://{headers.get('host', '127.0.0.1')}/tail/{parts[1]}/{min(max(tail, 0), 1000)}"
+            reply = f'{{"success": true, "result_url": "{url}", "msg": "Logs will be uploaded shortly"}}'
+            self.send(200, [reply.encode()], agent, keep=keep, kind="application/json")
+        else:
+            self.send(404, [b'{"error": "invalid_id"}'], agent, keep=keep, kind="application/json")
 
 
 def worker(sock, lifetime, report):
@@ -189,9 +238,9 @@ def main():
         data = json.loads(report or b"{}")
         peaks.append(data.get("peak_connections", 0))
         for agent, s in data.get("clients", {}).items():
-            total = clients.setdefault(agent, {"requests": 0, "bytes": 0})
-            total["requests"] += s["requests"]
-            total["bytes"] += s["bytes"]
+            total = clients.setdefault(agent, {"requests": 0, "bytes": 0, "polls": 0})
+            for key in total:
+                total[key] += s.get(key, 0)
     print(json.dumps({"clients": clients, "worker_cpu_s": cpu, "busiest_second": round(busiest, 3),
                       "peak_connections": peaks,
                       "wall_s": round(time.monotonic() - START, 3)}), flush=True)

@@ -4,7 +4,14 @@
 // Like flowrun's wait-for-marker url source, a monitor asks only for what is new
 // (`Range: bytes=OFFSET-`), takes 206 and 416 as flowrun does, and stops at the marker's line.
 //
-// Usage: node node_monitor.js BASE_URL COUNT INTERVAL_SECONDS
+// With `instance`, a monitor follows Vast.ai instance N at BASE_URL as flowrun's instance source
+// does, with the same requests per poll in the same order: GET /api/v0/instances/N/?owner=me (its
+// state), PUT /api/v0/instances/request_logs/N/ {"tail":"1000"}, 0.3 s, then GET of the
+// result_url (no auth; tried again 0.3 s apart until it answers 200, 30 times at most); the new
+// lines are those after the longest overlap of the snapshot's first lines with the last lines
+// seen (the last TAIL lines are kept for that).
+//
+// Usage: node node_monitor.js BASE_URL COUNT INTERVAL_SECONDS [url|instance]
 'use strict';
 const { setTimeout: sleep } = require('timers/promises');
 
@@ -47,11 +54,58 @@ function restart(m) {
   m.partial = Buffer.alloc(0);
 }
 
-async function watch(url, interval) {
-  const m = { url, offset: 0, partial: Buffer.alloc(0) };
+const TAIL = 1000;
+const AUTH = { authorization: 'Bearer bench-key', accept: 'application/json', 'user-agent': 'node-monitor/1' };
+const STOPPED = new Set(['exited', 'stopped', 'offline', 'unknown']);
+
+async function json(r, what) {
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${what}: ${r.status}`);
+  return JSON.parse(text);
+}
+
+// One poll of an instance; true once a new line holds the marker or the instance is gone.
+async function pollInstance(m) {
+  const signal = AbortSignal.timeout(60000);
+  const row = (await json(await fetch(`${m.base}/api/v0/instances/${m.id}/?owner=me`, { headers: AUTH, signal }),
+    'show')).instances;
+  if (!row) return true; // vanished: the wait ends
+  const status = row.actual_status || 'loading';
+  const dead = STOPPED.has(status);
+  if (status !== 'running' && !dead) return false;
+  const put = await fetch(`${m.base}/api/v0/instances/request_logs/${m.id}/`, {
+    method: 'PUT', headers: { ...AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ tail: String(TAIL) }), signal });
+  const url = (await json(put, 'request_logs')).result_url;
+  let text;
+  for (let i = 0; i < 30 && text === undefined; i++) {
+    await sleep(300); // the upload has not happened yet
+    const r = await fetch(url, { headers: { 'user-agent': 'node-monitor/1' }, signal: AbortSignal.timeout(60000) });
+    const body = await r.text();
+    if (r.status === 200) text = body;
+  }
+  if (text === undefined) throw new Error('logs not uploaded');
+  const window = text.split('\n');
+  if (!dead || window[window.length - 1] === '') window.pop(); // a last line without its newline waits
+  // The largest k such that the last k lines seen are the window's first k lines.
+  const seen = m.seen;
+  let overlap = 0;
+  for (let k = Math.min(window.length, seen.length); k > 0 && !overlap; k--) {
+    if (window[k - 1] !== seen[seen.length - 1]) continue;
+    let same = true;
+    for (let j = 0; j < k && same; j++) same = window[j] === seen[seen.length - k + j];
+    if (same) overlap = k;
+  }
+  const fresh = window.slice(overlap);
+  m.seen = seen.concat(fresh).slice(-TAIL);
+  return dead || fresh.some((line) => line.includes('VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY'));
+}
+
+async function watch(url, interval, base, id) {
+  const m = { url, offset: 0, partial: Buffer.alloc(0), base, id, seen: [] };
   for (;;) {
     try {
-      if (await poll(m)) return true;
+      if (await (base ? pollInstance(m) : poll(m))) return true;
     } catch (e) {
       // a failed poll is retried at the next tick, as flowrun does
     }
@@ -61,8 +115,11 @@ async function watch(url, interval) {
 
 async function main() {
   const [base, count, interval] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+  const instance = process.argv[5] === 'instance';
   const watches = [];
-  for (let i = 0; i < count; i++) watches.push(watch(`${base}/log/${i}`, interval));
+  for (let i = 0; i < count; i++) {
+    watches.push(instance ? watch(null, interval, base, i) : watch(`${base}/log/${i}`, interval));
+  }
   const found = (await Promise.all(watches)).filter(Boolean).length;
   console.log(`${found} markers found`);
 }
