@@ -176,7 +176,10 @@ void FiberScheduler::idle() {
   if (next && clock_.is_virtual()) {
     // Virtual time jumps to the next deadline, but only when no blocking call is out: what it
     // brings back may be due first.
-    if (outside_ == 0) return clock_.advance_to(*next);
+    if (outside_ == 0) {
+      clock_.advance_to(*next);
+      return;
+    }
     lock.wait(wake_, ready);
   } else if (next) {
     lock.wait_until(wake_, std::chrono::steady_clock::now() + (*next - clock_.now()), ready);

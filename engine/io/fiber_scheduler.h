@@ -29,9 +29,8 @@ namespace flowrun {
 
 class BlockingPool;
 class CancelToken;
-struct Fiber;
-
 class FiberScheduler;
+struct Fiber;
 
 // One fiber's reason to wake, owned by the waiting fiber's frame. wake() may come from any thread.
 class FiberWaiter {
