@@ -1,7 +1,5 @@
 #include "steps/instance/line_scanner.h"
 
-#include <string.h>  // memmem (GNU)
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +15,7 @@ LinePattern LinePattern::from(const Json& v) {
     p.regex_.emplace(p.text_);
   } else if (v.is_string()) {
     p.text_ = v;
+    p.literal_ = LiteralFinder(p.text_);
   } else {
     throw StepError::permanent("a pattern is a string or {regex: \"...\"}, not " + v.dump());
   }
@@ -24,13 +23,11 @@ LinePattern LinePattern::from(const Json& v) {
 }
 
 bool LinePattern::matches(std::string_view line) const {
-  if (!regex_) return line.find(text_) != std::string_view::npos;
+  if (!regex_) return literal_.occurs_in(line);
   return regex_->search(line);
 }
 
-bool LinePattern::occurs_in(std::string_view text) const {
-  return ::memmem(text.data(), text.size(), text_.data(), text_.size()) != nullptr;
-}
+bool LinePattern::occurs_in(std::string_view text) const { return literal_.occurs_in(text); }
 
 ScanRules ScanRules::from(const Json& with) {
   ScanRules r{LinePattern::from(with.value("marker", Json())), {}, {}, std::nullopt};

@@ -10,6 +10,7 @@
 
 #include "engine/io/json.h"
 #include "engine/io/line_regex_set.h"
+#include "engine/io/literal_finder.h"
 #include "engine/io/logging.h"
 #include "engine/io/user_regex.h"
 #include "steps/instance/log_capture.h"
@@ -30,6 +31,7 @@ class LinePattern {
  private:
   std::string text_;
   std::optional<UserRegex> regex_;
+  LiteralFinder literal_{""};  // a substring's search (a regex's text is not searched as one)
 };
 
 // The step's rules for a line, from its `with`: marker, fail_on, capture, progress.
@@ -65,7 +67,7 @@ class LineScanner {
   // of a run it rules out need not be scanned, except its last, which the reader still hands to
   // scan(). Ruling a run out does what scanning it would have done: its last lines are kept as a
   // failure's context, and its last progress line (searched backward) reports progress; a run
-  // where only progress occurs is ruled out that way. Substrings alone are searched with memmem,
+  // where only progress occurs is ruled out that way. Substrings alone are searched with LiteralFinder,
   // anything else with one RE2::Set pass over the run. Empty when every line must be scanned (a
   // failure was seen, or a pattern the set cannot search per run: \A, \z, (?-m)). `log` gets the
   // progress bar, as in scan().
@@ -98,7 +100,7 @@ class LineScanner {
   void skip_run(std::string_view lines, bool progress, const StepLog& log);
 
   ScanRules rules_;
-  bool only_substrings_;   // marker and fail_on substrings, no capture or progress: memmem will do
+  bool only_substrings_;   // marker and fail_on substrings, no capture or progress: LiteralFinder will do
   LineRegexSet patterns_;  // every pattern, for runs of lines; index progress_index_ is progress
   int progress_index_ = -1;
   std::vector<int> found_;  // reused by every run

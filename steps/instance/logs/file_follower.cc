@@ -18,7 +18,9 @@ struct Fd {
   }
 };
 
-constexpr size_t kChunk = 1 << 20;
+// Small enough that a chunk stays in L2 between pread's copy and the passes over it (line ends,
+// '\r', the search): 128 KiB ran at 18 GiB/s, 1 MiB at 10 (memory bandwidth per pass).
+constexpr size_t kChunk = 128 << 10;
 
 }  // namespace
 
