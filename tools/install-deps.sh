@@ -11,6 +11,8 @@ packages=(
   nlohmann-json3-dev liblua5.4-dev libspdlog-dev libfmt-dev catch2 libsqlite3-dev libcli11-dev
   # RE2: the linear-time engine for user-supplied regexes
   libre2-dev
+  # simdjson: the fast path for JSONL lines parsed into Lua (flow.http_lines, batch ingestion)
+  libsimdjson-dev
   # Prometheus exposition of the metrics (issue 17)
   prometheus-cpp-dev
   # the browser test of the live view (headless), and the terminal view's test (a pseudo-terminal)

@@ -1,5 +1,7 @@
 #include "engine/sandbox/lua_state.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -346,7 +348,100 @@ class LuaJsonSax {
 
 }  // namespace
 
+namespace {
+
+// Texts up to this size take simdjson; its buffers are ~14 times the text and stay allocated per
+// thread for the next line, so a huge line takes the SAX parser instead.
+constexpr size_t kFastJsonMaxBytes = size_t{1} << 20;
+
+simdjson::dom::parser& line_parser() {
+  // Per thread, not per fiber: a parse and the walk after it never park.
+  thread_local simdjson::dom::parser parser(kFastJsonMaxBytes);
+  return parser;
+}
+
+// A \uD800-\uDFFF escape: nlohmann's rules for surrogates decide those texts, not simdjson's.
+bool has_surrogate_escape(std::string_view text) {
+  for (size_t i = text.find("\\u"); i != std::string_view::npos; i = text.find("\\u", i + 1)) {
+    if (i + 3 < text.size() && (text[i + 2] == 'd' || text[i + 2] == 'D') &&
+        std::strchr("89abcdefABCDEF", text[i + 3]) != nullptr && text[i + 3] != '\0')
+      return true;
+  }
+  return false;
+}
+
+// Pushes a parsed value exactly as LuaJsonSax builds it from the same text (same types, tables,
+// array marker; a key holding a NUL byte cut there as lua_setfield does with c_str()).
+void push_dom(lua_State* L, simdjson::dom::element e) {
+  using simdjson::dom::element_type;
+  if (!lua_checkstack(L, 4)) throw LuaError("out of Lua stack converting JSON to Lua", ErrorKind::kPermanent);
+  switch (e.type()) {
+    case element_type::NULL_VALUE:
+      lua_pushnil(L);
+      break;
+    case element_type::BOOL:
+      lua_pushboolean(L, e.get_bool().value_unsafe());
+      break;
+    case element_type::INT64:
+      lua_pushinteger(L, e.get_int64().value_unsafe());
+      break;
+    case element_type::UINT64:
+      lua_pushinteger(L, static_cast<lua_Integer>(e.get_uint64().value_unsafe()));
+      break;
+    case element_type::DOUBLE:
+      lua_pushnumber(L, e.get_double().value_unsafe());
+      break;
+    case element_type::STRING: {
+      const std::string_view s = e.get_string().value_unsafe();
+      lua_pushlstring(L, s.data(), s.size());
+      break;
+    }
+    case element_type::ARRAY: {
+      const simdjson::dom::array a = e.get_array().value_unsafe();
+      lua_createtable(L, static_cast<int>(std::min<size_t>(a.size(), 1u << 24)), 0);
+      lua_Integer i = 0;
+      for (simdjson::dom::element item : a) {
+        push_dom(L, item);
+        lua_rawseti(L, -2, ++i);  // a null leaves a hole, as in the SAX path's sized table
+      }
+      luaL_setmetatable(L, kArrayMarker);
+      break;
+    }
+    case element_type::OBJECT: {
+      const simdjson::dom::object o = e.get_object().value_unsafe();
+      lua_createtable(L, 0, static_cast<int>(std::min<size_t>(o.size(), 1u << 24)));
+      for (auto it = o.begin(); it != o.end(); ++it) {
+        push_dom(L, it.value());
+        lua_setfield(L, -2, it.key_c_str());  // a repeated key: the last one wins, as there
+      }
+      break;
+    }
+  }
+}
+
+}  // namespace
+
 bool LuaState::push_json_text(std::string_view text) {
+  check_json_depth(text);
+  // simdjson validates the whole text (UTF-8 included) before anything is pushed; any text it
+  // refuses or that takes another path goes to nlohmann, so errors and edge cases stay as they were.
+  if (text.size() <= kFastJsonMaxBytes && !has_surrogate_escape(text)) {
+    simdjson::dom::element root;
+    if (line_parser().parse(text.data(), text.size()).get(root) == simdjson::SUCCESS) {
+      const int top = lua_gettop(L_);
+      try {
+        push_dom(L_, root);
+        return true;
+      } catch (...) {
+        lua_settop(L_, std::min(top, lua_gettop(L_)));
+        throw;
+      }
+    }
+  }
+  return push_json_text_nlohmann(text);
+}
+
+bool LuaState::push_json_text_nlohmann(std::string_view text) {
   check_json_depth(text);
   const int top = lua_gettop(L_);
   try {

@@ -77,6 +77,9 @@ class LuaState {
   // Json in between: a JSONL line is one parse, not a parse and a copy). Returns false, pushing
   // nothing, when the text is not JSON; throws StepError past kMaxJsonDepth levels.
   bool push_json_text(std::string_view text);
+  // The same through nlohmann's SAX parser alone: push_json_text's path for huge or refused texts,
+  // and the reference its tests compare against.
+  bool push_json_text_nlohmann(std::string_view text);
   // Converts the value at `index`; strings and keys become valid UTF-8 (invalid bytes turn into
   // U+FFFD). Throws LuaError for functions, userdata, nesting deeper than 64 levels, or a result
   // over `max_bytes` of JSON text (default: the memory limit), counted as it is built: a table
