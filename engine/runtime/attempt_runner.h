@@ -9,6 +9,7 @@
 #include "engine/io/json.h"
 #include "engine/io/logging.h"
 #include "engine/io/random_source.h"
+#include "engine/io/retry.h"
 #include "engine/model/workflow.h"
 #include "engine/runtime/outcome.h"
 #include "engine/step_api/execution_recorder.h"
@@ -48,9 +49,24 @@ class AttemptRunner {
   Outcome run(Json& scope, CancelToken& cancel, Json& outputs, int& attempts);
 
  private:
+  // Sets the policies, the first start and the step's deadline; the retry loop's options.
+  [[gnu::noinline]] RetryOptions begin();
   // One attempt. Returns ok, or failed when the step timed out; throws the attempt's StepError
   // (any other exception becomes StepError::permanent) for the retry loop to judge.
   Outcome attempt(int number, Json& scope, CancelToken& cancel, Json& outputs);
+  // The parts of an attempt, out of line so that attempt()'s frame stays small (see attempt).
+  std::optional<TimePoint> attempt_deadline() const;
+  // Runs the nested list `list` (on_stall) for the `run`th time; its steps' results land in scope.
+  [[gnu::noinline]] Json run_nested_list(const std::string& list, const Json& extra, Json& scope,
+                                         CancelToken& cancel, int run);
+  // The step type's run, or its poll loop.
+  [[gnu::noinline]] Json perform(StepContext& ctx, int number);
+  // Makes a successful attempt's outputs an object of valid UTF-8 within max_output; logs it.
+  [[gnu::noinline]] void accept_outputs(Json& outputs, int number) const;
+  // What a throwing attempt becomes: failed (the step timed out), or the StepError rethrown for
+  // the retry loop, with `outputs` set to what it found.
+  [[gnu::noinline]] Outcome failed_attempt(const std::exception& raw, int number, const CancelToken& cancel,
+                                           Json& outputs);
   // Logs and journals a failed attempt; with no retry to come, sets `give_up_` to the message.
   void on_failure(const FailedAttempt& failed, const Json& scope);
   // " (not set in the environment: NAME)" for the unset declared secrets that the parameters

@@ -128,18 +128,7 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
     if (cancel.cancelled()) return Outcome::cancelled(cancel.reason());
     if (result.is(StepState::kFailed) && !runs_after_failure(step)) continue;
     std::string path = prefix.empty() ? step.id : prefix + "." + step.id;
-    Outcome o;
-    if (step.env.empty()) {
-      o = run_step(step, scope, cancel, path);
-    } else {
-      // The step's env holds for it and the steps inside it, then the sequence's env is back.
-      Json outer_env = scope["env"];
-      std::string env_error = apply_env(step.env, scope);
-      o = env_error.empty() ? run_step(step, scope, cancel, path)
-                            : Outcome::failed("env of step '" + step.id + "': " + env_error);
-      if (!env_error.empty()) logs_.logger(path).error(o.error);
-      scope["env"] = std::move(outer_env);
-    }
+    Outcome o = step.env.empty() ? run_step(step, scope, cancel, path) : run_step_in_env(step, scope, cancel, path);
     result.finally_failed = result.finally_failed || o.finally_failed;
     if (o.is(StepState::kCancelled)) return o;
     if (o.is(StepState::kFailed) && step.continue_on_error) o.state = StepState::kPartial;
@@ -154,6 +143,18 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
     }
   }
   return result;
+}
+
+Executor::Outcome Executor::run_step_in_env(const Step& step, Json& scope, CancelToken& cancel,
+                                            const std::string& path) {
+  // The step's env holds for it and the steps inside it, then the sequence's env is back.
+  Json outer_env = scope["env"];
+  std::string env_error = apply_env(step.env, scope);
+  Outcome o = env_error.empty() ? run_step(step, scope, cancel, path)
+                                : Outcome::failed("env of step '" + step.id + "': " + env_error);
+  if (!env_error.empty()) logs_.logger(path).error(o.error);
+  scope["env"] = std::move(outer_env);
+  return o;
 }
 
 bool Executor::runs_after_failure(const Step& step) {
@@ -196,61 +197,20 @@ Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& sc
   return combined;
 }
 
+// run_step, run_action and the frames under them stay small, the work around a step's run
+// out of line: a for_each item waiting in a poller holds them on its parked stack for as long
+// as it waits (AttemptRunner::attempt says more).
 Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path) {
   StepLog log = logs_.logger(path);
   const TimePoint started = services_.clock.now();
-  StepRecord rec;
-  rec.path = path;
-  rec.type = describe_type(step);
-  if (reuse_recorded(step, scope, path, log, rec)) return Outcome{rec.status, {}, false};
-  scope["steps"][step.id] = {{"status", to_string(StepState::kRunning)}, {"outputs", Json::object()}};
-  if (options_.recorder && step.kind != Step::Kind::kAction) options_.recorder->step_started(path, 0);
-
-  if (!step.if_expr.empty()) {
-    bool run_it = false;
-    try {
-      run_it = ExpressionEvaluator(scope).condition(step.if_expr);  // with or without ${{ }}
-    } catch (const ExpressionError& e) {
-      if (options_.dry_run && reads_missing_outputs(e)) {
-        // It reads outputs of steps a dry run did not run: show what the step would do.
-        options_.print(path + ": `if` depends on what a dry run does not know; shown as if true");
-        run_it = true;
-      } else {
-        std::string msg =
-            "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) + "): " + e.what();
-        log.error(msg);
-        rec.status = StepState::kFailed;
-        scope["steps"][step.id] = {{"status", to_string(rec.status)},
-                                   {"outcome", to_string(rec.status)},
-                                   {"outputs", Json::object()},
-                                   {"error", msg}};
-        rec.error = msg;
-        record(rec);
-        return Outcome::failed(msg);
-      }
-    }
-    if (!run_it) {
-      log.info("skipped: `if: " + step.if_expr + "` is false");
-      rec.status = StepState::kSkipped;
-      scope["steps"][step.id] = {
-          {"status", to_string(rec.status)}, {"outcome", to_string(rec.status)}, {"outputs", Json::object()}};
-      if (options_.recorder)
-        options_.recorder->step_finished(path, to_string(rec.status), 0, Json::object(), "", "",
-                                         Durability::kWithNextWrite);
-      record(rec);
-      return Outcome::ok();
-    }
-  }
-
+  if (std::optional<Outcome> settled = settle_before_running(step, scope, path, log)) return *settled;
   Json outputs = Json::object();
   Outcome o;
   int attempts = 0;
   switch (step.kind) {
-    case Step::Kind::kGroup: {
-      Outcome body = run_sequence(step.steps, scope, cancel, path);
-      o = run_finally(step.finally, scope, path + ".finally", body);
+    case Step::Kind::kGroup:
+      o = run_group(step, scope, cancel, path);
       break;
-    }
     case Step::Kind::kForEach:
       o = run_for_each(step, scope, cancel, path, log, outputs);
       break;
@@ -258,7 +218,62 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
       o = run_action(step, scope, cancel, path, log, outputs, attempts);
       break;
   }
+  finish_step(step, scope, path, log, o, outputs, attempts, started);
+  return o;
+}
 
+Executor::Outcome Executor::run_group(const Step& step, Json& scope, CancelToken& cancel, const std::string& path) {
+  Outcome body = run_sequence(step.steps, scope, cancel, path);
+  return run_finally(step.finally, scope, path + ".finally", body);
+}
+
+std::optional<Executor::Outcome> Executor::settle_before_running(const Step& step, Json& scope,
+                                                                 const std::string& path, const StepLog& log) {
+  StepRecord rec;
+  rec.path = path;
+  rec.type = describe_type(step);
+  if (reuse_recorded(step, scope, path, log, rec)) return Outcome{rec.status, {}, false};
+  scope["steps"][step.id] = {{"status", to_string(StepState::kRunning)}, {"outputs", Json::object()}};
+  if (options_.recorder && step.kind != Step::Kind::kAction) options_.recorder->step_started(path, 0);
+  if (step.if_expr.empty()) return std::nullopt;
+  bool run_it = false;
+  try {
+    run_it = ExpressionEvaluator(scope).condition(step.if_expr);  // with or without ${{ }}
+  } catch (const ExpressionError& e) {
+    if (options_.dry_run && reads_missing_outputs(e)) {
+      // It reads outputs of steps a dry run did not run: show what the step would do.
+      options_.print(path + ": `if` depends on what a dry run does not know; shown as if true");
+      return std::nullopt;
+    }
+    std::string msg =
+        "`if` of step '" + step.id + "' (" + step.loc.file + ":" + std::to_string(step.loc.line) + "): " + e.what();
+    log.error(msg);
+    rec.status = StepState::kFailed;
+    scope["steps"][step.id] = {{"status", to_string(rec.status)},
+                               {"outcome", to_string(rec.status)},
+                               {"outputs", Json::object()},
+                               {"error", msg}};
+    rec.error = msg;
+    record(rec);
+    return Outcome::failed(msg);
+  }
+  if (run_it) return std::nullopt;
+  log.info("skipped: `if: " + step.if_expr + "` is false");
+  rec.status = StepState::kSkipped;
+  scope["steps"][step.id] = {
+      {"status", to_string(rec.status)}, {"outcome", to_string(rec.status)}, {"outputs", Json::object()}};
+  if (options_.recorder)
+    options_.recorder->step_finished(path, to_string(rec.status), 0, Json::object(), "", "",
+                                     Durability::kWithNextWrite);
+  record(rec);
+  return Outcome::ok();
+}
+
+void Executor::finish_step(const Step& step, Json& scope, const std::string& path, const StepLog& log,
+                           const Outcome& o, const Json& outputs, int attempts, TimePoint started) {
+  StepRecord rec;
+  rec.path = path;
+  rec.type = describe_type(step);
   rec.attempts = attempts;
   rec.duration = services_.clock.now() - started;
   rec.error = o.error;
@@ -266,14 +281,13 @@ Executor::Outcome Executor::run_step(const Step& step, Json& scope, CancelToken&
   // `outcome` is GitHub Actions' name for the same thing; both are offered.
   Json done = {{"status", to_string(rec.status)}, {"outcome", to_string(rec.status)}, {"outputs", outputs}};
   if (!o.error.empty()) done["error"] = o.error;
-  scope["steps"][step.id] = done;
+  scope["steps"][step.id] = std::move(done);
   if (o.is(StepState::kFailed) && step.continue_on_error) log.warn("failed; continuing (continue_on_error)");
   // A cancelled step stays "running" in the journal: it is owed, not finished.
   if (options_.recorder && !o.is(StepState::kCancelled) && !options_.dry_run)
     options_.recorder->step_finished(path, to_string(rec.status), attempts, outputs, "", o.error,
                                      side_effect_free(step) ? Durability::kWithNextWrite : Durability::kNow);
   record(std::move(rec));
-  return o;
 }
 
 bool Executor::reuse_recorded(const Step& step, Json& scope, const std::string& path, const StepLog& log,
@@ -365,17 +379,29 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
                                        const StepLog& log, Json& outputs, int& attempts) {
   const StepType* type = type_of(step);
   if (!type) return Outcome::failed("step type '" + step.type + "' is not registered");
+  Json with;
+  if (std::optional<Outcome> settled = resolve_with(step, *type, scope, path, log, with)) return *settled;
+  // On the heap: a waiting item's parked stack holds this frame (see run_step).
+  const auto env = std::make_unique<AttemptRunner::Env>(
+      AttemptRunner::Env{workflow_, services_, random_, options_.recorder, options_.run_id});
+  const auto runner = std::make_unique<AttemptRunner>(
+      *env, step, *type, with, path, describe_type(step), log,
+      [this](const std::vector<Step>& steps, Json& nested_scope, CancelToken& nested_cancel,
+             const std::string& nested_path) { return run_sequence(steps, nested_scope, nested_cancel, nested_path); });
+  return runner->run(scope, cancel, outputs, attempts);
+}
 
+std::optional<Executor::Outcome> Executor::resolve_with(const Step& step, const StepType& type, Json& scope,
+                                                        const std::string& path, const StepLog& log, Json& with) {
   if (options_.dry_run) {
     dry_run_action(step, scope, path);
     // It would act: not run. Its outputs stay empty, so what later steps read from them is
     // shown as written.
-    if (type->info().side_effects) return Outcome::ok();
+    if (type.info().side_effects) return Outcome::ok();
   }
-
-  Json with;
   try {
     with = ExpressionEvaluator(scope).resolve(step.with);
+    return std::nullopt;
   } catch (const ExpressionError& e) {
     if (options_.dry_run && reads_missing_outputs(e)) {
       options_.print("    (not run: its parameters read outputs a dry run does not have)");
@@ -386,13 +412,6 @@ Executor::Outcome Executor::run_action(const Step& step, Json& scope, CancelToke
     log.error(msg);
     return Outcome::failed(msg);
   }
-
-  const AttemptRunner::Env env{workflow_, services_, random_, options_.recorder, options_.run_id};
-  AttemptRunner runner(
-      env, step, *type, with, path, describe_type(step), log,
-      [this](const std::vector<Step>& steps, Json& nested_scope, CancelToken& nested_cancel,
-             const std::string& nested_path) { return run_sequence(steps, nested_scope, nested_cancel, nested_path); });
-  return runner.run(scope, cancel, outputs, attempts);
 }
 
 Executor::Outcome Executor::run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,

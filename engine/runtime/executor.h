@@ -76,10 +76,26 @@ class Executor {
     return options_.detach_on_cancel && !(options_.cleanup_on_cancel && options_.cleanup_on_cancel->load());
   }
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
+  // run_step with the step's `env:` applied to scope["env"] for its duration.
+  [[gnu::noinline]] Outcome run_step_in_env(const Step& step, Json& scope, CancelToken& cancel,
+                                            const std::string& path);
+  // What run_step does before the step runs: its outcome when it does not (reused from an
+  // earlier process, skipped by `if`, a broken `if`), which it records.
+  [[gnu::noinline]] std::optional<Outcome> settle_before_running(const Step& step, Json& scope,
+                                                                 const std::string& path, const StepLog& log);
+  // A group's steps, then its finally steps.
+  [[gnu::noinline]] Outcome run_group(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
+  // What run_step does after: the step's result into scope, the journal and the records.
+  [[gnu::noinline]] void finish_step(const Step& step, Json& scope, const std::string& path, const StepLog& log,
+                                     const Outcome& o, const Json& outputs, int attempts, TimePoint started);
   // Resolves the step's parameters (or shows them, in a dry run) and hands it to an
   // AttemptRunner. `log` is the step's own logger, made once by run_step.
   Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
                      Json& outputs, int& attempts);
+  // Resolves the parameters into `with`; the outcome instead when the step is not to run (a dry
+  // run) or they cannot be resolved.
+  [[gnu::noinline]] std::optional<Outcome> resolve_with(const Step& step, const StepType& type, Json& scope,
+                                                        const std::string& path, const StepLog& log, Json& with);
   Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
                        Json& outputs);
   Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);

@@ -155,20 +155,33 @@ void ForEachRunner::run_items(const Json& scope, CancelToken& cancel) {
       workers_, [&](size_t) { worker(); }, clock_);
 }
 
+// run_item's frame stays small, the work around the item's run out of line: a waiting item
+// holds it on its parked stack for as long as it waits.
 void ForEachRunner::run_item(size_t i, const Json& scope, CancelToken& cancel) {
-  Json item_scope;
-  {
-    std::lock_guard lock(scope_mutex_);
-    item_scope = for_each_item_scope(step_, scope, items_, i);
-  }
+  Json item_scope = item_scope_of(i, scope);
   CancelToken item_cancel(cancel);
   const std::string item_path = for_each_item_path(path_, i);
+  const bool reported = report_item_start(i, item_path);
+  const Outcome o = run_item_(item_scope, item_cancel, item_path);
+  item_ended(i, item_path, reported, o, item_scope);
+}
+
+Json ForEachRunner::item_scope_of(size_t i, const Json& scope) {
+  std::lock_guard lock(scope_mutex_);
+  return for_each_item_scope(step_, scope, items_, i);
+}
+
+bool ForEachRunner::report_item_start(size_t i, const std::string& item_path) {
   const bool reported = finished_before(recorder_, item_path);
   if (recorder_ && !reported) {
     recorder_->step_started(item_path, 0);
     recorder_->live(item_path, {{"status", to_string(StepState::kRunning)}, {"item", short_item(items_[i])}});
   }
-  const Outcome o = run_item_(item_scope, item_cancel, item_path);
+  return reported;
+}
+
+void ForEachRunner::item_ended(size_t i, const std::string& item_path, bool reported, const Outcome& o,
+                               Json& item_scope) {
   Json steps_out = Json::object();
   for (const auto& id : body_ids_)
     if (item_scope["steps"].contains(id)) steps_out[id] = item_scope["steps"][id];

@@ -54,6 +54,12 @@ class ForEachRunner {
   std::optional<std::string> evaluate_workers(const Json& scope);
   void run_items(const Json& scope, CancelToken& cancel);
   void run_item(size_t index, const Json& scope, CancelToken& cancel);
+  // run_item's parts, out of line (see run_item): the item's scope; its start reported to the
+  // journal unless an earlier process finished it (returns whether it did); its result kept.
+  [[gnu::noinline]] Json item_scope_of(size_t index, const Json& scope);
+  [[gnu::noinline]] bool report_item_start(size_t index, const std::string& item_path);
+  [[gnu::noinline]] void item_ended(size_t index, const std::string& item_path, bool reported, const Outcome& o,
+                                    Json& item_scope);
   // The item's row, event and live status once it ended (not for an item reused on resume).
   void report_item_end(size_t i, const std::string& item_path, const Outcome& o, const Json& steps_out);
   Json summarize() const;

@@ -59,60 +59,88 @@ void report_poll(StepContext& ctx, Duration latency, bool answered) {
 
 }  // namespace
 
-Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& settings) {
-  Clock& clock = ctx.clock();
-  const TimePoint started = clock.now();
-  std::optional<TimePoint> deadline;
-  if (settings.timeout) deadline = started + *settings.timeout;
-  if (ctx.deadline() && (!deadline || *ctx.deadline() < *deadline)) deadline = ctx.deadline();
+namespace {
 
-  int consecutive_done = 0;
-  int probe_failures = 0;
-  long polls = 0;
-  TimePoint last_heartbeat = started;
-  for (;;) {
-    if (ctx.cancel().cancelled()) throw StepError::cancelled(ctx.cancel().reason());
-    if (deadline && clock.now() >= *deadline)
-      throw StepError::timeout("no result after " + format_duration(clock.now() - started) + " of polling (" +
-                               std::to_string(polls) + " checks)");
-    Duration wait = settings.interval;
-    const TimePoint poll_started = clock.now();
+// The state of one run_poll_loop, and its steps out of line: a for_each item waiting here holds
+// run_poll_loop's frame on its parked stack for as long as it waits, so the frame holds only
+// what lives across the wait.
+class PollLoop {
+ public:
+  PollLoop(Poller& poller, StepContext& ctx, const PollSettings& settings)
+      : poller_(poller), ctx_(ctx), settings_(settings), clock_(ctx.clock()), started_(clock_.now()) {
+    if (settings.timeout) deadline_ = started_ + *settings.timeout;
+    if (ctx.deadline() && (!deadline_ || *ctx.deadline() < *deadline_)) deadline_ = ctx.deadline();
+    last_heartbeat_ = started_;
+  }
+
+  // One poll: its outputs once `threshold` polls in a row were done, else how long to wait for
+  // the next. Throws as run_poll_loop does.
+  [[gnu::noinline]] std::optional<Json> poll_once(Duration& wait) {
+    if (ctx_.cancel().cancelled()) throw StepError::cancelled(ctx_.cancel().reason());
+    if (deadline_ && clock_.now() >= *deadline_)
+      throw StepError::timeout("no result after " + format_duration(clock_.now() - started_) + " of polling (" +
+                               std::to_string(polls_) + " checks)");
+    wait = settings_.interval;
+    const TimePoint poll_started = clock_.now();
     bool answered = false;
     try {
-      ++polls;
-      PollResult r = poller.poll(ctx);
+      ++polls_;
+      PollResult r = poller_.poll(ctx_);
       answered = true;
-      report_poll(ctx, clock.now() - poll_started, true);
-      if (probe_failures > 0)
-        ctx.log().info("probe recovered after " + std::to_string(probe_failures) + " failed checks");
-      probe_failures = 0;
+      report_poll(ctx_, clock_.now() - poll_started, true);
+      if (probe_failures_ > 0)
+        ctx_.log().info("probe recovered after " + std::to_string(probe_failures_) + " failed checks");
+      probe_failures_ = 0;
       if (r.status == PollStatus::kFailed)
         throw StepError::permanent(r.message.empty() ? "the poller reported failure" : r.message)
             .with_outputs(std::move(r.outputs));
       if (r.status == PollStatus::kDone) {
-        if (++consecutive_done >= settings.threshold) return r.outputs;
-        ctx.log().debug("done " + std::to_string(consecutive_done) + "/" + std::to_string(settings.threshold));
+        if (++consecutive_done_ >= settings_.threshold) return std::move(r.outputs);
+        ctx_.log().debug("done " + std::to_string(consecutive_done_) + "/" + std::to_string(settings_.threshold));
       } else {
-        consecutive_done = 0;
+        consecutive_done_ = 0;
       }
     } catch (const StepError& e) {
-      if (!answered && !ctx.cancel().cancelled()) report_poll(ctx, clock.now() - poll_started, false);
+      if (!answered && !ctx_.cancel().cancelled()) report_poll(ctx_, clock_.now() - poll_started, false);
       bool probe_trouble = e.kind() == ErrorKind::kTransient || e.kind() == ErrorKind::kTimeout;
-      if (!probe_trouble || ctx.cancel().cancelled()) throw;
-      ++probe_failures;
-      consecutive_done = 0;
-      wait = std::max(backoff_for(settings, probe_failures), e.retry_after().value_or(Duration::zero()));
-      ctx.log().warn("probe failed (" + std::to_string(probe_failures) + " in a row, " + e.kind_name() +
-                     "): " + e.what() + "; next check in " + format_duration(wait));
+      if (!probe_trouble || ctx_.cancel().cancelled()) throw;
+      ++probe_failures_;
+      consecutive_done_ = 0;
+      wait = std::max(backoff_for(settings_, probe_failures_), e.retry_after().value_or(Duration::zero()));
+      ctx_.log().warn("probe failed (" + std::to_string(probe_failures_) + " in a row, " + e.kind_name() +
+                      "): " + e.what() + "; next check in " + format_duration(wait));
     }
-    TimePoint now = clock.now();
-    if (now - last_heartbeat >= settings.heartbeat) {
-      ctx.log().info("still waiting: " + format_duration(now - started) + " elapsed, " + std::to_string(polls) +
-                     " checks" + (deadline ? ", " + format_duration(*deadline - now) + " left" : ""));
-      last_heartbeat = now;
+    TimePoint now = clock_.now();
+    if (now - last_heartbeat_ >= settings_.heartbeat) {
+      ctx_.log().info("still waiting: " + format_duration(now - started_) + " elapsed, " + std::to_string(polls_) +
+                      " checks" + (deadline_ ? ", " + format_duration(*deadline_ - now) + " left" : ""));
+      last_heartbeat_ = now;
     }
-    if (deadline) wait = std::min(wait, std::max(Duration::zero(), *deadline - now));
-    if (!clock.sleep_for(wait, ctx.cancel())) throw StepError::cancelled(ctx.cancel().reason());
+    if (deadline_) wait = std::min(wait, std::max(Duration::zero(), *deadline_ - now));
+    return std::nullopt;
+  }
+
+ private:
+  Poller& poller_;
+  StepContext& ctx_;
+  const PollSettings& settings_;
+  Clock& clock_;
+  const TimePoint started_;
+  std::optional<TimePoint> deadline_;
+  int consecutive_done_ = 0;
+  int probe_failures_ = 0;
+  long polls_ = 0;
+  TimePoint last_heartbeat_;
+};
+
+}  // namespace
+
+Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& settings) {
+  PollLoop loop(poller, ctx, settings);
+  for (;;) {
+    Duration wait{};
+    if (std::optional<Json> outputs = loop.poll_once(wait)) return std::move(*outputs);
+    if (!ctx.clock().sleep_for(wait, ctx.cancel())) throw StepError::cancelled(ctx.cancel().reason());
   }
 }
 
