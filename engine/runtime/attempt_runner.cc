@@ -71,8 +71,8 @@ Outcome AttemptRunner::attempt(int number, Json& scope, CancelToken& cancel, Jso
   // A side-effect-free step owes nothing if a crash cuts it short: its start is not recorded.
   if (env_.recorder && type_.info().side_effects) env_.recorder->step_started(path_, number);
   // On the heap, as the runner is: it would be a third of this frame.
-  const auto ctx =
-      std::make_unique<StepContext>(step_, with_, path_, number, env_.services, attempt_cancel, attempt_deadline(), log_);
+  const auto ctx = std::make_unique<StepContext>(step_, with_, path_, number, env_.services, attempt_cancel,
+                                                 attempt_deadline(), log_);
   ctx->run_id = env_.run_id;
   ctx->env = &scope["env"];
   int nested_runs = 0;
@@ -136,8 +136,7 @@ void AttemptRunner::accept_outputs(Json& outputs, int number) const {
     log_.debug("succeeded in " + format_duration(took));
 }
 
-Outcome AttemptRunner::failed_attempt(const std::exception& raw, int number, const CancelToken& cancel,
-                                      Json& outputs) {
+Outcome AttemptRunner::failed_attempt(const std::exception& raw, int number, const CancelToken& cancel, Json& outputs) {
   const auto* se = dynamic_cast<const StepError*>(&raw);
   StepError error = se ? *se : StepError::permanent(std::string("internal error: ") + raw.what());
   if (cancel.cancelled() || error.kind() == ErrorKind::kCancelled) {

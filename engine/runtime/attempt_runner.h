@@ -57,8 +57,8 @@ class AttemptRunner {
   // The parts of an attempt, out of line so that attempt()'s frame stays small (see attempt).
   std::optional<TimePoint> attempt_deadline() const;
   // Runs the nested list `list` (on_stall) for the `run`th time; its steps' results land in scope.
-  [[gnu::noinline]] Json run_nested_list(const std::string& list, const Json& extra, Json& scope,
-                                         CancelToken& cancel, int run);
+  [[gnu::noinline]] Json run_nested_list(const std::string& list, const Json& extra, Json& scope, CancelToken& cancel,
+                                         int run);
   // The step type's run, or its poll loop.
   [[gnu::noinline]] Json perform(StepContext& ctx, int number);
   // Makes a successful attempt's outputs an object of valid UTF-8 within max_output; logs it.

@@ -227,8 +227,8 @@ Executor::Outcome Executor::run_group(const Step& step, Json& scope, CancelToken
   return run_finally(step.finally, scope, path + ".finally", body);
 }
 
-std::optional<Executor::Outcome> Executor::settle_before_running(const Step& step, Json& scope,
-                                                                 const std::string& path, const StepLog& log) {
+std::optional<Executor::Outcome> Executor::settle_before_running(const Step& step, Json& scope, const std::string& path,
+                                                                 const StepLog& log) {
   StepRecord rec;
   rec.path = path;
   rec.type = describe_type(step);
@@ -269,8 +269,8 @@ std::optional<Executor::Outcome> Executor::settle_before_running(const Step& ste
   return Outcome::ok();
 }
 
-void Executor::finish_step(const Step& step, Json& scope, const std::string& path, const StepLog& log,
-                           const Outcome& o, const Json& outputs, int attempts, TimePoint started) {
+void Executor::finish_step(const Step& step, Json& scope, const std::string& path, const StepLog& log, const Outcome& o,
+                           const Json& outputs, int attempts, TimePoint started) {
   StepRecord rec;
   rec.path = path;
   rec.type = describe_type(step);

@@ -81,8 +81,8 @@ class Executor {
                                             const std::string& path);
   // What run_step does before the step runs: its outcome when it does not (reused from an
   // earlier process, skipped by `if`, a broken `if`), which it records.
-  [[gnu::noinline]] std::optional<Outcome> settle_before_running(const Step& step, Json& scope,
-                                                                 const std::string& path, const StepLog& log);
+  [[gnu::noinline]] std::optional<Outcome> settle_before_running(const Step& step, Json& scope, const std::string& path,
+                                                                 const StepLog& log);
   // A group's steps, then its finally steps.
   [[gnu::noinline]] Outcome run_group(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
   // What run_step does after: the step's result into scope, the journal and the records.
