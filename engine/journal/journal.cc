@@ -55,6 +55,10 @@ constexpr size_t kLiveTextMax = 400;
 constexpr size_t kLiveListMax = 40;
 constexpr size_t kLiveKeysMax = 32;
 
+// The fields of a live state that live views show; kept first when a state has too many keys.
+const char* const kLiveKnownKeys[] = {"status",   "item",     "progress",       "progress_text", "last_line",
+                                      "log_tail", "instance", "price_per_hour", "items"};
+
 // At most `max` bytes of `text`, cut at a character boundary, valid UTF-8.
 std::string bounded_text(std::string_view text, size_t max) {
   if (text.size() <= max) return valid_utf8(text);
@@ -76,11 +80,9 @@ Json bounded_live(const Json& value, const Redactor& redactor, int depth = 0) {
   }
   if (value.is_object()) {
     // The fields live views know come first; other keys only while there is room.
-    static const char* const kKnown[] = {"status",   "item",     "progress",       "progress_text", "last_line",
-                                         "log_tail", "instance", "price_per_hour", "items"};
     Json out = Json::object();
     if (depth == 0)
-      for (const char* key : kKnown)
+      for (const char* key : kLiveKnownKeys)
         if (value.contains(key)) out[key] = bounded_live(value[key], redactor, depth + 1);
     for (const auto& [key, v] : value.items()) {
       if (out.size() >= kLiveKeysMax) break;
@@ -505,10 +507,9 @@ class JournalRecorder final : public ExecutionRecorder {
     Json bounded = bounded_live(patch, redactor_);
     MutexLock lock(journal_.mutex_);
     LiveEntry& entry = live_[path];
-    entry.state.merge_patch(bounded);
-    if (entry.state.size() > kLiveKeysMax) entry.state = bounded_live(entry.state, redactor_);
+    entry.merge(bounded);
     const int64_t now = wall_clock_ms();
-    journal_.live_waiting_[{run_id_, path}] = {now, dump_json(entry.state)};
+    journal_.live_waiting_[{run_id_, path}] = {now, entry.text()};
     if (now - entry.forced_ms < kLiveWriteMs) return;
     entry.forced_ms = now;
     journal_.commit_waiting_locked();
@@ -548,9 +549,56 @@ class JournalRecorder final : public ExecutionRecorder {
   std::string run_id_;
   const Redactor& redactor_;
   std::map<std::string, Journal::StepRow> rows_ GUARDED_BY(journal_.mutex_);  // ordered for prefixes
+  // A path's merged live state. Every running monitor keeps one for as long as it waits, and
+  // it is read only by being written out, so it is kept written out, a member at a time: a
+  // 40-line log_tail is one string rather than 40 nodes of a Json tree.
   struct LiveEntry {
-    Json state = Json::object();
-    int64_t forced_ms = 0;  // when this path last forced a commit
+    std::map<std::string, std::string> members;  // key -> its value as JSON text; in Json's key order
+    int64_t forced_ms = 0;                       // when this path last forced a commit
+
+    // RFC 7396, as Json::merge_patch: a null removes a member, an object merges into an object,
+    // anything else replaces. Past kLiveKeysMax members the known ones stay (bounded_live).
+    void merge(const Json& patch) {
+      for (const auto& [key, value] : patch.items()) {
+        if (value.is_null()) {
+          members.erase(key);
+          continue;
+        }
+        Json merged = Json::object();
+        if (value.is_object()) {
+          if (auto it = members.find(key); it != members.end()) {
+            Json old = Json::parse(it->second, nullptr, false);
+            if (old.is_object()) merged = std::move(old);
+          }
+          merged.merge_patch(value);
+        } else {
+          merged = value;
+        }
+        std::string& text = members[key] = dump_json(merged);
+        text.shrink_to_fit();  // the writer's doubling would keep up to twice the text
+      }
+      if (members.size() <= kLiveKeysMax) return;
+      std::map<std::string, std::string> kept;
+      for (const char* known : kLiveKnownKeys)
+        if (auto it = members.find(known); it != members.end()) kept.insert(*it);
+      for (auto& [key, text] : members) {
+        if (kept.size() >= kLiveKeysMax) break;
+        kept.try_emplace(key, std::move(text));
+      }
+      members = std::move(kept);
+    }
+
+    // The state as one JSON object, as dump_json would write it.
+    std::string text() const {
+      std::string out = "{";
+      for (const auto& [key, value] : members) {
+        if (out.size() > 1) out += ',';
+        out += dump_json(Json(key));
+        out += ':';
+        out += value;
+      }
+      return out + "}";
+    }
   };
   std::map<std::string, LiveEntry> live_ GUARDED_BY(journal_.mutex_);
   int64_t next_seq_ GUARDED_BY(journal_.mutex_) = 1;

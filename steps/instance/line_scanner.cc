@@ -43,23 +43,23 @@ std::string progress_bar(double percent) {
          std::string(static_cast<size_t>(20 - std::clamp(filled, 0, 20)), '.') + "]";
 }
 
-LineScanner::LineScanner(ScanRules rules, int context_lines)
+LineScanner::LineScanner(ScanRules rules, int context_lines, size_t tail_lines)
     : rules_(std::move(rules)),
       context_keep_(static_cast<size_t>(std::clamp(context_lines, 0, 1000))),
-      recent_(context_keep_ + 1) {
+      recent_(std::max(context_keep_ + 1, tail_lines)) {
+  only_substrings_ =
+      !rules_.marker.is_regex() && rules_.captures.empty() && !rules_.progress &&
+      std::none_of(rules_.fail_on.begin(), rules_.fail_on.end(), [](const LinePattern& p) { return p.is_regex(); });
+  if (only_substrings_) return;  // LiteralFinder will do: no set (a monitor keeps it as long as it waits)
   auto add = [&](const LinePattern& p) {
     p.is_regex() ? patterns_.add_regex(p.text()) : patterns_.add_literal(p.text());
   };
-  only_substrings_ = !rules_.marker.is_regex() && rules_.captures.empty() && !rules_.progress;
   add(rules_.marker);
-  for (const auto& p : rules_.fail_on) {
-    add(p);
-    if (p.is_regex()) only_substrings_ = false;
-  }
+  for (const auto& p : rules_.fail_on) add(p);
   for (const auto& c : rules_.captures)
     for (const auto& r : c.rules) patterns_.add_regex(r.pattern.pattern());
   if (rules_.progress) progress_index_ = patterns_.add_regex(rules_.progress->pattern());
-  if (!only_substrings_) patterns_.compile();
+  patterns_.compile();
 }
 
 bool LineScanner::scan(std::string_view line, const StepLog& log, const std::function<void(std::string_view)>& show) {
@@ -119,7 +119,9 @@ void LineScanner::skip_run(std::string_view lines, bool progress, const StepLog&
   const size_t last = body.rfind('\n');
   if (last == std::string_view::npos) return;  // one line: the reader scans it
   const std::string_view before = body.substr(0, last);
-  // The lines before the last one, newest first, as far back as the context or progress needs.
+  // The lines before the last one, newest first, as far back as the context (or the tail) or
+  // progress needs.
+  const size_t keep = recent_.keep() - 1;
   std::vector<std::string_view> kept;
   bool want_progress = progress && marker_line_.empty();
   size_t end = before.size();
@@ -127,9 +129,9 @@ void LineScanner::skip_run(std::string_view lines, bool progress, const StepLog&
     const size_t nl = end == 0 ? std::string_view::npos : before.rfind('\n', end - 1);
     const size_t start = nl == std::string_view::npos ? 0 : nl + 1;
     const std::string_view line = before.substr(start, end - start);
-    if (kept.size() < context_keep_) kept.push_back(line);
+    if (kept.size() < keep) kept.push_back(line);
     if (want_progress && report_progress(line, log)) want_progress = false;
-    if ((kept.size() >= context_keep_ && !want_progress) || nl == std::string_view::npos) break;
+    if ((kept.size() >= keep && !want_progress) || nl == std::string_view::npos) break;
     end = nl;
   }
   for (auto it = kept.rbegin(); it != kept.rend(); ++it) recent_.push(*it);
@@ -137,7 +139,7 @@ void LineScanner::skip_run(std::string_view lines, bool progress, const StepLog&
 
 std::optional<LineScanner::Failure> LineScanner::failure() const {
   if (!failure_) return std::nullopt;
-  std::vector<std::string> context = recent_.lines();
+  std::vector<std::string> context = recent_.lines(context_keep_ + 1);
   context.insert(context.end(), after_.begin(), after_.end());
   return Failure{*failure_ + failure_line(failed_line_, after_), std::move(context)};
 }

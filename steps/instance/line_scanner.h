@@ -55,8 +55,9 @@ class LineScanner {
  public:
   static constexpr size_t kMaxLinesAfter = 200;
 
-  // `context_lines`: lines before a failure kept for its context (clamped to 0..1000).
-  LineScanner(ScanRules rules, int context_lines);
+  // `context_lines`: lines before a failure kept for its context (clamped to 0..1000);
+  // `tail_lines`: the last lines kept for a live view's tail (tail()), in the same buffer.
+  LineScanner(ScanRules rules, int context_lines, size_t tail_lines = 0);
 
   // Looks at one line; returns whether to read on (false once a failure has all the context it
   // keeps). `show`, when set, is handed each line to print, except a progress line, whose bar
@@ -90,7 +91,12 @@ class LineScanner {
   // What the progress pattern matched last ("frame 420/1000", "42%"), "" before any.
   const std::string& progress_text() const { return progress_text_; }
   const std::string& last_line() const { return last_line_; }
-  std::vector<std::string> recent_lines() const { return recent_.lines(); }
+  // The last lines read, as a failure's context: at most context_lines + 1.
+  std::vector<std::string> recent_lines() const { return recent_.lines(context_keep_ + 1); }
+  // The last lines read, at most `most` (and at most the tail_lines kept).
+  std::vector<std::string> tail(size_t most) const { return recent_.lines(most); }
+  // Changes whenever lines are read (ruled-out runs included), so the tail may have too.
+  uint64_t tail_version() const { return recent_.pushed(); }
 
  private:
   std::optional<std::string> check_fail_on(std::string_view line) const;
@@ -106,7 +112,7 @@ class LineScanner {
   std::vector<int> found_;  // reused by every run
   size_t context_keep_;     // lines kept before a failing one
   RegexGroups groups_;      // reused by every search, so a line costs no allocation for it
-  RecentLines recent_;      // the lines before a failure, and the failing one
+  RecentLines recent_;      // the lines before a failure and the failing one, or the tail
   std::string last_line_;
   std::optional<std::string> failure_;  // the fail_on headline
   std::string failed_line_;

@@ -1,5 +1,7 @@
 #include "steps/instance/log_capture.h"
 
+#include <algorithm>
+
 #include "engine/io/step_error.h"
 
 namespace flowrun {
@@ -71,16 +73,38 @@ std::vector<Json> capture_regexes(const Json& value) {
 }
 
 void RecentLines::push(std::string_view line) {
-  if (ring_.empty()) return;
-  ring_[next_].assign(line.substr(0, kContextLineMax));
-  next_ = (next_ + 1) % ring_.size();
-  count_ = std::min(count_ + 1, ring_.size());
+  if (lengths_.empty()) return;
+  static_assert(kContextLineMax <= UINT16_MAX, "a kept line's length is a uint16_t");
+  line = line.substr(0, kContextLineMax);
+  ++pushed_;
+  if (count_ == lengths_.size()) {  // the oldest goes
+    front_ += lengths_[next_];
+    --count_;
+  }
+  if (text_.size() + line.size() > text_.capacity()) {
+    // Room by moving the kept lines to the front, and only when that is not enough a bigger
+    // buffer, a quarter larger than needed: it settles at about the most the lines ever took.
+    text_.erase(text_.begin(), text_.begin() + static_cast<std::ptrdiff_t>(front_));
+    front_ = 0;
+    const size_t needed = text_.size() + line.size();
+    if (needed > text_.capacity()) text_.reserve(needed + needed / 4);
+  }
+  text_.insert(text_.end(), line.begin(), line.end());
+  lengths_[next_] = static_cast<uint16_t>(line.size());
+  next_ = (next_ + 1) % lengths_.size();
+  ++count_;
 }
 
-std::vector<std::string> RecentLines::lines() const {
+std::vector<std::string> RecentLines::lines(size_t most) const {
+  const size_t n = std::min(most, count_);
   std::vector<std::string> out;
-  out.reserve(count_);
-  for (size_t i = 0; i < count_; ++i) out.push_back(ring_[(next_ + ring_.size() - count_ + i) % ring_.size()]);
+  out.reserve(n);
+  size_t at = front_;
+  for (size_t i = 0; i < count_; ++i) {
+    const size_t length = lengths_[(next_ + lengths_.size() - count_ + i) % lengths_.size()];
+    if (i >= count_ - n) out.emplace_back(text_.data() + at, length);
+    at += length;
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // What wait-for-marker takes from a log besides the marker: captured values (`capture:`) and,
 // when the step fails, the lines around the failure.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,18 +37,27 @@ std::vector<Capture> captures_from(const Json& spec);
 // The regexes of a capture spec, for load-time checks: {pattern or validate text}.
 std::vector<Json> capture_regexes(const Json& value);
 
-// The last lines seen, kept for the message of a failure: a fixed ring of strings whose
-// storage is reused, so keeping them costs no allocation per line once warm.
+// The last lines seen, oldest first: for a failure's context and a live view's tail. A monitor
+// keeps these for as long as it waits, so they lie back to back in one buffer (a line costs its
+// bytes and two more) whose room is reused once warm: no allocation per line.
 class RecentLines {
  public:
-  explicit RecentLines(size_t keep = 0) : ring_(keep) {}
+  explicit RecentLines(size_t keep = 0) : lengths_(keep) {}
+  // Keeps at most kContextLineMax bytes of `line`; the oldest line goes when `keep` are kept.
   void push(std::string_view line);
-  std::vector<std::string> lines() const;  // oldest first
+  // The last `most` lines kept, oldest first.
+  std::vector<std::string> lines(size_t most = SIZE_MAX) const;
+  size_t keep() const { return lengths_.size(); }
+  // Lines pushed so far, kept or not.
+  uint64_t pushed() const { return pushed_; }
 
  private:
-  std::vector<std::string> ring_;
-  size_t next_ = 0;
+  std::vector<char> text_;         // the kept lines back to back, oldest first, from text_[front_]
+  size_t front_ = 0;               // bytes at the start of text_ that dropped lines still take
+  std::vector<uint16_t> lengths_;  // a ring: the kept lines' lengths
+  size_t next_ = 0;                // where the next line's length goes (the oldest's, when full)
   size_t count_ = 0;
+  uint64_t pushed_ = 0;
 };
 
 // At most this many bytes of a log line go into a failure's message or context.

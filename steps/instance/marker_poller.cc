@@ -42,10 +42,10 @@ class MarkerPoller final : public Poller {
         prefix_(ctx.string_param("prefix", "| ")),
         tail_(std::max(1, ctx.int_param("tail", 1000))),
         recovery_(ctx.int_param("max_recoveries", 0)),
-        scanner_(std::move(rules), ctx.int_param("context_lines", 20)),
+        live_(ctx.services().recorder != nullptr),
+        scanner_(std::move(rules), ctx.int_param("context_lines", 20), live_ ? kLiveTailLines : 0),
         copy_(log_copy(ctx)),
-        source_(choose_source(ctx, tail_)),
-        live_(ctx.services().recorder != nullptr) {}
+        source_(choose_source(ctx, tail_)) {}
 
   PollResult poll(StepContext& ctx) override {
     const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
@@ -53,20 +53,16 @@ class MarkerPoller final : public Poller {
     std::function<void(std::string_view)> show;
     if (print) show = [&](std::string_view line) { ctx.log().info(prefix_ + std::string(line)); };
     // The hot path of a large log: no allocation per line unless it is printed or captured.
-    size_t taken = 0;
     auto take = [&](std::string_view line) {
       if (copy_) copy_->add(line);
-      if (live_) {
-        tail_lines_.push(line.substr(0, kLiveLineMax));
-        ++taken;
-      }
       return scanner_.scan(line, ctx.log(), show);
     };
+    const uint64_t tail_before = scanner_.tail_version();
     // Lines that are printed or copied must all be read; otherwise the scanner may skip runs.
     LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter(ctx.log());
     const std::string ended = source_->read(ctx, take, may_matter);
     if (copy_) copy_->flush(ctx.log());
-    if (live_ && (taken > 0 || first_report_)) report_live_state(ctx);
+    if (live_ && (scanner_.tail_version() != tail_before || first_report_)) report_live_state(ctx);
     if (auto failure = scanner_.failure()) return fail(failure->message, std::move(failure->context));
     if (scanner_.marker_seen()) return finish();
     if (!ended.empty() && instance_) {
@@ -87,7 +83,12 @@ class MarkerPoller final : public Poller {
   // One live patch per poll, not per line: where the log is, for live views.
   void report_live_state(const StepContext& ctx) {
     first_report_ = false;
-    Json patch = {{"last_line", scanner_.last_line().substr(0, kLiveLineMax)}, {"log_tail", tail_lines_.lines()}};
+    Json tail = Json::array();
+    for (std::string& line : scanner_.tail(kLiveTailLines)) {
+      if (line.size() > kLiveLineMax) line.resize(kLiveLineMax);
+      tail.push_back(std::move(line));
+    }
+    Json patch = {{"last_line", scanner_.last_line().substr(0, kLiveLineMax)}, {"log_tail", std::move(tail)}};
     if (scanner_.progress()) {
       patch["progress"] = *scanner_.progress();
       patch["progress_text"] = scanner_.progress_text();
@@ -141,20 +142,22 @@ class MarkerPoller final : public Poller {
     return {PollStatus::kDone, out, ""};
   }
 
+  // Live views (with a recorder only): the last lines read, each at most kLiveLineMax bytes,
+  // kept by the scanner with a failure's context.
+  static constexpr size_t kLiveTailLines = 20;
+  static constexpr size_t kLiveLineMax = 400;
+
   ShowLogs show_;
   std::string prefix_;
   int tail_;
   InstanceRecovery recovery_;
+  bool live_;
   LineScanner scanner_;
   std::unique_ptr<LogCopy> copy_;          // log_file, when given
   InstanceLogSource* instance_ = nullptr;  // source_, when it follows an instance (set by choose_source)
   std::unique_ptr<LogSource> source_;
   bool first_ = true;
-  // Live views (with a recorder only): the last lines read, each at most kLiveLineMax bytes.
-  static constexpr size_t kLiveLineMax = 400;
-  bool live_;
   bool first_report_ = true;
-  RecentLines tail_lines_{40};
 };
 
 }  // namespace

@@ -99,6 +99,29 @@ TEST_CASE("journal live: strings, log_tail and keys are bounded, secrets redacte
   CHECK(s.size() <= 32);
 }
 
+TEST_CASE("journal live: an object merges into an object, and past 32 keys the known ones stay", "[journal][live]") {
+  TempDir dir;
+  auto j = Journal::open(dir.file("state"));
+  j->create_run(live_run("r", wall_clock_ms()));
+  Redactor redactor;
+  auto rec = j->recorder("r", redactor);
+  rec->live("p", {{"detail", {{"a", 1}, {"b", {{"c", 2}}}}}, {"log_tail", {"x", "y"}}});
+  rec->live("p", {{"detail", {{"a", nullptr}, {"b", {{"d", 3}}}}}, {"log_tail", {"z"}}});
+  rec->live("p", {{"note", {{"gone", nullptr}}}});  // an object with only nulls becomes {}
+  Json extra = Json::object();
+  for (int i = 0; i < 40; ++i) extra["k" + std::to_string(i)] = i;
+  rec->live("p", extra);
+  rec->live("p", {{"status", "running"}, {"progress", 50}});
+  rec.reset();
+  const Json s = state_of(*j, "r", "p");
+  CHECK(s["detail"] == Json({{"b", {{"c", 2}, {"d", 3}}}}));
+  CHECK(s["log_tail"] == Json({"z"}));  // a list replaces
+  CHECK(s.size() == 32);
+  CHECK(s["status"] == "running");  // known keys stay over others
+  CHECK(s["progress"] == 50);
+  CHECK(s.contains("log_tail"));
+}
+
 TEST_CASE("journal live: pruning a run deletes its live rows", "[journal][live]") {
   TempDir dir;
   auto j = Journal::open(dir.file("state"));

@@ -123,3 +123,28 @@ finally:
   for (const auto& e : rec.events("instance_destroyed")) old_destroyed |= e.data["instance"] == first;
   CHECK(old_destroyed);
 }
+
+TEST_CASE("instance signals: the live log tail is the last 20 lines read, also where nothing is shown",
+          "[steps][signals]") {
+  TempDir dir;
+  std::string log;
+  for (int i = 1; i <= 500; ++i) log += "frame " + std::to_string(i) + " " + std::string(500, 'x') + "\n";
+  dir.write("job.log", log + "ALL DONE\n");
+  Harness h;
+  REQUIRE(h.load(R"Y(inputs: {file: ""}
+steps:
+  - id: done
+    type: wait-for-marker
+    with: {file: "${{ inputs.file }}", marker: ALL DONE, show_logs: none, interval: 5s, timeout: 1m}
+)Y") == "");
+  FakeRecorder rec;
+  ExecutorOptions options;
+  options.recorder = &rec;
+  // show_logs none and no log_file: the prefilter rules out runs of lines, which the tail still has.
+  REQUIRE(h.run({{"file", dir.file("job.log")}}, options).status == RunState::kSucceeded);
+  const Json tail = rec.state("done")["log_tail"];
+  REQUIRE(tail.size() == 20);
+  CHECK(tail[0] == "frame 482 " + std::string(400 - 10, 'x'));  // at most 400 bytes a line
+  CHECK(tail[18].get<std::string>().rfind("frame 500 ", 0) == 0);
+  CHECK(tail[19] == "ALL DONE");
+}

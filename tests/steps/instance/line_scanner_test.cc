@@ -3,6 +3,7 @@
 #include "steps/instance/line_scanner.h"
 
 #include <catch2/catch.hpp>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <ostream>
@@ -168,6 +169,51 @@ TEST_CASE("line scanner: a run ruled out still leaves its last lines as a failur
   REQUIRE(s.scanner->failure());
   CHECK(s.scanner->failure()->context == Lines{"c", "d", "boom"});
   CHECK_FALSE(s.scanner->prefilter(log));  // after a failure every line is context
+}
+
+TEST_CASE("line scanner: the tail is the last lines read, ruled-out runs included, and the context stays its size",
+          "[steps][scanner]") {
+  Redactor redactor;
+  LogOptions options;
+  options.console = false;
+  LogHub hub(options, redactor);
+  const StepLog log = hub.logger("w");
+  LineScanner scanner(ScanRules::from(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J")), 2, 5);
+  const uint64_t before = scanner.tail_version();
+  auto may_matter = scanner.prefilter(log);
+  CHECK_FALSE(may_matter("a\nb\nc\nd\ne\nf\ng\n"));
+  CHECK(scanner.tail_version() != before);
+  scanner.scan("g", log);  // the reader hands over the run's last line itself
+  CHECK(scanner.tail(5) == Lines{"c", "d", "e", "f", "g"});
+  CHECK(scanner.tail(2) == Lines{"f", "g"});
+  CHECK(scanner.tail(100) == Lines{"c", "d", "e", "f", "g"});
+  scanner.scan("boom", log);
+  REQUIRE(scanner.failure());
+  CHECK(scanner.failure()->context == Lines{"f", "g", "boom"});  // context_lines 2, and the failing line
+}
+
+TEST_CASE("recent lines: the last lines kept, whatever their lengths, oldest first", "[steps][scanner]") {
+  std::mt19937 random(7);
+  for (size_t keep : {1, 2, 21, 40}) {
+    RecentLines recent(keep);
+    std::deque<std::string> expected;
+    for (int i = 0; i < 3000; ++i) {
+      // Mostly short lines, some empty, some past kContextLineMax (kept cut to it).
+      const size_t length = random() % 10 == 0 ? random() % 3000 : random() % 120;
+      std::string line = std::to_string(i) + std::string(length, static_cast<char>('a' + i % 26));
+      recent.push(line);
+      expected.push_back(line.substr(0, kContextLineMax));
+      if (expected.size() > keep) expected.pop_front();
+      if (i % 97 == 0 || i > 2990) {
+        REQUIRE(recent.lines() == Lines(expected.begin(), expected.end()));
+        REQUIRE(recent.lines(1) == Lines{expected.back()});
+      }
+    }
+    CHECK(recent.pushed() == 3000);
+  }
+  RecentLines none;
+  none.push("x");
+  CHECK(none.lines().empty());
 }
 
 TEST_CASE("line scanner: a malformed rule is a permanent error, a bad regex a RegexError", "[steps][scanner]") {
