@@ -49,7 +49,14 @@ std::string for_each_item_path(const std::string& path, size_t index) {
 }
 
 Json for_each_item_scope(const Step& step, const Json& scope, const Json& items, size_t index) {
-  Json item_scope = scope;
+  // Everything but the earlier steps' outputs is copied (inputs, env, run: small, and changed by
+  // the item's own steps); those are reached through the link. A copy of them in each of 1,000
+  // items in flight took 1.1 GiB after a step that listed 10,000 items.
+  Json item_scope = Json::object();
+  for (const auto& [key, value] : scope.items())
+    if (key != "steps") item_scope[key] = value;
+  item_scope["steps"] = Json::object();
+  link_outer_scope(item_scope, scope);
   item_scope[step.as] = items[index];
   item_scope["loop"] = {{"index", index}, {"count", items.size()}};
   return item_scope;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 #include <lua.hpp>
 
 #include "engine/io/utf8.h"
@@ -73,15 +76,34 @@ namespace {
 // converting a whole `steps.X` entry to read `steps.each.outputs.count` after a 100,000-item
 // for_each ran into the expression memory limit.
 struct LazyScope {
-  LuaState* lua;
-  const Json* scope;
+  LuaState* lua = nullptr;
+  const Json* scope = nullptr;
+  std::deque<Json> merged_steps;  // what toJSON(steps) returns when an outer scope adds steps
 };
 
-// The levels of lazy tables: the globals, `steps`, `steps.X`, `steps.X.outputs`.
+// The link an inner scope keeps to its outer one (link_outer_scope): a binary value, which no
+// workflow text can make (YAML and JSON give none), holding the outer scope's address.
+constexpr const char* kOuterScopeKey = "\x01outer";
+constexpr std::uint64_t kOuterScopeSubtype = 0x6f75;
+
+// The `steps` entry named `key` in the nearest of `scope` and its outer scopes that has one.
+const Json* find_step(const Json* scope, const std::string& key) {
+  for (; scope; scope = outer_scope(*scope)) {
+    auto steps = scope->find("steps");
+    if (steps == scope->end() || !steps->is_object()) continue;
+    if (auto it = steps->find(key); it != steps->end()) return &*it;
+  }
+  return nullptr;
+}
+
+// The levels of lazy tables: the globals, `steps`, `steps.X`, `steps.X.outputs`. A table of
+// every level stands for a JSON object, except `steps`, which stands for the scope whose steps
+// it shows: those of the scope and of its outer scopes.
 enum Level : lua_Integer { kGlobals = 0, kSteps = 1, kStep = 2, kOutputs = 3 };
 
 int lazy_index(lua_State* L);
 int lazy_pairs(lua_State* L);
+int merged_steps_json(lua_State* L);
 
 // Pushes a table whose fields come from `object` on first access, at `level`.
 void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Integer level) {
@@ -97,11 +119,45 @@ void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Inte
   lua_pushinteger(L, level);
   lua_pushcclosure(L, lazy_pairs, 3);
   lua_setfield(L, -2, "__pairs");
-  if (level != kGlobals) {  // toJSON(steps.x.outputs) converts the JSON behind it (lua_state.cc)
+  if (level == kSteps && outer_scope(*object)) {
+    // toJSON(steps) in an inner scope: the merge, made only when asked (lua_state.cc).
+    lua_pushlightuserdata(L, lazy);
     lua_pushlightuserdata(L, const_cast<Json*>(object));
+    lua_pushcclosure(L, merged_steps_json, 2);
+    lua_rawsetp(L, -2, &kLazyJsonKey);
+  } else if (level != kGlobals) {  // toJSON(steps.x.outputs) converts the JSON behind it (lua_state.cc)
+    lua_pushlightuserdata(L, const_cast<Json*>(level == kSteps ? &object->at("steps") : object));
     lua_rawsetp(L, -2, &kLazyJsonKey);
   }
   lua_setmetatable(L, -2);
+}
+
+// The `steps` of `scope` merged with its outer scopes' (the inner wins); kept by `lazy`.
+const Json* steps_json(LazyScope* lazy, const Json& scope) {
+  auto own = scope.find("steps");
+  const Json* outer = outer_scope(scope);
+  if (!outer) return own != scope.end() ? &*own : nullptr;
+  const Json* outer_steps = steps_json(lazy, *outer);
+  Json merged = outer_steps ? *outer_steps : Json::object();
+  if (own != scope.end() && own->is_object())
+    for (const auto& [key, value] : own->items()) merged[key] = value;
+  return &lazy->merged_steps.emplace_back(std::move(merged));
+}
+
+// The kLazyJsonKey function of an inner scope's `steps`: upvalues the LazyScope and the scope.
+// Raises no error (a failed merge returns nothing: the table is converted field by field).
+int merged_steps_json(lua_State* L) {
+  auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
+  const auto* scope = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
+  const Json* merged = nullptr;
+  try {
+    merged = steps_json(lazy, *scope);
+  } catch (const std::exception&) {
+    return 0;
+  }
+  if (!merged) return 0;
+  lua_pushlightuserdata(L, const_cast<Json*>(merged));
+  return 1;
 }
 
 // `env` holds what the workflow's and the steps' `env:` blocks set; any other name is read from
@@ -115,11 +171,15 @@ int process_env_index(lua_State* L) {
   return 1;
 }
 
-// Pushes the Lua value of `value`, found under `key` of a lazy table at `level`.
-void push_entry(lua_State* L, LazyScope* lazy, const Json& value, std::string_view key, lua_Integer level) {
-  const bool lazy_child = value.is_object() && ((level == kGlobals && key == "steps") || level == kSteps ||
-                                                (level == kStep && key == "outputs"));
-  if (lazy_child) {
+// Pushes the Lua value of `value`, found under `key` of a lazy table at `level` that stands
+// for `object`.
+void push_entry(lua_State* L, LazyScope* lazy, const Json& object, const Json& value, std::string_view key,
+                lua_Integer level) {
+  if (level == kGlobals && key == "steps" && value.is_object()) {
+    push_lazy_table(L, lazy, &object, kSteps);  // the scope, whose steps and outer steps it shows
+    return;
+  }
+  if (value.is_object() && (level == kSteps || (level == kStep && key == "outputs"))) {
     push_lazy_table(L, lazy, &value, level + 1);
     return;
   }
@@ -150,16 +210,19 @@ int lazy_index(lua_State* L) {
   const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
   const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  const std::string key = lua_tostring(L, 2);
   const Json* value = nullptr;
-  {
-    auto it = object->find(lua_tostring(L, 2));
+  if (level == kSteps) {
+    value = find_step(object, key);
+  } else if (key != kOuterScopeKey) {
+    auto it = object->find(key);
     if (it != object->end()) value = &*it;
   }
   if (!value) {
     // Not in the scope: maybe an expression function, installed on first use like the scope.
-    if (level != kGlobals || !push_expression_function(L, lua_tostring(L, 2))) return 0;
+    if (level != kGlobals || !push_expression_function(L, key.c_str())) return 0;
   } else {
-    push_entry(L, lazy, *value, lua_tostring(L, 2), level);
+    push_entry(L, lazy, *object, *value, key, level);
   }
   lua_pushvalue(L, 2);
   lua_pushvalue(L, -2);
@@ -173,17 +236,26 @@ int lazy_pairs(lua_State* L) {
   const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
   const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
   luaL_checkstack(L, 4, "pairs");
-  for (auto it = object->begin(); it != object->end(); ++it) {
-    const std::string& key = it.key();
-    lua_pushlstring(L, key.data(), key.size());
-    if (lua_rawget(L, 1) == LUA_TNIL) {
-      lua_pop(L, 1);
+  auto convert = [&](const Json& from) {  // the fields of `from` not read yet (an inner one first)
+    for (auto it = from.begin(); it != from.end(); ++it) {
+      const std::string& key = it.key();
+      if (level == kGlobals && key == kOuterScopeKey) continue;
       lua_pushlstring(L, key.data(), key.size());
-      push_entry(L, lazy, it.value(), key, level);
-      lua_rawset(L, 1);
-    } else {
-      lua_pop(L, 1);
+      if (lua_rawget(L, 1) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushlstring(L, key.data(), key.size());
+        push_entry(L, lazy, *object, it.value(), key, level);
+        lua_rawset(L, 1);
+      } else {
+        lua_pop(L, 1);
+      }
     }
+  };
+  if (level == kSteps) {
+    for (const Json* scope = object; scope; scope = outer_scope(*scope))
+      if (auto steps = scope->find("steps"); steps != scope->end() && steps->is_object()) convert(*steps);
+  } else {
+    convert(*object);
   }
   lua_getglobal(L, "next");
   lua_pushvalue(L, 1);
@@ -198,7 +270,7 @@ int lazy_pairs(lua_State* L) {
 // ~200,000 instructions of ~700,000 a `set` step).
 struct ExpressionEvaluator::Impl {
   std::optional<LuaState> lua;
-  LazyScope lazy{nullptr, nullptr};
+  LazyScope lazy;
   const Json* scope = nullptr;
   Json owned;  // the scope, when it was handed over rather than lent
 
@@ -222,6 +294,24 @@ struct ExpressionEvaluator::Impl {
     lua_pop(L, 2);
   }
 };
+
+void link_outer_scope(Json& inner, const Json& outer) {
+  const auto address = reinterpret_cast<std::uintptr_t>(&outer);
+  std::vector<std::uint8_t> bytes(sizeof address);
+  std::memcpy(bytes.data(), &address, sizeof address);
+  inner[kOuterScopeKey] = Json::binary(std::move(bytes), kOuterScopeSubtype);
+}
+
+const Json* outer_scope(const Json& scope) {
+  if (!scope.is_object()) return nullptr;
+  auto it = scope.find(kOuterScopeKey);
+  if (it == scope.end() || !it->is_binary()) return nullptr;
+  const Json::binary_t& bytes = it->get_binary();
+  std::uintptr_t address = 0;
+  if (!bytes.has_subtype() || bytes.subtype() != kOuterScopeSubtype || bytes.size() != sizeof address) return nullptr;
+  std::memcpy(&address, bytes.data(), sizeof address);
+  return reinterpret_cast<const Json*>(address);
+}
 
 ExpressionEvaluator::ExpressionEvaluator(Json&& scope) : impl_(std::make_unique<Impl>()) {
   impl_->owned = std::move(scope);

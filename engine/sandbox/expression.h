@@ -74,6 +74,14 @@ const std::vector<std::string>& expression_callable_names();
 // tables (string, math, table, utf8, os) and values (_G, _VERSION) of the sandbox.
 const std::vector<std::string>& expression_builtin_names();
 
+// Scopes nest: a for_each item's scope holds its own `steps` and the rest of its for_each's
+// scope copied, and reaches the for_each scope's steps through a link, so that 10,000 items do
+// not each copy every earlier step's outputs. An expression reads steps.X from the nearest
+// scope that has it. `outer` must outlive `inner` and every copy of it, unchanged meanwhile.
+void link_outer_scope(Json& inner, const Json& outer);
+// The scope `scope` is linked to, if any.
+const Json* outer_scope(const Json& scope);
+
 // Whether a value counts as true in a condition (Lua rules: only null and false are false).
 bool is_truthy(const Json& value);
 

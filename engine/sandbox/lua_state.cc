@@ -565,7 +565,12 @@ Json LuaState::to_json_at(int index, int depth) {
     case LUA_TTABLE: {
       bool marked_array = false;
       if (lua_getmetatable(L_, index)) {
-        if (lua_rawgetp(L_, -1, &kLazyJsonKey) == LUA_TLIGHTUSERDATA) {
+        int behind_type = lua_rawgetp(L_, -1, &kLazyJsonKey);
+        if (behind_type == LUA_TFUNCTION) {  // the Json is made when asked; the function raises no error
+          lua_call(L_, 0, 1);
+          behind_type = lua_type(L_, -1);
+        }
+        if (behind_type == LUA_TLIGHTUSERDATA) {
           const auto* behind = static_cast<const Json*>(lua_touserdata(L_, -1));
           lua_pop(L_, 2);
           spend_json_bytes(json_size_within(*behind, json_budget_));

@@ -37,7 +37,8 @@ class LuaError : public std::runtime_error {
 };
 
 // The address of this byte is the key (lua_rawsetp) of a metatable field holding a light pointer
-// to the Json a lazily filled table stands for (expression scopes): to_json returns that Json.
+// to the Json a lazily filled table stands for (expression scopes), or a C function that raises
+// no error and returns that pointer (or nothing): to_json returns that Json.
 inline constexpr char kLazyJsonKey = 0;
 
 // LuaState::to_json stopped at its byte limit; the Lua step turns it into its max_output StepError.

@@ -43,6 +43,42 @@ steps:
   CHECK(r.steps["b"]["outputs"]["plus_one"] == 9);
 }
 
+TEST_CASE("for_each: items read earlier steps through their for_each's scope, nested ones too", "[executor]") {
+  Harness h;
+  REQUIRE(h.load(R"(steps:
+  - {id: base, type: set, with: {k: 10, list: [1, 2]}}
+  - id: outer
+    for_each: ${{ steps.base.outputs.list }}
+    as: x
+    concurrency: 2
+    steps:
+      - {id: mid, type: set, with: {v: "${{ steps.base.outputs.k + x }}"}}
+      - id: inner
+        for_each: [100, 200]
+        as: y
+        steps:
+          - {id: leaf, type: set, with: {sum: "${{ steps.base.outputs.k + steps.mid.outputs.v + y }}"}}
+          - id: seen
+            type: set
+            with:
+              ids: "${{ (function() local t = {} for k in pairs(steps) do t[#t + 1] = k end table.sort(t) return table.concat(t, ',') end)() }}"
+              json: "${{ fromJSON(toJSON(steps)).leaf.outputs.sum }}"
+)") == "");
+  RunResult r = h.run();
+  REQUIRE(r.status == RunState::kSucceeded);
+  const Json& items = r.steps["outer"]["outputs"]["items"];
+  REQUIRE(items.size() == 2);
+  CHECK(items[1]["steps"]["mid"]["outputs"]["v"] == 12);
+  const Json& inner = items[1]["steps"]["inner"]["outputs"]["items"];
+  REQUIRE(inner.size() == 2);
+  CHECK(inner[1]["steps"]["leaf"]["outputs"]["sum"] == 10 + 12 + 200);
+  // pairs and toJSON see the item's own steps and every outer scope's.
+  CHECK(inner[1]["steps"]["seen"]["outputs"]["ids"] == "base,inner,leaf,mid,outer,seen");
+  CHECK(inner[1]["steps"]["seen"]["outputs"]["json"] == 222);
+  // An item's result holds its own steps only.
+  CHECK_FALSE(items[1]["steps"].contains("base"));
+}
+
 TEST_CASE("if: a false condition skips the step", "[executor]") {
   Harness h;
   REQUIRE(h.load(R"(steps:

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <vector>
 
+#include "engine/sandbox/expression.h"
 #include "support/harness.h"
 
 using namespace flowrun;
@@ -194,6 +195,12 @@ TEST_CASE("for_each runner: the item path and scope helpers", "[for_each_runner]
       - {id: w, type: log, with: {message: hi}}
 )");
   CHECK(for_each_item_path("outer[1].each", 1) == "outer[1].each[1]");
-  Json scope = for_each_item_scope(f.step(), Json{{"inputs", {{"x", 1}}}}, Json::array({"a", "b"}), 1);
-  CHECK(scope == Json{{"inputs", {{"x", 1}}}, {"letter", "b"}, {"loop", {{"index", 1}, {"count", 2}}}});
+  const Json outer = {{"inputs", {{"x", 1}}}, {"steps", {{"list", {{"outputs", {{"items", {"a", "b"}}}}}}}}};
+  Json scope = for_each_item_scope(f.step(), outer, Json::array({"a", "b"}), 1);
+  // The earlier steps are reached through the link to the for_each's scope, not copied.
+  CHECK(outer_scope(scope) == &outer);
+  scope.erase("\x01outer");
+  CHECK(
+      scope ==
+      Json{{"inputs", {{"x", 1}}}, {"letter", "b"}, {"loop", {{"index", 1}, {"count", 2}}}, {"steps", Json::object()}});
 }

@@ -191,3 +191,37 @@ TEST_CASE("lazily converted step outputs still iterate and convert to JSON", "[e
   CHECK(ev.evaluate("steps.fetch.outputs.json.ok") == true);
   CHECK(ev.evaluate("steps.nothing == nil and steps.fetch.outputs.nothing == nil") == true);
 }
+
+TEST_CASE("an inner scope reads steps from its outer scopes, the nearest first", "[expression][scope]") {
+  const Json outer = scope();  // steps.fetch
+  Json middle = {{"inputs", outer["inputs"]}, {"steps", {{"list", {{"outputs", {{"n", 2}}}}}}}};
+  link_outer_scope(middle, outer);
+  Json inner = {{"item", "b"}, {"steps", {{"list", {{"outputs", {{"n", 9}}}}}, {"own", {{"status", "ok"}}}}}};
+  link_outer_scope(inner, middle);
+  CHECK(outer_scope(inner) == &middle);
+  CHECK(outer_scope(middle) == &outer);
+  CHECK(outer_scope(outer) == nullptr);
+
+  ExpressionEvaluator e(inner);
+  CHECK(e.evaluate("steps.fetch.outputs.status") == 200);  // two scopes out
+  CHECK(e.evaluate("steps.list.outputs.n") == 9);          // the inner one hides the middle one's
+  CHECK(e.evaluate("steps.own.status") == "ok");
+  CHECK(e.evaluate("steps.missing") == nullptr);
+  CHECK(e.evaluate("item") == "b");
+  CHECK(e.evaluate("inputs") == nullptr);  // only steps are reached through the link
+  CHECK(e.evaluate("(function() local n = 0 for k in pairs(steps) do n = n + 1 end return n end)()") == 3);
+  CHECK(e.evaluate("toJSON(steps)") == R"({"fetch":{"outputs":{"json":{"ok":true},"status":200}},)"
+                                       R"("list":{"outputs":{"n":9}},"own":{"status":"ok"}})");
+  // The link itself is not a name an expression sees, nor a global pairs lists.
+  CHECK(e.evaluate("_G['\\1outer']") == nullptr);
+  const char* const globals = "(function() local n = 0 for k in pairs(_G) do n = n + 1 end return n end)()";
+  CHECK(ExpressionEvaluator(inner).evaluate(globals) ==
+        ExpressionEvaluator(Json{{"item", "b"}, {"steps", Json::object()}}).evaluate(globals));
+
+  // Copies of a scope keep the link; only a binary value made by link_outer_scope is one.
+  const Json copy = inner;
+  CHECK(ExpressionEvaluator(copy).evaluate("steps.fetch.outputs.status") == 200);
+  Json forged = {{"\x01outer", 12345}, {"steps", Json::object()}};
+  CHECK(outer_scope(forged) == nullptr);
+  CHECK(ExpressionEvaluator(forged).evaluate("steps.fetch") == nullptr);
+}
