@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/context/fiber.hpp>
 #include <boost/context/protected_fixedsize_stack.hpp>
 #include <cstdint>
@@ -70,6 +71,7 @@ class RecordedStack {
 };
 
 const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+std::atomic<size_t> g_deepest_release{0};  // FiberScheduler::deepest_release
 
 }  // namespace
 
@@ -255,6 +257,8 @@ void FiberScheduler::run_blocking(const std::function<void()>& work) {
 
 size_t FiberScheduler::blocking_threads() const { return pool_->threads(); }
 
+size_t FiberScheduler::deepest_release() { return g_deepest_release.load(); }
+
 void FiberScheduler::release_unused_stack(const Fiber& fiber) {
   // The stack grows down from stack.sp; its lowest page is the guard. The pages wholly below
   // this frame, less room for madvise's own frame, hold nothing live; the switch about to
@@ -264,7 +268,10 @@ void FiberScheduler::release_unused_stack(const Fiber& fiber) {
   auto* const top = static_cast<char*>(fiber.stack.sp);
   const uintptr_t low = reinterpret_cast<uintptr_t>(top - fiber.stack.size) + kPage;
   const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  const uintptr_t end = (here - 256) & ~(uintptr_t{kPage} - 1);
+  const size_t depth = reinterpret_cast<uintptr_t>(top) - here;
+  for (size_t seen = g_deepest_release.load(); depth > seen && !g_deepest_release.compare_exchange_weak(seen, depth);) {
+  }
+  const uintptr_t end = (here - kReleaseMargin) & ~(uintptr_t{kPage} - 1);
   if (end > low) madvise(reinterpret_cast<void*>(low), end - low, MADV_DONTNEED);
 }
 

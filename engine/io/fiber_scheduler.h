@@ -83,6 +83,13 @@ class FiberScheduler {
   // Pool threads alive now (busy or idle), for tests and benchmarks.
   size_t blocking_threads() const;
 
+  // A fiber parked for a second or more gives back the stack pages below its frames, less this
+  // margin (for the release itself and the switch).
+  static constexpr size_t kReleaseMargin = 256;
+  // The deepest stack a fiber held (from its top to the park) when it gave back the rest, over
+  // the process so far: one page stays resident while it is at most a page less kReleaseMargin.
+  static size_t deepest_release();
+
  private:
   friend class FiberWaiter;
   void make_ready_locked(Fiber* fiber) REQUIRES(mutex_);

@@ -67,12 +67,13 @@ RetryOptions AttemptRunner::begin() {
 // kept out of line: a for_each item waiting in a poller holds attempt()'s frame, and the frames
 // above it, on its parked stack for as long as it waits (about 4 KiB fit a page).
 Outcome AttemptRunner::attempt(int number, Json& scope, CancelToken& cancel, Json& outputs) {
+  const std::optional<TimePoint> deadline = attempt_deadline();  // from before the journal's write
   CancelToken attempt_cancel(cancel);
   // A side-effect-free step owes nothing if a crash cuts it short: its start is not recorded.
   if (env_.recorder && type_.info().side_effects) env_.recorder->step_started(path_, number);
   // On the heap, as the runner is: it would be a third of this frame.
-  const auto ctx = std::make_unique<StepContext>(step_, with_, path_, number, env_.services, attempt_cancel,
-                                                 attempt_deadline(), log_);
+  const auto ctx =
+      std::make_unique<StepContext>(step_, with_, path_, number, env_.services, attempt_cancel, deadline, log_);
   ctx->run_id = env_.run_id;
   ctx->env = &scope["env"];
   int nested_runs = 0;

@@ -96,8 +96,10 @@ class Executor {
   // run) or they cannot be resolved.
   [[gnu::noinline]] std::optional<Outcome> resolve_with(const Step& step, const StepType& type, Json& scope,
                                                         const std::string& path, const StepLog& log, Json& with);
-  Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
-                       Json& outputs);
+  // Out of line: its ForEachRunner would otherwise land in run_step's frame, which every
+  // waiting item holds.
+  [[gnu::noinline]] Outcome run_for_each(const Step& step, Json& scope, CancelToken& cancel, const std::string& path,
+                                         const StepLog& log, Json& outputs);
   Outcome run_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix, const Outcome& body);
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.

@@ -21,8 +21,11 @@ namespace flowrun {
 
 // The path of item `index` of the for_each at `path`: "videos[2]".
 std::string for_each_item_path(const std::string& path, size_t index);
-// The scope an item's steps see: `scope` plus the item under the step's `as` name and `loop`.
+// The scope an item's steps see: the item under the step's `as` name, `loop`, its own `steps`,
+// the rest of `scope` copied, and a link to `scope` for the earlier steps (link_outer_scope:
+// `scope` must outlive the item's scope, unchanged).
 Json for_each_item_scope(const Step& step, const Json& scope, const Json& items, size_t index);
+Json for_each_item_scope(const Step& step, const Json&& scope, const Json& items, size_t index) = delete;
 
 // Runs one execution of a for_each step: evaluates its items and concurrency, runs at most
 // `concurrency` items at once (as fibers of one thread: waiting costs no thread), fills the step's outputs and judges
@@ -43,7 +46,8 @@ class ForEachRunner {
   ForEachRunner(const Step& step, const std::string& path, const StepLog& log, Clock& clock, DryRun dry_run,
                 RunItem run_item, ExecutionRecorder* recorder = nullptr);
 
-  // Runs the items, each in a copy of `scope` taken under a lock; fills `outputs` (items, counts,
+  // Runs the items, each in a scope of its own linked to `scope` (for_each_item_scope), which
+  // must stay unchanged until run returns; fills `outputs` (items, counts,
   // failed_items, not_started, partial) even when the run was cancelled.
   Outcome run(const Json& scope, CancelToken& cancel, Json& outputs);
 

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <lua.hpp>
 
 #include "engine/io/utf8.h"
@@ -75,19 +74,33 @@ namespace {
 // a run of n steps cost n² (found by the step-overhead benchmark: 4,000 steps took 29 s), and
 // converting a whole `steps.X` entry to read `steps.each.outputs.count` after a 100,000-item
 // for_each ran into the expression memory limit.
+// The `steps` objects of `scope` and of its outer scopes, innermost first.
+std::vector<const Json*> steps_chain(const Json* scope) {
+  std::vector<const Json*> chain;
+  for (; scope; scope = outer_scope(*scope))
+    if (auto steps = scope->find("steps"); steps != scope->end() && steps->is_object()) chain.push_back(&*steps);
+  return chain;
+}
+
+// What toJSON(steps) converts in an inner scope: its steps and its outer scopes' (lua_state.h).
+struct StepsParts final : LazyJsonParts {
+  const Json* scope = nullptr;
+  std::vector<const Json*> parts() const override { return steps_chain(scope); }
+};
+
 struct LazyScope {
   LuaState* lua = nullptr;
   const Json* scope = nullptr;
-  std::deque<Json> merged_steps;  // what toJSON(steps) returns when an outer scope adds steps
+  StepsParts steps_parts;  // for the one `steps` table of an inner scope
 };
 
 // The link an inner scope keeps to its outer one (link_outer_scope): a binary value, which no
 // workflow text can make (YAML and JSON give none), holding the outer scope's address.
-constexpr const char* kOuterScopeKey = "\x01outer";
+constexpr std::string_view kOuterScopeKey = "\x01outer";
 constexpr std::uint64_t kOuterScopeSubtype = 0x6f75;
 
 // The `steps` entry named `key` in the nearest of `scope` and its outer scopes that has one.
-const Json* find_step(const Json* scope, const std::string& key) {
+const Json* find_step(const Json* scope, std::string_view key) {
   for (; scope; scope = outer_scope(*scope)) {
     auto steps = scope->find("steps");
     if (steps == scope->end() || !steps->is_object()) continue;
@@ -103,7 +116,6 @@ enum Level : lua_Integer { kGlobals = 0, kSteps = 1, kStep = 2, kOutputs = 3 };
 
 int lazy_index(lua_State* L);
 int lazy_pairs(lua_State* L);
-int merged_steps_json(lua_State* L);
 
 // Pushes a table whose fields come from `object` on first access, at `level`.
 void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Integer level) {
@@ -121,43 +133,17 @@ void push_lazy_table(lua_State* L, LazyScope* lazy, const Json* object, lua_Inte
   lua_setfield(L, -2, "__pairs");
   if (level == kSteps && outer_scope(*object)) {
     // toJSON(steps) in an inner scope: the merge, made only when asked (lua_state.cc).
-    lua_pushlightuserdata(L, lazy);
-    lua_pushlightuserdata(L, const_cast<Json*>(object));
-    lua_pushcclosure(L, merged_steps_json, 2);
-    lua_rawsetp(L, -2, &kLazyJsonKey);
+    lazy->steps_parts.scope = object;
+    lua_pushlightuserdata(L, static_cast<LazyJsonParts*>(&lazy->steps_parts));
+    lua_rawsetp(L, -2, &kLazyJsonPartsKey);
   } else if (level != kGlobals) {  // toJSON(steps.x.outputs) converts the JSON behind it (lua_state.cc)
     lua_pushlightuserdata(L, const_cast<Json*>(level == kSteps ? &object->at("steps") : object));
     lua_rawsetp(L, -2, &kLazyJsonKey);
   }
+  // getmetatable(t) gives false: a script cannot reach the pointers above, nor change them.
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "__metatable");
   lua_setmetatable(L, -2);
-}
-
-// The `steps` of `scope` merged with its outer scopes' (the inner wins); kept by `lazy`.
-const Json* steps_json(LazyScope* lazy, const Json& scope) {
-  auto own = scope.find("steps");
-  const Json* outer = outer_scope(scope);
-  if (!outer) return own != scope.end() ? &*own : nullptr;
-  const Json* outer_steps = steps_json(lazy, *outer);
-  Json merged = outer_steps ? *outer_steps : Json::object();
-  if (own != scope.end() && own->is_object())
-    for (const auto& [key, value] : own->items()) merged[key] = value;
-  return &lazy->merged_steps.emplace_back(std::move(merged));
-}
-
-// The kLazyJsonKey function of an inner scope's `steps`: upvalues the LazyScope and the scope.
-// Raises no error (a failed merge returns nothing: the table is converted field by field).
-int merged_steps_json(lua_State* L) {
-  auto* lazy = static_cast<LazyScope*>(lua_touserdata(L, lua_upvalueindex(1)));
-  const auto* scope = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
-  const Json* merged = nullptr;
-  try {
-    merged = steps_json(lazy, *scope);
-  } catch (const std::exception&) {
-    return 0;
-  }
-  if (!merged) return 0;
-  lua_pushlightuserdata(L, const_cast<Json*>(merged));
-  return 1;
 }
 
 // `env` holds what the workflow's and the steps' `env:` blocks set; any other name is read from
@@ -210,17 +196,20 @@ int lazy_index(lua_State* L) {
   const auto* object = static_cast<const Json*>(lua_touserdata(L, lua_upvalueindex(2)));
   const lua_Integer level = lua_tointeger(L, lua_upvalueindex(3));
   if (lua_type(L, 2) != LUA_TSTRING) return 0;
-  const std::string key = lua_tostring(L, 2);
+  // A view, not a std::string: a Lua error (memory) below would skip a destructor.
+  size_t length = 0;
+  const char* text = lua_tolstring(L, 2, &length);
+  const std::string_view key(text, length);
   const Json* value = nullptr;
   if (level == kSteps) {
     value = find_step(object, key);
-  } else if (key != kOuterScopeKey) {
+  } else if (level != kGlobals || key != kOuterScopeKey) {
     auto it = object->find(key);
     if (it != object->end()) value = &*it;
   }
   if (!value) {
     // Not in the scope: maybe an expression function, installed on first use like the scope.
-    if (level != kGlobals || !push_expression_function(L, key.c_str())) return 0;
+    if (level != kGlobals || !push_expression_function(L, text)) return 0;
   } else {
     push_entry(L, lazy, *object, *value, key, level);
   }
@@ -252,8 +241,7 @@ int lazy_pairs(lua_State* L) {
     }
   };
   if (level == kSteps) {
-    for (const Json* scope = object; scope; scope = outer_scope(*scope))
-      if (auto steps = scope->find("steps"); steps != scope->end() && steps->is_object()) convert(*steps);
+    for (const Json* steps : steps_chain(object)) convert(*steps);
   } else {
     convert(*object);
   }
@@ -299,7 +287,7 @@ void link_outer_scope(Json& inner, const Json& outer) {
   const auto address = reinterpret_cast<std::uintptr_t>(&outer);
   std::vector<std::uint8_t> bytes(sizeof address);
   std::memcpy(bytes.data(), &address, sizeof address);
-  inner[kOuterScopeKey] = Json::binary(std::move(bytes), kOuterScopeSubtype);
+  inner[std::string(kOuterScopeKey)] = Json::binary(std::move(bytes), kOuterScopeSubtype);
 }
 
 const Json* outer_scope(const Json& scope) {

@@ -79,6 +79,7 @@ const std::vector<std::string>& expression_builtin_names();
 // not each copy every earlier step's outputs. An expression reads steps.X from the nearest
 // scope that has it. `outer` must outlive `inner` and every copy of it, unchanged meanwhile.
 void link_outer_scope(Json& inner, const Json& outer);
+void link_outer_scope(Json& inner, const Json&& outer) = delete;  // a temporary would not outlive it
 // The scope `scope` is linked to, if any.
 const Json* outer_scope(const Json& scope);
 

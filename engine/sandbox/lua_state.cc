@@ -565,16 +565,23 @@ Json LuaState::to_json_at(int index, int depth) {
     case LUA_TTABLE: {
       bool marked_array = false;
       if (lua_getmetatable(L_, index)) {
-        int behind_type = lua_rawgetp(L_, -1, &kLazyJsonKey);
-        if (behind_type == LUA_TFUNCTION) {  // the Json is made when asked; the function raises no error
-          lua_call(L_, 0, 1);
-          behind_type = lua_type(L_, -1);
-        }
-        if (behind_type == LUA_TLIGHTUSERDATA) {
+        if (lua_rawgetp(L_, -1, &kLazyJsonKey) == LUA_TLIGHTUSERDATA) {
           const auto* behind = static_cast<const Json*>(lua_touserdata(L_, -1));
           lua_pop(L_, 2);
           spend_json_bytes(json_size_within(*behind, json_budget_));
           return *behind;
+        }
+        lua_pop(L_, 1);
+        if (lua_rawgetp(L_, -1, &kLazyJsonPartsKey) == LUA_TLIGHTUSERDATA) {
+          const auto* behind = static_cast<const LazyJsonParts*>(lua_touserdata(L_, -1));
+          lua_pop(L_, 2);
+          const std::vector<const Json*> parts = behind->parts();
+          for (const Json* part : parts) spend_json_bytes(json_size_within(*part, json_budget_));  // before copying
+          Json merged = Json::object();
+          for (const Json* part : parts)
+            for (const auto& [key, value] : part->items())
+              if (!merged.contains(key)) merged[key] = value;
+          return merged;
         }
         lua_pop(L_, 1);
         luaL_getmetatable(L_, kArrayMarker);

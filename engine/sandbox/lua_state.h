@@ -37,9 +37,21 @@ class LuaError : public std::runtime_error {
 };
 
 // The address of this byte is the key (lua_rawsetp) of a metatable field holding a light pointer
-// to the Json a lazily filled table stands for (expression scopes), or a C function that raises
-// no error and returns that pointer (or nothing): to_json returns that Json.
+// to the Json a lazily filled table stands for (expression scopes): to_json returns that Json.
 inline constexpr char kLazyJsonKey = 0;
+
+// What a lazily filled table stands for when it is no one Json but the merge of several objects,
+// a key taken from the first that has it (an inner expression scope's `steps`: its own, then its
+// outer scopes'). to_json merges them, within its byte limit, when asked.
+class LazyJsonParts {
+ public:
+  virtual std::vector<const Json*> parts() const = 0;
+
+ protected:
+  ~LazyJsonParts() = default;
+};
+// The key of a metatable field holding a light pointer to a LazyJsonParts.
+inline constexpr char kLazyJsonPartsKey = 0;
 
 // LuaState::to_json stopped at its byte limit; the Lua step turns it into its max_output StepError.
 class JsonTooLarge : public LuaError {

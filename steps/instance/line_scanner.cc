@@ -144,6 +144,13 @@ std::optional<LineScanner::Failure> LineScanner::failure() const {
   return Failure{*failure_ + failure_line(failed_line_, after_), std::move(context)};
 }
 
+std::vector<std::string> LineScanner::tail(size_t most) const {
+  const size_t after = std::min(most, after_.size());
+  std::vector<std::string> lines = recent_.lines(most - after);
+  lines.insert(lines.end(), after_.end() - static_cast<std::ptrdiff_t>(after), after_.end());
+  return lines;
+}
+
 std::optional<std::string> LineScanner::missing_capture() const {
   for (const auto& c : rules_.captures)
     if (c.required && !captured_.contains(c.name)) return c.name;

@@ -93,8 +93,9 @@ class LineScanner {
   const std::string& last_line() const { return last_line_; }
   // The last lines read, as a failure's context: at most context_lines + 1.
   std::vector<std::string> recent_lines() const { return recent_.lines(context_keep_ + 1); }
-  // The last lines read, at most `most` (and at most the tail_lines kept).
-  std::vector<std::string> tail(size_t most) const { return recent_.lines(most); }
+  // The last lines read, at most `most` (and at most the tail_lines kept, then those read after
+  // a failure).
+  std::vector<std::string> tail(size_t most) const;
   // Changes whenever lines are read (ruled-out runs included), so the tail may have too.
   uint64_t tail_version() const { return recent_.pushed(); }
 

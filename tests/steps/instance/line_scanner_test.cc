@@ -190,6 +190,9 @@ TEST_CASE("line scanner: the tail is the last lines read, ruled-out runs include
   scanner.scan("boom", log);
   REQUIRE(scanner.failure());
   CHECK(scanner.failure()->context == Lines{"f", "g", "boom"});  // context_lines 2, and the failing line
+  scanner.scan("after", log);                                    // read after the failure: context, and the tail's end
+  CHECK(scanner.tail(3) == Lines{"g", "boom", "after"});
+  CHECK(scanner.tail(1) == Lines{"after"});
 }
 
 TEST_CASE("recent lines: the last lines kept, whatever their lengths, oldest first", "[steps][scanner]") {
