@@ -282,6 +282,19 @@ std::vector<Json> Journal::events_of_recent_runs(int limit, const std::vector<st
       params);
 }
 
+Json Journal::live_state_locked(const std::string& run_id, const std::string& path) {
+  std::string text;
+  if (auto it = live_waiting_.find({run_id, path}); it != live_waiting_.end()) {
+    text = it->second.second;
+  } else {
+    auto rows = db_.query("SELECT state FROM live WHERE run_id = ? AND path = ?", {run_id, path});
+    if (rows.empty()) return Json::object();
+    text = rows[0]["state"].get<std::string>();
+  }
+  Json state = Json::parse(text, nullptr, false);
+  return state.is_object() ? state : Json::object();
+}
+
 std::vector<LiveRow> Journal::live_states(const std::string& run_id) {
   MutexLock lock(mutex_);
   commit_waiting_locked();
@@ -500,16 +513,24 @@ class JournalRecorder final : public ExecutionRecorder {
     });
   }
 
-  // Merged in memory; the row waits for the next commit, or is committed itself when the
-  // path's row was last forced out more than kLiveWriteMs ago: a poll never costs a commit.
+  // Merged with the path's state; the row waits for the next commit, or is committed itself
+  // when the path's row was last forced out more than kLiveWriteMs ago: a poll never costs a
+  // commit. The state itself is not kept here: every running monitor has one for as long as it
+  // waits (a 20-line log tail), and the journal has it already. A patch that replaces every
+  // member (a poller's, each poll) needs no old state; any other reads it back.
   void live(const std::string& path, const Json& patch) override {
     if (!patch.is_object() || patch.empty()) return;
     Json bounded = bounded_live(patch, redactor_);
     MutexLock lock(journal_.mutex_);
     LiveEntry& entry = live_[path];
-    entry.merge(bounded);
+    Json state = Json::object();
+    if (!replaces_all(bounded, entry.members)) state = journal_.live_state_locked(run_id_, path);
+    state.merge_patch(bounded);
+    if (state.size() > kLiveKeysMax) state = bounded_live(state, redactor_);
+    entry.members.clear();
+    for (const auto& [key, value] : state.items()) entry.members.push_back(key);
     const int64_t now = wall_clock_ms();
-    journal_.live_waiting_[{run_id_, path}] = {now, entry.text()};
+    journal_.live_waiting_[{run_id_, path}] = {now, dump_json(state)};
     if (now - entry.forced_ms < kLiveWriteMs) return;
     entry.forced_ms = now;
     journal_.commit_waiting_locked();
@@ -549,57 +570,19 @@ class JournalRecorder final : public ExecutionRecorder {
   std::string run_id_;
   const Redactor& redactor_;
   std::map<std::string, Journal::StepRow> rows_ GUARDED_BY(journal_.mutex_);  // ordered for prefixes
-  // A path's merged live state. Every running monitor keeps one for as long as it waits, and
-  // it is read only by being written out, so it is kept written out, a member at a time: a
-  // 40-line log_tail is one string rather than 40 nodes of a Json tree.
   struct LiveEntry {
-    std::map<std::string, std::string> members;  // key -> its value as JSON text; in Json's key order
-    int64_t forced_ms = 0;                       // when this path last forced a commit
-
-    // RFC 7396, as Json::merge_patch: a null removes a member, an object merges into an object,
-    // anything else replaces. Past kLiveKeysMax members the known ones stay (bounded_live).
-    void merge(const Json& patch) {
-      for (const auto& [key, value] : patch.items()) {
-        if (value.is_null()) {
-          members.erase(key);
-          continue;
-        }
-        Json merged = Json::object();
-        if (value.is_object()) {
-          if (auto it = members.find(key); it != members.end()) {
-            Json old = Json::parse(it->second, nullptr, false);
-            if (old.is_object()) merged = std::move(old);
-          }
-          merged.merge_patch(value);
-        } else {
-          merged = value;
-        }
-        std::string& text = members[key] = dump_json(merged);
-        text.shrink_to_fit();  // the writer's doubling would keep up to twice the text
-      }
-      if (members.size() <= kLiveKeysMax) return;
-      std::map<std::string, std::string> kept;
-      for (const char* known : kLiveKnownKeys)
-        if (auto it = members.find(known); it != members.end()) kept.insert(*it);
-      for (auto& [key, text] : members) {
-        if (kept.size() >= kLiveKeysMax) break;
-        kept.try_emplace(key, std::move(text));
-      }
-      members = std::move(kept);
-    }
-
-    // The state as one JSON object, as dump_json would write it.
-    std::string text() const {
-      std::string out = "{";
-      for (const auto& [key, value] : members) {
-        if (out.size() > 1) out += ',';
-        out += dump_json(Json(key));
-        out += ':';
-        out += value;
-      }
-      return out + "}";
-    }
+    std::vector<std::string> members;  // the names of the members of the path's state
+    int64_t forced_ms = 0;             // when this path last forced a commit
   };
+  // Whether merging `patch` (RFC 7396) gives the same state whatever the old one held: it names
+  // every member, and merges no object into one.
+  static bool replaces_all(const Json& patch, const std::vector<std::string>& members) {
+    for (const auto& name : members) {
+      auto it = patch.find(name);
+      if (it == patch.end() || it->is_object()) return false;
+    }
+    return true;
+  }
   std::map<std::string, LiveEntry> live_ GUARDED_BY(journal_.mutex_);
   int64_t next_seq_ GUARDED_BY(journal_.mutex_) = 1;
 };

@@ -126,6 +126,8 @@ class Journal {
 
   explicit Journal(SqliteDb db) : path_(db.path()), db_(std::move(db)) {}
   void write_step_locked(StepRow row, Durability durability) REQUIRES(mutex_);
+  // The live state of `path` as last merged: the one waiting to be written, else the row; {}.
+  Json live_state_locked(const std::string& run_id, const std::string& path) REQUIRES(mutex_);
   // One transaction: the waiting step rows, in order, then `also` (may be empty), then the
   // runs' last-change times. The rows wait on if it fails.
   void commit_waiting_locked(const std::function<void()>& also = {}) REQUIRES(mutex_);
