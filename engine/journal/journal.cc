@@ -55,10 +55,6 @@ constexpr size_t kLiveTextMax = 400;
 constexpr size_t kLiveListMax = 40;
 constexpr size_t kLiveKeysMax = 32;
 
-// The fields of a live state that live views show; kept first when a state has too many keys.
-const char* const kLiveKnownKeys[] = {"status",   "item",     "progress",       "progress_text", "last_line",
-                                      "log_tail", "instance", "price_per_hour", "items"};
-
 // At most `max` bytes of `text`, cut at a character boundary, valid UTF-8.
 std::string bounded_text(std::string_view text, size_t max) {
   if (text.size() <= max) return valid_utf8(text);
@@ -80,9 +76,11 @@ Json bounded_live(const Json& value, const Redactor& redactor, int depth = 0) {
   }
   if (value.is_object()) {
     // The fields live views know come first; other keys only while there is room.
+    static const char* const kKnown[] = {"status",   "item",     "progress",       "progress_text", "last_line",
+                                         "log_tail", "instance", "price_per_hour", "items"};
     Json out = Json::object();
     if (depth == 0)
-      for (const char* key : kLiveKnownKeys)
+      for (const char* key : kKnown)
         if (value.contains(key)) out[key] = bounded_live(value[key], redactor, depth + 1);
     for (const auto& [key, v] : value.items()) {
       if (out.size() >= kLiveKeysMax) break;
