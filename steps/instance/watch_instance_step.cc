@@ -30,7 +30,7 @@ class WatchPoller final : public Poller {
         tail_(std::max(1, ctx.int_param("tail", 1000))),
         prefix_(ctx.string_param("prefix", "| ")),
         result_(result_capture(ctx.string_param("result_filter"))),
-        follower_(std::max<size_t>(5000, static_cast<size_t>(tail_) * 2)) {
+        follower_(LogFollower::memory_for_tail(tail_)) {
     if (id_.empty()) throw StepError::permanent("watch-instance needs `instance`: an instance id");
     if (marker_.empty()) throw StepError::permanent("the marker must not be empty");
   }

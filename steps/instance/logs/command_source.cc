@@ -9,10 +9,7 @@
 namespace flowrun {
 
 CommandLogSource::CommandLogSource(std::vector<std::string> argv, std::string cwd, int tail)
-    : argv_(std::move(argv)),
-      cwd_(std::move(cwd)),
-      tail_(tail),
-      follower_(std::max<size_t>(5000, static_cast<size_t>(tail) * 2)) {}
+    : argv_(std::move(argv)), cwd_(std::move(cwd)), tail_(tail), follower_(LogFollower::memory_for_tail(tail)) {}
 
 std::string CommandLogSource::read(StepContext& ctx, const LineSink& take, const LinePrefilter&) {
   ProcessSpec spec;

@@ -6,20 +6,13 @@
 #include "steps/instance/instance_steps.h"
 
 namespace flowrun {
-namespace {
-
-// The window is at most `tail` lines: more seen lines could never take part in an overlap.
-size_t follower_memory(int tail) { return std::max<size_t>(1, static_cast<size_t>(tail)); }
-
-}  // namespace
-
 InstanceLogSource::InstanceLogSource(std::unique_ptr<InstanceProvider> provider, const Json& instance, int tail)
     : provider_(std::move(provider)),
       instance_(instance.is_object()
                     ? instance
                     : Json{{"id", instance.is_string() ? instance.get<std::string>() : instance.dump()}}),
       tail_(tail),
-      follower_(follower_memory(tail)) {
+      follower_(LogFollower::memory_for_tail(tail)) {
   instance_["provider"] = provider_->name();
 }
 
@@ -44,7 +37,7 @@ void InstanceLogSource::switch_to(const InstanceState& replacement) {
   Json spec = instance_.value("spec", Json());
   instance_ = instance_json(provider_->name(), replacement);
   if (!spec.is_null()) instance_["spec"] = spec;
-  follower_ = LogFollower(follower_memory(tail_));
+  follower_ = LogFollower(LogFollower::memory_for_tail(tail_));
   last_status_.clear();
 }
 

@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -23,9 +24,12 @@ namespace flowrun {
 // taken for the same one (a chance of 2^-64 a comparison) would hide the lines they overlap.
 class LogFollower {
  public:
-  // `memory`: how many seen lines are kept for overlap matching; the longest window is kept
+  // `memory`: how many seen lines are kept for overlap matching; the latest window is kept
   // whatever it says.
   explicit LogFollower(size_t memory = 1000) : memory_(memory) {}
+  // The memory for a source whose windows are at most `tail` lines: more seen lines could never
+  // take part in an overlap (and a longer window keeps its own length anyway).
+  static size_t memory_for_tail(int tail) { return static_cast<size_t>(std::max(tail, 1)); }
 
   struct Update {
     std::vector<std::string> lines;  // new complete lines, oldest first

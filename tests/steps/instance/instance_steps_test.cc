@@ -58,6 +58,24 @@ TEST_CASE("log follower: remembering only a window of lines, a sliding window yi
   CHECK(got == all);
 }
 
+TEST_CASE("log follower: a command that prints a whole growing log needs no more memory than its tail",
+          "[steps][logs]") {
+  LogFollower f(LogFollower::memory_for_tail(5));  // windows longer than the memory: each is kept whole
+  Lines got;
+  std::string log;
+  for (int i = 0; i < 60; ++i) {
+    log += "line " + std::to_string(i) + "\n";
+    if (i % 7 != 6) continue;
+    auto u = f.feed(log);  // `cat job.log`: everything so far, every poll
+    CHECK_FALSE(u.gap);
+    got.insert(got.end(), u.lines.begin(), u.lines.end());
+  }
+  REQUIRE(got.size() == 56);  // lines 0..55, each once
+  CHECK(got.front() == "line 0");
+  CHECK(got.back() == "line 55");
+  CHECK(LogFollower::memory_for_tail(0) == 1);
+}
+
 TEST_CASE("log follower: a tail window is de-duplicated, a window past the last line seen is a gap", "[steps][logs]") {
   LogFollower f;
   CHECK(f.feed("1\n2\n3\n").lines == Lines{"1", "2", "3"});
