@@ -204,6 +204,26 @@ def check_polling_limits(count):
               "reconnect every poll may run out", file=sys.stderr)
 
 
+def monitors_workflow(count, source="url", interval=10):
+    """The polling rows' workflow: `count` wait-for-marker monitors at once, each following log N
+    of the log server at inputs.base (`url`) or Vast.ai instance N through it (`instance`)."""
+    source_with = ('url: "${{ inputs.base }}/log/${{ n }}"' if source == "url" else
+                   'instance: "${{ n }}", provider: vastai, api_key: bench-key')
+    return f"""name: monitors
+inputs: {{base: ""}}
+steps:
+  - id: all
+    for_each: ${{{{ (function() local t = {{}} for i = 0, {count - 1} do t[#t + 1] = i end return t end)() }}}}
+    as: n
+    concurrency: {count}
+    steps:
+      - id: wait
+        type: wait-for-marker
+        with: {{{source_with}, marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
+               interval: {interval}s, timeout: 10m, show_logs: none}}
+"""
+
+
 def bench_polling(flowrun, tmp, quick):
     poll_source(flowrun, tmp, quick, "url")
     poll_source(flowrun, tmp, quick, "instance")
@@ -223,26 +243,12 @@ def poll_source(flowrun, tmp, quick, source):
                   ("aiohttp", "python aiohttp", "aiohttp-monitor"), ("threads", "python threads", "python-requests")]
     prefix = "" if source == "url" else "instance "  # the names of the instance rows
     mode = [] if source == "url" else ["instance"]
-    source_with = ('url: "${{ inputs.base }}/log/${{ n }}"' if source == "url" else
-                   'instance: "${{ n }}", provider: vastai, api_key: bench-key')
 
     def argv(who, count, base):
         if who == "flowrun":
             wf = os.path.join(tmp, f"monitors{count}.yaml")
             with open(wf, "w") as f:
-                f.write(f"""name: monitors
-inputs: {{base: ""}}
-steps:
-  - id: all
-    for_each: ${{{{ (function() local t = {{}} for i = 0, {count - 1} do t[#t + 1] = i end return t end)() }}}}
-    as: n
-    concurrency: {count}
-    steps:
-      - id: wait
-        type: wait-for-marker
-        with: {{{source_with}, marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
-               interval: {interval}s, timeout: 10m, show_logs: none}}
-""")
+                f.write(monitors_workflow(count, source, interval))
             return [flowrun, wf, "-q", "--state-dir", os.path.join(tmp, f"pstate{source}{count}"), "--set",
                     f"base={base}"]
         if who == "node":

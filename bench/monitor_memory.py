@@ -19,25 +19,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402  (its log server and workflow conventions)
+import bench  # noqa: E402  (its log server and monitors' workflow)
 
 FIBER_STACK_BYTES = 512 << 10  # FiberScheduler::kStackSize: one mapping per fiber, plus its guard page
-
-
-def workflow(count):
-    return f"""name: monitors
-inputs: {{base: ""}}
-steps:
-  - id: all
-    for_each: ${{{{ (function() local t = {{}} for i = 0, {count - 1} do t[#t + 1] = i end return t end)() }}}}
-    as: n
-    concurrency: {count}
-    steps:
-      - id: wait
-        type: wait-for-marker
-        with: {{url: "${{{{ inputs.base }}}}/log/${{{{ n }}}}", marker: VASTAI_PIPELINE_COMPLETED_SUCCESSFULLY,
-               interval: 10s, timeout: 10m, show_logs: none}}
-"""
 
 
 def resident_by_mapping(pid):
@@ -65,7 +49,7 @@ def main():
         server, base = bench.start_log_server(tmp, 600, 900)
         path = os.path.join(tmp, "monitors.yaml")
         with open(path, "w") as f:
-            f.write(workflow(args.count))
+            f.write(bench.monitors_workflow(args.count))
         p = subprocess.Popen([args.flowrun, path, "-q", "--state-dir", os.path.join(tmp, "state"), "--set",
                               f"base={base}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
