@@ -6,6 +6,7 @@
 #include "engine/io/retry.h"
 #include "engine/io/step_error.h"
 #include "engine/io/utf8.h"
+#include "engine/sandbox/expression.h"
 #include "engine/step_api/poll_loop.h"
 
 namespace flowrun {
@@ -75,7 +76,7 @@ Outcome AttemptRunner::attempt(int number, Json& scope, CancelToken& cancel, Jso
   const auto ctx =
       std::make_unique<StepContext>(step_, with_, path_, number, env_.services, attempt_cancel, deadline, log_);
   ctx->run_id = env_.run_id;
-  ctx->env = &scope["env"];
+  ctx->env = find_in_scope(scope, "env");
   int nested_runs = 0;
   ctx->run_nested = [&](const std::string& list, const Json& extra) {
     return run_nested_list(list, extra, scope, attempt_cancel, ++nested_runs);
@@ -195,12 +196,13 @@ std::string AttemptRunner::unset_secrets_hint(const Json& scope, const StepError
   const bool refused = error.http_status() == 401 || error.http_status() == 403;
   const std::string message = error.what();
   std::string names;
+  const Json* secrets = find_in_scope(scope, "secrets");
   for (const auto& [key, value] : step_.with.items()) {
     // The parameter the error names, or any when the server refused the credentials.
     if (!refused && message.find(key) == std::string::npos) continue;
     const std::string text = dump_json(value);
     for (const auto& name : env_.workflow.secrets)
-      if (!scope["secrets"].contains(name) && text.find("secrets." + name) != std::string::npos &&
+      if (!(secrets && secrets->contains(name)) && text.find("secrets." + name) != std::string::npos &&
           names.find(name) == std::string::npos)
         names += (names.empty() ? "" : ", ") + name;
   }

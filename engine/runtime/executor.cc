@@ -30,6 +30,26 @@ std::string describe_type(const Step& step) {
   return step.type;
 }
 
+// An entry of a scope, saved to be put back as it was: in an item's scope that had none of its
+// own (own_in_scope), putting it back drops the copy, and the item reads its for_each's again.
+class SavedScopeEntry {
+ public:
+  SavedScopeEntry(Json& scope, const char* key) : scope_(scope), key_(key) {
+    if (auto it = scope.find(key); it != scope.end()) saved_ = *it;
+  }
+  void restore() {
+    if (saved_)
+      scope_[key_] = std::move(*saved_);
+    else
+      scope_.erase(key_);
+  }
+
+ private:
+  Json& scope_;
+  const char* key_;
+  std::optional<Json> saved_;
+};
+
 }  // namespace
 
 Executor::Executor(const Workflow& workflow, const StepRegistry& registry, Services& services, RandomSource& random,
@@ -113,7 +133,7 @@ RunResult Executor::run(const Json& inputs, CancelToken& cancel, CancelToken& fi
 std::string Executor::apply_env(const Json& env, Json& scope) {
   for (const auto& [name, value] : env.items()) {
     try {
-      scope["env"][name] = interpolation_text(ExpressionEvaluator(scope).resolve(value));
+      own_in_scope(scope, "env")[name] = interpolation_text(ExpressionEvaluator(scope).resolve(value));
     } catch (const ExpressionError& e) {
       return name + ": " + e.what();
     }
@@ -136,7 +156,7 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
       if (!result.is(StepState::kFailed)) {
         result.state = StepState::kFailed;
         result.error = o.error;
-        scope["run"]["status"] = to_string(StepState::kFailed);  // what failure() and success() read
+        own_in_scope(scope, "run")["status"] = to_string(StepState::kFailed);  // what failure() and success() read
       }
     } else if (o.is(StepState::kPartial) && result.is(StepState::kSucceeded)) {
       result.state = StepState::kPartial;
@@ -147,13 +167,14 @@ Executor::Outcome Executor::run_sequence(const std::vector<Step>& steps, Json& s
 
 Executor::Outcome Executor::run_step_in_env(const Step& step, Json& scope, CancelToken& cancel,
                                             const std::string& path) {
-  // The step's env holds for it and the steps inside it, then the sequence's env is back.
-  Json outer_env = scope["env"];
+  // The step's env holds for it and the steps inside it, then the sequence's env is back: an
+  // item's scope that had none of its own reads its for_each's again.
+  SavedScopeEntry outer_env(scope, "env");
   std::string env_error = apply_env(step.env, scope);
   Outcome o = env_error.empty() ? run_step(step, scope, cancel, path)
                                 : Outcome::failed("env of step '" + step.id + "': " + env_error);
   if (!env_error.empty()) logs_.logger(path).error(o.error);
-  scope["env"] = std::move(outer_env);
+  outer_env.restore();
   return o;
 }
 
@@ -178,11 +199,12 @@ Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& sc
   if (body.is(StepState::kCancelled) && detaches_on_cancel()) return body;  // owed, for resume or cancel
   // Finally steps get a token of their own: a cancelled body must still destroy what it created.
   CancelToken finally_token(*finally_cancel_);
-  Json saved_run = scope["run"];
-  scope["run"]["status"] = to_string(body.state);
-  scope["run"]["error"] = body.error;
+  SavedScopeEntry saved_run(scope, "run");
+  Json& run = own_in_scope(scope, "run");
+  run["status"] = to_string(body.state);
+  run["error"] = body.error;
   Outcome o = run_sequence(steps, scope, finally_token, prefix);
-  scope["run"] = saved_run;
+  saved_run.restore();
   // A cleanup that did not happen (an instance still rented) outweighs whatever the body did,
   // and is named first.
   if (o.is(StepState::kFailed)) {

@@ -203,9 +203,10 @@ int lazy_index(lua_State* L) {
   const Json* value = nullptr;
   if (level == kSteps) {
     value = find_step(object, key);
-  } else if (level != kGlobals || key != kOuterScopeKey) {
-    auto it = object->find(key);
-    if (it != object->end()) value = &*it;
+  } else if (level == kGlobals) {
+    value = find_in_scope(*object, key);
+  } else if (auto it = object->find(key); it != object->end()) {
+    value = &*it;
   }
   if (!value) {
     // Not in the scope: maybe an expression function, installed on first use like the scope.
@@ -242,6 +243,8 @@ int lazy_pairs(lua_State* L) {
   };
   if (level == kSteps) {
     for (const Json* steps : steps_chain(object)) convert(*steps);
+  } else if (level == kGlobals) {
+    for (const Json* scope = object; scope; scope = outer_scope(*scope)) convert(*scope);
   } else {
     convert(*object);
   }
@@ -299,6 +302,20 @@ const Json* outer_scope(const Json& scope) {
   if (!bytes.has_subtype() || bytes.subtype() != kOuterScopeSubtype || bytes.size() != sizeof address) return nullptr;
   std::memcpy(&address, bytes.data(), sizeof address);
   return reinterpret_cast<const Json*>(address);
+}
+
+const Json* find_in_scope(const Json& scope, std::string_view key) {
+  if (key == kOuterScopeKey) return nullptr;
+  for (const Json* s = &scope; s; s = outer_scope(*s))
+    if (auto it = s->find(key); it != s->end()) return &*it;
+  return nullptr;
+}
+
+Json& own_in_scope(Json& scope, std::string_view key) {
+  if (auto it = scope.find(key); it != scope.end()) return *it;
+  const Json* outer = outer_scope(scope);
+  const Json* found = outer ? find_in_scope(*outer, key) : nullptr;
+  return scope[std::string(key)] = found ? *found : Json();
 }
 
 ExpressionEvaluator::ExpressionEvaluator(Json&& scope) : impl_(std::make_unique<Impl>()) {

@@ -74,14 +74,21 @@ const std::vector<std::string>& expression_callable_names();
 // tables (string, math, table, utf8, os) and values (_G, _VERSION) of the sandbox.
 const std::vector<std::string>& expression_builtin_names();
 
-// Scopes nest: a for_each item's scope holds its own `steps` and the rest of its for_each's
-// scope copied, and reaches the for_each scope's steps through a link, so that 10,000 items do
-// not each copy every earlier step's outputs. An expression reads steps.X from the nearest
-// scope that has it. `outer` must outlive `inner` and every copy of it, unchanged meanwhile.
+// Scopes nest: a for_each item's scope holds only its own entries (its `steps`, its item and
+// `loop`) and reaches everything else (inputs, env, run, secrets, earlier steps) through a link
+// to its for_each's scope, so that 10,000 items do not each copy them. An expression reads a
+// name, and steps.X, from the nearest scope that has it. `outer` must outlive `inner` and every
+// copy of it, unchanged meanwhile.
 void link_outer_scope(Json& inner, const Json& outer);
 void link_outer_scope(Json& inner, const Json&& outer) = delete;  // a temporary would not outlive it
 // The scope `scope` is linked to, if any.
 const Json* outer_scope(const Json& scope);
+// The entry `key` of the nearest of `scope` and its outer scopes that has one, or null.
+const Json* find_in_scope(const Json& scope, std::string_view key);
+// The entry `key` of `scope` itself, to change: first copied from the nearest outer scope that
+// has it (or made null) when `scope` has none, so that what an item's steps change (an `env:`
+// block, run.status after a failure) stays the item's.
+Json& own_in_scope(Json& scope, std::string_view key);
 
 // Whether a value counts as true in a condition (Lua rules: only null and false are false).
 bool is_truthy(const Json& value);

@@ -89,6 +89,55 @@ TEST_CASE("for_each: items read earlier steps through their for_each's scope, ne
   CHECK_FALSE(items[1]["steps"].contains("base"));
 }
 
+TEST_CASE("for_each: what an item's steps change in env and run stays the item's", "[executor][for_each]") {
+  Harness h;
+  h.registry.add(std::make_unique<LambdaStep>("fail_on_a", [](StepContext& ctx) -> Json {
+    if (ctx.with()["x"] == "a") throw StepError::permanent("bad item");
+    return {};
+  }));
+  // What a program the step starts would get over the process's environment.
+  h.registry.add(std::make_unique<LambdaStep>("program_env", [](StepContext& ctx) -> Json {
+    return {{"env", ctx.env ? *ctx.env : Json()}};
+  }));
+  REQUIRE(h.load(R"(env: {WHERE: workflow}
+inputs: {n: 7}
+steps:
+  - id: each
+    for_each: [a, b]
+    as: x
+    concurrency: 1
+    tolerate: {count: 1}
+    steps:
+      - id: scoped
+        env: {WHERE: "item ${{ x }}"}
+        type: program_env
+      - {id: boom, type: fail_on_a, with: {x: "${{ x }}"}}
+      - id: after
+        if: ${{ always() }}
+        type: set
+        with: {where: "${{ env.WHERE }}", status: "${{ run.status }}", n: "${{ inputs.n }}"}
+      - {id: plain, if: "${{ always() }}", type: program_env}
+  - {id: last, if: "${{ always() }}", type: set, with: {where: "${{ env.WHERE }}", status: "${{ run.status }}"}}
+)") == "");
+  RunResult r = h.run();
+  CHECK(r.status == RunState::kPartial);
+  const Json& items = r.steps["each"]["outputs"]["items"];
+  REQUIRE(items.size() == 2);
+  for (int i = 0; i < 2; ++i) {
+    const std::string x = i == 0 ? "a" : "b";
+    INFO(x);
+    CHECK(items[i]["steps"]["scoped"]["outputs"]["env"]["WHERE"] == "item " + x);
+    CHECK(items[i]["steps"]["plain"]["outputs"]["env"]["WHERE"] == "workflow");
+    CHECK(items[i]["steps"]["after"]["outputs"]["where"] == "workflow");
+    CHECK(items[i]["steps"]["after"]["outputs"]["n"] == 7);
+  }
+  // Item a's failure is its own run.status; item b and the steps after the for_each never saw it.
+  CHECK(items[0]["steps"]["after"]["outputs"]["status"] == "failed");
+  CHECK(items[1]["steps"]["after"]["outputs"]["status"] == "running");
+  CHECK(r.steps["last"]["outputs"]["where"] == "workflow");
+  CHECK(r.steps["last"]["outputs"]["status"] == "running");
+}
+
 TEST_CASE("if: a false condition skips the step", "[executor]") {
   Harness h;
   REQUIRE(h.load(R"(steps:

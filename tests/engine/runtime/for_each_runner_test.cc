@@ -57,7 +57,8 @@ TEST_CASE("for_each runner: each item gets its scope, path and the loop variable
         scope["steps"]["w"] = {{"status", "succeeded"}, {"outputs", {{"n", scope["n"]}}}};
         std::lock_guard lock(m);
         seen.push_back(path + "=" + scope["n"].dump() + "@" + scope["loop"]["index"].dump() + "/" +
-                       scope["loop"]["count"].dump() + " in " + scope["run"]["id"].get<std::string>());
+                       scope["loop"]["count"].dump() + " in " +
+                       find_in_scope(scope, "run")->at("id").get<std::string>());
         return Outcome::ok();
       },
       Json{{"run", {{"id", "r1"}}}, {"steps", Json::object()}});
@@ -197,10 +198,9 @@ TEST_CASE("for_each runner: the item path and scope helpers", "[for_each_runner]
   CHECK(for_each_item_path("outer[1].each", 1) == "outer[1].each[1]");
   const Json outer = {{"inputs", {{"x", 1}}}, {"steps", {{"list", {{"outputs", {{"items", {"a", "b"}}}}}}}}};
   Json scope = for_each_item_scope(f.step(), outer, Json::array({"a", "b"}), 1);
-  // The earlier steps are reached through the link to the for_each's scope, not copied.
+  // The earlier steps and the inputs are reached through the link to the for_each's scope, not copied.
   CHECK(outer_scope(scope) == &outer);
+  CHECK(find_in_scope(scope, "inputs") == &outer["inputs"]);
   scope.erase("\x01outer");
-  CHECK(
-      scope ==
-      Json{{"inputs", {{"x", 1}}}, {"letter", "b"}, {"loop", {{"index", 1}, {"count", 2}}}, {"steps", Json::object()}});
+  CHECK(scope == Json{{"letter", "b"}, {"loop", {{"index", 1}, {"count", 2}}}, {"steps", Json::object()}});
 }

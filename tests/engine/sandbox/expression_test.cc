@@ -208,14 +208,21 @@ TEST_CASE("an inner scope reads steps from its outer scopes, the nearest first",
   CHECK(e.evaluate("steps.own.status") == "ok");
   CHECK(e.evaluate("steps.missing") == nullptr);
   CHECK(e.evaluate("item") == "b");
-  CHECK(e.evaluate("inputs") == nullptr);  // only steps are reached through the link
+  CHECK(e.evaluate("inputs") == outer["inputs"]);  // any name, like steps, from the nearest scope
+  CHECK(e.evaluate("(function() local n = 0 for k in pairs(inputs) do n = n + 1 end return n end)()") ==
+        static_cast<int>(outer["inputs"].size()));
   CHECK(e.evaluate("(function() local n = 0 for k in pairs(steps) do n = n + 1 end return n end)()") == 3);
   CHECK(e.evaluate("toJSON(steps)") == R"({"fetch":{"outputs":{"json":{"ok":true},"status":200}},)"
                                        R"("list":{"outputs":{"n":9}},"own":{"status":"ok"}})");
   // The link itself is not a name an expression sees, nor a global pairs lists.
   CHECK(e.evaluate("_G['\\1outer']") == nullptr);
   const char* const globals = "(function() local n = 0 for k in pairs(_G) do n = n + 1 end return n end)()";
-  CHECK(ExpressionEvaluator(inner).evaluate(globals) ==
+  Json flat = outer;  // what pairs(_G) lists: each name once, as if the scopes were one
+  flat.update(middle);
+  flat.update(inner);
+  flat.erase("\x01outer");
+  CHECK(ExpressionEvaluator(inner).evaluate(globals) == ExpressionEvaluator(flat).evaluate(globals));
+  CHECK(ExpressionEvaluator(inner).evaluate(globals) !=
         ExpressionEvaluator(Json{{"item", "b"}, {"steps", Json::object()}}).evaluate(globals));
 
   // Copies of a scope keep the link; only a binary value made by link_outer_scope is one.
