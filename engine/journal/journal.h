@@ -138,6 +138,8 @@ class Journal {
   std::vector<StepRow> waiting_ GUARDED_BY(mutex_);
   // Live states waiting for a commit: (run id, path) -> (updated_ms, state JSON); the newest wins.
   std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> live_waiting_ GUARDED_BY(mutex_);
+  size_t live_waiting_bytes_ GUARDED_BY(mutex_) = 0;  // of the states' JSON texts
+  int64_t live_written_ms_ GUARDED_BY(mutex_) = 0;    // when a commit last wrote live states
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws

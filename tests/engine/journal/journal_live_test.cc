@@ -59,19 +59,30 @@ TEST_CASE("journal live: patches merge, and a quick second patch waits for the n
   CHECK(rows[0].updated_ms > 0);
 }
 
-TEST_CASE("journal live: a path's state is written again once a second has passed", "[journal][live]") {
+TEST_CASE("journal live: waiting states are written together within a second, or at once past 1 MiB",
+          "[journal][live]") {
   TempDir dir;
   auto j = Journal::open(dir.file("state"));
   j->create_run(live_run("r", wall_clock_ms()));
   Redactor redactor;
   auto rec = j->recorder("r", redactor);
   auto reader = Journal::open(dir.file("state"));
-  rec->live("a", {{"progress", 1}});
+  rec->live("a", {{"progress", 1}});  // the first of a quiet second: at once
   rec->live("a", {{"progress", 2}});
+  rec->live("b", {{"progress", 1}});
   CHECK(state_of(*reader, "r", "a")["progress"] == 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  rec->live("a", {{"progress", 3}});
-  CHECK(state_of(*reader, "r", "a")["progress"] == 3);
+  CHECK(state_of(*reader, "r", "b").is_null());
+  // No other write comes: the recorder's writer takes them, a second after the last write.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(state_of(*reader, "r", "a")["progress"] == 2);
+  CHECK(state_of(*reader, "r", "b")["progress"] == 1);
+
+  // Within the second, but more than 1 MiB waits: written at once (each state is ~16 KiB).
+  Json tail = Json::array();
+  for (int i = 0; i < 40; ++i) tail.push_back(std::string(400, 'x'));
+  for (int i = 0; i < 100; ++i) rec->live("big" + std::to_string(i), {{"log_tail", tail}});
+  CHECK(state_of(*reader, "r", "big0").contains("log_tail"));
+  CHECK(state_of(*reader, "r", "big50").contains("log_tail"));
 }
 
 TEST_CASE("journal live: strings, log_tail and keys are bounded, secrets redacted", "[journal][live]") {
