@@ -1,0 +1,86 @@
+// The transfer loop (engine/io/curl_multi.cc) against a host that accepts connections and never
+// answers: a cancel and libcurl's own time-out both end the transfer long before the request's
+// time-out, with the socket idle all along.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <thread>
+
+#include "engine/io/http_client.h"
+#include "engine/io/step_error.h"
+
+using namespace flowrun;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A listening socket nobody accepts from: the kernel completes the handshake, takes the request
+// into its queue, and nothing ever answers.
+class SilentHost {
+ public:
+  SilentHost() : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    REQUIRE(::listen(fd_, 64) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/log";
+  }
+  ~SilentHost() { ::close(fd_); }
+  const std::string& url() const { return url_; }
+
+ private:
+  int fd_;
+  std::string url_;
+};
+
+// How the request ended, and how long it took.
+std::pair<ErrorKind, std::chrono::steady_clock::duration> send_expecting_error(const HttpRequest& request,
+                                                                               const CancelToken& cancel) {
+  CurlHttpClient client;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    client.send(request, cancel);
+  } catch (const StepError& e) {
+    return {e.kind(), std::chrono::steady_clock::now() - start};
+  }
+  FAIL("the request to a silent host returned");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("http transfers: a cancel and a time-out end a request to a host that never answers", "[http][curl]") {
+  SilentHost host;
+  HttpRequest request;
+  request.url = host.url();
+  request.timeout = 60s;
+
+  SECTION("a cancel from another thread, the socket idle") {
+    CancelToken cancel;
+    std::thread canceller([&] {
+      std::this_thread::sleep_for(300ms);
+      cancel.cancel("stop");
+    });
+    auto [kind, took] = send_expecting_error(request, cancel);
+    canceller.join();
+    CHECK(kind == ErrorKind::kCancelled);
+    // Not the request's 60 s, nor the 10 s of libcurl's next timer: the loop visits idle
+    // transfers every second.
+    CHECK(took < 5s);
+  }
+
+  SECTION("the request's own time-out, from libcurl's timer") {
+    request.timeout = 500ms;
+    CancelToken cancel;
+    auto [kind, took] = send_expecting_error(request, cancel);
+    CHECK(kind == ErrorKind::kTimeout);
+    CHECK(took < 5s);
+  }
+}
