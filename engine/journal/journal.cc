@@ -15,6 +15,7 @@
 #include "engine/io/run_state.h"
 #include "engine/io/signal_mask.h"
 #include "engine/io/utf8.h"
+#include "engine/step_api/live_patch.h"
 
 namespace flowrun {
 namespace {
@@ -529,7 +530,7 @@ class JournalRecorder final : public ExecutionRecorder {
     std::vector<std::string>& members = live_members_[path];
     Json state = Json::object();
     if (!replaces_all(bounded, members)) state = journal_.live_state_locked(run_id_, path);
-    state.merge_patch(bounded);
+    merge_live_patch(state, bounded);
     if (state.size() > kLiveKeysMax) state = bounded_live(state, redactor_);
     members.clear();
     for (const auto& [key, value] : state.items()) members.push_back(key);
@@ -592,8 +593,8 @@ class JournalRecorder final : public ExecutionRecorder {
   const Redactor& redactor_;
   // Ordered for prefixes; without run_id (write() adds it).
   std::map<std::string, Journal::StepRow> rows_ GUARDED_BY(journal_.mutex_);
-  // Whether merging `patch` (RFC 7396) gives the same state whatever the old one held: it names
-  // every member, and merges no object into one.
+  // Whether merging `patch` gives the same state whatever the old one held: it names every
+  // member, and merges no object into one (nor lines into log_tail: log_tail_added is no member).
   static bool replaces_all(const Json& patch, const std::vector<std::string>& members) {
     for (const auto& name : members) {
       auto it = patch.find(name);

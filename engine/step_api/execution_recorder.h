@@ -44,8 +44,8 @@ class ExecutionRecorder {
   virtual void event(const std::string& path, const std::string& kind, const std::string& message,
                      const Json& data) = 0;
   // The latest transient state of a waiting step, for live views: merged into what was reported
-  // before (a JSON merge patch: progress, progress_text, last_line, log_tail, instance, ...).
-  // Not durable, and may be coalesced; bounded by the receiver.
+  // before (merge_live_patch, live_patch.h: progress, progress_text, last_line, log_tail,
+  // instance, ...). Not durable, and may be coalesced; bounded by the receiver.
   virtual void live(const std::string& path, const Json& patch) { (void)path, (void)patch; }
   // One poll of a waiting step ended, `ok` or not, after `latency` (metrics; not journaled).
   virtual void polled(const std::string& path, Duration latency, bool ok) { (void)path, (void)latency, (void)ok; }

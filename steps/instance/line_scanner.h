@@ -56,7 +56,8 @@ class LineScanner {
   static constexpr size_t kMaxLinesAfter = 200;
 
   // `context_lines`: lines before a failure kept for its context (clamped to 0..1000);
-  // `tail_lines`: the last lines kept for a live view's tail (tail()), in the same buffer.
+  // `tail_lines`: the last lines of a read kept for a live view's tail (tail()), in the same
+  // buffer. Between reads (end_read) only the context's lines are kept.
   LineScanner(ScanRules rules, int context_lines, size_t tail_lines = 0);
 
   // Looks at one line; returns whether to read on (false once a failure has all the context it
@@ -96,8 +97,12 @@ class LineScanner {
   // The last lines read, at most `most` (and at most the tail_lines kept, then those read after
   // a failure).
   std::vector<std::string> tail(size_t most) const;
-  // Changes whenever lines are read (ruled-out runs included), so the tail may have too.
-  uint64_t tail_version() const { return recent_.pushed(); }
+  // The lines kept for the tail so far (ruled-out runs' included): the difference between two
+  // reads is how many of the tail's lines the later one added.
+  uint64_t lines_kept() const { return recent_.pushed() + after_.size(); }
+  // A read is over: the lines the context does not need are let go (a monitor keeps no tail
+  // while it waits; the live state has it).
+  void end_read() { recent_.keep_last(context_keep_); }
 
  private:
   std::optional<std::string> check_fail_on(std::string_view line) const;

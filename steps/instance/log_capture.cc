@@ -95,6 +95,16 @@ void RecentLines::push(std::string_view line) {
   ++count_;
 }
 
+void RecentLines::keep_last(size_t most) {
+  if (count_ <= most && (count_ > 0 || text_.capacity() == 0)) return;
+  std::vector<std::string> kept = lines(most);
+  std::vector<char>().swap(text_);
+  front_ = next_ = count_ = 0;
+  const uint64_t pushed = pushed_;
+  for (const std::string& line : kept) push(line);
+  pushed_ = pushed;
+}
+
 std::vector<std::string> RecentLines::lines(size_t most) const {
   const size_t n = std::min(most, count_);
   std::vector<std::string> out;

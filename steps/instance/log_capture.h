@@ -50,6 +50,8 @@ class RecentLines {
   size_t keep() const { return lengths_.size(); }
   // Lines pushed so far, kept or not.
   uint64_t pushed() const { return pushed_; }
+  // Lets go of all but the last `most` lines, and of the buffer they do not need.
+  void keep_last(size_t most);
 
  private:
   std::vector<char> text_;         // the kept lines back to back, oldest first, from text_[front_]

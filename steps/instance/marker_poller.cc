@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "engine/step_api/execution_recorder.h"
+#include "engine/step_api/live_patch.h"
 #include "engine/step_api/step_context.h"
 #include "engine/step_api/step_signals.h"
 #include "steps/instance/instance_recovery.h"
@@ -43,11 +44,19 @@ class MarkerPoller final : public Poller {
         tail_(std::max(1, ctx.int_param("tail", 1000))),
         recovery_(ctx.int_param("max_recoveries", 0)),
         live_(ctx.services().recorder != nullptr),
-        scanner_(std::move(rules), ctx.int_param("context_lines", 20), live_ ? kLiveTailLines : 0),
+        context_lines_(context_lines(ctx, rules)),
+        scanner_(std::move(rules), context_lines_, live_ ? kLiveTailLines : 0),
         copy_(log_copy(ctx)),
         source_(choose_source(ctx, tail_)) {}
 
   PollResult poll(StepContext& ctx) override {
+    PollResult result = read_and_judge(ctx);
+    scanner_.end_read();
+    return result;
+  }
+
+ private:
+  PollResult read_and_judge(StepContext& ctx) {
     const bool print = show_ == ShowLogs::kAll || (show_ == ShowLogs::kNew && !first_);
     first_ = false;
     std::function<void(std::string_view)> show;
@@ -57,12 +66,13 @@ class MarkerPoller final : public Poller {
       if (copy_) copy_->add(line);
       return scanner_.scan(line, ctx.log(), show);
     };
-    const uint64_t tail_before = scanner_.tail_version();
+    const uint64_t kept_before = scanner_.lines_kept();
     // Lines that are printed or copied must all be read; otherwise the scanner may skip runs.
     LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter(ctx.log());
     const std::string ended = source_->read(ctx, take, may_matter);
     if (copy_) copy_->flush(ctx.log());
-    if (live_ && (scanner_.tail_version() != tail_before || first_report_)) report_live_state(ctx);
+    const uint64_t added = scanner_.lines_kept() - kept_before;
+    if (live_ && (added > 0 || first_report_)) report_live_state(ctx, added);
     if (auto failure = scanner_.failure()) return fail(failure->message, std::move(failure->context));
     if (scanner_.marker_seen()) return finish();
     if (!ended.empty() && instance_) {
@@ -79,16 +89,28 @@ class MarkerPoller final : public Poller {
     return {};
   }
 
- private:
-  // One live patch per poll, not per line: where the log is, for live views.
-  void report_live_state(const StepContext& ctx) {
+  // Lines before a failure kept for its context: none unless something shows them (a fail_on
+  // line's, a missing capture's or a lost instance's failure), so that a waiting monitor keeps
+  // no lines of its own.
+  static int context_lines(StepContext& ctx, const ScanRules& rules) {
+    const int asked = ctx.int_param("context_lines", 20);
+    const Json instance = ctx.with().value("instance", Json());
+    return rules.fail_on.empty() && rules.captures.empty() && instance.is_null() ? 0 : asked;
+  }
+
+  // One live patch per poll, not per line: where the log is, for live views. The tail's lines
+  // replace the state's when the read gave a whole tail, and are added to them otherwise.
+  void report_live_state(const StepContext& ctx, uint64_t added) {
     first_report_ = false;
+    const size_t fresh = static_cast<size_t>(std::min<uint64_t>(added, kLiveTailLines));
     Json tail = Json::array();
-    for (std::string& line : scanner_.tail(kLiveTailLines)) {
+    for (std::string& line : scanner_.tail(fresh)) {
       if (line.size() > kLiveLineMax) line.resize(kLiveLineMax);
       tail.push_back(std::move(line));
     }
-    Json patch = {{"last_line", scanner_.last_line().substr(0, kLiveLineMax)}, {"log_tail", std::move(tail)}};
+    Json patch =
+        fresh == kLiveTailLines ? Json{{"log_tail", std::move(tail)}} : log_tail_added(std::move(tail), kLiveTailLines);
+    patch["last_line"] = scanner_.last_line().substr(0, kLiveLineMax);
     if (scanner_.progress()) {
       patch["progress"] = *scanner_.progress();
       patch["progress_text"] = scanner_.progress_text();
@@ -152,6 +174,7 @@ class MarkerPoller final : public Poller {
   int tail_;
   InstanceRecovery recovery_;
   bool live_;
+  int context_lines_;
   LineScanner scanner_;
   std::unique_ptr<LogCopy> copy_;          // log_file, when given
   InstanceLogSource* instance_ = nullptr;  // source_, when it follows an instance (set by choose_source)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/step_api/execution_recorder.h"
+#include "engine/step_api/live_patch.h"
 
 namespace flowrun::test {
 
@@ -50,7 +51,7 @@ class FakeRecorder final : public ExecutionRecorder {
   void live(const std::string& path, const Json& patch) override {
     std::lock_guard lock(mutex_);
     patches_.push_back({path, patch});
-    state_[path].merge_patch(patch);
+    merge_live_patch(state_[path], patch);
   }
 
   std::vector<Event> events() const {

@@ -6,6 +6,7 @@
 #include "engine/io/redactor.h"
 #include "engine/io/sqlite_db.h"
 #include "engine/journal/journal.h"
+#include "engine/step_api/live_patch.h"
 #include "support/sim_server.h"
 
 using namespace flowrun;
@@ -131,6 +132,32 @@ TEST_CASE("journal live: an object merges into an object, and past 32 keys the k
   CHECK(s["status"] == "running");  // known keys stay over others
   CHECK(s["progress"] == 50);
   CHECK(s.contains("log_tail"));
+}
+
+TEST_CASE("journal live: lines added to log_tail go at its end, which keeps its last N", "[journal][live]") {
+  TempDir dir;
+  auto j = Journal::open(dir.file("state"));
+  j->create_run(live_run("r", wall_clock_ms()));
+  Redactor redactor;
+  REQUIRE(redactor.add_secret("hunter22secret"));
+  auto rec = j->recorder("r", redactor);
+  auto reader = Journal::open(dir.file("state"));
+  rec->live("p", {{"log_tail", {"a", "b", "c"}}, {"last_line", "c"}});  // written at once: the row holds it
+  Json more = log_tail_added({"d", "token hunter22secret"}, 4);
+  more["last_line"] = "token hunter22secret";
+  rec->live("p", more);                      // read back from the row
+  rec->live("p", log_tail_added({"f"}, 4));  // from the state waiting to be written
+  rec.reset();
+  const Json s = state_of(*reader, "r", "p");
+  CHECK(s["log_tail"] == Json({"c", "d", "token ***", "f"}));
+  CHECK(s["last_line"] == "token ***");
+  CHECK_FALSE(s.contains(kLogTailAdded));
+
+  Json state = {{"progress", 5}};  // no tail yet; a bad keep keeps everything (the receiver bounds it)
+  merge_live_patch(state, {{kLogTailAdded, {{"lines", {"x"}}, {"keep", -1}}}});
+  CHECK(state == Json({{"progress", 5}, {"log_tail", {"x"}}}));
+  merge_live_patch(state, {{kLogTailAdded, "not an object"}});
+  CHECK(state == Json({{"progress", 5}, {"log_tail", {"x"}}}));
 }
 
 TEST_CASE("journal live: pruning a run deletes its live rows", "[journal][live]") {

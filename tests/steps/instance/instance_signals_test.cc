@@ -2,6 +2,7 @@
 // with the simulated price, live patches of provision and of wait-for-marker (progress, last
 // line, log tail, once per poll), instance_lost/instance_recovered, instance_destroyed.
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "support/fake_recorder.h"
 #include "support/harness.h"
@@ -146,5 +147,73 @@ steps:
   REQUIRE(tail.size() == 20);
   CHECK(tail[0] == "frame 482 " + std::string(400 - 10, 'x'));  // at most 400 bytes a line
   CHECK(tail[18].get<std::string>().rfind("frame 500 ", 0) == 0);
+  CHECK(tail[19] == "ALL DONE");
+}
+
+namespace {
+
+// Appends the next batch of lines to the log after each live patch of the monitor, that is
+// after each of its polls, and keeps the state each poll left.
+class GrowingLog final : public ForwardingRecorder {
+ public:
+  GrowingLog(std::unique_ptr<FakeRecorder> inner, std::string file, std::vector<std::string> batches)
+      : ForwardingRecorder(std::move(inner)), file_(std::move(file)), batches_(std::move(batches)) {}
+  void live(const std::string& path, const Json& patch) override {
+    ForwardingRecorder::live(path, patch);
+    if (path != "done") return;
+    patches.push_back(patch);
+    if (states) tails.push_back(states->state(path)["log_tail"]);
+    if (next_ < batches_.size()) {
+      std::ofstream(file_, std::ios::app) << batches_[next_++];
+    }
+  }
+  FakeRecorder* states = nullptr;  // the inner recorder, to read the state each poll left
+  std::vector<Json> patches, tails;
+
+ private:
+  std::string file_;
+  std::vector<std::string> batches_;
+  size_t next_ = 0;
+};
+
+std::string numbered_lines(int from, int to) {
+  std::string out;
+  for (int i = from; i <= to; ++i) out += "line " + std::to_string(i) + "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("instance signals: a poll's few new lines are added to the live tail, which the monitor does not keep",
+          "[steps][signals]") {
+  TempDir dir;
+  dir.write("job.log", numbered_lines(1, 3));
+  Harness h;
+  REQUIRE(h.load(R"Y(inputs: {file: ""}
+steps:
+  - id: done
+    type: wait-for-marker
+    with: {file: "${{ inputs.file }}", marker: ALL DONE, show_logs: none, interval: 5s, timeout: 1m}
+)Y") == "");
+  auto fake = std::make_unique<FakeRecorder>();
+  FakeRecorder& states = *fake;
+  GrowingLog rec(std::move(fake), dir.file("job.log"), {numbered_lines(4, 5), numbered_lines(6, 35), "ALL DONE\n"});
+  rec.states = &states;
+  ExecutorOptions options;
+  options.recorder = &rec;
+  REQUIRE(h.run({{"file", dir.file("job.log")}}, options).status == RunState::kSucceeded);
+  REQUIRE(rec.patches.size() == 4);
+  // A poll of fewer than 20 lines sends only them; the state holds the lines before.
+  CHECK(rec.patches[1][kLogTailAdded]["lines"] == Json({"line 4", "line 5"}));
+  CHECK_FALSE(rec.patches[1].contains("log_tail"));
+  CHECK(rec.tails[0] == Json({"line 1", "line 2", "line 3"}));
+  CHECK(rec.tails[1] == Json({"line 1", "line 2", "line 3", "line 4", "line 5"}));
+  // A poll of 20 lines or more sends the whole tail.
+  REQUIRE(rec.patches[2]["log_tail"].size() == 20);
+  CHECK(rec.patches[2]["log_tail"][0] == "line 16");
+  const Json tail = states.state("done")["log_tail"];
+  REQUIRE(tail.size() == 20);
+  CHECK(tail[0] == "line 17");
+  CHECK(tail[18] == "line 35");
   CHECK(tail[19] == "ALL DONE");
 }

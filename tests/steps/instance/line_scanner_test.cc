@@ -179,11 +179,11 @@ TEST_CASE("line scanner: the tail is the last lines read, ruled-out runs include
   LogHub hub(options, redactor);
   const StepLog log = hub.logger("w");
   LineScanner scanner(ScanRules::from(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J")), 2, 5);
-  const uint64_t before = scanner.tail_version();
+  const uint64_t before = scanner.lines_kept();
   auto may_matter = scanner.prefilter(log);
   CHECK_FALSE(may_matter("a\nb\nc\nd\ne\nf\ng\n"));
-  CHECK(scanner.tail_version() != before);
-  scanner.scan("g", log);  // the reader hands over the run's last line itself
+  CHECK(scanner.lines_kept() - before == 4);  // of the run's first six lines, the tail's last four
+  scanner.scan("g", log);                     // the reader hands over the run's last line itself
   CHECK(scanner.tail(5) == Lines{"c", "d", "e", "f", "g"});
   CHECK(scanner.tail(2) == Lines{"f", "g"});
   CHECK(scanner.tail(100) == Lines{"c", "d", "e", "f", "g"});
@@ -193,6 +193,32 @@ TEST_CASE("line scanner: the tail is the last lines read, ruled-out runs include
   scanner.scan("after", log);                                    // read after the failure: context, and the tail's end
   CHECK(scanner.tail(3) == Lines{"g", "boom", "after"});
   CHECK(scanner.tail(1) == Lines{"after"});
+  CHECK(scanner.lines_kept() - before == 7);
+}
+
+TEST_CASE("line scanner: between reads only the context's lines are kept", "[steps][scanner]") {
+  Redactor redactor;
+  LogOptions options;
+  options.console = false;
+  LogHub hub(options, redactor);
+  const StepLog log = hub.logger("w");
+  LineScanner scanner(ScanRules::from(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J")), 2, 5);
+  for (const char* line : {"a", "b", "c", "d"}) scanner.scan(line, log);
+  CHECK(scanner.tail(5) == Lines{"a", "b", "c", "d"});
+  scanner.end_read();
+  CHECK(scanner.tail(5) == Lines{"c", "d"});  // the two a failure in the next read would show
+  scanner.scan("boom", log);
+  REQUIRE(scanner.failure());
+  CHECK(scanner.failure()->context == Lines{"c", "d", "boom"});
+
+  LineScanner waiting(ScanRules::from(Json::parse(R"J({"marker": "DONE"})J")), 0, 5);
+  for (const char* line : {"a", "b", "c"}) waiting.scan(line, log);
+  const uint64_t kept = waiting.lines_kept();
+  waiting.end_read();
+  CHECK(waiting.tail(5).empty());  // a monitor with no context keeps no line while it waits
+  CHECK(waiting.lines_kept() == kept);
+  waiting.scan("d", log);
+  CHECK(waiting.tail(5) == Lines{"d"});
 }
 
 TEST_CASE("recent lines: the last lines kept, whatever their lengths, oldest first", "[steps][scanner]") {
@@ -213,6 +239,18 @@ TEST_CASE("recent lines: the last lines kept, whatever their lengths, oldest fir
       }
     }
     CHECK(recent.pushed() == 3000);
+    recent.keep_last(3);  // the last three stay, and the ring goes on from them
+    expected.erase(expected.begin(), expected.end() - std::min<std::ptrdiff_t>(3, expected.size()));
+    CHECK(recent.lines() == Lines(expected.begin(), expected.end()));
+    for (const char* line : {"x", "y"}) {
+      recent.push(line);
+      expected.push_back(line);
+      if (expected.size() > keep) expected.pop_front();
+    }
+    CHECK(recent.lines() == Lines(expected.begin(), expected.end()));
+    recent.keep_last(0);
+    CHECK(recent.lines().empty());
+    CHECK(recent.pushed() == 3002);
   }
   RecentLines none;
   none.push("x");
