@@ -174,6 +174,13 @@ TEST_CASE("resume refuses when the workflow lost a recorded step", "[e2e][durabl
   auto r = run_flowrun({"resume", id}, env);
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("these recorded steps are gone from it: first") != std::string::npos);
+  // The killed run's `wait` still runs. With the file restored, as the message says, cancel
+  // stops it (its process group is in the journal); else it would outlive the test, polling a
+  // directory that is gone.
+  write_workflow(dir);
+  auto cancel = run_flowrun({"cancel", id}, env);
+  INFO(cancel.err);
+  CHECK(cancel.exit_code == 0);
 }
 
 TEST_CASE("secret values given as inputs are not stored in the journal", "[e2e][durable][secrets]") {
