@@ -207,7 +207,7 @@ class Slots {
     });
   }
   void release() {
-    std::function<void()> next;
+    std::function<void()> next, admitted;
     {
       MutexLock lock(mutex_);
       if (waiting_.empty()) {
@@ -216,14 +216,36 @@ class Slots {
       }
       next = std::move(waiting_.front());  // the slot passes straight to the next in line
       waiting_.pop_front();
+      if (waiting_.size() < kRoom && !room_waiting_.empty()) {  // one place freed in the queue
+        admitted = std::move(room_waiting_.front());
+        room_waiting_.pop_front();
+      }
     }
     next();
+    if (admitted) admitted();
+  }
+  // wait_for_transfer_room()
+  void wait_for_room() {
+    await_completion(
+        [this](std::function<void()> done) {
+          {
+            MutexLock lock(mutex_);
+            if (waiting_.size() >= kRoom) {
+              room_waiting_.push_back(std::move(done));
+              return;
+            }
+          }
+          done();
+        },
+        /*give_back_stack=*/true);
   }
 
  private:
+  static constexpr size_t kRoom = TransferSlot::kTransferSlots;  // transfers queued before a poll waits
   Mutex mutex_;
   int free_ GUARDED_BY(mutex_) = TransferSlot::kTransferSlots;
   std::deque<std::function<void()>> waiting_ GUARDED_BY(mutex_);
+  std::deque<std::function<void()>> room_waiting_ GUARDED_BY(mutex_);  // polls waiting for the queue to shrink
 };
 
 Slots& slots() {
@@ -239,6 +261,10 @@ TransferSlot::TransferSlot() {
 
 TransferSlot::~TransferSlot() {
   if (!t_on_loop) slots().release();
+}
+
+void wait_for_transfer_room() {
+  if (!t_on_loop) slots().wait_for_room();
 }
 
 CURLcode perform_transfer(CURL* easy) {

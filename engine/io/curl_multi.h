@@ -29,4 +29,12 @@ class TransferSlot {
   TransferSlot& operator=(const TransferSlot&) = delete;
 };
 
+// Returns once fewer than TransferSlot::kTransferSlots transfers wait for a slot (at once,
+// mostly); the calling fiber parks meanwhile, giving back its stack below this frame. A poll
+// loop calls it before each poll, where a waiting monitor's frames fit in one page: 10,000
+// monitors starting together wait there, rather than in the slot queue deep in a request with
+// two or three pages each (30 MiB at the start). It holds nothing while it waits, so a poll
+// whose nested steps poll in turn cannot deadlock on it.
+void wait_for_transfer_room();
+
 }  // namespace flowrun

@@ -190,7 +190,7 @@ void FiberScheduler::idle() {
   }
 }
 
-bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline) {
+bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline, bool give_back_stack) {
   Fiber* const fiber = t_fiber;
   {
     MutexLock lock(mutex_);
@@ -199,8 +199,9 @@ bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline
   }
   if (deadline) {
     fiber->timer = timers_.emplace(*deadline, fiber);
-    if (*deadline - clock_.now() >= kReleaseStackAfter) release_unused_stack(*fiber);
+    if (*deadline - clock_.now() >= kReleaseStackAfter) give_back_stack = true;
   }
+  if (give_back_stack) release_unused_stack(*fiber);
   fiber->scheduler = std::move(fiber->scheduler).resume();
   MutexLock lock(mutex_);
   fiber->waiting = nullptr;
@@ -215,7 +216,7 @@ bool FiberScheduler::sleep_until(TimePoint deadline, const CancelToken& cancel) 
   return !cancel.cancelled();
 }
 
-void FiberScheduler::await(const Start& start) {
+void FiberScheduler::await(const Start& start, bool give_back_stack) {
   FiberWaiter waiter;
   {
     MutexLock lock(mutex_);
@@ -236,7 +237,7 @@ void FiberScheduler::await(const Start& start) {
     --outside_;
     throw;
   }
-  while (!park(waiter, std::nullopt)) {
+  while (!park(waiter, std::nullopt, give_back_stack)) {
   }
 }
 
@@ -318,8 +319,8 @@ void run_blocking(const std::function<void()>& work) {
     work();
 }
 
-void await_completion(const FiberScheduler::Start& start) {
-  if (FiberScheduler* scheduler = FiberScheduler::current()) return scheduler->await(start);
+void await_completion(const FiberScheduler::Start& start, bool give_back_stack) {
+  if (FiberScheduler* scheduler = FiberScheduler::current()) return scheduler->await(start, give_back_stack);
   Mutex mutex;
   std::condition_variable ended;
   bool done = false;

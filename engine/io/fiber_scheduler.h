@@ -67,8 +67,9 @@ class FiberScheduler {
   void run();
 
   // Parks the current fiber until `waiter` is woken (true) or `deadline` passes on the
-  // scheduler's clock (false).
-  bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline);
+  // scheduler's clock (false). With `give_back_stack`, or a deadline a second or more away, the
+  // fiber gives back the stack pages below its frames while it waits.
+  bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline, bool give_back_stack = false);
   // Parks the current fiber until `deadline` or until `cancel` fires; false when cancelled.
   bool sleep_until(TimePoint deadline, const CancelToken& cancel);
   // Runs `work` on a pool thread while the current fiber is parked; rethrows what it threw.
@@ -77,7 +78,8 @@ class FiberScheduler {
   // it has. Virtual time stands still meanwhile. A `start` that throws must not have handed
   // `done` to anyone.
   using Start = std::function<void(std::function<void()> done)>;
-  void await(const Start& start);
+  // `give_back_stack`: the wait may be long (see park).
+  void await(const Start& start, bool give_back_stack = false);
 
   Clock& clock() const { return clock_; }
   // Pool threads alive now (busy or idle), for tests and benchmarks.
@@ -120,6 +122,6 @@ void run_concurrently(size_t n, const std::function<void(size_t)>& body, Clock& 
 void run_blocking(const std::function<void()>& work);
 
 // FiberScheduler::await on a fiber; elsewhere the thread waits for `done`.
-void await_completion(const FiberScheduler::Start& start);
+void await_completion(const FiberScheduler::Start& start, bool give_back_stack = false);
 
 }  // namespace flowrun

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/io/curl_multi.h"
 #include "engine/io/step_error.h"
 #include "engine/step_api/execution_recorder.h"
 #include "engine/step_api/step_context.h"
@@ -139,6 +140,7 @@ Json run_poll_loop(Poller& poller, StepContext& ctx, const PollSettings& setting
   PollLoop loop(poller, ctx, settings);
   for (;;) {
     Duration wait{};
+    wait_for_transfer_room();  // here, where the frames are shallow (curl_multi.h)
     if (std::optional<Json> outputs = loop.poll_once(wait)) return std::move(*outputs);
     if (!ctx.clock().sleep_for(wait, ctx.cancel())) throw StepError::cancelled(ctx.cancel().reason());
   }

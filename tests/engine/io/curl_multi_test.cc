@@ -1,15 +1,20 @@
 // The transfer loop (engine/io/curl_multi.cc) against a host that accepts connections and never
 // answers: a cancel and libcurl's own time-out both end the transfer long before the request's
 // time-out, with the socket idle all along.
+#include "engine/io/curl_multi.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <thread>
 
+#include "engine/io/clock.h"
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/http_client.h"
 #include "engine/io/step_error.h"
 
@@ -83,4 +88,44 @@ TEST_CASE("http transfers: a cancel and a time-out end a request to a host that 
     CHECK(kind == ErrorKind::kTimeout);
     CHECK(took < 5s);
   }
+}
+
+TEST_CASE("http transfers: a poll waits for room while a full queue of transfers waits for slots", "[http][curl]") {
+  SilentHost host;
+  HttpRequest request;
+  request.url = host.url();
+  request.timeout = 60s;
+  CancelToken cancel;
+  std::atomic<bool> cancelled{false};
+  std::atomic<int> ended{0};
+  std::atomic<int> rooms_after_cancel{0};
+  constexpr size_t kTransfers = 2 * TransferSlot::kTransferSlots;  // every slot taken, as many queued
+  RealClock clock;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(500ms);
+    cancelled = true;
+    cancel.cancel("stop");
+  });
+  run_concurrently(
+      kTransfers + 2,
+      [&](size_t i) {
+        if (i < kTransfers) {  // fibers start in order: these hold or queue for a slot first
+          CurlHttpClient client;
+          try {
+            client.send(request, cancel);
+          } catch (const StepError&) {
+            ++ended;
+          }
+        } else {
+          wait_for_transfer_room();  // 256 queued: parks until the queue shrinks
+          if (cancelled) ++rooms_after_cancel;
+        }
+      },
+      clock);
+  canceller.join();
+  CHECK(ended == static_cast<int>(kTransfers));
+  CHECK(rooms_after_cancel == 2);
+  // Nothing queued: room at once.
+  run_concurrently(
+      1, [](size_t) { wait_for_transfer_room(); }, clock);
 }
