@@ -38,6 +38,8 @@ class TransferLoop {
     wake.data.fd = wake_;
     if (!multi_ || epoll_ < 0 || wake_ < 0 || epoll_ctl(epoll_, EPOLL_CTL_ADD, wake_, &wake) != 0) {
       if (multi_) curl_multi_cleanup(multi_);
+      if (epoll_ >= 0) close(epoll_);
+      if (wake_ >= 0) close(wake_);
       multi_ = nullptr;  // not ready(): each transfer blocks a thread of its own instead
       return;
     }

@@ -114,6 +114,12 @@ RunRow to_run(const Json& r) {
 
 bool process_gone(int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
 
+// For the live states' schedule: a wall clock set back would hold them for as long.
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 int64_t wall_clock_ms() {
@@ -400,7 +406,7 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
       t = std::max({t, r.started_ms, r.finished_ms});
     }
     if (also) also();
-    if (!live_waiting_.empty()) live_written_ms_ = wall_clock_ms();
+    if (!live_waiting_.empty()) live_written_at_ = steady_ms();
     for (const auto& [key, row] : live_waiting_)
       db_.query(
           "INSERT INTO live (run_id, path, updated_ms, state) VALUES (?, ?, ?, ?) "
@@ -522,7 +528,8 @@ class JournalRecorder final : public ExecutionRecorder {
   // 4,000 monitors polling every 10 s were 400 commits a second, 14% of flowrun's CPU. The
   // state itself is not kept here: every running monitor has one for as long as it waits (a
   // 20-line log tail), and the journal has it already. A patch that replaces every member (a
-  // poller's, each poll) needs no old state; any other reads it back.
+  // poller's that read a whole tail) needs no old state; any other reads it back (a poll of a
+  // few lines: the waiting text, else the row).
   void live(const std::string& path, const Json& patch) override {
     if (!patch.is_object() || patch.empty()) return;
     Json bounded = bounded_live(patch, redactor_);
@@ -530,16 +537,15 @@ class JournalRecorder final : public ExecutionRecorder {
     std::vector<std::string>& members = live_members_[path];
     Json state = Json::object();
     if (!replaces_all(bounded, members)) state = journal_.live_state_locked(run_id_, path);
-    merge_live_patch(state, bounded);
+    merge_live_patch(state, bounded, kLiveListMax);
     if (state.size() > kLiveKeysMax) state = bounded_live(state, redactor_);
     members.clear();
     for (const auto& [key, value] : state.items()) members.push_back(key);
-    const int64_t now = wall_clock_ms();
     auto& waiting = journal_.live_waiting_[{run_id_, path}];
     journal_.live_waiting_bytes_ -= waiting.second.size();
-    waiting = {now, dump_json(state)};
+    waiting = {wall_clock_ms(), dump_json(state)};
     journal_.live_waiting_bytes_ += waiting.second.size();
-    if (now - journal_.live_written_ms_ >= kLiveWriteMs || journal_.live_waiting_bytes_ > kLiveWaitingMax) {
+    if (steady_ms() - journal_.live_written_at_ >= kLiveWriteMs || journal_.live_waiting_bytes_ > kLiveWaitingMax) {
       journal_.commit_waiting_locked();
     } else if (journal_.live_waiting_.size() == 1) {
       live_wake_.notify_one();  // the first to wait: the writer's timer starts
@@ -608,11 +614,13 @@ class JournalRecorder final : public ExecutionRecorder {
     MutexLock lock(journal_.mutex_);
     while (!stopping_) {
       if (journal_.live_waiting_.empty()) {
-        lock.wait(live_wake_,
-                  [this]() REQUIRES(journal_.mutex_) { return stopping_ || !journal_.live_waiting_.empty(); });
+        // Woken by the first state to wait; and each second anyway, should another run's
+        // recorder have left states waiting (its last commit failed).
+        lock.wait_for(live_wake_, std::chrono::milliseconds(kLiveWriteMs),
+                      [this]() REQUIRES(journal_.mutex_) { return stopping_ || !journal_.live_waiting_.empty(); });
         continue;
       }
-      const int64_t due_in = journal_.live_written_ms_ + kLiveWriteMs - wall_clock_ms();
+      const int64_t due_in = journal_.live_written_at_ + kLiveWriteMs - steady_ms();
       if (due_in > 0) {
         lock.wait_for(live_wake_, std::chrono::milliseconds(due_in),
                       [this]() REQUIRES(journal_.mutex_) { return stopping_; });
@@ -622,7 +630,7 @@ class JournalRecorder final : public ExecutionRecorder {
         journal_.commit_waiting_locked();
       } catch (...) {
         // A full disk, say: the states wait on, and are tried again a second later.
-        journal_.live_written_ms_ = wall_clock_ms();
+        journal_.live_written_at_ = steady_ms();
       }
     }
   }

@@ -79,7 +79,7 @@ class Journal {
   // The events of `kinds` of the newest `limit` runs (each with its run_id), oldest first.
   std::vector<Json> events_of_recent_runs(int limit, const std::vector<std::string>& kinds);
   // What the live views show of a running step: the merged live states of a run, by path. They
-  // are written at most about once a second per path, or with the next record committed.
+  // are written together about once a second, or with the next record committed.
   std::vector<LiveRow> live_states(const std::string& run_id);
 
   // Whether try_acquire took the run, and if not who holds it ("pid N on HOST").
@@ -139,7 +139,7 @@ class Journal {
   // Live states waiting for a commit: (run id, path) -> (updated_ms, state JSON); the newest wins.
   std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> live_waiting_ GUARDED_BY(mutex_);
   size_t live_waiting_bytes_ GUARDED_BY(mutex_) = 0;  // of the states' JSON texts
-  int64_t live_written_ms_ GUARDED_BY(mutex_) = 0;    // when a commit last wrote live states
+  int64_t live_written_at_ GUARDED_BY(mutex_) = 0;    // steady_ms() when a commit last wrote live states
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws

@@ -76,7 +76,7 @@ class Executor {
     return options_.detach_on_cancel && !(options_.cleanup_on_cancel && options_.cleanup_on_cancel->load());
   }
   Outcome run_step(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
-  // run_step with the step's `env:` applied to scope["env"] for its duration.
+  // run_step with the step's `env:` applied to the scope's env for its duration.
   [[gnu::noinline]] Outcome run_step_in_env(const Step& step, Json& scope, CancelToken& cancel,
                                             const std::string& path);
   // What run_step does before the step runs: its outcome when it does not (reused from an
@@ -104,7 +104,7 @@ class Executor {
   // Whether `step` still runs after an earlier step of its sequence failed: only when its `if`
   // asks about the outcome (always(), failure(), ...), as in GitHub Actions.
   static bool runs_after_failure(const Step& step);
-  // Resolves an `env:` block into scope["env"]; the expression's error, or empty.
+  // Resolves an `env:` block into the scope's own env (own_in_scope); the expression's error, or empty.
   static std::string apply_env(const Json& env, Json& scope);
   // `flowrun cancel`: runs only the finally steps owed by what an earlier process started.
   Outcome run_owed_finally(const std::vector<Step>& steps, Json& scope, const std::string& prefix);

@@ -51,7 +51,7 @@ std::string for_each_item_path(const std::string& path, size_t index) {
 Json for_each_item_scope(const Step& step, const Json& scope, const Json& items, size_t index) {
   // Only the item's own entries: the rest is reached through the link. A copy of the earlier
   // steps' outputs in each of 1,000 items in flight took 1.1 GiB after a step that listed 10,000
-  // items; a copy of inputs, env, run and secrets was 1.5 KiB of each waiting monitor's ~15.
+  // items; a copy of inputs, env, run and secrets was 1.3 KiB of each waiting monitor's ~15.
   Json item_scope = {{"steps", Json::object()}};
   link_outer_scope(item_scope, scope);
   item_scope[step.as] = items[index];

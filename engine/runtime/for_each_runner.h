@@ -22,8 +22,8 @@ namespace flowrun {
 // The path of item `index` of the for_each at `path`: "videos[2]".
 std::string for_each_item_path(const std::string& path, size_t index);
 // The scope an item's steps see: the item under the step's `as` name, `loop`, its own `steps`,
-// the rest of `scope` copied, and a link to `scope` for the earlier steps (link_outer_scope:
-// `scope` must outlive the item's scope, unchanged).
+// and a link to `scope` for everything else (link_outer_scope: `scope` must outlive the item's
+// scope, unchanged).
 Json for_each_item_scope(const Step& step, const Json& scope, const Json& items, size_t index);
 Json for_each_item_scope(const Step& step, const Json&& scope, const Json& items, size_t index) = delete;
 

@@ -4,6 +4,9 @@
 // go at the end of the state's `log_tail`, which then keeps its last N. A monitor that read a
 // few lines sends them alone: the lines before them are the state's, so the monitor need not
 // keep them between its polls (10,000 waiting monitors, 2 KiB each).
+#include <cstddef>
+#include <cstdint>
+
 #include "engine/io/json.h"
 
 namespace flowrun {
@@ -13,7 +16,8 @@ inline constexpr const char* kLogTailAdded = "log_tail_added";
 // The patch that adds `lines` to log_tail, keeping its last `keep`.
 Json log_tail_added(Json lines, size_t keep);
 
-// `state` with `patch` merged in.
-void merge_live_patch(Json& state, const Json& patch);
+// `state` with `patch` merged in. Added lines leave log_tail at most min(keep, `most_lines`)
+// long (`most_lines` when keep is not a count).
+void merge_live_patch(Json& state, const Json& patch, size_t most_lines = SIZE_MAX);
 
 }  // namespace flowrun

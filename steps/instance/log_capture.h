@@ -38,8 +38,9 @@ std::vector<Capture> captures_from(const Json& spec);
 std::vector<Json> capture_regexes(const Json& value);
 
 // The last lines seen, oldest first: for a failure's context and a live view's tail. A monitor
-// keeps these for as long as it waits, so they lie back to back in one buffer (a line costs its
-// bytes and two more) whose room is reused once warm: no allocation per line.
+// whose failures show context keeps these for as long as it waits, so they lie back to back in
+// one buffer (a line costs its bytes and two more) whose room is reused once warm: no
+// allocation per line.
 class RecentLines {
  public:
   explicit RecentLines(size_t keep = 0) : lengths_(keep) {}

@@ -51,6 +51,7 @@ class MarkerPoller final : public Poller {
 
   PollResult poll(StepContext& ctx) override {
     PollResult result = read_and_judge(ctx);
+    // Not after a read that threw: its lines, not reported yet, go with the next poll's.
     scanner_.end_read();
     return result;
   }
@@ -66,13 +67,11 @@ class MarkerPoller final : public Poller {
       if (copy_) copy_->add(line);
       return scanner_.scan(line, ctx.log(), show);
     };
-    const uint64_t kept_before = scanner_.lines_kept();
     // Lines that are printed or copied must all be read; otherwise the scanner may skip runs.
     LinePrefilter may_matter = print || copy_ ? LinePrefilter() : scanner_.prefilter(ctx.log());
     const std::string ended = source_->read(ctx, take, may_matter);
     if (copy_) copy_->flush(ctx.log());
-    const uint64_t added = scanner_.lines_kept() - kept_before;
-    if (live_ && (added > 0 || first_report_)) report_live_state(ctx, added);
+    if (live_ && (scanner_.lines_kept() != reported_ || first_report_)) report_live_state(ctx);
     if (auto failure = scanner_.failure()) return fail(failure->message, std::move(failure->context));
     if (scanner_.marker_seen()) return finish();
     if (!ended.empty() && instance_) {
@@ -99,17 +98,19 @@ class MarkerPoller final : public Poller {
   }
 
   // One live patch per poll, not per line: where the log is, for live views. The tail's lines
-  // replace the state's when the read gave a whole tail, and are added to them otherwise.
-  void report_live_state(const StepContext& ctx, uint64_t added) {
+  // replace the state's when the read gave a whole tail or this attempt reports for the first
+  // time (an earlier attempt's tail is not this one's), and are added to them otherwise.
+  void report_live_state(const StepContext& ctx) {
+    const size_t fresh = static_cast<size_t>(std::min<uint64_t>(scanner_.lines_kept() - reported_, kLiveTailLines));
+    const bool whole = fresh == kLiveTailLines || first_report_;
     first_report_ = false;
-    const size_t fresh = static_cast<size_t>(std::min<uint64_t>(added, kLiveTailLines));
+    reported_ = scanner_.lines_kept();
     Json tail = Json::array();
     for (std::string& line : scanner_.tail(fresh)) {
       if (line.size() > kLiveLineMax) line.resize(kLiveLineMax);
       tail.push_back(std::move(line));
     }
-    Json patch =
-        fresh == kLiveTailLines ? Json{{"log_tail", std::move(tail)}} : log_tail_added(std::move(tail), kLiveTailLines);
+    Json patch = whole ? Json{{"log_tail", std::move(tail)}} : log_tail_added(std::move(tail), kLiveTailLines);
     patch["last_line"] = scanner_.last_line().substr(0, kLiveLineMax);
     if (scanner_.progress()) {
       patch["progress"] = *scanner_.progress();
@@ -164,8 +165,8 @@ class MarkerPoller final : public Poller {
     return {PollStatus::kDone, out, ""};
   }
 
-  // Live views (with a recorder only): the last lines read, each at most kLiveLineMax bytes,
-  // kept by the scanner with a failure's context.
+  // Live views (with a recorder only): the last lines read, each at most kLiveLineMax bytes;
+  // the scanner keeps them until the poll's report, the live state after it.
   static constexpr size_t kLiveTailLines = 20;
   static constexpr size_t kLiveLineMax = 400;
 
@@ -181,6 +182,7 @@ class MarkerPoller final : public Poller {
   std::unique_ptr<LogSource> source_;
   bool first_ = true;
   bool first_report_ = true;
+  uint64_t reported_ = 0;  // scanner_.lines_kept() at the last live report
 };
 
 }  // namespace

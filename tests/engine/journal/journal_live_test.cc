@@ -153,11 +153,17 @@ TEST_CASE("journal live: lines added to log_tail go at its end, which keeps its 
   CHECK(s["last_line"] == "token ***");
   CHECK_FALSE(s.contains(kLogTailAdded));
 
-  Json state = {{"progress", 5}};  // no tail yet; a bad keep keeps everything (the receiver bounds it)
-  merge_live_patch(state, {{kLogTailAdded, {{"lines", {"x"}}, {"keep", -1}}}});
-  CHECK(state == Json({{"progress", 5}, {"log_tail", {"x"}}}));
+  // Past 40 lines in all, whatever keep says: the receiver's bound holds for the merged tail.
+  auto again = j->recorder("r", redactor);
+  for (int i = 0; i < 30; ++i) again->live("q", log_tail_added({"q" + std::to_string(i), "more"}, 1000));
+  again.reset();
+  CHECK(state_of(*reader, "r", "q")["log_tail"].size() == 40);
+
+  Json state = {{"progress", 5}};  // no tail yet; a bad keep keeps what the receiver allows
+  merge_live_patch(state, {{kLogTailAdded, {{"lines", {"x", "y"}}, {"keep", -1}}}}, 1);
+  CHECK(state == Json({{"progress", 5}, {"log_tail", {"y"}}}));
   merge_live_patch(state, {{kLogTailAdded, "not an object"}});
-  CHECK(state == Json({{"progress", 5}, {"log_tail", {"x"}}}));
+  CHECK(state == Json({{"progress", 5}, {"log_tail", {"y"}}}));
 }
 
 TEST_CASE("journal live: pruning a run deletes its live rows", "[journal][live]") {

@@ -217,3 +217,32 @@ steps:
   CHECK(tail[18] == "line 35");
   CHECK(tail[19] == "ALL DONE");
 }
+
+TEST_CASE("instance signals: a retried attempt's first report replaces the tail, it does not add to it",
+          "[steps][signals]") {
+  TempDir dir;
+  dir.write("job.log", numbered_lines(1, 3));
+  Harness h;
+  // Attempt 1 polls at 0 s and 5 s and times out at 7 s; attempt 2 reads the log from its start.
+  REQUIRE(h.load(R"Y(inputs: {file: ""}
+steps:
+  - id: done
+    type: wait-for-marker
+    attempt_timeout: 7s
+    retry: {attempts: 2, on: [timeout], backoff: {initial: 1s}}
+    with: {file: "${{ inputs.file }}", marker: ALL DONE, show_logs: none, interval: 5s}
+)Y") == "");
+  auto fake = std::make_unique<FakeRecorder>();
+  FakeRecorder& states = *fake;
+  GrowingLog rec(std::move(fake), dir.file("job.log"), {numbered_lines(4, 5), numbered_lines(6, 6), "ALL DONE\n"});
+  rec.states = &states;
+  ExecutorOptions options;
+  options.recorder = &rec;
+  REQUIRE(h.run({{"file", dir.file("job.log")}}, options).status == RunState::kSucceeded);
+  REQUIRE(rec.patches.size() == 4);
+  CHECK(rec.tails[1] == Json({"line 1", "line 2", "line 3", "line 4", "line 5"}));  // attempt 1, second poll
+  // Attempt 2's first poll read the log from its start: those lines are the tail, once.
+  CHECK(rec.patches[2]["log_tail"] == Json({"line 1", "line 2", "line 3", "line 4", "line 5", "line 6"}));
+  CHECK(states.state("done")["log_tail"] ==
+        Json({"line 1", "line 2", "line 3", "line 4", "line 5", "line 6", "ALL DONE"}));
+}
