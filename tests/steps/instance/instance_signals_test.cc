@@ -182,67 +182,61 @@ std::string numbered_lines(int from, int to) {
   return out;
 }
 
+// What a wait-for-marker step `done` (its YAML after `type:`) reported over a log that starts
+// with lines 1-3 and gets `batches` appended, one after each live patch.
+struct GrowingRun {
+  std::vector<Json> patches, tails;  // each live patch, and the state's log_tail after it
+  Json last_tail;
+};
+GrowingRun run_on_growing_log(const std::string& step, std::vector<std::string> batches) {
+  TempDir dir;
+  dir.write("job.log", numbered_lines(1, 3));
+  Harness h;
+  REQUIRE(h.load("inputs: {file: \"\"}\nsteps:\n  - id: done\n    type: wait-for-marker\n" + step) == "");
+  auto fake = std::make_unique<FakeRecorder>();
+  FakeRecorder& states = *fake;
+  GrowingLog rec(std::move(fake), dir.file("job.log"), std::move(batches));
+  rec.states = &states;
+  ExecutorOptions options;
+  options.recorder = &rec;
+  REQUIRE(h.run({{"file", dir.file("job.log")}}, options).status == RunState::kSucceeded);
+  return {rec.patches, rec.tails, states.state("done")["log_tail"]};
+}
+
 }  // namespace
 
 TEST_CASE("instance signals: a poll's few new lines are added to the live tail, which the monitor does not keep",
           "[steps][signals]") {
-  TempDir dir;
-  dir.write("job.log", numbered_lines(1, 3));
-  Harness h;
-  REQUIRE(h.load(R"Y(inputs: {file: ""}
-steps:
-  - id: done
-    type: wait-for-marker
-    with: {file: "${{ inputs.file }}", marker: ALL DONE, show_logs: none, interval: 5s, timeout: 1m}
-)Y") == "");
-  auto fake = std::make_unique<FakeRecorder>();
-  FakeRecorder& states = *fake;
-  GrowingLog rec(std::move(fake), dir.file("job.log"), {numbered_lines(4, 5), numbered_lines(6, 35), "ALL DONE\n"});
-  rec.states = &states;
-  ExecutorOptions options;
-  options.recorder = &rec;
-  REQUIRE(h.run({{"file", dir.file("job.log")}}, options).status == RunState::kSucceeded);
-  REQUIRE(rec.patches.size() == 4);
+  const GrowingRun r = run_on_growing_log(
+      R"Y(    with: {file: "${{ inputs.file }}", marker: ALL DONE, show_logs: none, interval: 5s, timeout: 1m}
+)Y",
+      {numbered_lines(4, 5), numbered_lines(6, 35), "ALL DONE\n"});
+  REQUIRE(r.patches.size() == 4);
   // A poll of fewer than 20 lines sends only them; the state holds the lines before.
-  CHECK(rec.patches[1][kLogTailAdded]["lines"] == Json({"line 4", "line 5"}));
-  CHECK_FALSE(rec.patches[1].contains("log_tail"));
-  CHECK(rec.tails[0] == Json({"line 1", "line 2", "line 3"}));
-  CHECK(rec.tails[1] == Json({"line 1", "line 2", "line 3", "line 4", "line 5"}));
+  CHECK(r.patches[1][kLogTailAdded]["lines"] == Json({"line 4", "line 5"}));
+  CHECK_FALSE(r.patches[1].contains("log_tail"));
+  CHECK(r.tails[0] == Json({"line 1", "line 2", "line 3"}));
+  CHECK(r.tails[1] == Json({"line 1", "line 2", "line 3", "line 4", "line 5"}));
   // A poll of 20 lines or more sends the whole tail.
-  REQUIRE(rec.patches[2]["log_tail"].size() == 20);
-  CHECK(rec.patches[2]["log_tail"][0] == "line 16");
-  const Json tail = states.state("done")["log_tail"];
-  REQUIRE(tail.size() == 20);
-  CHECK(tail[0] == "line 17");
-  CHECK(tail[18] == "line 35");
-  CHECK(tail[19] == "ALL DONE");
+  REQUIRE(r.patches[2]["log_tail"].size() == 20);
+  CHECK(r.patches[2]["log_tail"][0] == "line 16");
+  REQUIRE(r.last_tail.size() == 20);
+  CHECK(r.last_tail[0] == "line 17");
+  CHECK(r.last_tail[18] == "line 35");
+  CHECK(r.last_tail[19] == "ALL DONE");
 }
 
 TEST_CASE("instance signals: a retried attempt's first report replaces the tail, it does not add to it",
           "[steps][signals]") {
-  TempDir dir;
-  dir.write("job.log", numbered_lines(1, 3));
-  Harness h;
   // Attempt 1 polls at 0 s and 5 s and times out at 7 s; attempt 2 reads the log from its start.
-  REQUIRE(h.load(R"Y(inputs: {file: ""}
-steps:
-  - id: done
-    type: wait-for-marker
-    attempt_timeout: 7s
+  const GrowingRun r = run_on_growing_log(R"Y(    attempt_timeout: 7s
     retry: {attempts: 2, on: [timeout], backoff: {initial: 1s}}
     with: {file: "${{ inputs.file }}", marker: ALL DONE, show_logs: none, interval: 5s}
-)Y") == "");
-  auto fake = std::make_unique<FakeRecorder>();
-  FakeRecorder& states = *fake;
-  GrowingLog rec(std::move(fake), dir.file("job.log"), {numbered_lines(4, 5), numbered_lines(6, 6), "ALL DONE\n"});
-  rec.states = &states;
-  ExecutorOptions options;
-  options.recorder = &rec;
-  REQUIRE(h.run({{"file", dir.file("job.log")}}, options).status == RunState::kSucceeded);
-  REQUIRE(rec.patches.size() == 4);
-  CHECK(rec.tails[1] == Json({"line 1", "line 2", "line 3", "line 4", "line 5"}));  // attempt 1, second poll
+)Y",
+                                          {numbered_lines(4, 5), numbered_lines(6, 6), "ALL DONE\n"});
+  REQUIRE(r.patches.size() == 4);
+  CHECK(r.tails[1] == Json({"line 1", "line 2", "line 3", "line 4", "line 5"}));  // attempt 1, second poll
   // Attempt 2's first poll read the log from its start: those lines are the tail, once.
-  CHECK(rec.patches[2]["log_tail"] == Json({"line 1", "line 2", "line 3", "line 4", "line 5", "line 6"}));
-  CHECK(states.state("done")["log_tail"] ==
-        Json({"line 1", "line 2", "line 3", "line 4", "line 5", "line 6", "ALL DONE"}));
+  CHECK(r.patches[2]["log_tail"] == Json({"line 1", "line 2", "line 3", "line 4", "line 5", "line 6"}));
+  CHECK(r.last_tail == Json({"line 1", "line 2", "line 3", "line 4", "line 5", "line 6", "ALL DONE"}));
 }
