@@ -209,22 +209,27 @@ class Slots {
     });
   }
   void release() {
-    std::function<void()> next, admitted;
+    std::function<void()> next;
+    std::vector<std::function<void()>> admitted;
     {
       MutexLock lock(mutex_);
       if (waiting_.empty()) {
         ++free_;
-        return;
+      } else {
+        next = std::move(waiting_.front());  // the slot passes straight to the next in line
+        waiting_.pop_front();
       }
-      next = std::move(waiting_.front());  // the slot passes straight to the next in line
-      waiting_.pop_front();
-      if (waiting_.size() < kRoom && !room_waiting_.empty()) {  // one place freed in the queue
-        admitted = std::move(room_waiting_.front());
+      // Polls waiting for room go on as far as the queue has room; all of them once nothing is
+      // under way, since no release may come (a poll let through need not make a transfer).
+      size_t room = waiting_.size() < kRoom ? kRoom - waiting_.size() : 0;
+      if (free_ == TransferSlot::kTransferSlots) room = room_waiting_.size();
+      for (; room > 0 && !room_waiting_.empty(); --room) {
+        admitted.push_back(std::move(room_waiting_.front()));
         room_waiting_.pop_front();
       }
     }
-    next();
-    if (admitted) admitted();
+    if (next) next();
+    for (const auto& go : admitted) go();
   }
   // wait_for_transfer_room()
   void wait_for_room() {
