@@ -209,6 +209,11 @@ HttpServer::~HttpServer() {
   impl_->acceptor.close(ec);
 }
 
+int HttpServer::open_connections() const {
+  MutexLock lock(impl_->mutex);
+  return static_cast<int>(impl_->open.size());
+}
+
 unsigned short HttpServer::port() const { return impl_->port; }
 
 std::string HttpServer::url() const {

@@ -54,6 +54,8 @@ class HttpServer {
   unsigned short port() const;
   // http://HOST:PORT (IPv6 hosts in brackets).
   std::string url() const;
+  // Connections accepted and not yet answered or cut (at most max_connections).
+  int open_connections() const;
 
  private:
   struct Impl;
