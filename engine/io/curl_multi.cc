@@ -196,6 +196,7 @@ TransferLoop& loop() {
 class Slots {
  public:
   void acquire() {
+    if (take_free()) return;  // most transfers: no parking, no callback made
     await_completion([this](std::function<void()> done) {
       {
         MutexLock lock(mutex_);
@@ -233,6 +234,10 @@ class Slots {
   }
   // wait_for_transfer_room()
   void wait_for_room() {
+    {
+      MutexLock lock(mutex_);
+      if (waiting_.size() < kRoom) return;  // every poll but in a burst: no parking
+    }
     await_completion(
         [this](std::function<void()> done) {
           {
@@ -248,6 +253,13 @@ class Slots {
   }
 
  private:
+  bool take_free() {
+    MutexLock lock(mutex_);
+    if (free_ == 0) return false;
+    --free_;
+    return true;
+  }
+
   static constexpr size_t kRoom = TransferSlot::kTransferSlots;  // transfers queued before a poll waits
   Mutex mutex_;
   int free_ GUARDED_BY(mutex_) = TransferSlot::kTransferSlots;
