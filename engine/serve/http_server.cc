@@ -163,8 +163,16 @@ struct HttpServer::Impl {
     while (!stopping) {
       lock.wait_for(changed, std::chrono::milliseconds(200), [this]() REQUIRES(mutex) { return stopping; });
       const auto now = std::chrono::steady_clock::now();
-      for (auto& [id, c] : open)
-        if (stopping || c.deadline <= now) ::shutdown(c.fd, SHUT_RDWR);
+      for (auto it = open.begin(); it != open.end();) {
+        if (!stopping && it->second.deadline > now) {
+          ++it;
+          continue;
+        }
+        // The slot is free before the client sees the cut, as after an answer (serve); the
+        // descriptor is no longer ours to touch, so a reused one is never shut down.
+        ::shutdown(it->second.fd, SHUT_RDWR);
+        it = open.erase(it);
+      }
     }
   }
 };
