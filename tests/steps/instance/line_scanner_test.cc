@@ -25,12 +25,12 @@ struct Scan {
   std::optional<LineScanner> scanner;
   Lines shown;
 
-  explicit Scan(const Json& with, int context_lines = 20) {
+  explicit Scan(const Json& with, int context_lines = 20, size_t tail_lines = 0) {
     LogOptions options;
     options.console = false;
     options.capture = true;
     hub = std::make_unique<LogHub>(options, redactor);
-    scanner.emplace(ScanRules::from(with), context_lines);
+    scanner.emplace(ScanRules::from(with), context_lines, tail_lines);
   }
   // Scans `lines` as one read does: stops where the scanner says so; returns how many it took.
   size_t read(const Lines& lines) {
@@ -173,12 +173,9 @@ TEST_CASE("line scanner: a run ruled out still leaves its last lines as a failur
 
 TEST_CASE("line scanner: the tail is the last lines read, ruled-out runs included, and the context stays its size",
           "[steps][scanner]") {
-  Redactor redactor;
-  LogOptions options;
-  options.console = false;
-  LogHub hub(options, redactor);
-  const StepLog log = hub.logger("w");
-  LineScanner scanner(ScanRules::from(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J")), 2, 5);
+  Scan s(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J"), 2, 5);
+  LineScanner& scanner = *s.scanner;
+  const StepLog log = s.hub->logger("w");
   const uint64_t before = scanner.lines_kept();
   auto may_matter = scanner.prefilter(log);
   CHECK_FALSE(may_matter("a\nb\nc\nd\ne\nf\ng\n"));
@@ -197,12 +194,9 @@ TEST_CASE("line scanner: the tail is the last lines read, ruled-out runs include
 }
 
 TEST_CASE("line scanner: between reads only the context's lines are kept", "[steps][scanner]") {
-  Redactor redactor;
-  LogOptions options;
-  options.console = false;
-  LogHub hub(options, redactor);
-  const StepLog log = hub.logger("w");
-  LineScanner scanner(ScanRules::from(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J")), 2, 5);
+  Scan s(Json::parse(R"J({"marker": "DONE", "fail_on": ["boom"]})J"), 2, 5);
+  LineScanner& scanner = *s.scanner;
+  const StepLog log = s.hub->logger("w");
   for (const char* line : {"a", "b", "c", "d"}) scanner.scan(line, log);
   CHECK(scanner.tail(5) == Lines{"a", "b", "c", "d"});
   scanner.end_read();
