@@ -8,6 +8,8 @@
 // never wait (a streamed body's consumer is not run here: see http_client.cc).
 #include <curl/curl.h>
 
+#include <cstddef>
+
 namespace flowrun {
 
 // Runs `easy` (every option already set by the caller) to its end and returns what
@@ -36,5 +38,7 @@ class TransferSlot {
 // two or three pages each (30 MiB at the start). It holds nothing while it waits, so a poll
 // whose nested steps poll in turn cannot deadlock on it.
 void wait_for_transfer_room();
+// How many transfers wait for a slot now; for tests and benchmarks.
+size_t transfers_waiting_for_slot();
 
 }  // namespace flowrun

@@ -132,3 +132,51 @@ TEST_CASE("http transfers: a poll waits for room while a full queue of transfers
   run_concurrently(
       1, [](size_t) { wait_for_transfer_room(); }, clock);
 }
+
+TEST_CASE("http transfers: polls let through for room find it, however fast transfers end", "[http][curl]") {
+  // Every slot held and a full queue, each by its own silent request. 300 polls wait for room,
+  // then each queues a request of its own. When the holders are cancelled, 256 slots free up
+  // at once: each release lets polls go by the room it sees, before those let go earlier have
+  // queued. A poll must still return only with room in the queue.
+  SilentHost host;
+  HttpRequest request;
+  request.url = host.url();
+  request.timeout = 60s;
+  CancelToken holders, rest;
+  constexpr size_t kSlots = TransferSlot::kTransferSlots;
+  constexpr size_t kPolls = 300;
+  std::atomic<size_t> queued_at_return{0};
+  std::atomic<int> returned{0};
+  RealClock clock;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    holders.cancel("stop");
+    std::this_thread::sleep_for(2500ms);  // past the transfer loop's next sweep, which ends the holders
+    rest.cancel("stop");
+  });
+  auto send = [&](const CancelToken& cancel) {
+    CurlHttpClient client;
+    try {
+      client.send(request, cancel);
+    } catch (const StepError&) {
+    }
+  };
+  run_concurrently(
+      2 * kSlots + kPolls,
+      [&](size_t i) {
+        if (i < kSlots) return send(holders);   // fibers start in order: these take the slots
+        if (i < 2 * kSlots) return send(rest);  // and these fill the queue
+        wait_for_transfer_room();
+        const size_t queued = transfers_waiting_for_slot();
+        for (size_t seen = queued_at_return.load();
+             queued > seen && !queued_at_return.compare_exchange_weak(seen, queued);) {
+        }
+        ++returned;
+        send(rest);
+      },
+      clock);
+  canceller.join();
+  CHECK(returned == static_cast<int>(kPolls));
+  CHECK(queued_at_return.load() < kSlots);  // 299 when a poll let through did not look again
+  CHECK(transfers_waiting_for_slot() == 0);
+}
