@@ -11,6 +11,7 @@
 #include <chrono>
 #include <map>
 
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/redactor.h"
 #include "engine/io/run_state.h"
 #include "engine/io/signal_mask.h"
@@ -54,6 +55,10 @@ CREATE TABLE IF NOT EXISTS live (
 // sooner, and at most this long after their patch; or at once past kLiveWaitingMax bytes.
 constexpr int64_t kLiveWriteMs = 1000;
 constexpr size_t kLiveWaitingMax = 1 << 20;
+// Group commit (JournalRecorder::gather_waiters): how long the writer waits for one more record
+// before it commits, and for a burst at most.
+constexpr int64_t kGatherQuietUs = 200;
+constexpr int64_t kGatherMaxUs = 5000;
 // Bounds of a live state: bytes of a string, lines of log_tail (or elements of any list), keys.
 constexpr size_t kLiveTextMax = 400;
 constexpr size_t kLiveListMax = 40;
@@ -382,13 +387,8 @@ std::vector<ProcessGroupRow> Journal::process_groups(const std::string& run_id) 
   return out;
 }
 
-void Journal::write_step_locked(StepRow row, Durability durability) {
-  waiting_.push_back(std::move(row));
-  if (durability == Durability::kNow) commit_waiting_locked();
-}
-
 void Journal::commit_waiting_locked(const std::function<void()>& also) {
-  if (waiting_.empty() && live_waiting_.empty() && !also) return;
+  if (waiting_.empty() && events_waiting_.empty() && live_waiting_.empty() && !also) return;
   db_.exec("BEGIN IMMEDIATE");
   try {
     std::map<std::string, int64_t> last_change;  // run id -> newest row time
@@ -405,6 +405,9 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
       auto& t = last_change[r.run_id];
       t = std::max({t, r.started_ms, r.finished_ms});
     }
+    for (const auto& e : events_waiting_)
+      db_.query("INSERT INTO events (run_id, at_ms, path, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
+                {e.run_id, e.at_ms, e.path, e.kind, e.message, e.data});
     if (also) also();
     if (!live_waiting_.empty()) live_written_at_ = steady_ms();
     for (const auto& [key, row] : live_waiting_)
@@ -415,6 +418,7 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
     for (const auto& [run_id, ms] : last_change)
       db_.query("UPDATE runs SET updated_ms = MAX(updated_ms, ?) WHERE id = ?", {ms, run_id});
     db_.exec("COMMIT");
+    ++commits_;
   } catch (...) {
     try {
       db_.exec("ROLLBACK");
@@ -424,8 +428,14 @@ void Journal::commit_waiting_locked(const std::function<void()>& also) {
     throw;
   }
   waiting_.clear();
+  events_waiting_.clear();
   live_waiting_.clear();
   live_waiting_bytes_ = 0;
+}
+
+uint64_t Journal::commits() {
+  MutexLock lock(mutex_);
+  return commits_;
 }
 
 Journal::~Journal() {
@@ -461,7 +471,7 @@ class JournalRecorder final : public ExecutionRecorder {
       rows_.emplace(std::move(path), std::move(row));
     }
     NoSignalsForNewThreads quiet;  // SIGINT and SIGTERM stay for the process's SignalWatcher
-    live_writer_ = std::thread([this] { write_live_states(); });
+    writer_ = std::thread([this] { write_waiting(); });
   }
 
   std::optional<RecordedStep> recorded(const std::string& path) override {
@@ -488,12 +498,15 @@ class JournalRecorder final : public ExecutionRecorder {
   }
 
   void step_started(const std::string& path, int attempt) override {
-    MutexLock lock(journal_.mutex_);
-    Journal::StepRow& row = row_for(path, wall_clock_ms());
-    row.status =
-        to_string(StepState::kRunning);  // the first start is kept across attempts and resumes: a timeout runs from it
-    row.attempts = attempt;
-    write(row, Durability::kNow);
+    {
+      MutexLock lock(journal_.mutex_);
+      Journal::StepRow& row = row_for(path, wall_clock_ms());
+      row.status = to_string(
+          StepState::kRunning);  // the first start is kept across attempts and resumes: a timeout runs from it
+      row.attempts = attempt;
+      queue(row);
+    }
+    commit_together();
   }
 
   void step_finished(const std::string& path, const std::string& status, int attempts, const Json& outputs,
@@ -502,26 +515,30 @@ class JournalRecorder final : public ExecutionRecorder {
     // as JSON and printing them never throws.
     std::string redacted_outputs = dump_json(redactor_.redact_json(outputs));
     std::string redacted_error = valid_utf8(redactor_.redact(error));
-    MutexLock lock(journal_.mutex_);
-    const int64_t now = wall_clock_ms();
-    Journal::StepRow& row = row_for(path, now);
-    row.status = status;
-    row.attempts = attempts;
-    row.outputs = std::move(redacted_outputs);
-    row.error_kind = error_kind;
-    row.error = std::move(redacted_error);
-    row.finished_ms = now;
-    write(row, durability);
+    {
+      MutexLock lock(journal_.mutex_);
+      const int64_t now = wall_clock_ms();
+      Journal::StepRow& row = row_for(path, now);
+      row.status = status;
+      row.attempts = attempts;
+      row.outputs = std::move(redacted_outputs);
+      row.error_kind = error_kind;
+      row.error = std::move(redacted_error);
+      row.finished_ms = now;
+      queue(row);
+    }
+    if (durability == Durability::kNow) commit_together();
   }
 
   void event(const std::string& path, const std::string& kind, const std::string& message, const Json& data) override {
     std::string redacted = valid_utf8(redactor_.redact(message));
     std::string redacted_data = dump_json(redactor_.redact_json(data));
-    MutexLock lock(journal_.mutex_);
-    journal_.commit_waiting_locked([&]() REQUIRES(journal_.mutex_) {
-      journal_.db_.query("INSERT INTO events (run_id, at_ms, path, kind, message, data) VALUES (?, ?, ?, ?, ?, ?)",
-                         {run_id_, wall_clock_ms(), path, kind, redacted, redacted_data});
-    });
+    {
+      MutexLock lock(journal_.mutex_);
+      journal_.events_waiting_.push_back(
+          {run_id_, wall_clock_ms(), path, kind, std::move(redacted), std::move(redacted_data)});
+    }
+    commit_together();
   }
 
   // Merged with the path's state; the row waits to be written with the others (kLiveWriteMs):
@@ -548,7 +565,7 @@ class JournalRecorder final : public ExecutionRecorder {
     if (steady_ms() - journal_.live_written_at_ >= kLiveWriteMs || journal_.live_waiting_bytes_ > kLiveWaitingMax) {
       journal_.commit_waiting_locked();
     } else if (journal_.live_waiting_.size() == 1) {
-      live_wake_.notify_one();  // the first to wait: the writer's timer starts
+      writer_wake_.notify_one();  // the first to wait: the writer's timer starts
     }
   }
 
@@ -558,8 +575,8 @@ class JournalRecorder final : public ExecutionRecorder {
       MutexLock lock(journal_.mutex_);
       stopping_ = true;
     }
-    live_wake_.notify_one();
-    live_writer_.join();
+    writer_wake_.notify_one();
+    writer_.join();
     try {
       MutexLock lock(journal_.mutex_);
       journal_.commit_waiting_locked();
@@ -575,11 +592,69 @@ class JournalRecorder final : public ExecutionRecorder {
   void process_ended(const std::string&, int64_t pgid) override { journal_.clear_process_group(run_id_, pgid); }
 
  private:
-  // A row of rows_ to write: with the run's id, which rows_ keeps once, here.
-  void write(const Journal::StepRow& row, Durability durability) REQUIRES(journal_.mutex_) {
+  // A row of rows_ to write with the next commit: with the run's id, which rows_ keeps once, here.
+  void queue(const Journal::StepRow& row) REQUIRES(journal_.mutex_) {
     Journal::StepRow out = row;
     out.run_id = run_id_;
-    journal_.write_step_locked(std::move(out), durability);
+    journal_.waiting_.push_back(std::move(out));
+  }
+
+  // Returns once what waits (this caller's record with the rest) is committed; rethrows the
+  // commit's error. The writer thread commits for everyone who waits at that moment: 10,000
+  // items starting at once each wrote a durable row, 10,000 commits, and now share a few (a
+  // fiber parks meanwhile and the next one runs up to its own record).
+  void commit_together() EXCLUDES(journal_.mutex_) {
+    std::exception_ptr error;
+    await_completion(
+        [&](std::function<void()> done) {
+          MutexLock lock(journal_.mutex_);
+          if (!stopping_) {
+            commit_waiters_.push_back({std::move(done), &error});
+            if (commit_waiters_.size() == 1) writer_wake_.notify_one();
+            return;
+          }
+          try {  // the writer is gone (the recorder is going): commit here
+            journal_.commit_waiting_locked();
+          } catch (...) {
+            error = std::current_exception();
+          }
+          lock.unlock();
+          done();
+        },
+        /*give_back_stack=*/true);
+    if (error) std::rethrow_exception(error);
+  }
+
+  // Waits while more records come to wait for a commit: a burst (a for_each starting its items)
+  // is committed at once when it pauses, or after kGatherMaxUs. A lone record waits
+  // kGatherQuietUs. Without this the writer committed each record as it came, while the fibers'
+  // thread waited for the mutex and could queue nothing: two rows a commit.
+  void gather_waiters(MutexLock& lock) REQUIRES(journal_.mutex_) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kGatherMaxUs);
+    size_t seen = 0;
+    while (commit_waiters_.size() > seen && !stopping_ && std::chrono::steady_clock::now() < until) {
+      seen = commit_waiters_.size();
+      lock.wait_for(writer_wake_, std::chrono::microseconds(kGatherQuietUs),
+                    [this]() REQUIRES(journal_.mutex_) { return stopping_; });
+    }
+  }
+
+  // One commit for everyone waiting in commit_together(); each learns how it went.
+  void commit_for_waiters(MutexLock& lock) REQUIRES(journal_.mutex_) {
+    std::vector<CommitWaiter> batch;
+    batch.swap(commit_waiters_);
+    std::exception_ptr error;
+    try {
+      journal_.commit_waiting_locked();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    lock.unlock();  // done() wakes a fiber or a thread, which may come straight back for the mutex
+    for (auto& w : batch) {
+      *w.error = error;  // before done(): the waiter's frame may go as soon as it is called
+      w.done();
+    }
+    lock.lock();
   }
 
   // The row of `path`, made (with the next seq, started now) the first time it is asked for.
@@ -608,22 +683,29 @@ class JournalRecorder final : public ExecutionRecorder {
     }
     return true;
   }
-  // Writes the live states that wait, kLiveWriteMs after the last write of them at most, when
-  // no other write took them along sooner. Runs until the recorder goes.
-  void write_live_states() {
+  // The recorder's writer: commits at once for those waiting in commit_together(), and writes
+  // the live states that wait kLiveWriteMs after the last write of them at most, when no other
+  // commit took them along sooner. Runs until the recorder goes.
+  void write_waiting() {
     MutexLock lock(journal_.mutex_);
-    while (!stopping_) {
+    auto asked = [this]() REQUIRES(journal_.mutex_) { return stopping_ || !commit_waiters_.empty(); };
+    while (true) {
+      if (!commit_waiters_.empty()) {
+        gather_waiters(lock);
+        commit_for_waiters(lock);
+        continue;
+      }
+      if (stopping_) return;
       if (journal_.live_waiting_.empty()) {
         // Woken by the first state to wait; and each second anyway, should another run's
         // recorder have left states waiting (its last commit failed).
-        lock.wait_for(live_wake_, std::chrono::milliseconds(kLiveWriteMs),
-                      [this]() REQUIRES(journal_.mutex_) { return stopping_ || !journal_.live_waiting_.empty(); });
+        lock.wait_for(writer_wake_, std::chrono::milliseconds(kLiveWriteMs),
+                      [&]() REQUIRES(journal_.mutex_) { return asked() || !journal_.live_waiting_.empty(); });
         continue;
       }
       const int64_t due_in = journal_.live_written_at_ + kLiveWriteMs - steady_ms();
       if (due_in > 0) {
-        lock.wait_for(live_wake_, std::chrono::milliseconds(due_in),
-                      [this]() REQUIRES(journal_.mutex_) { return stopping_; });
+        lock.wait_for(writer_wake_, std::chrono::milliseconds(due_in), asked);
         continue;
       }
       try {
@@ -637,9 +719,14 @@ class JournalRecorder final : public ExecutionRecorder {
 
   std::map<std::string, std::vector<std::string>> live_members_ GUARDED_BY(journal_.mutex_);  // of each state
   int64_t next_seq_ GUARDED_BY(journal_.mutex_) = 1;
-  std::condition_variable live_wake_;
+  struct CommitWaiter {
+    std::function<void()> done;
+    std::exception_ptr* error;
+  };
+  std::vector<CommitWaiter> commit_waiters_ GUARDED_BY(journal_.mutex_);
+  std::condition_variable writer_wake_;  // a commit or a live state waits, or the recorder stops
   bool stopping_ GUARDED_BY(journal_.mutex_) = false;
-  std::thread live_writer_;  // write_live_states, started by the constructor once the rest is made
+  std::thread writer_;  // write_waiting, started by the constructor once the rest is made
 };
 
 std::unique_ptr<ExecutionRecorder> Journal::recorder(const std::string& run_id, const Redactor& redactor) {

@@ -60,7 +60,9 @@ struct ProcessGroupRow {
 // Durable record of runs, step executions and events in SQLite (WAL) at
 // STATE_DIR/journal.db. Written at every state change; the records of side-effect-free steps wait
 // for the next write that cannot (see Durability) and every method commits them before it acts,
-// so a reader in this process never misses one. Thread-safe (one connection, a mutex).
+// so a reader in this process never misses one. A run's records that cannot wait share commits
+// with those that come at the same time (JournalRecorder::commit_together). Thread-safe (one
+// connection, a mutex).
 class Journal {
  public:
   // Opens or creates the journal. Throws JournalError when it cannot be used.
@@ -104,6 +106,8 @@ class Journal {
   std::unique_ptr<ExecutionRecorder> recorder(const std::string& run_id, const Redactor& redactor);
 
   const std::string& path() const { return path_; }
+  // Transactions this Journal has committed so far; for tests and benchmarks.
+  uint64_t commits();
 
   // Commits the records still waiting (best effort).
   ~Journal();
@@ -123,23 +127,33 @@ class Journal {
     int64_t started_ms = 0;
     int64_t finished_ms = 0;
   };
+  // One row of `events`, waiting for its commit like a step row.
+  struct EventRow {
+    std::string run_id;
+    int64_t at_ms = 0;
+    std::string path;
+    std::string kind;
+    std::string message;  // redacted
+    std::string data;     // JSON, redacted
+  };
 
   explicit Journal(SqliteDb db) : path_(db.path()), db_(std::move(db)) {}
-  void write_step_locked(StepRow row, Durability durability) REQUIRES(mutex_);
   // The live state of `path` as last merged: the one waiting to be written, else the row; {}.
   Json live_state_locked(const std::string& run_id, const std::string& path) REQUIRES(mutex_);
-  // One transaction: the waiting step rows, in order, then `also` (may be empty), then the
-  // runs' last-change times. The rows wait on if it fails.
+  // One transaction: the waiting step rows and events, in order, then `also` (may be empty),
+  // then the live states and the runs' last-change times. The rows wait on if it fails.
   void commit_waiting_locked(const std::function<void()>& also = {}) REQUIRES(mutex_);
 
   const std::string path_;  // the database file's, fixed at open: read without the mutex
   Mutex mutex_;
   SqliteDb db_ GUARDED_BY(mutex_);
   std::vector<StepRow> waiting_ GUARDED_BY(mutex_);
+  std::vector<EventRow> events_waiting_ GUARDED_BY(mutex_);
   // Live states waiting for a commit: (run id, path) -> (updated_ms, state JSON); the newest wins.
   std::map<std::pair<std::string, std::string>, std::pair<int64_t, std::string>> live_waiting_ GUARDED_BY(mutex_);
   size_t live_waiting_bytes_ GUARDED_BY(mutex_) = 0;  // of the states' JSON texts
   int64_t live_written_at_ GUARDED_BY(mutex_) = 0;    // steady_ms() when a commit last wrote live states
+  uint64_t commits_ GUARDED_BY(mutex_) = 0;
 };
 
 // Holds a run for this process while alive: acquires in the constructor (throws

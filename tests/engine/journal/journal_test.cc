@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/io/fiber_scheduler.h"
 #include "engine/io/redactor.h"
 #include "engine/io/sqlite_db.h"
 #include "support/harness.h"
@@ -147,6 +148,54 @@ TEST_CASE("journal: side-effect-free records wait for the next durable write and
   resumed->step_finished("e", "succeeded", 1, Json::object(), "", "", Durability::kNow);
   CHECK(other->steps("r").back()["path"] == "e");
   CHECK(other->steps("r").back()["seq"] == 5);
+}
+
+TEST_CASE("journal: durable records from many fibers share commits, and a failed commit reaches each", "[journal]") {
+  TempDir dir;
+  auto j = Journal::open(dir.file("state"));
+  j->create_run(new_run("r"));
+  Redactor redactor;
+  auto rec = j->recorder("r", redactor);
+  SqliteDb other(dir.file("state/journal.db"), false);  // another process's view
+  auto on_disk = [&](const std::string& path) {
+    return other.query("SELECT COUNT(*) AS n FROM steps WHERE run_id = 'r' AND path = ?", {path})[0]["n"]
+        .get<int64_t>();
+  };
+  RealClock clock;
+  const uint64_t before = j->commits();
+  int durable = 0;
+  run_concurrently(
+      1000,
+      [&](size_t i) {
+        const std::string path = "item[" + std::to_string(i) + "]";
+        rec->step_started(path, 0);
+        durable += on_disk(path) == 1;  // on disk when step_started returned
+      },
+      clock);
+  CHECK(durable == 1000);
+  CHECK(j->commits() - before <= 100);  // was one each: 1,000
+
+  // A commit that fails fails for everyone waiting on it; the rows wait for the next one.
+  other.exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON steps WHEN NEW.path = 'boom' "
+      "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  int failed = 0;
+  run_concurrently(
+      50,
+      [&](size_t i) {
+        try {
+          rec->step_started(i == 0 ? "boom" : "after[" + std::to_string(i) + "]", 0);
+        } catch (const std::exception& e) {
+          failed += std::string(e.what()).find("refused") != std::string::npos;
+        }
+      },
+      clock);
+  CHECK(failed == 50);
+  CHECK(on_disk("after[1]") == 0);
+  other.exec("DROP TRIGGER refuse");
+  rec->step_started("next", 0);
+  CHECK(on_disk("boom") == 1);
+  CHECK(on_disk("after[49]") == 1);
 }
 
 TEST_CASE("journal: records waiting when the process ends are committed by the journal's destructor", "[journal]") {
