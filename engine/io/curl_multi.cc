@@ -220,14 +220,7 @@ class Slots {
         next = std::move(waiting_.front());  // the slot passes straight to the next in line
         waiting_.pop_front();
       }
-      // Polls waiting for room go on as far as the queue has room; all of them once nothing is
-      // under way, since no release may come (a poll let through need not make a transfer).
-      size_t room = waiting_.size() < kRoom ? kRoom - waiting_.size() : 0;
-      if (free_ == TransferSlot::kTransferSlots) room = room_waiting_.size();
-      for (; room > 0 && !room_waiting_.empty(); --room) {
-        admitted.push_back(std::move(room_waiting_.front()));
-        room_waiting_.pop_front();
-      }
+      admitted = let_go_locked();
     }
     if (next) next();
     for (const auto& go : admitted) go();
@@ -238,33 +231,53 @@ class Slots {
   }
   // wait_for_transfer_room()
   void wait_for_room() {
-    // Again after each wake: release() lets polls go by the room it sees, and those it let go
-    // earlier may not have queued their transfers yet. Without the second look, each release
-    // let one more through than the last, and 8,000 of 10,000 starting polls waited for a slot
-    // on a second stack page.
-    while (true) {
-      {
-        MutexLock lock(mutex_);
-        if (waiting_.size() < kRoom) return;  // every poll but in a burst: no parking
-      }
-      park_for_room();
+    {
+      MutexLock lock(mutex_);
+      if (room_waiting_.empty() && has_room_locked()) return;  // every poll but in a burst: no parking
     }
-  }
-
- private:
-  void park_for_room() {
     await_completion(
         [this](std::function<void()> done) {
           {
             MutexLock lock(mutex_);
-            if (waiting_.size() >= kRoom) {
+            if (!room_waiting_.empty() || !has_room_locked()) {
               room_waiting_.push_back(std::move(done));
               return;
             }
+            ++let_go_;
           }
           done();
         },
         /*give_back_stack=*/true);
+    // Let go, into room kept for this poll: the transfer it makes next takes it. Should it make
+    // none while nothing is under way, no release would come for those still waiting: let
+    // them go here.
+    std::vector<std::function<void()>> admitted;
+    {
+      MutexLock lock(mutex_);
+      --let_go_;
+      if (free_ == TransferSlot::kTransferSlots) admitted = let_go_locked();
+    }
+    for (const auto& go : admitted) go();
+  }
+
+ private:
+  // Room in the queue counts the polls let go that have not queued their transfers yet: without
+  // them each release of a burst let one more poll through than the last, and 8,000 of 10,000
+  // starting polls waited for a slot deep in a request, on a second stack page.
+  bool has_room_locked() REQUIRES(mutex_) { return waiting_.size() + let_go_ < kRoom; }
+
+  // The polls waiting for room that may go, as many as the queue has room for; first come,
+  // first let go.
+  std::vector<std::function<void()>> let_go_locked() REQUIRES(mutex_) {
+    const size_t taken = waiting_.size() + let_go_;
+    size_t room = taken < kRoom ? kRoom - taken : 0;
+    std::vector<std::function<void()>> out;
+    for (; room > 0 && !room_waiting_.empty(); --room) {
+      out.push_back(std::move(room_waiting_.front()));
+      room_waiting_.pop_front();
+      ++let_go_;
+    }
+    return out;
   }
 
   bool take_free() {
@@ -279,6 +292,7 @@ class Slots {
   int free_ GUARDED_BY(mutex_) = TransferSlot::kTransferSlots;
   std::deque<std::function<void()>> waiting_ GUARDED_BY(mutex_);
   std::deque<std::function<void()>> room_waiting_ GUARDED_BY(mutex_);  // polls waiting for the queue to shrink
+  size_t let_go_ GUARDED_BY(mutex_) = 0;  // polls let go from room_waiting_ and not yet back from the wait
 };
 
 Slots& slots() {
