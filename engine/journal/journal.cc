@@ -72,8 +72,6 @@ std::string bounded_text(std::string_view text, size_t max) {
   return valid_utf8(text.substr(0, cut));
 }
 
-// `value` with every string redacted and bounded, every list cut to its last kLiveListMax
-// elements and every object to kLiveKeysMax keys; nulls stay (they delete in a merge patch).
 // A redacted text (ours to keep) bounded: moved when it already fits and is valid UTF-8, as a
 // live log line mostly is (20 of them a poll, for each of 10,000 monitors).
 std::string bounded_text(std::string text, size_t max) {
@@ -81,6 +79,8 @@ std::string bounded_text(std::string text, size_t max) {
   return bounded_text(std::string_view(text), max);
 }
 
+// `value` with every string redacted and bounded, every list cut to its last kLiveListMax
+// elements and every object to kLiveKeysMax keys; nulls stay (they delete in a merge patch).
 Json bounded_live(const Json& value, const Redactor& redactor, int depth = 0) {
   if (value.is_string()) return bounded_text(redactor.redact(value.get_ref<const std::string&>()), kLiveTextMax);
   if (depth > 3 && (value.is_object() || value.is_array())) return bounded_text(dump_json(value), kLiveTextMax);
@@ -588,7 +588,8 @@ class JournalRecorder final : public ExecutionRecorder {
       MutexLock lock(journal_.mutex_);
       journal_.commit_waiting_locked();
     } catch (...) {
-      // Live states are transient, and step rows left waiting are those of side-effect-free steps.
+      // Live states are transient. Rows and events left waiting are those of side-effect-free
+      // steps, or of a durable write whose commit failed and was reported to its caller.
     }
   }
 
@@ -599,6 +600,12 @@ class JournalRecorder final : public ExecutionRecorder {
   void process_ended(const std::string&, int64_t pgid) override { journal_.clear_process_group(run_id_, pgid); }
 
  private:
+  // A caller of commit_together() waiting for the writer's commit.
+  struct CommitWaiter {
+    std::function<void()> done;
+    std::exception_ptr* error;
+  };
+
   // A row of rows_ to write with the next commit: with the run's id, which rows_ keeps once, here.
   void queue(const Journal::StepRow& row) REQUIRES(journal_.mutex_) {
     Journal::StepRow out = row;
@@ -607,12 +614,19 @@ class JournalRecorder final : public ExecutionRecorder {
   }
 
   // Returns once what waits (this caller's record with the rest) is committed; rethrows the
-  // commit's error. The writer thread commits for everyone who waits at that moment: 10,000
-  // items starting at once each wrote a durable row, 10,000 commits, and now share a few (a
-  // fiber parks meanwhile and the next one runs up to its own record).
+  // commit's error. On a fiber, the writer thread commits for every fiber waiting at that
+  // moment: 10,000 items starting at once each wrote a durable row, 10,000 commits, and now
+  // share a few (the fiber parks, and the next one runs up to its own record). A plain thread
+  // commits itself: nothing else of its own could run while it waited, so the gathering would
+  // only add its 200 µs.
   void commit_together() EXCLUDES(journal_.mutex_) {
+    if (!FiberScheduler::current()) {
+      MutexLock lock(journal_.mutex_);
+      journal_.commit_waiting_locked();
+      return;
+    }
     std::exception_ptr error;
-    await_completion(
+    FiberScheduler::current()->await(
         [&](std::function<void()> done) {
           MutexLock lock(journal_.mutex_);
           if (!stopping_) {
@@ -620,7 +634,7 @@ class JournalRecorder final : public ExecutionRecorder {
             if (commit_waiters_.size() == 1) writer_wake_.notify_one();
             return;
           }
-          try {  // the writer is gone (the recorder is going): commit here
+          try {  // the destructor has begun: the writer takes no more waiters, so commit here
             journal_.commit_waiting_locked();
           } catch (...) {
             error = std::current_exception();
@@ -646,22 +660,24 @@ class JournalRecorder final : public ExecutionRecorder {
     }
   }
 
-  // One commit for everyone waiting in commit_together(); each learns how it went.
-  void commit_for_waiters(MutexLock& lock) REQUIRES(journal_.mutex_) {
+  // One commit for everyone waiting in commit_together(); each learns how it went from
+  // let_go(), called without the mutex: done() wakes a fiber or a thread, which may come
+  // straight back for it.
+  std::vector<CommitWaiter> commit_for_waiters(std::exception_ptr& error) REQUIRES(journal_.mutex_) {
     std::vector<CommitWaiter> batch;
     batch.swap(commit_waiters_);
-    std::exception_ptr error;
     try {
       journal_.commit_waiting_locked();
     } catch (...) {
       error = std::current_exception();
     }
-    lock.unlock();  // done() wakes a fiber or a thread, which may come straight back for the mutex
+    return batch;
+  }
+  static void let_go(std::vector<CommitWaiter>& batch, const std::exception_ptr& error) {
     for (auto& w : batch) {
       *w.error = error;  // before done(): the waiter's frame may go as soon as it is called
       w.done();
     }
-    lock.lock();
   }
 
   // The row of `path`, made (with the next seq, started now) the first time it is asked for.
@@ -699,7 +715,11 @@ class JournalRecorder final : public ExecutionRecorder {
     while (true) {
       if (!commit_waiters_.empty()) {
         gather_waiters(lock);
-        commit_for_waiters(lock);
+        std::exception_ptr error;
+        std::vector<CommitWaiter> batch = commit_for_waiters(error);
+        lock.unlock();
+        let_go(batch, error);
+        lock.lock();
         continue;
       }
       if (stopping_) return;
@@ -726,10 +746,6 @@ class JournalRecorder final : public ExecutionRecorder {
 
   std::map<std::string, std::vector<std::string>> live_members_ GUARDED_BY(journal_.mutex_);  // of each state
   int64_t next_seq_ GUARDED_BY(journal_.mutex_) = 1;
-  struct CommitWaiter {
-    std::function<void()> done;
-    std::exception_ptr* error;
-  };
   std::vector<CommitWaiter> commit_waiters_ GUARDED_BY(journal_.mutex_);
   std::condition_variable writer_wake_;  // a commit or a live state waits, or the recorder stops
   bool stopping_ GUARDED_BY(journal_.mutex_) = false;

@@ -189,7 +189,6 @@ void ForEachRunner::item_ended(size_t i, const std::string& item_path, bool repo
   Json steps_out = Json::object();
   for (const auto& id : body_ids_)
     if (item_scope["steps"].contains(id)) steps_out[id] = item_scope["steps"][id];
-  if (recorder_ && !reported) report_item_end(i, item_path, o, steps_out);
   results_[i] = {{"index", i}, {"item", items_[i]}, {"status", to_string(o.state)}, {"steps", steps_out}};
   if (!o.error.empty()) results_[i]["error"] = o.error;
   states_[i] = o.state;
@@ -204,6 +203,9 @@ void ForEachRunner::item_ended(size_t i, const std::string& item_path, bool repo
     log_.warn("item " + std::to_string(i) + " (" + name + ") failed" +
               (o.finally_failed ? ", and so did its finally steps" : ""));
   }
+  // Last: its event waits for a commit shared with other items (the fiber parks), and items
+  // ending meanwhile must already see this one's failure and stop launching.
+  if (recorder_ && !reported) report_item_end(i, item_path, o, steps_out);
 }
 
 void ForEachRunner::report_item_end(size_t i, const std::string& item_path, const Outcome& o, const Json& steps_out) {
