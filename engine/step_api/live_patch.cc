@@ -8,38 +8,14 @@ Json log_tail_added(Json lines, size_t keep) {
   return {{kLogTailAdded, {{"lines", std::move(lines)}, {"keep", keep}}}};
 }
 
-namespace {
-
-// RFC 7396 with the patch's values moved: a null deletes, an object merges into an object,
-// anything else replaces.
-void merge_moving(Json& target, Json&& patch) {
-  if (!patch.is_object()) {
-    target = std::move(patch);
-    return;
-  }
-  if (!target.is_object()) target = Json::object();
-  for (auto& [key, value] : patch.items()) {
-    if (value.is_null())
-      target.erase(key);
-    else
-      merge_moving(target[key], std::move(value));
-  }
-}
-
-}  // namespace
-
-void merge_live_patch(Json& state, const Json& patch, size_t most_lines) {
-  merge_live_patch(state, Json(patch), most_lines);
-}
-
-void merge_live_patch(Json& state, Json&& patch, size_t most_lines) {
+void merge_live_patch(Json& state, Json patch, size_t most_lines) {
   if (!patch.is_object()) return;
   Json added;
   if (auto it = patch.find(kLogTailAdded); it != patch.end()) {
     added = std::move(*it);
     patch.erase(it);
   }
-  merge_moving(state, std::move(patch));
+  state.merge_patch(patch);
   if (!added.is_object()) return;
   auto lines = added.find("lines");
   if (lines == added.end() || !lines->is_array()) return;

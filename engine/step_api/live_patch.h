@@ -18,8 +18,7 @@ Json log_tail_added(Json lines, size_t keep);
 
 // `state` with `patch` merged in. Added lines leave log_tail at most min(keep, `most_lines`)
 // long (`most_lines` when keep is not a count).
-void merge_live_patch(Json& state, const Json& patch, size_t most_lines = SIZE_MAX);
-// The same, taking the patch's values instead of copying them.
-void merge_live_patch(Json& state, Json&& patch, size_t most_lines = SIZE_MAX);
+// A patch passed as an rvalue gives its added lines to the tail instead of copies.
+void merge_live_patch(Json& state, Json patch, size_t most_lines = SIZE_MAX);
 
 }  // namespace flowrun
