@@ -233,13 +233,13 @@ class Slots {
   void wait_for_room() {
     {
       MutexLock lock(mutex_);
-      if (room_waiting_.empty() && has_room_locked()) return;  // every poll but in a burst: no parking
+      if (may_go_locked()) return;  // every poll but in a burst: no parking
     }
     await_completion(
         [this](std::function<void()> done) {
           {
             MutexLock lock(mutex_);
-            if (!room_waiting_.empty() || !has_room_locked()) {
+            if (!may_go_locked()) {
               room_waiting_.push_back(std::move(done));
               return;
             }
@@ -265,6 +265,8 @@ class Slots {
   // them each release of a burst let one more poll through than the last, and 8,000 of 10,000
   // starting polls waited for a slot deep in a request, on a second stack page.
   bool has_room_locked() REQUIRES(mutex_) { return waiting_.size() + let_go_ < kRoom; }
+  // Whether a poll arriving now goes on: there is room, and nobody waits for it before this one.
+  bool may_go_locked() REQUIRES(mutex_) { return room_waiting_.empty() && has_room_locked(); }
 
   // The polls waiting for room that may go, as many as the queue has room for; first come,
   // first let go.
