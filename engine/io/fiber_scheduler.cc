@@ -11,10 +11,12 @@
 #include <exception>
 #include <map>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 #include "engine/io/blocking_pool.h"
 #include "engine/io/cancel_token.h"
+#include "engine/io/parked_stack.h"
 
 namespace flowrun {
 namespace ctx = boost::context;
@@ -32,9 +34,9 @@ struct ExceptionState {
 
 ExceptionState& thread_exception_state() { return *reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals()); }
 
-// A parked fiber whose wake-up is at least this far away gives back the stack pages below its
-// frames; a shorter wait is not worth the page faults of touching them again.
-constexpr Duration kReleaseStackAfter = std::chrono::seconds(1);
+// A fiber sleeping at least this long saves its frames and gives back its stack; a shorter
+// sleep is not worth the compression and the page faults of touching the stack again.
+constexpr Duration kSaveStackAfter = std::chrono::seconds(1);
 
 }  // namespace
 
@@ -47,6 +49,8 @@ struct Fiber {
   FiberWaiter* waiting = nullptr;                                   // what it parked on (scheduler's mutex)
   bool queued = false;                                              // in the ready queue (scheduler's mutex)
   std::optional<std::multimap<TimePoint, Fiber*>::iterator> timer;  // scheduler's thread only
+  bool save_when_parked = false;  // once it has switched away; scheduler's thread only
+  ParkedStack parked;             // its frames while it sleeps; scheduler's thread only
 };
 
 namespace {
@@ -71,7 +75,20 @@ class RecordedStack {
 };
 
 const size_t kPage = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-std::atomic<size_t> g_deepest_release{0};  // FiberScheduler::deepest_release
+std::atomic<size_t> g_deepest_save{0};   // FiberScheduler::deepest_save
+std::atomic<size_t> g_largest_saved{0};  // FiberScheduler::largest_saved
+
+void raise_to(std::atomic<size_t>& most, size_t value) {
+  for (size_t seen = most.load(); value > seen && !most.compare_exchange_weak(seen, value);) {
+  }
+}
+
+// Where a fiber that has switched away stopped: boost::context keeps it as the fiber object's
+// one member, the stack pointer below the registers it saved.
+char* switched_stack_pointer(const ctx::fiber& fiber) {
+  static_assert(sizeof(ctx::fiber) == sizeof(void*) && std::is_standard_layout_v<ctx::fiber>);
+  return *reinterpret_cast<char* const*>(&fiber);
+}
 
 }  // namespace
 
@@ -82,7 +99,8 @@ void FiberWaiter::wake() {
   scheduler_->wake_locked(*this);
 }
 
-FiberScheduler::FiberScheduler(Clock& clock) : clock_(clock), pool_(std::make_unique<BlockingPool>()) {}
+FiberScheduler::FiberScheduler(Clock& clock)
+    : clock_(clock), pool_(std::make_unique<BlockingPool>()), stack_codec_(std::make_unique<StackCodec>()) {}
 
 FiberScheduler::~FiberScheduler() = default;
 
@@ -141,6 +159,7 @@ void FiberScheduler::run() {
 }
 
 void FiberScheduler::resume(Fiber* fiber) {
+  fiber->parked.restore(*stack_codec_);
   if (fiber->timer) {
     timers_.erase(*fiber->timer);
     fiber->timer.reset();
@@ -154,6 +173,22 @@ void FiberScheduler::resume(Fiber* fiber) {
   if (!fiber->context) {  // it returned
     --live_;
     delete fiber;
+  } else if (fiber->save_when_parked) {
+    fiber->save_when_parked = false;
+    save_stack(*fiber);
+  }
+}
+
+void FiberScheduler::save_stack(Fiber& fiber) {
+  // Now that the fiber has switched away, its frames end where its switch saved its registers.
+  char* const top = static_cast<char*>(fiber.stack.sp);
+  char* const low = top - fiber.stack.size + kPage;  // above the guard page
+  char* const sp = switched_stack_pointer(fiber.context);
+  if (fiber.parked.save(*stack_codec_, low, sp, top)) {
+    raise_to(g_deepest_save, static_cast<size_t>(top - sp));
+    raise_to(g_largest_saved, fiber.parked.saved_bytes());
+  } else {
+    release_unused_stack(fiber, sp);  // no memory for the copy: the frames stay, the rest goes
   }
 }
 
@@ -191,17 +226,20 @@ void FiberScheduler::idle() {
 }
 
 bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline, bool give_back_stack) {
+  return park_as(waiter, deadline, give_back_stack ? WhileParked::kGiveBackUnused : WhileParked::kKeepStack);
+}
+
+bool FiberScheduler::park_as(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack) {
   Fiber* const fiber = t_fiber;
   {
     MutexLock lock(mutex_);
     if (waiter.woken_) return true;
     fiber->waiting = &waiter;
   }
-  if (deadline) {
-    fiber->timer = timers_.emplace(*deadline, fiber);
-    if (*deadline - clock_.now() >= kReleaseStackAfter) give_back_stack = true;
-  }
-  if (give_back_stack) release_unused_stack(*fiber);
+  if (deadline) fiber->timer = timers_.emplace(*deadline, fiber);
+  if (stack == WhileParked::kGiveBackUnused)
+    release_unused_stack(*fiber, static_cast<char*>(__builtin_frame_address(0)) - kReleaseMargin);
+  fiber->save_when_parked = stack == WhileParked::kSaveFrames;  // by resume(), once switched away
   fiber->scheduler = std::move(fiber->scheduler).resume();
   MutexLock lock(mutex_);
   fiber->waiting = nullptr;
@@ -209,10 +247,12 @@ bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline
 }
 
 bool FiberScheduler::sleep_until(TimePoint deadline, const CancelToken& cancel) {
-  FiberWaiter waiter;
-  if (!cancel.add_waiter(waiter)) return false;
-  park(waiter, deadline);
-  cancel.remove_waiter(waiter);
+  // On the heap: a cancel from another thread reaches it while this stack may be saved.
+  const auto waiter = std::make_unique<FiberWaiter>();
+  if (!cancel.add_waiter(*waiter)) return false;
+  const bool long_sleep = deadline - clock_.now() >= kSaveStackAfter;
+  park_as(*waiter, deadline, long_sleep ? WhileParked::kSaveFrames : WhileParked::kKeepStack);
+  cancel.remove_waiter(*waiter);
   return !cancel.cancelled();
 }
 
@@ -258,21 +298,18 @@ void FiberScheduler::run_blocking(const std::function<void()>& work) {
 
 size_t FiberScheduler::blocking_threads() const { return pool_->threads(); }
 
-size_t FiberScheduler::deepest_release() { return g_deepest_release.load(); }
+size_t FiberScheduler::deepest_save() { return g_deepest_save.load(); }
 
-void FiberScheduler::release_unused_stack(const Fiber& fiber) {
+size_t FiberScheduler::largest_saved() { return g_largest_saved.load(); }
+
+void FiberScheduler::release_unused_stack(const Fiber& fiber, const char* lowest_in_use) {
   // The stack grows down from stack.sp; its lowest page is the guard. The pages wholly below
-  // this frame, less room for madvise's own frame, hold nothing live; the switch about to
-  // happen may touch one again, which only costs a page fault. A waiting monitor's frames,
-  // from the fiber's start to here, are about 3.7 KiB, so one page stays: the executor keeps
-  // the frames a waiting item holds small (see AttemptRunner::attempt).
+  // what is in use hold nothing live; the switch about to happen may touch one again, which
+  // only costs a page fault. The executor keeps the frames a waiting item holds small (see
+  // AttemptRunner::attempt): the fewer pages they span, and the less a saved stack holds.
   auto* const top = static_cast<char*>(fiber.stack.sp);
   const uintptr_t low = reinterpret_cast<uintptr_t>(top - fiber.stack.size) + kPage;
-  const uintptr_t here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
-  const size_t depth = reinterpret_cast<uintptr_t>(top) - here;
-  for (size_t seen = g_deepest_release.load(); depth > seen && !g_deepest_release.compare_exchange_weak(seen, depth);) {
-  }
-  const uintptr_t end = (here - kReleaseMargin) & ~(uintptr_t{kPage} - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(lowest_in_use) & ~(uintptr_t{kPage} - 1);
   if (end > low) madvise(reinterpret_cast<void*>(low), end - low, MADV_DONTNEED);
 }
 

@@ -3,8 +3,10 @@
 // a millisecond of each interval waiting; as a thread it held a stack, a malloc cache and a
 // kernel task for that. Here each item is a fiber (Boost.Context): its own small stack on one
 // shared thread. A wait (Clock::sleep_for, a cancel, another thread's work) parks the fiber and
-// the thread runs the next ready one; a long wait gives the untouched part of the parked stack
-// back to the kernel, so a waiting monitor holds a few KiB.
+// the thread runs the next ready one. A sleep of a second or more keeps the fiber's frames
+// compressed on the heap and gives its whole stack back to the kernel (engine/io/parked_stack.h),
+// so a monitor waiting for its next poll holds no page of stack; a long wait of another kind
+// gives back the untouched part of the stack below its frames.
 //
 // Blocking calls (libcurl's perform, a child process's pipes) must not run on the shared thread:
 // run_blocking() hands them to a pool of helper threads and parks the fiber until they are done.
@@ -30,6 +32,7 @@ namespace flowrun {
 class BlockingPool;
 class CancelToken;
 class FiberScheduler;
+class StackCodec;
 struct Fiber;
 
 // One fiber's reason to wake, owned by the waiting fiber's frame. wake() may come from any thread.
@@ -67,10 +70,13 @@ class FiberScheduler {
   void run();
 
   // Parks the current fiber until `waiter` is woken (true) or `deadline` passes on the
-  // scheduler's clock (false). With `give_back_stack`, or a deadline a second or more away, the
-  // fiber gives back the stack pages below its frames while it waits.
+  // scheduler's clock (false). With `give_back_stack` the fiber gives back the stack pages below
+  // its frames while it waits.
   bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline, bool give_back_stack = false);
-  // Parks the current fiber until `deadline` or until `cancel` fires; false when cancelled.
+  // Parks the current fiber until `deadline` or until `cancel` fires; false when cancelled. A
+  // sleep of a second or more saves the fiber's frames and gives back its stack: until it ends,
+  // no other fiber or thread may reach anything on this fiber's stack (`cancel` included, and
+  // every token `cancel` descends from that someone may cancel meanwhile).
   bool sleep_until(TimePoint deadline, const CancelToken& cancel);
   // Runs `work` on a pool thread while the current fiber is parked; rethrows what it threw.
   void run_blocking(const std::function<void()>& work);
@@ -85,23 +91,28 @@ class FiberScheduler {
   // Pool threads alive now (busy or idle), for tests and benchmarks.
   size_t blocking_threads() const;
 
-  // A fiber parked for a second or more gives back the stack pages below its frames, less this
-  // margin (for the release itself and the switch).
+  // A fiber that gives back the stack pages below its frames keeps this margin below them (for
+  // the release itself and the switch).
   static constexpr size_t kReleaseMargin = 256;
-  // The deepest stack a fiber held (from its top to the park) when it gave back the rest, over
-  // the process so far: one page stays resident while it is at most a page less kReleaseMargin.
-  static size_t deepest_release();
+  // Over the process so far: the deepest frames a sleeping fiber saved (from its stack's top
+  // to the switch), and their largest compressed size.
+  static size_t deepest_save();
+  static size_t largest_saved();
 
  private:
   friend class FiberWaiter;
   void make_ready_locked(Fiber* fiber) REQUIRES(mutex_);
   void wake_locked(FiberWaiter& waiter) REQUIRES(mutex_);
+  // How a parked fiber's stack waits: as it is, its unused pages given back, or saved.
+  enum class WhileParked { kKeepStack, kGiveBackUnused, kSaveFrames };
+  bool park_as(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack);
   void resume(Fiber* fiber);
   void fire_due_timers();
   // Waits until a fiber is ready: for a cross-thread wake, the next deadline in real time, or a
   // virtual clock's jump to it.
   void idle();
-  static void release_unused_stack(const Fiber& fiber);
+  static void release_unused_stack(const Fiber& fiber, const char* lowest_in_use);
+  void save_stack(Fiber& fiber);
 
   Clock& clock_;
   mutable Mutex mutex_;
@@ -111,6 +122,7 @@ class FiberScheduler {
   std::multimap<TimePoint, Fiber*> timers_;      // parked fibers' deadlines; the scheduler's thread only
   size_t live_ = 0;                              // fibers spawned and not ended
   std::unique_ptr<BlockingPool> pool_;
+  std::unique_ptr<StackCodec> stack_codec_;  // the scheduler's thread only
 };
 
 // Runs body(0) ... body(n - 1) concurrently and returns when all have returned: as fibers of the

@@ -198,7 +198,9 @@ Executor::Outcome Executor::run_finally(const std::vector<Step>& steps, Json& sc
   if (steps.empty()) return body;
   if (body.is(StepState::kCancelled) && detaches_on_cancel()) return body;  // owed, for resume or cancel
   // Finally steps get a token of their own: a cancelled body must still destroy what it created.
-  CancelToken finally_token(*finally_cancel_);
+  // On the heap: see AttemptRunner::attempt.
+  const auto finally_owned = std::make_unique<CancelToken>(*finally_cancel_);
+  CancelToken& finally_token = *finally_owned;
   SavedScopeEntry saved_run(scope, "run");
   Json& run = own_in_scope(scope, "run");
   run["status"] = to_string(body.state);

@@ -163,7 +163,8 @@ void ForEachRunner::run_items(const Json& scope, CancelToken& cancel) {
 // holds it on its parked stack for as long as it waits.
 void ForEachRunner::run_item(size_t i, const Json& scope, CancelToken& cancel) {
   Json item_scope = item_scope_of(i, scope);
-  CancelToken item_cancel(cancel);
+  const auto item_token = std::make_unique<CancelToken>(cancel);  // on the heap: see AttemptRunner::attempt
+  CancelToken& item_cancel = *item_token;
   const std::string item_path = for_each_item_path(path_, i);
   const bool reported = report_item_start(i, item_path);
   const Outcome o = run_item_(item_scope, item_cancel, item_path);
