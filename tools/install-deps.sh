@@ -13,8 +13,6 @@ packages=(
   libre2-dev
   # simdjson: the fast path for JSONL lines parsed into Lua (flow.http_lines, batch ingestion)
   libsimdjson-dev
-  # zstd: a sleeping fiber's frames kept compressed while its stack is given back
-  libzstd-dev
   # Prometheus exposition of the metrics (issue 17)
   prometheus-cpp-dev
   # the browser test of the live view (headless), and the terminal view's test (a pseudo-terminal)

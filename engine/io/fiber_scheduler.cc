@@ -100,7 +100,9 @@ void FiberWaiter::wake() {
 }
 
 FiberScheduler::FiberScheduler(Clock& clock)
-    : clock_(clock), pool_(std::make_unique<BlockingPool>()), stack_codec_(std::make_unique<StackCodec>()) {}
+    : clock_(clock),
+      pool_(std::make_unique<BlockingPool>()),
+      stack_codec_(std::make_unique<StackCodec>(kStackSize + kPage)) {}
 
 FiberScheduler::~FiberScheduler() = default;
 
@@ -301,6 +303,11 @@ size_t FiberScheduler::blocking_threads() const { return pool_->threads(); }
 size_t FiberScheduler::deepest_save() { return g_deepest_save.load(); }
 
 size_t FiberScheduler::largest_saved() { return g_largest_saved.load(); }
+
+void FiberScheduler::reset_save_figures() {
+  g_deepest_save = 0;
+  g_largest_saved = 0;
+}
 
 void FiberScheduler::release_unused_stack(const Fiber& fiber, const char* lowest_in_use) {
   // The stack grows down from stack.sp; its lowest page is the guard. The pages wholly below

@@ -94,10 +94,11 @@ class FiberScheduler {
   // A fiber that gives back the stack pages below its frames keeps this margin below them (for
   // the release itself and the switch).
   static constexpr size_t kReleaseMargin = 256;
-  // Over the process so far: the deepest frames a sleeping fiber saved (from its stack's top
-  // to the switch), and their largest compressed size.
+  // Over the process since the last reset: the deepest frames a sleeping fiber saved (from its
+  // stack's top to the switch), and the most bytes they took saved. For tests and benchmarks.
   static size_t deepest_save();
   static size_t largest_saved();
+  static void reset_save_figures();
 
  private:
   friend class FiberWaiter;

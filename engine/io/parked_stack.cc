@@ -1,106 +1,124 @@
 #include "engine/io/parked_stack.h"
 
 #include <sys/mman.h>
-#include <zstd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <new>
 
 namespace flowrun {
 
 namespace {
 
-// zstd's fast levels: at -1 a waiting item's 3.6 KiB of frames take about 4 µs to compress and
-// 2 µs to restore, against the dictionary about 600 bytes (1,000 without one).
-constexpr int kLevel = -1;
+// -1 while FLOWRUN_GUARD_SAVED_STACKS is not read yet.
+std::atomic<int> g_guard{-1};
+
+uint64_t load_word(const char* at) {
+  uint64_t word;
+  std::memcpy(&word, at, sizeof word);
+  return word;
+}
+
+int significant_bytes(uint64_t x) { return (64 - __builtin_clzll(x) + 7) / 8; }  // x != 0
 
 }  // namespace
 
-struct StackCodec::Contexts {
-  ZSTD_CCtx* compress = ZSTD_createCCtx();
-  ZSTD_DCtx* decompress = ZSTD_createDCtx();
-  // The first frames saved: the frames of fibers that wait alike share most of their bytes
-  // (return addresses, zeros, the same layout), so each of the others compresses against them.
-  // Raw content, never replaced (what was compressed against it must decompress against it).
-  std::vector<char> dictionary;
-  ZSTD_CDict* compress_dictionary = nullptr;
-  ZSTD_DDict* decompress_dictionary = nullptr;
-  std::vector<char> out;  // compress()'s room, reused
-
-  ~Contexts() {
-    ZSTD_freeCDict(compress_dictionary);
-    ZSTD_freeDDict(decompress_dictionary);
-    ZSTD_freeCCtx(compress);
-    ZSTD_freeDCtx(decompress);
+bool guard_saved_stacks() {
+  int guard = g_guard.load(std::memory_order_relaxed);
+  if (guard < 0) {
+    const char* env = std::getenv("FLOWRUN_GUARD_SAVED_STACKS");
+    guard = env && std::strcmp(env, "1") == 0 ? 1 : 0;
+    g_guard.store(guard, std::memory_order_relaxed);
   }
-};
-
-StackCodec::StackCodec() : contexts_(std::make_unique<Contexts>()) {}
-
-StackCodec::~StackCodec() = default;
-
-std::vector<char> StackCodec::compress(const char* from, size_t size) {
-  Contexts& c = *contexts_;
-  if (!c.compress || !c.decompress) return {};
-  if (!c.compress_dictionary && c.dictionary.empty()) {
-    c.dictionary.assign(from, from + size);
-    c.compress_dictionary = ZSTD_createCDict(c.dictionary.data(), size, kLevel);
-    c.decompress_dictionary = ZSTD_createDDict(c.dictionary.data(), size);
-    if (!c.compress_dictionary || !c.decompress_dictionary) {  // no memory: go without
-      ZSTD_freeCDict(c.compress_dictionary);
-      ZSTD_freeDDict(c.decompress_dictionary);
-      c.compress_dictionary = nullptr;
-      c.decompress_dictionary = nullptr;
-    }
-  }
-  c.out.resize(ZSTD_compressBound(size));
-  const size_t n = c.compress_dictionary
-                       ? ZSTD_compress_usingCDict(c.compress, c.out.data(), c.out.size(), from, size,
-                                                  c.compress_dictionary)
-                       : ZSTD_compressCCtx(c.compress, c.out.data(), c.out.size(), from, size, kLevel);
-  if (ZSTD_isError(n)) return {};
-  return std::vector<char>(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(n));
+  return guard == 1;
 }
 
-bool StackCodec::decompress(const std::vector<char>& compressed, char* to, size_t size) {
-  Contexts& c = *contexts_;
-  const size_t n = c.decompress_dictionary
-                       ? ZSTD_decompress_usingDDict(c.decompress, to, size, compressed.data(), compressed.size(),
-                                                    c.decompress_dictionary)
-                       : ZSTD_decompressDCtx(c.decompress, to, size, compressed.data(), compressed.size());
-  return !ZSTD_isError(n) && n == size;
+void set_guard_saved_stacks(bool on) { g_guard.store(on ? 1 : 0, std::memory_order_relaxed); }
+
+uint64_t StackCodec::to_reference(uint64_t word, uintptr_t top) const {
+  // Swaps the fiber's stack and the reference's, two mappings of the same size: its own inverse.
+  if (word >= top - stack_size_ && word < top) return word - top + reference_top_;
+  if (word >= reference_top_ - stack_size_ && word < reference_top_) return word - reference_top_ + top;
+  return word;
+}
+
+std::vector<uint8_t> StackCodec::encode(const char* from, const char* top) {
+  const size_t words = static_cast<size_t>(top - from) / 8;
+  const auto top_address = reinterpret_cast<uintptr_t>(top);
+  if (reference_.empty()) {
+    reference_.resize(words);
+    for (size_t i = 0; i < words; ++i) reference_[i] = load_word(top - 8 * (i + 1));
+    reference_top_ = top_address;
+  }
+  std::vector<uint8_t>& out = scratch_;
+  out.assign((words + 7) / 8, 0);  // the bitmap, then each differing word
+  for (size_t i = 0; i < words; ++i) {
+    const uint64_t reference = i < reference_.size() ? reference_[i] : 0;
+    const uint64_t x = to_reference(load_word(top - 8 * (i + 1)), top_address) ^ reference;
+    if (x == 0) continue;
+    out[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    const int n = significant_bytes(x);
+    out.push_back(static_cast<uint8_t>(n));
+    for (int b = 0; b < n; ++b) out.push_back(static_cast<uint8_t>(x >> (8 * b)));
+  }
+  return std::vector<uint8_t>(out.begin(), out.end());  // no spare room: it waits as long as the fiber sleeps
+}
+
+bool StackCodec::decode(const std::vector<uint8_t>& encoded, char* from, char* top) const {
+  const size_t words = static_cast<size_t>(top - from) / 8;
+  const auto top_address = reinterpret_cast<uintptr_t>(top);
+  size_t at = (words + 7) / 8;
+  if (encoded.size() < at) return false;
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t x = 0;
+    if (encoded[i / 8] & (1u << (i % 8))) {
+      if (at >= encoded.size()) return false;
+      const size_t n = encoded[at++];
+      if (n == 0 || n > 8 || encoded.size() - at < n) return false;
+      for (size_t b = 0; b < n; ++b) x |= uint64_t{encoded[at++]} << (8 * b);
+    }
+    const uint64_t reference = i < reference_.size() ? reference_[i] : 0;
+    const uint64_t word = to_reference(x ^ reference, top_address);
+    std::memcpy(top - 8 * (i + 1), &word, sizeof word);
+  }
+  return at == encoded.size();
 }
 
 bool ParkedStack::save(StackCodec& codec, char* low, char* sp, char* top) {
-  std::vector<char> compressed;
+  char* const from = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(sp) & ~uintptr_t{7});
   try {
-    compressed = codec.compress(sp, static_cast<size_t>(top - sp));
+    encoded_ = codec.encode(from, top);
   } catch (const std::bad_alloc&) {
+    encoded_ = {};
     return false;
   }
-  if (compressed.empty()) return false;
-  // The whole usable stack, the pages a poll's deeper calls touched as well as the frames'. Like
-  // the guard page below it, it becomes PROT_NONE: one mapping with the guard, not one more.
+  // The whole usable stack: the pages a poll's deeper calls touched as well as the frames'. When
+  // guarded it becomes PROT_NONE like the guard page below it: one mapping with it, not one more.
   const size_t size = static_cast<size_t>(top - low);
-  if (mprotect(low, size, PROT_NONE) != 0) return false;  // nothing changed
+  guarded_ = guard_saved_stacks();
+  if (guarded_ && mprotect(low, size, PROT_NONE) != 0) {
+    encoded_ = {};
+    return false;  // nothing changed
+  }
   // Should the pages not go, they only stay resident: the restore writes the same bytes.
   madvise(low, size, MADV_DONTNEED);
-  compressed_ = std::move(compressed);
   low_ = low;
-  sp_ = sp;
+  sp_ = from;
   top_ = top;
   return true;
 }
 
-void ParkedStack::restore(StackCodec& codec) {
-  if (compressed_.empty()) return;
-  const size_t size = static_cast<size_t>(top_ - low_);
-  if (mprotect(low_, size, PROT_READ | PROT_WRITE) != 0 ||
-      !codec.decompress(compressed_, sp_, static_cast<size_t>(top_ - sp_))) {
+void ParkedStack::restore(const StackCodec& codec) {
+  if (!low_) return;
+  if ((guarded_ && mprotect(low_, static_cast<size_t>(top_ - low_), PROT_READ | PROT_WRITE) != 0) ||
+      !codec.decode(encoded_, sp_, top_)) {
     std::fputs("flowrun: a sleeping fiber's stack could not be restored\n", stderr);
     std::abort();
   }
-  compressed_ = {};
+  encoded_ = {};
+  low_ = nullptr;
 }
 
 }  // namespace flowrun

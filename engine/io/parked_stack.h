@@ -1,61 +1,74 @@
 #pragma once
 // A fiber's frames kept off its stack while it sleeps. A for_each item that polls every ten
 // seconds holds, between two polls, the frames from its fiber's start down to the timer: about
-// 3.6 KiB, so one resident page of stack per waiting item, 39 MiB at 10,000 monitors. More than
-// half of those bytes are zeros, and the frames of items that wait alike differ in few others.
-// So while a fiber sleeps a second or more, its frames wait on the heap compressed (zstd, with
-// the first frames saved as dictionary: about 600 bytes), and the whole stack goes back to the
-// kernel; before the fiber runs again, the bytes go back where they were, at the same addresses,
-// so every pointer into them holds.
+// 3.6 KiB, so one resident page of stack per waiting item, 39 MiB at 10,000 monitors. While a
+// fiber sleeps a second or more, its frames wait on the heap, encoded against the first frames
+// saved (StackCodec: items that wait alike differ in few bytes, about 350 for a url monitor),
+// and the whole stack goes back to the kernel; before the fiber runs again, the bytes go back
+// where they were, at the same addresses, so every pointer into them holds.
 //
 // Nothing may touch a sleeping fiber's stack meanwhile. A waiter, a cancel token or anything
 // else that another fiber or thread can reach while the fiber sleeps lives on the heap
-// (FiberScheduler::sleep_until's waiter, the executor's cancel tokens). The saved stack is also
-// made inaccessible (PROT_NONE), so a mistake is a crash at the access, not a quiet read of
-// zeros or a write that the restore undoes.
+// (FiberScheduler::sleep_until's waiter, the executor's cancel tokens): what reads a saved
+// stack reads zeros, and what writes it is undone by the restore. With the guard on
+// (FLOWRUN_GUARD_SAVED_STACKS=1, as the test suite runs) a saved stack is also PROT_NONE, so such
+// a mistake is a crash at the access; it costs two mprotect calls a sleep, about 5% of the CPU
+// of 10,000 url monitors, so it is off by default.
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <vector>
 
 namespace flowrun {
 
-// The scheduler's codec and dictionary; one per FiberScheduler, used from its thread only.
+// Whether saved stacks are PROT_NONE: from FLOWRUN_GUARD_SAVED_STACKS unless set here.
+bool guard_saved_stacks();
+void set_guard_saved_stacks(bool on);
+
+// Frames as their difference from a reference: the first frames it encodes, word by word from
+// the stack's top down. A word that points into the fiber's own stack is first moved to the
+// same place in the reference's stack (and one pointing there moved here, so that the mapping
+// stays one to one): frames of the same calls then differ only in their heap pointers and data.
+// Per word: a bit (it differs), and for one that differs, its count of significant bytes and
+// those bytes. One per FiberScheduler, used from its thread only.
 class StackCodec {
  public:
-  StackCodec();
-  ~StackCodec();
-  StackCodec(const StackCodec&) = delete;
-  StackCodec& operator=(const StackCodec&) = delete;
+  // `stack_size`: the size of every stack's mapping, the span a pointer into one may cover.
+  explicit StackCodec(size_t stack_size) : stack_size_(stack_size) {}
 
-  // The compressed form of [from, from + size), or empty when it cannot be had (no memory).
-  std::vector<char> compress(const char* from, size_t size);
-  // Writes `size` bytes at `to` from what compress() returned; false if they do not come back.
-  bool decompress(const std::vector<char>& compressed, char* to, size_t size);
+  // [from, top) as bytes; `from` and `top` 8-byte aligned.
+  std::vector<uint8_t> encode(const char* from, const char* top);
+  // Writes back what encode() returned for the same `from` and `top`; false if the bytes do
+  // not fit them (a bug: the fiber cannot run).
+  bool decode(const std::vector<uint8_t>& encoded, char* from, char* top) const;
 
  private:
-  struct Contexts;
-  std::unique_ptr<Contexts> contexts_;
+  uint64_t to_reference(uint64_t word, uintptr_t top) const;
+
+  size_t stack_size_;
+  std::vector<uint64_t> reference_;  // from the top down
+  uintptr_t reference_top_ = 0;
+  std::vector<uint8_t> scratch_;  // encode()'s room, reused
 };
 
 // One fiber's stack while it sleeps: the usable part [low, top) (the guard page below `low`),
 // the frames in use [sp, top).
 class ParkedStack {
  public:
-  // Saves the frames and gives back and protects the stack; false, with the stack left as it
-  // was, when the frames could not be saved.
+  // Saves the frames and gives back the stack (PROT_NONE when guarded); false, with the stack
+  // left as it was, when they could not be saved (no memory).
   bool save(StackCodec& codec, char* low, char* sp, char* top);
   // Puts the frames back before the fiber runs; ends the process if they do not come back, as
   // the fiber could not run. Nothing to do when nothing is saved.
-  void restore(StackCodec& codec);
-  bool saved() const { return !compressed_.empty(); }
-  size_t saved_bytes() const { return compressed_.size(); }
+  void restore(const StackCodec& codec);
+  bool saved() const { return low_ != nullptr; }
+  size_t saved_bytes() const { return encoded_.size(); }
 
  private:
-  std::vector<char> compressed_;
+  std::vector<uint8_t> encoded_;
   char* low_ = nullptr;
   char* sp_ = nullptr;
   char* top_ = nullptr;
+  bool guarded_ = false;
 };
 
 }  // namespace flowrun

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/io/cancel_token.h"
+#include "engine/io/parked_stack.h"
 #include "support/process_threads.h"
 
 using namespace flowrun;
@@ -210,6 +211,7 @@ bool resident(const volatile char* p) {
 }  // namespace
 
 TEST_CASE("a fiber sleeping a second or more holds no stack page and wakes with its frames whole", "[fiber]") {
+  FiberScheduler::reset_save_figures();
   VirtualClock clock;
   CancelToken cancel;
   const volatile char* frame = nullptr;  // the sleeper's array, seen from the other fiber
@@ -248,6 +250,7 @@ TEST_CASE("touching a sleeping fiber's stack from elsewhere is a crash at the ac
   REQUIRE(child >= 0);
   if (child == 0) {
     std::signal(SIGSEGV, SIG_DFL);  // not the test framework's report
+    set_guard_saved_stacks(true);   // as the suite runs (FLOWRUN_GUARD_SAVED_STACKS=1)
     VirtualClock clock;
     CancelToken cancel;
     const volatile char* frame = nullptr;
