@@ -10,7 +10,6 @@
 #include "engine/io/redactor.h"
 
 namespace spdlog {
-class logger;
 namespace sinks {
 class sink;
 }
@@ -30,6 +29,7 @@ struct LogOptions {
 };
 
 class LogHub;
+class NamedLogger;
 
 // A logger for one step (or the workflow itself), named by its path. Every message passes
 // through the redactor before any sink sees it. Cheap to copy; thread-safe.
@@ -44,9 +44,9 @@ class StepLog {
 
  private:
   friend class LogHub;
-  StepLog(std::shared_ptr<spdlog::logger> logger, const Redactor* redactor, std::string name)
+  StepLog(std::shared_ptr<NamedLogger> logger, const Redactor* redactor, std::string name)
       : logger_(std::move(logger)), redactor_(redactor), name_(std::move(name)) {}
-  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<NamedLogger> logger_;  // the hub's, shared by all its step logs
   const Redactor* redactor_;
   std::string name_;
 };
@@ -64,6 +64,7 @@ class LogHub {
  private:
   struct CaptureBuffer;
   std::vector<std::shared_ptr<spdlog::sinks::sink>> sinks_;
+  std::shared_ptr<NamedLogger> logger_;  // over sinks_
   std::shared_ptr<CaptureBuffer> capture_;
   const Redactor& redactor_;
 };
