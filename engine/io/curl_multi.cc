@@ -247,7 +247,9 @@ class Slots {
           }
           done();
         },
-        /*give_back_stack=*/true);
+        // Nothing reaches its frames meanwhile: they wait saved (10,000 starting monitors would
+        // hold a page of stack each until their first transfer).
+        FiberScheduler::WhileParked::kSaveFrames);
     // Let go, into room kept for this poll: the transfer it makes next takes it. Should it make
     // none while nothing is under way, no release would come for those still waiting: let
     // them go here.

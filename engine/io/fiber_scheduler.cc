@@ -35,7 +35,7 @@ struct ExceptionState {
 ExceptionState& thread_exception_state() { return *reinterpret_cast<ExceptionState*>(abi::__cxa_get_globals()); }
 
 // A fiber sleeping at least this long saves its frames and gives back its stack; a shorter
-// sleep is not worth the compression and the page faults of touching the stack again.
+// sleep is not worth encoding the frames and the page faults of touching the stack again.
 constexpr Duration kSaveStackAfter = std::chrono::seconds(1);
 
 }  // namespace
@@ -227,11 +227,7 @@ void FiberScheduler::idle() {
   }
 }
 
-bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline, bool give_back_stack) {
-  return park_as(waiter, deadline, give_back_stack ? WhileParked::kGiveBackUnused : WhileParked::kKeepStack);
-}
-
-bool FiberScheduler::park_as(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack) {
+bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack) {
   Fiber* const fiber = t_fiber;
   {
     MutexLock lock(mutex_);
@@ -253,13 +249,15 @@ bool FiberScheduler::sleep_until(TimePoint deadline, const CancelToken& cancel) 
   const auto waiter = std::make_unique<FiberWaiter>();
   if (!cancel.add_waiter(*waiter)) return false;
   const bool long_sleep = deadline - clock_.now() >= kSaveStackAfter;
-  park_as(*waiter, deadline, long_sleep ? WhileParked::kSaveFrames : WhileParked::kKeepStack);
+  park(*waiter, deadline, long_sleep ? WhileParked::kSaveFrames : WhileParked::kKeepStack);
   cancel.remove_waiter(*waiter);
   return !cancel.cancelled();
 }
 
-void FiberScheduler::await(const Start& start, bool give_back_stack) {
-  FiberWaiter waiter;
+void FiberScheduler::await(const Start& start, WhileParked stack) {
+  // On the heap: `done` reaches it while the stack may be saved.
+  const auto owned_waiter = std::make_unique<FiberWaiter>();
+  FiberWaiter& waiter = *owned_waiter;
   {
     MutexLock lock(mutex_);
     ++outside_;
@@ -279,7 +277,7 @@ void FiberScheduler::await(const Start& start, bool give_back_stack) {
     --outside_;
     throw;
   }
-  while (!park(waiter, std::nullopt, give_back_stack)) {
+  while (!park(waiter, std::nullopt, stack)) {
   }
 }
 
@@ -363,8 +361,8 @@ void run_blocking(const std::function<void()>& work) {
     work();
 }
 
-void await_completion(const FiberScheduler::Start& start, bool give_back_stack) {
-  if (FiberScheduler* scheduler = FiberScheduler::current()) return scheduler->await(start, give_back_stack);
+void await_completion(const FiberScheduler::Start& start, FiberScheduler::WhileParked stack) {
+  if (FiberScheduler* scheduler = FiberScheduler::current()) return scheduler->await(start, stack);
   Mutex mutex;
   std::condition_variable ended;
   bool done = false;

@@ -4,7 +4,7 @@
 // kernel task for that. Here each item is a fiber (Boost.Context): its own small stack on one
 // shared thread. A wait (Clock::sleep_for, a cancel, another thread's work) parks the fiber and
 // the thread runs the next ready one. A sleep of a second or more keeps the fiber's frames
-// compressed on the heap and gives its whole stack back to the kernel (engine/io/parked_stack.h),
+// encoded on the heap and gives its whole stack back to the kernel (engine/io/parked_stack.h),
 // so a monitor waiting for its next poll holds no page of stack; a long wait of another kind
 // gives back the untouched part of the stack below its frames.
 //
@@ -35,7 +35,8 @@ class FiberScheduler;
 class StackCodec;
 struct Fiber;
 
-// One fiber's reason to wake, owned by the waiting fiber's frame. wake() may come from any thread.
+// One fiber's reason to wake, owned by the waiting fiber: on its frame, or on the heap for a
+// sleep (whose stack is saved meanwhile). wake() may come from any thread.
 class FiberWaiter {
  public:
   FiberWaiter();  // on a fiber only
@@ -69,10 +70,14 @@ class FiberScheduler {
   // Runs fibers on this thread until all have ended. Not from a fiber.
   void run();
 
+  // How a parked fiber's stack waits: as it is; its pages below the frames given back (a long
+  // wait during which another fiber or thread reaches into its frames); or its frames saved and
+  // the whole stack given back (a long wait during which nothing does: engine/io/parked_stack.h).
+  enum class WhileParked { kKeepStack, kGiveBackUnused, kSaveFrames };
+
   // Parks the current fiber until `waiter` is woken (true) or `deadline` passes on the
-  // scheduler's clock (false). With `give_back_stack` the fiber gives back the stack pages below
-  // its frames while it waits.
-  bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline, bool give_back_stack = false);
+  // scheduler's clock (false).
+  bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack = WhileParked::kKeepStack);
   // Parks the current fiber until `deadline` or until `cancel` fires; false when cancelled. A
   // sleep of a second or more saves the fiber's frames and gives back its stack: until it ends,
   // no other fiber or thread may reach anything on this fiber's stack (`cancel` included, and
@@ -84,8 +89,8 @@ class FiberScheduler {
   // it has. Virtual time stands still meanwhile. A `start` that throws must not have handed
   // `done` to anyone.
   using Start = std::function<void(std::function<void()> done)>;
-  // `give_back_stack`: the wait may be long (see park).
-  void await(const Start& start, bool give_back_stack = false);
+  // `stack`: for a wait that may be long (see WhileParked); `done` holds nothing of the stack's.
+  void await(const Start& start, WhileParked stack = WhileParked::kKeepStack);
 
   Clock& clock() const { return clock_; }
   // Pool threads alive now (busy or idle), for tests and benchmarks.
@@ -104,9 +109,6 @@ class FiberScheduler {
   friend class FiberWaiter;
   void make_ready_locked(Fiber* fiber) REQUIRES(mutex_);
   void wake_locked(FiberWaiter& waiter) REQUIRES(mutex_);
-  // How a parked fiber's stack waits: as it is, its unused pages given back, or saved.
-  enum class WhileParked { kKeepStack, kGiveBackUnused, kSaveFrames };
-  bool park_as(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack);
   void resume(Fiber* fiber);
   void fire_due_timers();
   // Waits until a fiber is ready: for a cross-thread wake, the next deadline in real time, or a
@@ -135,6 +137,7 @@ void run_concurrently(size_t n, const std::function<void(size_t)>& body, Clock& 
 void run_blocking(const std::function<void()>& work);
 
 // FiberScheduler::await on a fiber; elsewhere the thread waits for `done`.
-void await_completion(const FiberScheduler::Start& start, bool give_back_stack = false);
+void await_completion(const FiberScheduler::Start& start,
+                      FiberScheduler::WhileParked stack = FiberScheduler::WhileParked::kKeepStack);
 
 }  // namespace flowrun

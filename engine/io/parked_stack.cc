@@ -37,53 +37,71 @@ bool guard_saved_stacks() {
 
 void set_guard_saved_stacks(bool on) { g_guard.store(on ? 1 : 0, std::memory_order_relaxed); }
 
-uint64_t StackCodec::to_reference(uint64_t word, uintptr_t top) const {
+uint64_t StackCodec::to_reference(uint64_t word, uintptr_t top, const Reference& reference) const {
   // Swaps the fiber's stack and the reference's, two mappings of the same size: its own inverse.
-  if (word >= top - stack_size_ && word < top) return word - top + reference_top_;
-  if (word >= reference_top_ - stack_size_ && word < reference_top_) return word - reference_top_ + top;
+  if (word >= top - stack_size_ && word < top) return word - top + reference.top;
+  if (word >= reference.top - stack_size_ && word < reference.top) return word - reference.top + top;
   return word;
 }
 
-std::vector<uint8_t> StackCodec::encode(const char* from, const char* top) {
+uint8_t StackCodec::reference_for(const char* from, const char* top) {
+  const size_t words = static_cast<size_t>(top - from) / 8;
+  size_t nearest = 0;
+  for (size_t r = 0; r < references_.size(); ++r) {
+    const size_t have = references_[r].words.size();
+    if (have == words) return static_cast<uint8_t>(r);
+    const auto distance = [words](size_t n) { return n > words ? n - words : words - n; };
+    if (distance(have) < distance(references_[nearest].words.size())) nearest = r;
+  }
+  if (references_.size() == kReferences) return static_cast<uint8_t>(nearest);
+  Reference& added = references_.emplace_back();
+  added.words.resize(words);
+  for (size_t i = 0; i < words; ++i) added.words[i] = load_word(top - 8 * (i + 1));
+  added.top = reinterpret_cast<uintptr_t>(top);
+  return static_cast<uint8_t>(references_.size() - 1);
+}
+
+StackCodec::Encoded StackCodec::encode(const char* from, const char* top) {
   const size_t words = static_cast<size_t>(top - from) / 8;
   const auto top_address = reinterpret_cast<uintptr_t>(top);
-  if (reference_.empty()) {
-    reference_.resize(words);
-    for (size_t i = 0; i < words; ++i) reference_[i] = load_word(top - 8 * (i + 1));
-    reference_top_ = top_address;
-  }
+  const uint8_t index = reference_for(from, top);
+  const Reference& reference = references_[index];
   std::vector<uint8_t>& out = scratch_;
   out.assign((words + 7) / 8, 0);  // the bitmap, then each differing word
   for (size_t i = 0; i < words; ++i) {
-    const uint64_t reference = i < reference_.size() ? reference_[i] : 0;
-    const uint64_t x = to_reference(load_word(top - 8 * (i + 1)), top_address) ^ reference;
+    const uint64_t base = i < reference.words.size() ? reference.words[i] : 0;
+    const uint64_t x = to_reference(load_word(top - 8 * (i + 1)), top_address, reference) ^ base;
     if (x == 0) continue;
     out[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
     const int n = significant_bytes(x);
     out.push_back(static_cast<uint8_t>(n));
     for (int b = 0; b < n; ++b) out.push_back(static_cast<uint8_t>(x >> (8 * b)));
   }
-  return std::vector<uint8_t>(out.begin(), out.end());  // no spare room: it waits as long as the fiber sleeps
+  // No spare room: it waits as long as the fiber does.
+  return Encoded{std::vector<uint8_t>(out.begin(), out.end()), index};
 }
 
-bool StackCodec::decode(const std::vector<uint8_t>& encoded, char* from, char* top) const {
+bool StackCodec::decode(const Encoded& encoded, char* from, char* top) const {
+  if (encoded.reference >= references_.size()) return false;
+  const Reference& reference = references_[encoded.reference];
+  const std::vector<uint8_t>& bytes = encoded.bytes;
   const size_t words = static_cast<size_t>(top - from) / 8;
   const auto top_address = reinterpret_cast<uintptr_t>(top);
   size_t at = (words + 7) / 8;
-  if (encoded.size() < at) return false;
+  if (bytes.size() < at) return false;
   for (size_t i = 0; i < words; ++i) {
     uint64_t x = 0;
-    if (encoded[i / 8] & (1u << (i % 8))) {
-      if (at >= encoded.size()) return false;
-      const size_t n = encoded[at++];
-      if (n == 0 || n > 8 || encoded.size() - at < n) return false;
-      for (size_t b = 0; b < n; ++b) x |= uint64_t{encoded[at++]} << (8 * b);
+    if (bytes[i / 8] & (1u << (i % 8))) {
+      if (at >= bytes.size()) return false;
+      const size_t n = bytes[at++];
+      if (n == 0 || n > 8 || bytes.size() - at < n) return false;
+      for (size_t b = 0; b < n; ++b) x |= uint64_t{bytes[at++]} << (8 * b);
     }
-    const uint64_t reference = i < reference_.size() ? reference_[i] : 0;
-    const uint64_t word = to_reference(x ^ reference, top_address);
+    const uint64_t base = i < reference.words.size() ? reference.words[i] : 0;
+    const uint64_t word = to_reference(x ^ base, top_address, reference);
     std::memcpy(top - 8 * (i + 1), &word, sizeof word);
   }
-  return at == encoded.size();
+  return at == bytes.size();
 }
 
 bool ParkedStack::save(StackCodec& codec, char* low, char* sp, char* top) {

@@ -2,10 +2,11 @@
 // A fiber's frames kept off its stack while it sleeps. A for_each item that polls every ten
 // seconds holds, between two polls, the frames from its fiber's start down to the timer: about
 // 3.6 KiB, so one resident page of stack per waiting item, 39 MiB at 10,000 monitors. While a
-// fiber sleeps a second or more, its frames wait on the heap, encoded against the first frames
-// saved (StackCodec: items that wait alike differ in few bytes, about 350 for a url monitor),
-// and the whole stack goes back to the kernel; before the fiber runs again, the bytes go back
-// where they were, at the same addresses, so every pointer into them holds.
+// fiber sleeps a second or more (or waits for a transfer slot), its frames wait on the heap,
+// encoded against frames saved before (StackCodec: items that wait alike differ in few bytes,
+// about 350 for a url monitor), and the whole stack goes back to the kernel; before the fiber
+// runs again, the bytes go back where they were, at the same addresses, so every pointer into
+// them holds.
 //
 // Nothing may touch a sleeping fiber's stack meanwhile. A waiter, a cancel token or anything
 // else that another fiber or thread can reach while the fiber sleeps lives on the heap
@@ -24,29 +25,41 @@ namespace flowrun {
 bool guard_saved_stacks();
 void set_guard_saved_stacks(bool on);
 
-// Frames as their difference from a reference: the first frames it encodes, word by word from
-// the stack's top down. A word that points into the fiber's own stack is first moved to the
-// same place in the reference's stack (and one pointing there moved here, so that the mapping
-// stays one to one): frames of the same calls then differ only in their heap pointers and data.
-// Per word: a bit (it differs), and for one that differs, its count of significant bytes and
-// those bytes. One per FiberScheduler, used from its thread only.
+// Frames as their difference from a reference, word by word from the stack's top down. The
+// references are the first frames encoded of each depth (frames of the same calls have the
+// same depth), up to kReferences of them; deeper or shallower frames use the nearest. A word
+// that points into the fiber's own stack is first moved to the same place in the reference's
+// stack (and one pointing there moved here, so that the mapping stays one to one): frames of
+// the same calls then differ only in their heap pointers and data. Per word: a bit (it
+// differs), and for one that differs, its count of significant bytes and those bytes. One per
+// FiberScheduler, used from its thread only.
 class StackCodec {
  public:
+  static constexpr size_t kReferences = 16;
+  struct Encoded {
+    std::vector<uint8_t> bytes;
+    uint8_t reference = 0;  // which one it was encoded against
+  };
+
   // `stack_size`: the size of every stack's mapping, the span a pointer into one may cover.
   explicit StackCodec(size_t stack_size) : stack_size_(stack_size) {}
 
   // [from, top) as bytes; `from` and `top` 8-byte aligned.
-  std::vector<uint8_t> encode(const char* from, const char* top);
+  Encoded encode(const char* from, const char* top);
   // Writes back what encode() returned for the same `from` and `top`; false if the bytes do
   // not fit them (a bug: the fiber cannot run).
-  bool decode(const std::vector<uint8_t>& encoded, char* from, char* top) const;
+  bool decode(const Encoded& encoded, char* from, char* top) const;
 
  private:
-  uint64_t to_reference(uint64_t word, uintptr_t top) const;
+  struct Reference {
+    std::vector<uint64_t> words;  // from the top down
+    uintptr_t top = 0;
+  };
+  uint8_t reference_for(const char* from, const char* top);
+  uint64_t to_reference(uint64_t word, uintptr_t top, const Reference& reference) const;
 
   size_t stack_size_;
-  std::vector<uint64_t> reference_;  // from the top down
-  uintptr_t reference_top_ = 0;
+  std::vector<Reference> references_;
   std::vector<uint8_t> scratch_;  // encode()'s room, reused
 };
 
@@ -61,10 +74,10 @@ class ParkedStack {
   // the fiber could not run. Nothing to do when nothing is saved.
   void restore(const StackCodec& codec);
   bool saved() const { return low_ != nullptr; }
-  size_t saved_bytes() const { return encoded_.size(); }
+  size_t saved_bytes() const { return encoded_.bytes.size(); }
 
  private:
-  std::vector<uint8_t> encoded_;
+  StackCodec::Encoded encoded_;
   char* low_ = nullptr;
   char* sp_ = nullptr;
   char* top_ = nullptr;

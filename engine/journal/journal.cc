@@ -642,7 +642,8 @@ class JournalRecorder final : public ExecutionRecorder {
           lock.unlock();
           done();
         },
-        /*give_back_stack=*/true);
+        // `done`'s caller writes `error` into this frame: its stack stays.
+        FiberScheduler::WhileParked::kGiveBackUnused);
     if (error) std::rethrow_exception(error);
   }
 

@@ -66,7 +66,7 @@ RetryOptions AttemptRunner::begin() {
 
 // attempt() stays small and the work around the step's own run lives in the functions below,
 // kept out of line: a for_each item waiting in a poller holds attempt()'s frame, and the frames
-// above it, for as long as it waits (about 3.6 KiB, kept compressed while it sleeps: the fewer
+// above it, for as long as it waits (about 3.6 KiB, kept encoded while it sleeps: the fewer
 // bytes, the less a waiting item costs).
 Outcome AttemptRunner::attempt(int number, Json& scope, CancelToken& cancel, Json& outputs) {
   const std::optional<TimePoint> deadline = attempt_deadline();  // from before the journal's write

@@ -35,11 +35,12 @@ TEST_CASE("stack codec: frames come back word for word, and alike frames cost li
   second.put(7, first.address(64));  // a pointer into the reference's stack: kept as it is
   second.put(9, ~uint64_t{0});
   const std::vector<uint64_t> first_words = first.words, second_words = second.words;
-  const std::vector<uint8_t> reference = codec.encode(first.top() - 8 * depth, first.top());
-  const std::vector<uint8_t> encoded = codec.encode(second.top() - 8 * depth, second.top());
-  CHECK(reference.size() == depth / 8);  // the reference against itself: its bitmap only
+  const StackCodec::Encoded reference = codec.encode(first.top() - 8 * depth, first.top());
+  const StackCodec::Encoded encoded = codec.encode(second.top() - 8 * depth, second.top());
+  CHECK(reference.bytes.size() == depth / 8);       // the reference against itself: its bitmap only
+  CHECK(encoded.reference == reference.reference);  // the same depth, the same reference
   // Own-stack pointers moved to the reference's: only the heap pointers and the two odd words differ.
-  CHECK(encoded.size() < depth / 8 + depth / 5 * 4 + 40);
+  CHECK(encoded.bytes.size() < depth / 8 + depth / 5 * 4 + 40);
   std::memset(first.top() - 8 * depth, 0, 8 * depth);
   std::memset(second.top() - 8 * depth, 0, 8 * depth);
   REQUIRE(codec.decode(encoded, second.top() - 8 * depth, second.top()));
@@ -47,22 +48,28 @@ TEST_CASE("stack codec: frames come back word for word, and alike frames cost li
   CHECK(second.words == second_words);
   CHECK(first.words == first_words);
 
-  SECTION("frames deeper than the reference's") {
-    FakeStack deep;
-    for (size_t i = 0; i < 2 * depth; ++i) deep.put(i, 0x1234 * i);
-    const std::vector<uint64_t> deep_words = deep.words;
-    const auto bytes = codec.encode(deep.top() - 16 * depth, deep.top());
-    std::memset(deep.top() - 16 * depth, 0, 16 * depth);
-    REQUIRE(codec.decode(bytes, deep.top() - 16 * depth, deep.top()));
-    CHECK(deep.words == deep_words);
+  SECTION("other depths: a reference each, then the nearest") {
+    FakeStack other;
+    for (size_t d = 1; d < StackCodec::kReferences; ++d) codec.encode(other.top() - 8 * d, other.top());
+    // Every reference taken: frames of a new depth use the nearest (the 400-word one).
+    for (size_t i = 0; i < 2 * depth; ++i) other.put(i, 0x1234 * i);
+    const std::vector<uint64_t> other_words = other.words;
+    const auto deeper = codec.encode(other.top() - 16 * depth, other.top());
+    CHECK(deeper.reference == reference.reference);
+    std::memset(other.top() - 16 * depth, 0, 16 * depth);
+    REQUIRE(codec.decode(deeper, other.top() - 16 * depth, other.top()));
+    CHECK(other.words == other_words);
   }
   SECTION("bytes that do not fit are refused") {
-    std::vector<uint8_t> cut = encoded;
-    cut.pop_back();
+    StackCodec::Encoded cut = encoded;
+    cut.bytes.pop_back();
     CHECK_FALSE(codec.decode(cut, second.top() - 8 * depth, second.top()));
-    std::vector<uint8_t> longer = encoded;
-    longer.push_back(0);
+    StackCodec::Encoded longer = encoded;
+    longer.bytes.push_back(0);
     CHECK_FALSE(codec.decode(longer, second.top() - 8 * depth, second.top()));
     CHECK_FALSE(codec.decode({}, second.top() - 8 * depth, second.top()));
+    StackCodec::Encoded unknown = encoded;
+    unknown.reference = StackCodec::kReferences;
+    CHECK_FALSE(codec.decode(unknown, second.top() - 8 * depth, second.top()));
   }
 }

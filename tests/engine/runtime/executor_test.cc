@@ -494,7 +494,7 @@ TEST_CASE("2,000 pollers wait side by side in virtual time without a thread each
   RunResult r = h.run();
   CHECK(r.status == RunState::kSucceeded);
   CHECK(r.steps["each"]["outputs"]["succeeded"] == 2000);
-  // Between two polls an item keeps no stack: its frames wait compressed.
+  // Between two polls an item keeps no stack: its frames wait encoded on the heap.
   CHECK(FiberScheduler::deepest_save() > 0);
 #if defined(__OPTIMIZE__) && !defined(__SANITIZE_ADDRESS__) && !FLOWRUN_HAS_ASAN
   // Its frames, from the for_each down to the timer, stay within a page (the executor keeps them
