@@ -225,7 +225,7 @@ void ForEachRunner::report_item_end(size_t i, const std::string& item_path, cons
   recorder_->live(item_path, {{"status", o.is(StepState::kPartial) ? to_string(StepState::kSucceeded) : status}});
 }
 
-Json ForEachRunner::summarize() const {
+Json ForEachRunner::summarize() {
   Json list = Json::array();
   Json failed_items = Json::array();
   size_t succeeded = 0, not_started = 0;
@@ -239,14 +239,14 @@ Json ForEachRunner::summarize() const {
       ++succeeded;
     else if (*states_[i] == StepState::kFailed)
       failed_items.push_back(items_[i]);
-    list.push_back(results_[i]);
+    list.push_back(std::move(results_[i]));
   }
   // Counts, not states: "succeeded" counts the items that ended succeeded or partial.
-  Json outputs = {{"items", list},
+  Json outputs = {{"items", std::move(list)},
                   {"count", count_},
                   {"succeeded", succeeded},
                   {"failed", failures_.load()},
-                  {"failed_items", failed_items},
+                  {"failed_items", std::move(failed_items)},
                   {"not_started", not_started}};
   outputs["partial"] = any_partial_.load();
   return outputs;
