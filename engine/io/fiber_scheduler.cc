@@ -38,6 +38,20 @@ ExceptionState& thread_exception_state() { return *reinterpret_cast<ExceptionSta
 // sleep is not worth encoding the frames and the page faults of touching the stack again.
 constexpr Duration kSaveStackAfter = std::chrono::seconds(1);
 
+// AddressSanitizer poisons the redzones between locals: reading and writing whole frames would
+// be reported. Under it a wait that would save its frames gives back the pages below them.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kCanSaveFrames = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kCanSaveFrames = false;
+#else
+constexpr bool kCanSaveFrames = true;
+#endif
+#else
+constexpr bool kCanSaveFrames = true;
+#endif
+
 }  // namespace
 
 struct Fiber {
@@ -83,8 +97,12 @@ void raise_to(std::atomic<size_t>& most, size_t value) {
   }
 }
 
-// Where a fiber that has switched away stopped: boost::context keeps it as the fiber object's
-// one member, the stack pointer below the registers it saved.
+// Where a fiber that has switched away stopped: boost::context's fcontext keeps it as the fiber
+// object's one member, the stack pointer below the registers it saved (the ucontext and
+// Windows backends keep something else).
+#if defined(BOOST_USE_UCONTEXT) || defined(BOOST_USE_WINFIB)
+#error "saved stacks read boost::context's fcontext stack pointer"
+#endif
 char* switched_stack_pointer(const ctx::fiber& fiber) {
   static_assert(sizeof(ctx::fiber) == sizeof(void*) && std::is_standard_layout_v<ctx::fiber>);
   return *reinterpret_cast<char* const*>(&fiber);
@@ -235,6 +253,7 @@ bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline
     fiber->waiting = &waiter;
   }
   if (deadline) fiber->timer = timers_.emplace(*deadline, fiber);
+  if (stack == WhileParked::kSaveFrames && !kCanSaveFrames) stack = WhileParked::kGiveBackUnused;
   if (stack == WhileParked::kGiveBackUnused)
     release_unused_stack(*fiber, static_cast<char*>(__builtin_frame_address(0)) - kReleaseMargin);
   fiber->save_when_parked = stack == WhileParked::kSaveFrames;  // by resume(), once switched away

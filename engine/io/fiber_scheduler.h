@@ -5,8 +5,8 @@
 // shared thread. A wait (Clock::sleep_for, a cancel, another thread's work) parks the fiber and
 // the thread runs the next ready one. A sleep of a second or more keeps the fiber's frames
 // encoded on the heap and gives its whole stack back to the kernel (engine/io/parked_stack.h),
-// so a monitor waiting for its next poll holds no page of stack; a long wait of another kind
-// gives back the untouched part of the stack below its frames.
+// so a monitor waiting for its next poll holds no page of stack. Other waits say what their
+// stack does meanwhile (WhileParked).
 //
 // Blocking calls (libcurl's perform, a child process's pipes) must not run on the shared thread:
 // run_blocking() hands them to a pool of helper threads and parks the fiber until they are done.
@@ -35,8 +35,8 @@ class FiberScheduler;
 class StackCodec;
 struct Fiber;
 
-// One fiber's reason to wake, owned by the waiting fiber: on its frame, or on the heap for a
-// sleep (whose stack is saved meanwhile). wake() may come from any thread.
+// One fiber's reason to wake, owned by the waiting fiber: on its frame, or on the heap when its
+// stack may be saved meanwhile (sleep_until, await). wake() may come from any thread.
 class FiberWaiter {
  public:
   FiberWaiter();  // on a fiber only
@@ -80,8 +80,8 @@ class FiberScheduler {
   bool park(FiberWaiter& waiter, std::optional<TimePoint> deadline, WhileParked stack = WhileParked::kKeepStack);
   // Parks the current fiber until `deadline` or until `cancel` fires; false when cancelled. A
   // sleep of a second or more saves the fiber's frames and gives back its stack: until it ends,
-  // no other fiber or thread may reach anything on this fiber's stack (`cancel` included, and
-  // every token `cancel` descends from that someone may cancel meanwhile).
+  // no other fiber or thread may reach anything on this fiber's stack, cancel tokens included
+  // (a cancel walks from a token to every token created under it).
   bool sleep_until(TimePoint deadline, const CancelToken& cancel);
   // Runs `work` on a pool thread while the current fiber is parked; rethrows what it threw.
   void run_blocking(const std::function<void()>& work);

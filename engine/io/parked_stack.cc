@@ -38,7 +38,11 @@ bool guard_saved_stacks() {
 void set_guard_saved_stacks(bool on) { g_guard.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 uint64_t StackCodec::to_reference(uint64_t word, uintptr_t top, const Reference& reference) const {
-  // Swaps the fiber's stack and the reference's, two mappings of the same size: its own inverse.
+  // Swaps the fiber's stack and the reference's, two ranges of the same size: its own inverse
+  // when they are one or do not overlap. They may overlap: the reference's fiber may have ended
+  // and a new stack be mapped across its old place. Then no word is moved.
+  const uintptr_t apart = top > reference.top ? top - reference.top : reference.top - top;
+  if (apart != 0 && apart < stack_size_) return word;
   if (word >= top - stack_size_ && word < top) return word - top + reference.top;
   if (word >= reference.top - stack_size_ && word < reference.top) return word - reference.top + top;
   return word;

@@ -60,6 +60,25 @@ TEST_CASE("stack codec: frames come back word for word, and alike frames cost li
     REQUIRE(codec.decode(deeper, other.top() - 16 * depth, other.top()));
     CHECK(other.words == other_words);
   }
+  SECTION("a stack mapped across the reference's old place") {
+    // The reference's fiber ended and a new stack overlaps where it was: its own-stack pointers
+    // must come back as they were, not moved twice.
+    std::vector<uint64_t> region(kSize / 8 + kSize / 16);
+    char* const base = reinterpret_cast<char*>(region.data());
+    StackCodec fresh(kSize);
+    char* const old_top = base + kSize;
+    char* const new_top = base + kSize + kSize / 2;
+    fresh.encode(old_top - 8 * depth, old_top);  // the reference, at the old place
+    for (size_t i = 0; i < depth; ++i) {
+      const uint64_t value = i % 2 ? reinterpret_cast<uintptr_t>(new_top) - 8 * (i + 2) : 0x55d0a3c4e2a0 + i;
+      std::memcpy(new_top - 8 * (i + 1), &value, 8);
+    }
+    const std::vector<uint64_t> before = region;
+    const auto encoded_here = fresh.encode(new_top - 8 * depth, new_top);
+    std::memset(new_top - 8 * depth, 0, 8 * depth);
+    REQUIRE(fresh.decode(encoded_here, new_top - 8 * depth, new_top));
+    CHECK(region == before);
+  }
   SECTION("bytes that do not fit are refused") {
     StackCodec::Encoded cut = encoded;
     cut.bytes.pop_back();
