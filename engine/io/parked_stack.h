@@ -73,12 +73,11 @@ class ParkedStack {
   // Puts the frames back before the fiber runs; ends the process if they do not come back, as
   // the fiber could not run. Nothing to do when nothing is saved.
   void restore(const StackCodec& codec);
-  bool saved() const { return low_ != nullptr; }
   size_t saved_bytes() const { return encoded_.bytes.size(); }
 
  private:
   StackCodec::Encoded encoded_;
-  char* low_ = nullptr;
+  char* low_ = nullptr;  // null while nothing is saved
   char* sp_ = nullptr;
   char* top_ = nullptr;
   bool guarded_ = false;

@@ -620,13 +620,14 @@ class JournalRecorder final : public ExecutionRecorder {
   // commits itself: nothing else of its own could run while it waited, so the gathering would
   // only add its 200 µs.
   void commit_together() EXCLUDES(journal_.mutex_) {
-    if (!FiberScheduler::current()) {
+    FiberScheduler* const fibers = FiberScheduler::current();
+    if (!fibers) {
       MutexLock lock(journal_.mutex_);
       journal_.commit_waiting_locked();
       return;
     }
     std::exception_ptr error;
-    FiberScheduler::current()->await(
+    fibers->await(
         [&](std::function<void()> done) {
           MutexLock lock(journal_.mutex_);
           if (!stopping_) {
