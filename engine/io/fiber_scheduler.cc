@@ -56,9 +56,10 @@ constexpr bool kCanSaveFrames = true;
 
 struct Fiber {
   std::function<void()> body;
-  ctx::fiber context;    // the fiber, while it does not run
-  ctx::fiber scheduler;  // the scheduler, while the fiber runs
-  ctx::stack_context stack{};
+  ctx::fiber context;          // the fiber, while it does not run
+  ctx::fiber scheduler;        // the scheduler, while the fiber runs
+  ctx::stack_context stack{};  // mapped by spawn()
+  bool started = false;        // its context is made when it first runs (SpawnedStack)
   ExceptionState exceptions;
   FiberWaiter* waiting = nullptr;                                   // what it parked on (scheduler's mutex)
   bool queued = false;                                              // in the ready queue (scheduler's mutex)
@@ -73,18 +74,19 @@ thread_local FiberScheduler* t_scheduler = nullptr;  // the scheduler running on
 thread_local Fiber* t_fiber = nullptr;               // the fiber running on this thread
 
 // Boost's guarded stack (a PROT_NONE page below it turns an overflow into a crash rather than
-// corruption), remembering where it is so that a parked fiber can release its unused part.
-class RecordedStack {
+// corruption), mapped by spawn() and handed to boost when the fiber first runs: boost writes its
+// record at the top of the stack, a resident page, and 10,000 items spawned at once would each
+// hold one before their turn came.
+class SpawnedStack {
  public:
-  explicit RecordedStack(Fiber* fiber) : fiber_(fiber) {}
-  ctx::stack_context allocate() {
-    fiber_->stack = inner_.allocate();
-    return fiber_->stack;
+  explicit SpawnedStack(Fiber* fiber) : fiber_(fiber) {}
+  static ctx::stack_context map() { return ctx::protected_fixedsize_stack(FiberScheduler::kStackSize).allocate(); }
+  ctx::stack_context allocate() { return fiber_->stack; }
+  void deallocate(ctx::stack_context& stack) noexcept {
+    ctx::protected_fixedsize_stack(FiberScheduler::kStackSize).deallocate(stack);
   }
-  void deallocate(ctx::stack_context& stack) noexcept { inner_.deallocate(stack); }
 
  private:
-  ctx::protected_fixedsize_stack inner_{FiberScheduler::kStackSize};
   Fiber* fiber_;
 };
 
@@ -127,17 +129,12 @@ FiberScheduler::~FiberScheduler() = default;
 FiberScheduler* FiberScheduler::current() { return t_fiber ? t_scheduler : nullptr; }
 
 void FiberScheduler::spawn(std::function<void()> body) {
-  auto* fiber = new Fiber;
+  auto fiber = std::make_unique<Fiber>();
   fiber->body = std::move(body);
-  fiber->context = ctx::fiber(std::allocator_arg, RecordedStack(fiber), [fiber](ctx::fiber&& scheduler) {
-    fiber->scheduler = std::move(scheduler);
-    fiber->body();
-    fiber->body = nullptr;
-    return std::move(fiber->scheduler);
-  });
+  fiber->stack = SpawnedStack::map();  // throws when no mapping can be had: the caller learns it now
   ++live_;
   MutexLock lock(mutex_);
-  make_ready_locked(fiber);
+  make_ready_locked(fiber.release());
 }
 
 void FiberScheduler::make_ready_locked(Fiber* fiber) {
@@ -179,6 +176,15 @@ void FiberScheduler::run() {
 }
 
 void FiberScheduler::resume(Fiber* fiber) {
+  if (!fiber->started) {
+    fiber->started = true;
+    fiber->context = ctx::fiber(std::allocator_arg, SpawnedStack(fiber), [fiber](ctx::fiber&& scheduler) {
+      fiber->scheduler = std::move(scheduler);
+      fiber->body();
+      fiber->body = nullptr;
+      return std::move(fiber->scheduler);
+    });
+  }
   fiber->parked.restore(*stack_codec_);
   if (fiber->timer) {
     timers_.erase(*fiber->timer);

@@ -65,7 +65,8 @@ class FiberScheduler {
   static FiberScheduler* current();
 
   // Adds a fiber that runs `body`; from the scheduler's own thread (a fiber or the code about to
-  // call run()). `body` must not throw: what escapes it ends the process.
+  // call run()). `body` must not throw: what escapes it ends the process. Throws when no stack
+  // can be mapped (vm.max_map_count, memory); the stack holds no page until the fiber first runs.
   void spawn(std::function<void()> body);
   // Runs fibers on this thread until all have ended. Not from a fiber.
   void run();
