@@ -110,7 +110,7 @@ enum class Mode { kRun, kResume, kCancel, kDryRun };
 void print_summary(const RunResult& result, RunState state, const std::string& run_id, const ExecOptions& o,
                    const Redactor& redactor) {
   if (o.log_format == "json") {
-    std::cout << dump_json(redactor.redact_json(run_summary_json(result, state, run_id))) << "\n" << std::flush;
+    std::cout << redactor.redact_json_text(run_summary_json(result, state, run_id)) << "\n" << std::flush;
     return;
   }
   if (o.quiet && state == RunState::kSucceeded) return;

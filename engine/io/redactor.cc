@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/io/utf8.h"
+
 namespace flowrun {
 namespace {
 
@@ -109,6 +111,11 @@ Json Redactor::redact_json(const Json& value) const {
     return out;
   }
   return value;
+}
+
+std::string Redactor::redact_json_text(const Json& value) const {
+  if (forms_.empty()) return dump_json(value);
+  return dump_json(redact_json(value));
 }
 
 }  // namespace flowrun

@@ -30,7 +30,7 @@ void bind(sqlite3* db, sqlite3_stmt* stmt, int index, const Json& value) {
     rc = sqlite3_bind_double(stmt, index, value.get<double>());
   else if (value.is_string()) {
     // Not copied (SQLITE_STATIC): the parameters outlive the statement's steps, and query()
-    // clears the bindings before it returns. A for_each's outputs at 10,000 items are MiBs.
+    // clears the bindings before it returns.
     const auto& s = value.get_ref<const std::string&>();
     rc = sqlite3_bind_text(stmt, index, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
   } else {
@@ -39,6 +39,16 @@ void bind(sqlite3* db, sqlite3_stmt* stmt, int index, const Json& value) {
   }
   if (rc != SQLITE_OK) throw SqliteError(std::string("cannot bind parameter: ") + sqlite3_errmsg(db));
 }
+
+// Back to its first row and without bindings whatever happens, ready for the next query (a
+// statement left stepping would hold its read transaction open).
+struct ResetAfter {
+  sqlite3_stmt* stmt;
+  ~ResetAfter() {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+  }
+};
 
 [[noreturn]] void fail(sqlite3* db, const std::string& where) {
   throw SqliteError(where + ": " + sqlite3_errmsg(db), sqlite3_errcode(db) & 0xff);
@@ -133,15 +143,7 @@ void SqliteDb::exec(const std::string& sql) {
 
 std::vector<Json> SqliteDb::query(const std::string& sql, const Json& params) {
   sqlite3_stmt* stmt = prepared(sql);
-  // Back to its first row and without bindings whatever happens, ready for the next query (a
-  // statement left stepping would hold its read transaction open).
-  struct Reset {
-    sqlite3_stmt* stmt;
-    ~Reset() {
-      sqlite3_reset(stmt);
-      sqlite3_clear_bindings(stmt);
-    }
-  } reset{stmt};
+  const ResetAfter reset{stmt};
   if (params.is_array()) {
     int i = 1;
     for (const auto& v : params) bind(db_, stmt, i++, v);
@@ -183,6 +185,25 @@ std::vector<Json> SqliteDb::query(const std::string& sql, const Json& params) {
   }
   statement_changes_ = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(db_);
   return rows;
+}
+
+void SqliteDb::write(const std::string& sql, std::initializer_list<Arg> args) {
+  sqlite3_stmt* stmt = prepared(sql);
+  const ResetAfter reset{stmt};
+  int index = 1;
+  for (const Arg& arg : args) {
+    int rc;
+    if (const auto* text = std::get_if<std::string_view>(&arg))
+      rc = sqlite3_bind_text(stmt, index++, text->data(), static_cast<int>(text->size()), SQLITE_STATIC);
+    else
+      rc = sqlite3_bind_int64(stmt, index++, std::get<int64_t>(arg));
+    if (rc != SQLITE_OK) throw SqliteError(std::string("cannot bind parameter: ") + sqlite3_errmsg(db_));
+  }
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+  }
+  if (rc != SQLITE_DONE) fail(db_, path_);
+  statement_changes_ = sqlite3_changes64(db_);
 }
 
 int64_t SqliteDb::changes() const { return sqlite3_changes64(db_); }

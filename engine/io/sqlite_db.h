@@ -1,9 +1,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "engine/io/json.h"
@@ -43,6 +46,12 @@ class SqliteDb {
   // returns its rows as objects keyed by column name. A name the statement does not use is an
   // error, so a misspelt parameter is never silently bound to nothing.
   std::vector<Json> query(const std::string& sql, const Json& params = Json::array());
+  // A parameter of write(): a number, or text bound where it is, without a copy.
+  using Arg = std::variant<int64_t, std::string_view>;
+  // Runs one statement that returns no rows, with positional `args` the caller keeps until it
+  // returns: for rows whose text is large (a for_each's outputs at 10,000 items are MiBs),
+  // which query() would first copy into JSON.
+  void write(const std::string& sql, std::initializer_list<Arg> args);
   int64_t changes() const;
   // Rows the last query() inserted, updated or deleted; 0 for a read-only statement.
   int64_t statement_changes() const { return statement_changes_; }

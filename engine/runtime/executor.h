@@ -85,9 +85,10 @@ class Executor {
                                                                  const StepLog& log);
   // A group's steps, then its finally steps.
   [[gnu::noinline]] Outcome run_group(const Step& step, Json& scope, CancelToken& cancel, const std::string& path);
-  // What run_step does after: the step's result into scope, the journal and the records.
+  // What run_step does after: the step's result into the journal, the records and scope (where
+  // `outputs` is moved).
   [[gnu::noinline]] void finish_step(const Step& step, Json& scope, const std::string& path, const StepLog& log,
-                                     const Outcome& o, const Json& outputs, int attempts, TimePoint started);
+                                     const Outcome& o, Json& outputs, int attempts, TimePoint started);
   // Resolves the step's parameters (or shows them, in a dry run) and hands it to an
   // AttemptRunner. `log` is the step's own logger, made once by run_step.
   Outcome run_action(const Step& step, Json& scope, CancelToken& cancel, const std::string& path, const StepLog& log,
