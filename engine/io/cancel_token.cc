@@ -33,7 +33,7 @@ void CancelToken::cancel(std::string reason) {
   // Under the lock: a waiter or a child is removed (and may go) only after taking it. The
   // order is always parent, then child, then a fiber scheduler's.
   for (auto* waiter : waiters_) waiter->wake();
-  cv_.notify_all();
+  if (cv_) cv_->notify_all();
   for (auto* child : children_) child->cancel(reason);
 }
 
@@ -44,7 +44,8 @@ std::string CancelToken::reason() const {
 
 bool CancelToken::wait_for(Duration d) const {
   MutexLock lock(mutex_);
-  return lock.wait_for(cv_, d, [this] { return cancelled_.load(); });
+  if (!cv_) cv_ = std::make_unique<std::condition_variable>();
+  return lock.wait_for(*cv_, d, [this] { return cancelled_.load(); });
 }
 
 bool CancelToken::add_waiter(FiberWaiter& waiter) const {

@@ -1,6 +1,7 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,9 @@ class CancelToken {
   CancelToken* parent_ = nullptr;
   std::atomic<bool> cancelled_{false};
   mutable Mutex mutex_;
-  mutable std::condition_variable cv_;
+  // Made by the first wait_for: only a thread waits on it, and 10,000 waiting items each hold
+  // two tokens that fibers wait on through waiters_.
+  mutable std::unique_ptr<std::condition_variable> cv_ GUARDED_BY(mutex_);
   std::string reason_ GUARDED_BY(mutex_);
   std::vector<CancelToken*> children_ GUARDED_BY(mutex_);
   mutable std::vector<FiberWaiter*> waiters_ GUARDED_BY(mutex_);

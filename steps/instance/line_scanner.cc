@@ -66,17 +66,17 @@ bool LineScanner::scan(std::string_view line, const StepLog& log, const std::fun
   if (failure_) {
     // The rest of this read is context (a traceback's last line names the error).
     if (show) show(line);
-    after_.push_back(clip_line(line));
-    return after_.size() < kMaxLinesAfter;
+    failure_->after.push_back(clip_line(line));
+    return failure_->after.size() < kMaxLinesAfter;
   }
   last_line_.assign(line);
   recent_.push(line);
-  failure_ = check_fail_on(line);
+  std::optional<std::string> headline = check_fail_on(line);
   // A progress line is shown as the bar (once per change), not as itself too.
-  const bool progress_line = !failure_ && marker_line_.empty() && rules_.progress && report_progress(line, log);
+  const bool progress_line = !headline && marker_line_.empty() && rules_.progress && report_progress(line, log);
   if (show && !progress_line) show(line);
-  if (failure_) {
-    failed_line_.assign(line);
+  if (headline) {
+    failure_.reset(new FailureSeen{std::move(*headline), std::string(line), {}});
     return true;
   }
   capture(line, log);
@@ -140,15 +140,22 @@ void LineScanner::skip_run(std::string_view lines, bool progress, const StepLog&
 std::optional<LineScanner::Failure> LineScanner::failure() const {
   if (!failure_) return std::nullopt;
   std::vector<std::string> context = recent_.lines(context_keep_ + 1);
-  context.insert(context.end(), after_.begin(), after_.end());
-  return Failure{*failure_ + failure_line(failed_line_, after_), std::move(context)};
+  context.insert(context.end(), failure_->after.begin(), failure_->after.end());
+  return Failure{failure_->headline + failure_line(failure_->line, failure_->after), std::move(context)};
 }
 
 std::vector<std::string> LineScanner::tail(size_t most) const {
-  const size_t after = std::min(most, after_.size());
+  if (!failure_) return recent_.lines(most);
+  const std::vector<std::string>& after_lines = failure_->after;
+  const size_t after = std::min(most, after_lines.size());
   std::vector<std::string> lines = recent_.lines(most - after);
-  lines.insert(lines.end(), after_.end() - static_cast<std::ptrdiff_t>(after), after_.end());
+  lines.insert(lines.end(), after_lines.end() - static_cast<std::ptrdiff_t>(after), after_lines.end());
   return lines;
+}
+
+const Json& LineScanner::captured() const {
+  static const Json kNone = Json::object();
+  return captured_.is_null() ? kNone : captured_;
 }
 
 std::optional<std::string> LineScanner::missing_capture() const {

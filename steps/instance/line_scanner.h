@@ -3,6 +3,7 @@
 // values and progress. It reads lines and keeps what it found; where the lines come from
 // (steps/instance/logs/) and what the step does with the result (marker_poller) are not its job.
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -87,7 +88,7 @@ class LineScanner {
   // The name of a required capture that no line gave, if any.
   std::optional<std::string> missing_capture() const;
   // The captured values by name.
-  const Json& captured() const { return captured_; }
+  const Json& captured() const;
   std::optional<double> progress() const { return progress_percent_; }
   // What the progress pattern matched last ("frame 420/1000", "42%"), "" before any.
   const std::string& progress_text() const { return progress_text_; }
@@ -99,7 +100,7 @@ class LineScanner {
   std::vector<std::string> tail(size_t most) const;
   // The lines kept for the tail so far (ruled-out runs' included): the difference between two
   // reads is how many of the tail's lines the later one added.
-  uint64_t lines_kept() const { return recent_.pushed() + after_.size(); }
+  uint64_t lines_kept() const { return recent_.pushed() + (failure_ ? failure_->after.size() : 0); }
   // A read is over: the lines the context does not need are let go (a monitor keeps no tail
   // while it waits; the live state has it).
   void end_read() { recent_.keep_last(context_keep_); }
@@ -119,11 +120,15 @@ class LineScanner {
   size_t context_keep_;     // lines kept before a failing one
   RegexGroups groups_;      // reused by every search, so a line costs no allocation for it
   RecentLines recent_;      // the lines before a failure and the failing one, or the tail
+  // A fail_on line seen: out of line, as a waiting monitor mostly never sees one.
+  struct FailureSeen {
+    std::string headline;
+    std::string line;
+    std::vector<std::string> after;  // the lines read after it
+  };
   std::string last_line_;
-  std::optional<std::string> failure_;  // the fail_on headline
-  std::string failed_line_;
-  std::vector<std::string> after_;  // the lines read after the failing one
-  Json captured_ = Json::object();
+  std::unique_ptr<FailureSeen> failure_;
+  Json captured_;  // an object once a value is captured
   std::string marker_line_;
   std::optional<double> progress_percent_;
   std::string progress_text_;
