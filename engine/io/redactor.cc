@@ -114,8 +114,8 @@ Json Redactor::redact_json(const Json& value) const {
 }
 
 std::string Redactor::redact_json_text(const Json& value) const {
-  if (forms_.empty()) return dump_json(value);
-  return dump_json(redact_json(value));
+  if (forms_.empty()) return dump_json_sized(value);
+  return dump_json_sized(redact_json(value));
 }
 
 }  // namespace flowrun

@@ -21,7 +21,8 @@ class Redactor {
   bool add_secret(const std::string& value);
   std::string redact(std::string_view text) const;
   Json redact_json(const Json& value) const;
-  // dump_json(redact_json(value)), without the redacted copy when there is nothing to hide.
+  // dump_json(redact_json(value)), without the redacted copy when there is nothing to hide, in a
+  // string of exactly its size (dump_json_sized).
   std::string redact_json_text(const Json& value) const;
   bool empty() const { return forms_.empty(); }
   // The forms searched for, longest first (for tests).

@@ -1,6 +1,7 @@
 #include "engine/io/utf8.h"
 
 #include <cstdio>
+#include <memory>
 #include <vector>
 
 namespace flowrun {
@@ -121,6 +122,31 @@ std::optional<TextPosition> first_invalid_utf8(std::string_view text) {
 
 std::string dump_json(const Json& value, int indent) {
   return value.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+namespace {
+
+// Where nlohmann's serializer writes, counting instead of keeping.
+class CountedOutput final : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  void write_character(char) override { ++size; }
+  void write_characters(const char*, std::size_t length) override { size += length; }
+  size_t size = 0;
+};
+
+void serialize(const Json& value, nlohmann::detail::output_adapter_t<char> out) {
+  nlohmann::detail::serializer<Json>(std::move(out), ' ', Json::error_handler_t::replace).dump(value, false, false, 0);
+}
+
+}  // namespace
+
+std::string dump_json_sized(const Json& value) {
+  auto counted = std::make_shared<CountedOutput>();
+  serialize(value, counted);
+  std::string text;
+  text.reserve(counted->size);
+  serialize(value, nlohmann::detail::output_adapter<char>(text));
+  return text;
 }
 
 }  // namespace flowrun

@@ -30,5 +30,8 @@ std::optional<TextPosition> first_invalid_utf8(std::string_view text);
 
 // dump() that never throws on invalid UTF-8 (it writes U+FFFD instead).
 std::string dump_json(const Json& value, int indent = -1);
+// dump_json(value) in a string of exactly its size: written twice, counted then kept, so a text
+// of MiBs (a for_each's outputs) never has a growing buffer and its copy at once.
+std::string dump_json_sized(const Json& value);
 
 }  // namespace flowrun

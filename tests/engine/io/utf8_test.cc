@@ -1,6 +1,8 @@
 #include "engine/io/utf8.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <string>
 
 #include "engine/load/utf8_check.h"
 
@@ -66,6 +68,18 @@ TEST_CASE("hostile: dump_json writes U+FFFD instead of throwing", "[hostile][utf
   Json v = {{"a", "\xFF"}};
   CHECK_THROWS(v.dump());
   CHECK(dump_json(v) == "{\"a\":\"" + kFffd + "\"}");
+}
+
+TEST_CASE("dump_json_sized writes dump_json's text in a string of exactly its size", "[utf8]") {
+  Json items = Json::array();
+  for (int i = 0; i < 3000; ++i)
+    items.push_back(
+        {{"index", i}, {"item", "x\xFF\u00e9\n" + std::to_string(i)}, {"ratio", i / 7.0}, {"ok", i % 2 == 0}});
+  for (const Json& v : {Json(), Json::object(), Json("\xC3"), Json(1.5e300), Json{{"items", items}, {"n", nullptr}}}) {
+    const std::string text = dump_json_sized(v);
+    CHECK(text == dump_json(v));
+    CHECK(text.capacity() == std::max<size_t>(text.size(), std::string().capacity()));  // short ones in place
+  }
 }
 
 TEST_CASE("hostile: a workflow file that is not UTF-8 gets a diagnostic at its first bad byte", "[hostile][utf8]") {
