@@ -31,6 +31,26 @@ TEST_CASE("sqlite: a statement run again binds its new parameters and reads from
   CHECK(db.query("SELECT ? IS NULL AS n, ? AS b", {1})[0]["b"].is_null());
 }
 
+TEST_CASE("sqlite: write binds numbers and text in place, and leaves the statement clean", "[sql][io]") {
+  TempDir dir;
+  SqliteDb db(dir.file("t.db"), true);
+  db.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT, w TEXT)");
+  const std::string big(3 << 20, 'x');  // a for_each's outputs at 10,000 items are MiBs
+  const std::string insert = "INSERT INTO t (k, v, w) VALUES (?, ?, ?)";
+  db.write(insert, {int64_t{1}, big, std::string_view("\0a", 2)});
+  CHECK(db.statement_changes() == 1);
+  db.write(insert, {int64_t{2}, "two", ""});
+  auto rows = db.query("SELECT k, length(v) AS n, w FROM t ORDER BY k");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0]["n"] == static_cast<int64_t>(big.size()));
+  CHECK(rows[0]["w"] == std::string("\0a", 2));
+  CHECK(rows[1]["w"] == "");
+  // A failed write is an error naming the file, and the statement runs again afterwards.
+  CHECK_THROWS_WITH(db.write(insert, {int64_t{2}, "again", ""}), Catch::Contains("t.db"));
+  db.write("UPDATE t SET v = ? WHERE k = ?", {"three", int64_t{2}});
+  CHECK(db.query("SELECT v FROM t WHERE k = 2")[0]["v"] == "three");
+}
+
 TEST_CASE("sqlite: a statement that failed runs again, and a kept one does not block a schema change", "[sql][io]") {
   TempDir dir;
   SqliteDb db(dir.file("t.db"), true);
