@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/io/fiber_scheduler.h"
+#include "engine/io/free_heap.h"
 #include "engine/io/json_parse.h"
 #include "engine/runtime/dry_run.h"
 #include "engine/sandbox/expression.h"
@@ -13,6 +14,10 @@ namespace {
 
 // The most items of one for_each in flight at once (see evaluate_workers).
 constexpr size_t kMostInFlight = 16384;
+
+// From this many items, the heap's free pages go back to the kernel once they have run
+// (give_back_free_heap): at 10,000 url monitors, 95 -> ~45 MiB before the results are written.
+constexpr size_t kGiveBackHeapAfter = 1000;
 
 // The status of an item that never started (the for_each stopped launching): not a StepState,
 // since no step of it ran.
@@ -84,6 +89,7 @@ Outcome ForEachRunner::run(const Json& scope, CancelToken& cancel, Json& outputs
   if (recorder_) recorder_->live(path_, {{"items", count_}});
 
   run_items(scope, cancel);
+  if (count_ >= kGiveBackHeapAfter) give_back_free_heap();
   outputs = summarize();
   return judge(cancel);
 }
