@@ -7,7 +7,6 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdint>
-#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -15,11 +14,13 @@
 
 #include "engine/io/cancel_token.h"
 #include "engine/io/parked_stack.h"
+#include "support/process_memory.h"
 #include "support/process_threads.h"
 
 using namespace flowrun;
 using namespace std::chrono_literals;
 
+using flowrun::test::process_resident_bytes;
 using flowrun::test::process_threads;
 
 TEST_CASE("fibers sleep side by side in virtual time and share one thread", "[fiber]") {
@@ -212,16 +213,6 @@ bool resident(const volatile char* p) {
 }  // namespace
 
 #if !defined(__SANITIZE_ADDRESS__)  // under ASan frames are not saved (fiber_scheduler.cc)
-// Resident bytes of this process (/proc/self/statm).
-static size_t resident_bytes() {
-  long pages = 0, resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  REQUIRE(f);
-  REQUIRE(std::fscanf(f, "%ld %ld", &pages, &resident) == 2);
-  std::fclose(f);
-  return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
 TEST_CASE("a spawned fiber holds no stack page until it first runs", "[fiber]") {
   // 10,000 items of a for_each are spawned at once: each used to hold a page (boost writes its
   // record at the top of the stack) before its turn came.
@@ -229,9 +220,9 @@ TEST_CASE("a spawned fiber holds no stack page until it first runs", "[fiber]") 
   VirtualClock clock;
   FiberScheduler scheduler(clock);
   int ran = 0;
-  const size_t before = resident_bytes();
+  const size_t before = process_resident_bytes();
   for (int i = 0; i < kFibers; ++i) scheduler.spawn([&] { ++ran; });
-  const size_t grown = resident_bytes() - before;
+  const size_t grown = process_resident_bytes() - before;
   // Their Fiber records, on the heap, are ~200 bytes each; a page each would be 16 MiB.
   CHECK(grown < kFibers * size_t{1024});
   scheduler.run();

@@ -1,27 +1,14 @@
 #include "engine/io/free_heap.h"
 
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "support/process_memory.h"
+
 using namespace flowrun;
-
-namespace {
-
-size_t resident_bytes() {
-  long pages = 0, resident = 0;
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  REQUIRE(f);
-  REQUIRE(std::fscanf(f, "%ld %ld", &pages, &resident) == 2);
-  std::fclose(f);
-  return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
-}  // namespace
+using flowrun::test::process_resident_bytes;
 
 // glibc's allocator only: a sanitizer's keeps freed memory in quarantine.
 #if defined(__has_feature)
@@ -42,9 +29,9 @@ TEST_CASE("freed memory between allocations still in use goes back to the kernel
     kept[i] = std::malloc(16);
   }
   for (void* p : freed) std::free(p);
-  const size_t before = resident_bytes();
+  const size_t before = process_resident_bytes();
   give_back_free_heap();
-  const size_t after = resident_bytes();
+  const size_t after = process_resident_bytes();
   CHECK(before > after);
   CHECK(before - after > kBlocks * kBlock / 2);  // most of the 31 MiB
   for (void* p : kept) std::free(p);
