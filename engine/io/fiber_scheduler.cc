@@ -259,10 +259,10 @@ bool FiberScheduler::park(FiberWaiter& waiter, std::optional<TimePoint> deadline
     fiber->waiting = &waiter;
   }
   if (deadline) fiber->timer = timers_.emplace(*deadline, fiber);
-  if (stack == WhileParked::kSaveFrames && !kCanSaveFrames) stack = WhileParked::kGiveBackUnused;
-  if (stack == WhileParked::kGiveBackUnused)
+  const bool save = stack == WhileParked::kSaveFrames;
+  if (save && !kCanSaveFrames)  // the pages below the frames go instead
     release_unused_stack(*fiber, static_cast<char*>(__builtin_frame_address(0)) - kReleaseMargin);
-  fiber->save_when_parked = stack == WhileParked::kSaveFrames;  // by resume(), once switched away
+  fiber->save_when_parked = save && kCanSaveFrames;  // by resume(), once switched away
   fiber->scheduler = std::move(fiber->scheduler).resume();
   MutexLock lock(mutex_);
   fiber->waiting = nullptr;

@@ -71,10 +71,10 @@ class FiberScheduler {
   // Runs fibers on this thread until all have ended. Not from a fiber.
   void run();
 
-  // How a parked fiber's stack waits: as it is; its pages below the frames given back (a long
-  // wait during which another fiber or thread reaches into its frames); or its frames saved and
-  // the whole stack given back (a long wait during which nothing does: engine/io/parked_stack.h).
-  enum class WhileParked { kKeepStack, kGiveBackUnused, kSaveFrames };
+  // How a parked fiber's stack waits: as it is, or its frames saved and the whole stack given
+  // back (a long wait during which no other fiber or thread reaches into its frames:
+  // engine/io/parked_stack.h; under AddressSanitizer only the pages below the frames go).
+  enum class WhileParked { kKeepStack, kSaveFrames };
 
   // Parks the current fiber until `waiter` is woken (true) or `deadline` passes on the
   // scheduler's clock (false).

@@ -2,11 +2,11 @@
 // A fiber's frames kept off its stack while it sleeps. A for_each item that polls every ten
 // seconds holds, between two polls, the frames from its fiber's start down to the timer: about
 // 3.6 KiB, so one resident page of stack per waiting item, 39 MiB at 10,000 monitors. While a
-// fiber sleeps a second or more (or waits for room in the transfer queue), its frames wait on the heap,
-// encoded against frames saved before (StackCodec: items that wait alike differ in few bytes,
-// about 350 for a url monitor), and the whole stack goes back to the kernel; before the fiber
-// runs again, the bytes go back where they were, at the same addresses, so every pointer into
-// them holds.
+// fiber sleeps a second or more (or waits for room in the transfer queue, or for the journal's
+// shared commit), its frames wait on the heap, encoded against frames saved before (StackCodec:
+// items that wait alike differ in few bytes, about 350 for a url monitor), and the whole stack
+// goes back to the kernel; before the fiber runs again, the bytes go back where they were, at
+// the same addresses, so every pointer into them holds.
 //
 // Nothing may touch a sleeping fiber's stack meanwhile. A waiter, a cancel token or anything
 // else that another fiber or thread can reach while the fiber sleeps lives on the heap

@@ -16,7 +16,7 @@ namespace {
 constexpr size_t kMostInFlight = 16384;
 
 // From this many items, the heap's free pages go back to the kernel once they have run
-// (give_back_free_heap): at 10,000 url monitors, 95 -> ~45 MiB before the results are written.
+// (give_back_free_heap): at 10,000 url monitors, 89.6 -> 80.5 MiB before the results are written.
 constexpr size_t kGiveBackHeapAfter = 1000;
 
 // The status of an item that never started (the for_each stopped launching): not a StepState,
