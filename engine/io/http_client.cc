@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "engine/io/byte_size.h"
+#include "engine/io/curl_easy_pool.h"
 #include "engine/io/curl_multi.h"
 #include "engine/io/fiber_scheduler.h"
 #include "engine/io/step_error.h"
@@ -126,10 +127,17 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   std::optional<TransferSlot> slot;
   if (!streamed) slot.emplace();  // before the handle: a request waiting its turn holds nothing of libcurl's
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
-  if (!curl) throw StepError::transient("cannot initialise libcurl");
+  // A stream's handle is its own (it runs curl_easy_perform on another thread); the shared
+  // loop's are reused.
+  std::unique_ptr<CURL, CurlDeleter> own;
+  PooledEasyHandle pooled;
+  if (streamed)
+    own.reset(curl_easy_init());
+  else
+    pooled = take_easy_handle();
+  CURL* c = streamed ? own.get() : pooled.get();
+  if (!c) throw StepError::transient("cannot initialise libcurl");
   HttpResponse response;
-  CURL* c = curl.get();
   Transfer transfer{&response, &request, &cancel, c};
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
