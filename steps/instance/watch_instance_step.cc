@@ -86,7 +86,8 @@ class WatchPoller final : public Poller {
       last_status_ = state->status;
     }
     if (state->status == "loading" || state->status.empty()) return;  // no log yet
-    auto update = follower_.feed(provider_->logs(id_, tail_, ctx));
+    const std::string snapshot = provider_->logs(id_, tail_, ctx);    // update's lines point into it
+    auto update = follower_.feed(snapshot);
     if (update.gap && !first_)
       ctx.log().warn("the log moved on by more than " + std::to_string(tail_) +
                      " lines between two checks; some lines were not seen");
@@ -96,16 +97,16 @@ class WatchPoller final : public Poller {
       return;
     }
     for (const auto& line : update.lines) {
-      ctx.log().info(prefix_ + line);
+      ctx.log().info(prefix_ + std::string(line));
       note_url(line);
       if (line.find(marker_) != std::string::npos) completed(ctx);
     }
   }
 
   // The log as it was when the monitor attached: its markers are old completions.
-  void attach(const std::vector<std::string>& lines, StepContext& ctx) {
+  void attach(const std::vector<std::string_view>& lines, StepContext& ctx) {
     for (const auto& line : lines) {
-      if (full_) ctx.log().info(prefix_ + line);
+      if (full_) ctx.log().info(prefix_ + std::string(line));
       note_url(line);
       if (line.find(marker_) != std::string::npos) {
         ++old_completions_;
@@ -138,7 +139,7 @@ class WatchPoller final : public Poller {
     return c;
   }
 
-  void note_url(const std::string& line) {
+  void note_url(std::string_view line) {
     RegexGroups groups;
     if (auto value = result_.take(line, groups)) url_ = std::move(*value);
   }

@@ -7,8 +7,13 @@
 namespace flowrun {
 
 LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
-  std::vector<std::string_view> window;  // into snapshot
-  std::vector<uint64_t> hashes;
+  // The snapshot's lines and their hashes, in buffers every follower on this thread reuses: a
+  // poll of a 1,000-line window made two vectors of a thousand entries and let them go. feed()
+  // never waits, so no other follower can use them meanwhile.
+  thread_local std::vector<std::string_view> window;  // into snapshot
+  thread_local std::vector<uint64_t> hashes;
+  window.clear();
+  hashes.clear();
   size_t pos = 0;
   while (pos < snapshot.size()) {
     size_t nl = snapshot.find('\n', pos);

@@ -32,12 +32,13 @@ class LogFollower {
   static size_t memory_for_tail(int tail) { return static_cast<size_t>(std::max(tail, 1)); }
 
   struct Update {
-    std::vector<std::string> lines;  // new complete lines, oldest first
-    bool gap = false;                // nothing overlapped what was seen before
+    std::vector<std::string_view> lines;  // new complete lines, oldest first, into the snapshot fed
+    bool gap = false;                     // nothing overlapped what was seen before
   };
 
   // `snapshot`: the text the source returned now. A trailing line without a newline is held
-  // back until it is complete, unless `final` (the source will not grow any more).
+  // back until it is complete, unless `final` (the source will not grow any more). The lines
+  // returned point into `snapshot`: it must outlive them.
   Update feed(std::string_view snapshot, bool final = false);
 
   long long lines_seen() const { return seen_; }
