@@ -91,8 +91,7 @@ class VastaiProvider final : public InstanceProvider {
     if (!f.gpu_name.empty()) q["gpu_name"] = {{"eq", f.gpu_name}};
     if (f.max_price) q["dph_total"] = {{"lte", *f.max_price}};
     if (f.min_reliability) q["reliability"] = {{"gte", *f.min_reliability}};
-    HttpResponse r = call_json(ctx, "POST", "/bundles/", q);
-    Json j = parse_json_limited(r.body);
+    const Json j = call_json(ctx, "POST", "/bundles/", q).json;
     if (!j.is_object() || !j.value("offers", Json()).is_array())
       throw StepError::transient("offer search returned no offers list");
     std::vector<Offer> offers;
@@ -127,8 +126,7 @@ class VastaiProvider final : public InstanceProvider {
                  {"cancel_unavail", true}};
     // Not retried on 5xx or a lost connection: the instance may exist all the same, and the
     // caller looks for it by label before renting again. A 429 was not processed: retried.
-    HttpResponse r = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
-    Json j = parse_json_limited(r.body);
+    auto [r, j] = call(ctx, "PUT", "/asks/" + offer.id + "/", body, Json(), {404, 410}, /*idempotent=*/false);
     if (r.status == 404 || r.status == 410 || (j.is_object() && j.value("error", Json()) == "no_such_ask"))
       return OfferGone{"offer " + offer.id + " is no longer available: " + reply_message(r)};
     // A 2xx that is not JSON is a reply lost on the way (a proxy, a dropped connection): the
@@ -143,13 +141,12 @@ class VastaiProvider final : public InstanceProvider {
   }
 
   std::optional<InstanceState> get(const std::string& id, StepContext& ctx) override {
-    HttpResponse r = call_json(ctx, "GET", "/instances/" + id + "/", Json(), {{"owner", "me"}}, {404});
+    const auto [r, j] = call_json(ctx, "GET", "/instances/" + id + "/", Json(), {{"owner", "me"}}, {404});
     if (r.status == 404) return std::nullopt;
-    Json j = parse_json_limited(r.body);
     if (!j.is_object()) throw StepError::transient("instance " + id + ": the API returned no JSON");
-    const Json row = j.value("instances", Json());
-    if (!row.is_object()) return std::nullopt;  // {"instances": null}: unknown or destroyed
-    return instance_from(row);
+    const auto row = j.find("instances");
+    if (row == j.end() || !row->is_object()) return std::nullopt;  // {"instances": null}: unknown or destroyed
+    return instance_from(*row);
   }
 
   std::vector<InstanceState> find_by_label(const std::string& label, StepContext& ctx) override {
@@ -159,8 +156,7 @@ class VastaiProvider final : public InstanceProvider {
     for (int page = 0; page < 100; ++page) {
       Json query = {{"select_filters", filters.dump()}, {"limit", 25}};
       if (!token.empty()) query["after_token"] = token;
-      HttpResponse r = call_json(ctx, "GET", "/api/v1/instances/", Json(), query);
-      Json j = parse_json_limited(r.body);
+      const Json j = call_json(ctx, "GET", "/api/v1/instances/", Json(), query).json;
       if (!j.is_object()) throw StepError::transient("instance list: the API returned no JSON");
       const Json rows = j.value("instances", Json::array());
       for (const Json& row : rows)
@@ -172,10 +168,9 @@ class VastaiProvider final : public InstanceProvider {
   }
 
   std::string logs(const std::string& id, int tail_lines, StepContext& ctx) override {
-    HttpResponse r = call_json(ctx, "PUT", "/instances/request_logs/" + id + "/",
-                               {{"tail", std::to_string(tail_lines)}}, Json(), {404});
+    const auto [r, j] = call_json(ctx, "PUT", "/instances/request_logs/" + id + "/",
+                                  {{"tail", std::to_string(tail_lines)}}, Json(), {404});
     if (r.status == 404) throw StepError::permanent("instance " + id + " does not exist: " + reply_message(r));
-    Json j = parse_json_limited(r.body);
     std::string url = j.is_object() ? text_of(j.value("result_url", Json())) : "";
     if (url.empty()) throw StepError::transient("instance " + id + " logs: " + reply_message(r));
     ctx.sleep(std::chrono::milliseconds(300));  // the upload has not happened yet
@@ -198,9 +193,8 @@ class VastaiProvider final : public InstanceProvider {
   }
 
   bool destroy(const std::string& id, StepContext& ctx) override {
-    HttpResponse r = call_json(ctx, "DELETE", "/instances/" + id + "/", Json::object(), Json(), {404});
+    const auto [r, j] = call_json(ctx, "DELETE", "/instances/" + id + "/", Json::object(), Json(), {404});
     if (r.status == 404) return false;
-    Json j = parse_json_limited(r.body);
     if (j.is_object() && j.value("success", Json()) == false) {
       if (j.value("error", Json()) == "not_found" || j.value("error", Json()) == "no_such_instance") return false;
       throw StepError::transient("destroying instance " + id + " failed: " + reply_message(r));
@@ -212,20 +206,26 @@ class VastaiProvider final : public InstanceProvider {
   // One API call. Retries 429 and 5xx (Vast sends no Retry-After: backoff decides) and network
   // failures a few times, then throws StepError::http; a call that is not idempotent is
   // retried on 429 only. Statuses in `accepted` are returned like 2xx; any other status throws.
-  HttpResponse call(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
-                    const Json& query = Json(), std::initializer_list<int> accepted = {}, bool idempotent = true) {
+  // An answer and its body parsed once (discarded when it is not JSON).
+  struct Reply {
+    HttpResponse http;
+    Json json;
+  };
+
+  Reply call(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
+             const Json& query = Json(), std::initializer_list<int> accepted = {}, bool idempotent = true) {
     return call_checked(ctx, method, path, body, query, accepted, idempotent, /*want_json=*/false);
   }
 
   // call() for replies that must be JSON: a 2xx whose body does not parse (cut off by a proxy or
   // a dropped connection) is retried like a 5xx when the call is idempotent.
-  HttpResponse call_json(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
-                         const Json& query = Json(), std::initializer_list<int> accepted = {}) {
+  Reply call_json(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
+                  const Json& query = Json(), std::initializer_list<int> accepted = {}) {
     return call_checked(ctx, method, path, body, query, accepted, /*idempotent=*/true, /*want_json=*/true);
   }
 
-  HttpResponse call_checked(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
-                            const Json& query, std::initializer_list<int> accepted, bool idempotent, bool want_json) {
+  Reply call_checked(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
+                     const Json& query, std::initializer_list<int> accepted, bool idempotent, bool want_json) {
     std::string full = path.rfind("/api/v", 0) == 0 ? path : "/api/v0" + path;
     HttpRequest req;
     req.method = method;
@@ -249,7 +249,8 @@ class VastaiProvider final : public InstanceProvider {
       }
       const bool success = r.status >= 200 && r.status < 300;
       bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
-      if (ok && success && want_json && parse_json_limited(r.body).is_discarded())
+      Json json = ok ? parse_json_limited(r.body) : Json();
+      if (ok && success && want_json && json.is_discarded())
         throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
                                    std::to_string(r.body.size()) + " bytes)");
       if (!ok)
@@ -257,7 +258,7 @@ class VastaiProvider final : public InstanceProvider {
             r.status,
             "Vast.ai " + method + " " + full + " returned HTTP " + std::to_string(r.status) + ": " + reply_message(r),
             parse_retry_after(r));
-      return r;
+      return Reply{std::move(r), std::move(json)};
     };
     // Vast sends no Retry-After today; should it start to, it wins over the backoff.
     auto log_retry = [&](const FailedAttempt& f) {
