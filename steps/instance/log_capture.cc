@@ -96,13 +96,20 @@ void RecentLines::push(std::string_view line) {
 }
 
 void RecentLines::keep_last(size_t most) {
-  if (count_ <= most && (count_ > 0 || text_.capacity() == 0)) return;
-  std::vector<std::string> kept = lines(most);
-  std::vector<char>().swap(text_);
-  front_ = next_ = count_ = 0;
-  const uint64_t pushed = pushed_;
-  for (const std::string& line : kept) push(line);
-  pushed_ = pushed;
+  while (count_ > most) {  // the oldest go
+    front_ += lengths_[(next_ + lengths_.size() - count_) % lengths_.size()];
+    --count_;
+  }
+  // The room a read's extra lines took is given back once it is more than twice what is kept;
+  // below that it is reused by the next read, which would grow it again (a waiting monitor kept
+  // rebuilding its lines after every poll).
+  const size_t kept = text_.size() - front_;
+  if (text_.capacity() <= 2 * kept + kRoomKeptAnyway) return;
+  std::vector<char> smaller;
+  smaller.reserve(kept + kept / 4);
+  smaller.insert(smaller.end(), text_.begin() + static_cast<std::ptrdiff_t>(front_), text_.end());
+  text_.swap(smaller);
+  front_ = 0;
 }
 
 std::vector<std::string> RecentLines::lines(size_t most) const {

@@ -55,6 +55,8 @@ class RecentLines {
   void keep_last(size_t most);
 
  private:
+  static constexpr size_t kRoomKeptAnyway = 256;  // bytes: too little to be worth a copy
+
   std::vector<char> text_;         // the kept lines back to back, oldest first, from text_[front_]
   size_t front_ = 0;               // bytes at the start of text_ that dropped lines still take
   std::vector<uint16_t> lengths_;  // a ring: the kept lines' lengths

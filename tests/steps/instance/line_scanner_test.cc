@@ -251,6 +251,28 @@ TEST_CASE("recent lines: the last lines kept, whatever their lengths, oldest fir
   CHECK(none.lines().empty());
 }
 
+TEST_CASE("recent lines: reads that each end by keeping the context", "[steps][scanner]") {
+  // A waiting monitor: each read pushes some lines (the tail), then keeps only the context,
+  // which the next read's lines follow.
+  std::mt19937 random(11);
+  RecentLines recent(21);
+  std::deque<std::string> expected;
+  for (int read = 0; read < 500; ++read) {
+    const int lines = static_cast<int>(random() % 40);
+    for (int i = 0; i < lines; ++i) {
+      std::string line = std::to_string(read) + ":" + std::string(random() % 300, 'x');
+      recent.push(line);
+      expected.push_back(line);
+      if (expected.size() > 21) expected.pop_front();
+    }
+    REQUIRE(recent.lines() == Lines(expected.begin(), expected.end()));
+    const size_t most = read % 7 == 0 ? 0 : 20;
+    recent.keep_last(most);
+    while (expected.size() > most) expected.pop_front();
+    REQUIRE(recent.lines() == Lines(expected.begin(), expected.end()));
+  }
+}
+
 TEST_CASE("line scanner: a malformed rule is a permanent error, a bad regex a RegexError", "[steps][scanner]") {
   CHECK_THROWS_WITH(ScanRules::from(Json::parse(R"J({"marker": 7})J")),
                     "a pattern is a string or {regex: \"...\"}, not 7");
