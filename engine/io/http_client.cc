@@ -59,17 +59,17 @@ size_t on_write(char* data, size_t size, size_t count, void* user) {
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * count;
-  std::string line(data, n);
-  if (line.rfind("HTTP/", 0) == 0) t->response->headers.clear();  // a new response (redirect, 100)
+  const std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) t->response->headers.clear();  // a new response (redirect, 100)
   auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    std::string name(line.substr(0, colon));
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    std::string value = line.substr(colon + 1);
+    std::string_view value = line.substr(colon + 1);
     auto first = value.find_first_not_of(" \t");
     auto last = value.find_last_not_of(" \t\r\n");
-    value = first == std::string::npos ? "" : value.substr(first, last - first + 1);
-    t->response->headers[name] = value;
+    value = first == std::string_view::npos ? std::string_view() : value.substr(first, last - first + 1);
+    t->response->headers[std::move(name)].assign(value);
   }
   return n;
 }
