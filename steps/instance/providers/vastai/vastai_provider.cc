@@ -203,15 +203,15 @@ class VastaiProvider final : public InstanceProvider {
   }
 
  private:
-  // One API call. Retries 429 and 5xx (Vast sends no Retry-After: backoff decides) and network
-  // failures a few times, then throws StepError::http; a call that is not idempotent is
-  // retried on 429 only. Statuses in `accepted` are returned like 2xx; any other status throws.
-  // An answer and its body parsed once (discarded when it is not JSON).
+  // An answer and its body, parsed once (discarded when it is not JSON).
   struct Reply {
     HttpResponse http;
     Json json;
   };
 
+  // One API call. Retries 429 and 5xx (Vast sends no Retry-After: backoff decides) and network
+  // failures a few times, then throws StepError::http; a call that is not idempotent is
+  // retried on 429 only. Statuses in `accepted` are returned like 2xx; any other status throws.
   Reply call(StepContext& ctx, const std::string& method, const std::string& path, const Json& body,
              const Json& query = Json(), std::initializer_list<int> accepted = {}, bool idempotent = true) {
     return call_checked(ctx, method, path, body, query, accepted, idempotent, /*want_json=*/false);
