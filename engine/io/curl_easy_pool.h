@@ -3,7 +3,8 @@
 // one per request was ~5% of the CPU of 10,000 polling monitors (three requests a poll for an
 // instance's log). A handle given back is reset (curl_easy_reset: every option, credentials and
 // headers included, back to its default) before anyone takes it again; at most
-// kIdleEasyHandlesKept wait, the rest are freed. A handle keeps libcurl's caches that outlive
+// kIdleEasyHandlesKept wait, the rest are freed, and so is one that still holds a receive
+// buffer (its size could not be set again). A handle keeps libcurl's caches that outlive
 // options (DNS, TLS sessions): what reusing one connection already shares.
 #include <curl/curl.h>
 

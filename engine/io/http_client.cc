@@ -66,7 +66,7 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
     std::string name(line.substr(0, colon));
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     std::string_view value = line.substr(colon + 1);
-    auto first = value.find_first_not_of(" \t");
+    auto first = value.find_first_not_of(" \t\r\n");
     auto last = value.find_last_not_of(" \t\r\n");
     value = first == std::string_view::npos ? std::string_view() : value.substr(first, last - first + 1);
     t->response->headers[std::move(name)].assign(value);
@@ -166,7 +166,9 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   // A transfer on the shared loop receives into 4 KiB, not libcurl's 16 KiB: its 256 slots'
   // buffers were 4 MiB of 10,000 polling monitors' memory, and a poll's answer mostly fits. A
   // large body costs more, smaller reads; a stream keeps the default (it has a thread of its own).
-  if (!streamed) curl_easy_setopt(c, CURLOPT_BUFFERSIZE, kSharedLoopReceiveBuffer);
+  // Refused only by a handle that still holds a buffer of another size; never sent with one.
+  if (!streamed && curl_easy_setopt(c, CURLOPT_BUFFERSIZE, kSharedLoopReceiveBuffer) != CURLE_OK)
+    throw StepError::transient(request.method + " " + request.url + ": libcurl refused its receive buffer's size");
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // followed in send(), which knows what to drop

@@ -6,6 +6,7 @@
 
 #include "engine/io/cancel_token.h"
 #include "engine/io/http_client.h"
+#include "engine/io/step_error.h"
 #include "support/sim_server.h"
 
 using namespace flowrun;
@@ -51,4 +52,25 @@ TEST_CASE("easy handle pool: a reused handle carries nothing of the request befo
     CHECK(requests[i]["body"] == (i % 2 == 1 ? "" : "payload"));
   }
   CHECK(idle_easy_handles() <= kIdleEasyHandlesKept);
+}
+
+TEST_CASE("easy handle pool: a handle that kept its receive buffer is freed, not reused", "[http][curl]") {
+  // libcurl ends a malformed URL's transfer without freeing the buffer it had made: such a
+  // handle would take the next transfer's 4 KiB buffer size no more and read 16 KiB into it.
+  const std::string big(64 << 10, 'x');
+  SimServer sim(Json{{"/big", Json::array({Json{{"status", 200}, {"body", big}}})}});
+  CurlHttpClient client;
+  CancelToken never;
+  HttpRequest warm;
+  warm.url = sim.url("/big");
+  CHECK(client.send(warm, never).body == big);
+  const size_t idle = idle_easy_handles();
+  REQUIRE(idle >= 1);
+
+  HttpRequest malformed;
+  malformed.url = "http://bad host name/";
+  CHECK_THROWS_AS(client.send(malformed, never), StepError);
+  CHECK(idle_easy_handles() == idle - 1);  // taken, and not given back
+
+  for (int i = 0; i < 3; ++i) CHECK(client.send(warm, never).body == big);
 }

@@ -203,7 +203,7 @@ class VastaiProvider final : public InstanceProvider {
   }
 
  private:
-  // An answer and its body, parsed once (discarded when it is not JSON).
+  // An answer and its body, parsed once (discarded when it is not JSON; null unless a 2xx).
   struct Reply {
     HttpResponse http;
     Json json;
@@ -249,7 +249,8 @@ class VastaiProvider final : public InstanceProvider {
       }
       const bool success = r.status >= 200 && r.status < 300;
       bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
-      Json json = ok ? parse_json_limited(r.body) : Json();
+      // Only a 2xx body is read: an accepted 404's is not (a hostile one could not throw).
+      Json json = success ? parse_json_limited(r.body) : Json();
       if (ok && success && want_json && json.is_discarded())
         throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
                                    std::to_string(r.body.size()) + " bytes)");
