@@ -23,7 +23,7 @@ IdleHandles& idle() {
 void GiveBackEasyHandle::operator()(CURL* easy) const {
   curl_easy_reset(easy);
   // libcurl frees a transfer's receive buffer when the transfer is done, except on paths that
-  // end it early (a failed connect; an HTTP/2 connection another stream still uses). A handle
+  // end it early (a malformed URL; an HTTP/2 connection another stream still uses). A handle
   // that kept its buffer refuses a new CURLOPT_BUFFERSIZE, and the reset has set its size back
   // to the default: the next transfer would read 16 KiB into a 4 KiB buffer. Such a handle is
   // freed, not kept; this setting succeeds exactly when no buffer is left.
