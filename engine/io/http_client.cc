@@ -78,9 +78,6 @@ int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<Transfer*>(user)->cancel->cancelled() ? 1 : 0;
 }
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
 struct SlistDeleter {
   void operator()(curl_slist* s) const { curl_slist_free_all(s); }
 };
@@ -127,15 +124,8 @@ Hop perform(const HttpRequest& request, const CancelToken& cancel) {
   std::optional<TransferSlot> slot;
   if (!streamed) slot.emplace();  // before the handle: a request waiting its turn holds nothing of libcurl's
   if (cancel.cancelled()) throw StepError::cancelled("cancelled before the request was sent");
-  // A stream's handle is its own (it runs curl_easy_perform on another thread); the shared
-  // loop's are reused.
-  std::unique_ptr<CURL, CurlDeleter> own;
-  PooledEasyHandle pooled;
-  if (streamed)
-    own.reset(curl_easy_init());
-  else
-    pooled = take_easy_handle();
-  CURL* c = streamed ? own.get() : pooled.get();
+  const PooledEasyHandle curl = take_easy_handle();
+  CURL* c = curl.get();
   if (!c) throw StepError::transient("cannot initialise libcurl");
   HttpResponse response;
   Transfer transfer{&response, &request, &cancel, c};

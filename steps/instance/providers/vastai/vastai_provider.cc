@@ -251,7 +251,7 @@ class VastaiProvider final : public InstanceProvider {
       bool ok = success || std::find(accepted.begin(), accepted.end(), r.status) != accepted.end();
       // Only a 2xx body is read: an accepted 404's is not (a hostile one could not throw).
       Json json = success ? parse_json_limited(r.body) : Json();
-      if (ok && success && want_json && json.is_discarded())
+      if (success && want_json && json.is_discarded())
         throw StepError::transient("Vast.ai " + method + " " + full + ": the reply was not JSON (" +
                                    std::to_string(r.body.size()) + " bytes)");
       if (!ok)
