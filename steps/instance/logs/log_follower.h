@@ -1,8 +1,8 @@
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -19,13 +19,27 @@ namespace flowrun {
 // by more than a window between two polls (lines were missed: `gap`) or was truncated or
 // rotated, and all of it counts as new.
 //
-// Seen lines are remembered by a 64-bit hash, not their text: a thousand monitors of 1,000-line
-// windows kept 5,000 lines each (~700 KiB a monitor); 8 bytes a line now. Two different lines
-// taken for the same one (a chance of 2^-64 a comparison) would hide the lines they overlap.
+// Seen lines are not kept, nor a hash of each: ten thousand monitors of 600-line windows held
+// 47 MiB of 8-byte line hashes. An overlap is checked line by line over its last kExactLines
+// lines (a hash each, in a ring), and before them as one run, by a polynomial hash of the lines
+// seen kept at every kStride-th line: about half a byte a line. An overlap's first lines, fewer
+// than kStride, come before its first kept hash and go unchecked. So an overlap is taken wrongly
+// only when, after fewer than kStride other lines, the snapshot has a run of at least
+// kExactLines lines identical to the last ones seen, and those few lines are not the ones seen
+// before the run:
+//   - a log that repeats a run of lines: the lines taken as seen are those few and copies of
+//     the run (comparing whole lines, a log that repeats itself throughout the window was
+//     already matched at its longest overlap, hiding the copies);
+//   - a window that reaches back before the previous one's start, right after a gap: the few
+//     lines are among those the gap missed, and stay missed (comparing whole lines found no
+//     overlap and handed the previous window on twice). The sources' windows, a log's last N
+//     lines or bytes, only move on.
+// Two different runs agree with a chance of about their length / 2^61: the polynomial's base is
+// drawn at random in each process.
 class LogFollower {
  public:
-  // `memory`: how many seen lines are kept for overlap matching; the latest window is kept
-  // whatever it says.
+  // `memory`: how many of the last lines seen an overlap may span (their prefix hashes are
+  // kept); the latest window's length, when longer.
   explicit LogFollower(size_t memory = 1000) : memory_(memory) {}
   // The memory for a source whose windows are at most `tail` lines: more seen lines could never
   // take part in an overlap (and a longer window keeps its own length anyway).
@@ -44,7 +58,18 @@ class LogFollower {
   long long lines_seen() const { return seen_; }
 
  private:
-  std::deque<uint64_t> recent_;  // the hashes of the last lines seen, oldest first
+  static constexpr size_t kExactLines = 16;  // the last lines seen, checked line by line
+  static constexpr size_t kStride = 16;      // lines between two kept prefix hashes
+
+  bool overlaps(size_t k) const;  // the last k lines seen are the first k of the window fed
+  void remember(uint64_t line_hash);
+
+  // Lines are numbered from the first one seen; lines_seen() is the next one's number.
+  std::array<uint64_t, kExactLines> last_{};  // a ring: line n's hash at n % kExactLines
+  std::vector<uint64_t> marks_;               // the prefix hash before line first_mark_ + i * kStride
+  uint64_t first_mark_ = 0;                   // a multiple of kStride
+  uint64_t prefix_ = 0;                       // the prefix hash of all lines seen
+  size_t kept_ = 0;                           // the last lines seen an overlap may span
   size_t memory_;
   long long seen_ = 0;
 };

@@ -1,13 +1,12 @@
-// provision, wait-for-marker and destroy, and the log follower under them. The Vast.ai
-// provider is driven by scripted responses in virtual time, so its backoff is checked without
-// waiting; the local provider runs real processes.
+// provision, wait-for-marker and destroy (the log follower under them: logs/log_follower_test.cc).
+// The Vast.ai provider is driven by scripted responses in virtual time, so its backoff is
+// checked without waiting; the local provider runs real processes.
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 
 #include "engine/io/http_client.h"
 #include "steps/instance/logs/file_follower.h"
-#include "steps/instance/logs/log_follower.h"
 #include "support/harness.h"
 #include "support/sim_server.h"
 
@@ -16,8 +15,6 @@ using flowrun::test::Harness;
 using flowrun::test::SimServer;
 using flowrun::test::TempDir;
 using namespace std::chrono_literals;
-using Lines = std::vector<std::string>;
-using Views = std::vector<std::string_view>;  // a LogFollower's lines point into the snapshot fed
 
 namespace {
 
@@ -33,81 +30,6 @@ ExecutorOptions run_named(const std::string& id) {
 }
 
 }  // namespace
-
-TEST_CASE("log follower: a growing whole log yields each line once, a partial line when complete", "[steps][logs]") {
-  LogFollower f;
-  CHECK(f.feed("a\nb\npart").lines == Views{"a", "b"});
-  CHECK(f.feed("a\nb\npartial\nc\r\n").lines == Views{"partial", "c"});
-  CHECK(f.feed("a\nb\npartial\nc\n").lines.empty());
-  CHECK(f.feed("a\nb\npartial\nc\nlast", /*final=*/true).lines == Views{"last"});
-  CHECK(f.lines_seen() == 5);
-}
-
-TEST_CASE("log follower: remembering only a window of lines, a sliding window yields each line once", "[steps][logs]") {
-  LogFollower f(10);  // as an instance source with tail 10 keeps
-  std::vector<std::string> all;
-  for (int i = 0; i < 400; ++i) all.push_back("frame " + std::to_string(i));
-  Lines got;
-  for (int end = 10; end <= 400; end += 3) {
-    std::string window;
-    for (int i = end - 10; i < end; ++i) window += all[static_cast<size_t>(i)] + "\n";
-    auto u = f.feed(window);
-    CHECK_FALSE(u.gap);
-    got.insert(got.end(), u.lines.begin(), u.lines.end());
-  }
-  // Windows ending at 10, 13, ... 400: every line, once, in order.
-  CHECK(got == all);
-}
-
-TEST_CASE("log follower: a command that prints a whole growing log needs no more memory than its tail",
-          "[steps][logs]") {
-  LogFollower f(LogFollower::memory_for_tail(5));  // windows longer than the memory: each is kept whole
-  Lines got;
-  std::string log;
-  for (int i = 0; i < 60; ++i) {
-    log += "line " + std::to_string(i) + "\n";
-    if (i % 7 != 6) continue;
-    auto u = f.feed(log);  // `cat job.log`: everything so far, every poll
-    CHECK_FALSE(u.gap);
-    got.insert(got.end(), u.lines.begin(), u.lines.end());
-  }
-  REQUIRE(got.size() == 56);  // lines 0..55, each once
-  CHECK(got.front() == "line 0");
-  CHECK(got.back() == "line 55");
-  CHECK(LogFollower::memory_for_tail(0) == 1);
-}
-
-TEST_CASE("log follower: a tail window is de-duplicated, a window past the last line seen is a gap", "[steps][logs]") {
-  LogFollower f;
-  CHECK(f.feed("1\n2\n3\n").lines == Views{"1", "2", "3"});
-  auto u = f.feed("3\n4\n5\n");  // the window moved on by two lines
-  CHECK(u.lines == Views{"4", "5"});
-  CHECK_FALSE(u.gap);
-  CHECK(f.feed("4\n5\n").lines.empty());  // a smaller window than before, nothing new
-  u = f.feed("7\n8\n9\n");                // 6 was never seen
-  CHECK(u.lines == Views{"7", "8", "9"});
-  CHECK(u.gap);
-}
-
-TEST_CASE("log follower: repeated lines are matched by the longest overlap, a truncated log starts over",
-          "[steps][logs]") {
-  LogFollower f;
-  CHECK(f.feed("x\nx\n").lines == Views{"x", "x"});
-  CHECK(f.feed("x\nx\nx\n").lines == Views{"x"});
-  auto u = f.feed("fresh start\n");  // rotated: nothing overlaps
-  CHECK(u.lines == Views{"fresh start"});
-  CHECK(u.gap);
-}
-
-TEST_CASE("read_file_tail: the last N lines, a partial last line included", "[steps][logs]") {
-  TempDir dir;
-  dir.write("log", "one\ntwo\nthree\nfour");
-  CHECK(read_file_tail(dir.file("log"), 2) == "three\nfour");
-  CHECK(read_file_tail(dir.file("log"), 10) == "one\ntwo\nthree\nfour");
-  dir.write("log2", "one\ntwo\n");
-  CHECK(read_file_tail(dir.file("log2"), 1) == "two\n");
-  CHECK(read_file_tail(dir.file("missing"), 5) == "");
-}
 
 TEST_CASE("vastai destroy: 429 and 503 are retried with backoff, 404 is success", "[steps][vastai]") {
   SimServer sim(Json::parse(R"J({"DELETE /api/v0/instances/55/": [
