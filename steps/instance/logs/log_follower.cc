@@ -19,6 +19,7 @@ uint64_t reduce(uint64_t x) {  // x < 2^64 -> x mod kPrime
   return x >= kPrime ? x - kPrime : x;
 }
 
+// a, b < kPrime: a product of more than 122 bits would lose its top in `product >> 61`.
 uint64_t mul_mod(uint64_t a, uint64_t b) {
   const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
   return reduce((static_cast<uint64_t>(product) & kPrime) + static_cast<uint64_t>(product >> 61));
@@ -26,7 +27,9 @@ uint64_t mul_mod(uint64_t a, uint64_t b) {
 
 uint64_t sub_mod(uint64_t a, uint64_t b) { return a >= b ? a - b : a + kPrime - b; }
 
-// Drawn once a process, so that no log can be written to make two runs agree.
+// Drawn once a process, so that two runs of different lines agree by chance, not because a log
+// was written to make them (a line itself is hashed with std::hash, which has no seed: two
+// lines written to collide are taken for one another, as when whole hashes were kept).
 uint64_t base() {
   static const uint64_t drawn = [] {
     std::random_device device;
@@ -80,8 +83,7 @@ LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
   // The largest k such that the last k lines seen are the first k lines of the window.
   size_t overlap = 0;
   for (size_t k = std::min(window_lines.size(), kept_); k > 0; --k) {
-    if (window_hashes[k - 1] != last_[static_cast<uint64_t>(seen_ - 1) % kExactLines]) continue;
-    if (overlaps(k)) {
+    if (overlaps(k, window_hashes, window_prefixes)) {
       overlap = k;
       break;
     }
@@ -91,7 +93,9 @@ LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
   update.gap = overlap == 0 && kept_ > 0 && !window_lines.empty();
   update.lines.assign(window_lines.begin() + static_cast<std::ptrdiff_t>(overlap), window_lines.end());
   for (size_t i = overlap; i < window_lines.size(); ++i) remember(window_hashes[i]);
-  kept_ = std::min(kept_ + update.lines.size(), std::max(memory_, window_lines.size()));
+  // Up to the memory or the longest window yet; a shorter window later does not shrink it (a
+  // command that printed the whole log once may print it again).
+  kept_ = std::max(kept_, std::min(kept_ + update.lines.size(), std::max(memory_, window_lines.size())));
   // The prefix hashes before the kept lines can no longer start a run that is checked.
   const uint64_t first_kept = static_cast<uint64_t>(seen_) - kept_;
   if (!marks_.empty() && first_mark_ < first_kept) {
@@ -103,10 +107,10 @@ LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
   return update;
 }
 
-bool LogFollower::overlaps(size_t k) const {
-  const uint64_t end = static_cast<uint64_t>(seen_);  // one past the last line seen
-  for (size_t i = 1; i <= std::min(k, kExactLines); ++i)
-    if (window_hashes[k - i] != last_[(end - i) % kExactLines]) return false;
+bool LogFollower::overlaps(size_t k, const std::vector<uint64_t>& hashes, const std::vector<uint64_t>& prefixes) const {
+  const uint64_t end = static_cast<uint64_t>(seen_);      // one past the last line seen
+  for (size_t i = 1; i <= std::min(k, kExactLines); ++i)  // the last line first: most k fail on it
+    if (hashes[k - i] != last_[(end - i) % kExactLines]) return false;
   // Beyond those lines, the run from the overlap's first kept prefix hash to the end, at once.
   const uint64_t start = end - k;  // the overlap's first line
   const uint64_t from = (start + kStride - 1) / kStride * kStride;
@@ -115,7 +119,7 @@ bool LogFollower::overlaps(size_t k) const {
   assert(from >= first_mark_ && (from - first_mark_) / kStride < marks_.size());
   const uint64_t seen_run = run_hash(marks_[(from - first_mark_) / kStride], prefix_, length);
   const size_t in_window = static_cast<size_t>(from - start);
-  return seen_run == run_hash(window_prefixes[in_window], window_prefixes[k], length);
+  return seen_run == run_hash(prefixes[in_window], prefixes[k], length);
 }
 
 void LogFollower::remember(uint64_t line_hash) {

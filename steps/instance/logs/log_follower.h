@@ -39,7 +39,7 @@ namespace flowrun {
 class LogFollower {
  public:
   // `memory`: how many of the last lines seen an overlap may span (their prefix hashes are
-  // kept); the latest window's length, when longer.
+  // kept); a longer window raises it to its length for good.
   explicit LogFollower(size_t memory = 1000) : memory_(memory) {}
   // The memory for a source whose windows are at most `tail` lines: more seen lines could never
   // take part in an overlap (and a longer window keeps its own length anyway).
@@ -61,7 +61,9 @@ class LogFollower {
   static constexpr size_t kExactLines = 16;  // the last lines seen, checked line by line
   static constexpr size_t kStride = 16;      // lines between two kept prefix hashes
 
-  bool overlaps(size_t k) const;  // the last k lines seen are the first k of the window fed
+  // Whether the last k lines seen are the first k of the window whose line hashes and prefix
+  // hashes (prefixes[i]: its first i lines') are given.
+  bool overlaps(size_t k, const std::vector<uint64_t>& hashes, const std::vector<uint64_t>& prefixes) const;
   void remember(uint64_t line_hash);
 
   // Lines are numbered from the first one seen; lines_seen() is the next one's number.
