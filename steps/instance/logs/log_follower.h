@@ -20,7 +20,7 @@ namespace flowrun {
 // rotated, and all of it counts as new.
 //
 // Seen lines are not kept, nor a hash of each: ten thousand monitors of 600-line windows held
-// 47 MiB of 8-byte line hashes. An overlap is checked line by line over its last kExactLines
+// 46 MiB of 8-byte line hashes. An overlap is checked line by line over its last kExactLines
 // lines (a hash each, in a ring), and before them as one run, by a polynomial hash of the lines
 // seen kept at every kStride-th line: about half a byte a line. An overlap's first lines, fewer
 // than kStride, come before its first kept hash and go unchecked. So an overlap is taken wrongly
