@@ -61,6 +61,17 @@ thread_local std::vector<std::string_view> window_lines;  // into the snapshot f
 thread_local std::vector<uint64_t> window_hashes;
 thread_local std::vector<uint64_t> window_prefixes;  // [i]: the hash of the window's first i lines
 
+// A window of more lines than this (a body of up to 64 MiB may be all newlines) does not leave
+// its buffers' room behind on the thread: 32 bytes a line.
+constexpr size_t kWindowLinesKept = size_t{1} << 16;
+
+void give_back_window_room() {
+  if (window_lines.capacity() <= kWindowLinesKept) return;
+  window_lines = {};
+  window_hashes = {};
+  window_prefixes = {};
+}
+
 }  // namespace
 
 LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
@@ -104,6 +115,7 @@ LogFollower::Update LogFollower::feed(std::string_view snapshot, bool final) {
     marks_.erase(marks_.begin(), marks_.begin() + static_cast<std::ptrdiff_t>(drop));
     first_mark_ += drop * kStride;
   }
+  give_back_window_room();  // update.lines is a copy of the views
   return update;
 }
 

@@ -233,3 +233,17 @@ TEST_CASE("log follower: an overlap's first lines before its first kept hash are
   CHECK(u.lines == Views{"Z"});
   CHECK_FALSE(u.gap);
 }
+
+TEST_CASE("log follower: a window of 100,000 lines, then small ones: each line once", "[steps][logs]") {
+  // Past 65,536 lines the thread's buffers are let go after the window: the lines handed on
+  // point into the snapshot, and the next window starts from empty buffers.
+  LogFollower f(LogFollower::memory_for_tail(10));
+  std::string big;
+  for (int i = 0; i < 100000; ++i) big += "line " + std::to_string(i) + "\n";
+  auto u = f.feed(big);
+  REQUIRE(u.lines.size() == 100000);
+  CHECK(u.lines.back() == "line 99999");
+  u = f.feed("line 99998\nline 99999\nline 100000\n");
+  CHECK(u.lines == Views{"line 100000"});
+  CHECK_FALSE(u.gap);
+}
